@@ -1,0 +1,171 @@
+package store
+
+import (
+	"time"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// Rows mirror the tables of migrations/ one to one; schema_test.go checks
+// that they agree on both databases. Timestamps are never set by GORM
+// (autoCreateTime/autoUpdateTime off): the service's clock decides.
+
+type requestRow struct {
+	ID                string `gorm:"primaryKey"`
+	Requester         string
+	Resource          string
+	Tier              string
+	Reason            string
+	Ticket            string
+	DurationSeconds   int64
+	State             string
+	RequiredApprovals int
+	Version           int64
+	CreatedAt         time.Time `gorm:"autoCreateTime:false"`
+	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
+	ReviewDeadline    time.Time
+	ApprovedAt        *time.Time
+	ExpiresAt         *time.Time
+	EndedAt           *time.Time
+	EndedBy           string
+	EndReason         string
+}
+
+func (requestRow) TableName() string { return "requests" }
+
+func toRequestRow(r *workflow.Request) requestRow {
+	return requestRow{
+		ID:                r.ID,
+		Requester:         r.Requester,
+		Resource:          r.Resource,
+		Tier:              string(r.Tier),
+		Reason:            r.Reason,
+		Ticket:            r.Ticket,
+		DurationSeconds:   int64(r.Duration / time.Second),
+		State:             string(r.State),
+		RequiredApprovals: r.RequiredApprovals,
+		Version:           r.Version,
+		CreatedAt:         r.CreatedAt,
+		UpdatedAt:         r.UpdatedAt,
+		ReviewDeadline:    r.ReviewDeadline,
+		ApprovedAt:        r.ApprovedAt,
+		ExpiresAt:         r.ExpiresAt,
+		EndedAt:           r.EndedAt,
+		EndedBy:           r.EndedBy,
+		EndReason:         r.EndReason,
+	}
+}
+
+func (row requestRow) toRequest() *workflow.Request {
+	return &workflow.Request{
+		ID:                row.ID,
+		Requester:         row.Requester,
+		Resource:          row.Resource,
+		Tier:              workflow.Tier(row.Tier),
+		Reason:            row.Reason,
+		Ticket:            row.Ticket,
+		Duration:          time.Duration(row.DurationSeconds) * time.Second,
+		State:             workflow.State(row.State),
+		RequiredApprovals: row.RequiredApprovals,
+		Version:           row.Version,
+		CreatedAt:         row.CreatedAt.UTC(),
+		UpdatedAt:         row.UpdatedAt.UTC(),
+		ReviewDeadline:    row.ReviewDeadline.UTC(),
+		ApprovedAt:        utcPtr(row.ApprovedAt),
+		ExpiresAt:         utcPtr(row.ExpiresAt),
+		EndedAt:           utcPtr(row.EndedAt),
+		EndedBy:           row.EndedBy,
+		EndReason:         row.EndReason,
+	}
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+type approvalRow struct {
+	RequestID string `gorm:"primaryKey"`
+	Approver  string `gorm:"primaryKey"`
+	Comment   string
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+}
+
+func (approvalRow) TableName() string { return "approvals" }
+
+type auditRow struct {
+	ID        int64 `gorm:"primaryKey"`
+	At        time.Time
+	Actor     string
+	Action    string
+	RequestID *string
+	Resource  string
+	Subject   string
+	FromState string
+	ToState   string
+	Reason    string
+}
+
+func (auditRow) TableName() string { return "audit_records" }
+
+func toAuditRow(r *workflow.AuditRecord) auditRow {
+	row := auditRow{
+		At: r.At, Actor: r.Actor, Action: r.Action, Resource: r.Resource, Subject: r.Subject,
+		FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason,
+	}
+	if r.RequestID != "" {
+		id := r.RequestID
+		row.RequestID = &id
+	}
+	return row
+}
+
+func (row auditRow) toRecord() *workflow.AuditRecord {
+	r := &workflow.AuditRecord{
+		ID: row.ID, At: row.At.UTC(), Actor: row.Actor, Action: row.Action, Resource: row.Resource, Subject: row.Subject,
+		FromState: workflow.State(row.FromState), ToState: workflow.State(row.ToState), Reason: row.Reason,
+	}
+	if row.RequestID != nil {
+		r.RequestID = *row.RequestID
+	}
+	return r
+}
+
+type tokenRow struct {
+	ID          string `gorm:"primaryKey"`
+	Hash        string
+	Kind        string
+	Subject     string
+	Scopes      string
+	Description string
+	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
+	ExpiresAt   *time.Time
+	RevokedAt   *time.Time
+	LastUsedAt  *time.Time
+}
+
+func (tokenRow) TableName() string { return "api_tokens" }
+
+type jobRow struct {
+	ID          int64 `gorm:"primaryKey"`
+	Queue       string
+	OrderKey    string
+	Payload     string
+	State       string
+	Attempts    int
+	RunAt       time.Time
+	LockedUntil *time.Time
+	LastError   string
+	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
+	FinishedAt  *time.Time
+}
+
+func (jobRow) TableName() string { return "jobs" }
+
+// Models lists every row type with its table, for the schema test.
+func Models() []any {
+	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}}
+}

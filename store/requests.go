@@ -1,0 +1,267 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// reader runs queries against a pool or a transaction.
+type reader struct {
+	db   *gorm.DB
+	kind Kind
+}
+
+// tx is one transaction: reads and writes.
+type tx struct{ reader }
+
+var _ workflow.Store = (*DB)(nil)
+var _ workflow.Tx = (*tx)(nil)
+
+func (r reader) ctx(ctx context.Context) *gorm.DB { return r.db.WithContext(ctx) }
+
+// validID screens request ids before they reach PostgreSQL, where a
+// malformed uuid is a syntax error rather than "no rows".
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}
+
+func notFound(id string) error {
+	return workflow.Errorf(workflow.CodeNotFound, "request %s not found", id)
+}
+
+func (r reader) GetRequest(ctx context.Context, id string) (*workflow.Request, error) {
+	return r.loadRequest(ctx, r.ctx(ctx), id)
+}
+
+func (r reader) loadRequest(ctx context.Context, q *gorm.DB, id string) (*workflow.Request, error) {
+	if !validID(id) {
+		return nil, notFound(id)
+	}
+	var row requestRow
+	err := q.Where("id = ?", id).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, notFound(id)
+	}
+	if err != nil {
+		return nil, mapError(err)
+	}
+	req := row.toRequest()
+	if err := r.attachApprovals(ctx, req); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func (r reader) attachApprovals(ctx context.Context, reqs ...*workflow.Request) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(reqs))
+	byID := make(map[string]*workflow.Request, len(reqs))
+	for i, q := range reqs {
+		ids[i] = q.ID
+		byID[q.ID] = q
+	}
+	var rows []approvalRow
+	if err := r.ctx(ctx).Where("request_id IN ?", ids).Order("created_at, approver").Find(&rows).Error; err != nil {
+		return mapError(err)
+	}
+	for _, a := range rows {
+		q := byID[a.RequestID]
+		q.Approvals = append(q.Approvals, workflow.Approval{Approver: a.Approver, Comment: a.Comment, At: a.CreatedAt.UTC()})
+	}
+	return nil
+}
+
+// requestCursor marks the last row of a page: listings are ordered by
+// (created_at, id), which is unique.
+type requestCursor struct {
+	T  time.Time `json:"t"`
+	ID string    `json:"id"`
+}
+
+func encodeCursor(v any) string {
+	b, _ := json.Marshal(v)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string, v any) error {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		return workflow.Errorf(workflow.CodeInvalid, "cursor is not valid; pass the next_cursor of a previous page")
+	}
+	return nil
+}
+
+func (r reader) ListRequests(ctx context.Context, q workflow.RequestQuery) ([]*workflow.Request, string, error) {
+	db := r.ctx(ctx).Model(&requestRow{})
+	if !q.All {
+		if len(q.ViewerResources) > 0 {
+			db = db.Where("(requester = ? OR resource IN ?)", q.Viewer, q.ViewerResources)
+		} else {
+			db = db.Where("requester = ?", q.Viewer)
+		}
+	}
+	if q.State != "" {
+		db = db.Where("state = ?", string(q.State))
+	}
+	if q.Requester != "" {
+		db = db.Where("requester = ?", q.Requester)
+	}
+	if q.Resource != "" {
+		db = db.Where("resource = ?", q.Resource)
+	}
+	op, order := "<", "created_at DESC, id DESC"
+	if q.Oldest {
+		op, order = ">", "created_at, id"
+	}
+	if q.Cursor != "" {
+		var c requestCursor
+		if err := decodeCursor(q.Cursor, &c); err != nil {
+			return nil, "", err
+		}
+		db = db.Where(fmt.Sprintf("(created_at, id) %s (?, ?)", op), c.T, c.ID)
+	}
+	var rows []requestRow
+	if err := db.Order(order).Limit(q.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", mapError(err)
+	}
+	next := ""
+	if len(rows) > q.Limit {
+		rows = rows[:q.Limit]
+		last := rows[len(rows)-1]
+		next = encodeCursor(requestCursor{T: last.CreatedAt.UTC(), ID: last.ID})
+	}
+	reqs := make([]*workflow.Request, len(rows))
+	for i, row := range rows {
+		reqs[i] = row.toRequest()
+	}
+	if err := r.attachApprovals(ctx, reqs...); err != nil {
+		return nil, "", err
+	}
+	return reqs, next, nil
+}
+
+func (r reader) LiveGrant(ctx context.Context, user, resource string, now time.Time) (*workflow.Request, error) {
+	var rows []requestRow
+	err := r.ctx(ctx).Where("requester = ? AND resource = ? AND state = ? AND expires_at > ?",
+		user, resource, string(workflow.StateApproved), now).Limit(1).Find(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return nil, mapError(err)
+	}
+	return rows[0].toRequest(), nil
+}
+
+func (r reader) OpenRequest(ctx context.Context, user, resource string) (*workflow.Request, error) {
+	var rows []requestRow
+	err := r.ctx(ctx).Where("requester = ? AND resource = ? AND state IN ?",
+		user, resource, []string{string(workflow.StatePending), string(workflow.StateApproved)}).Limit(1).Find(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return nil, mapError(err)
+	}
+	return rows[0].toRequest(), nil
+}
+
+func (t *tx) LockRequest(ctx context.Context, id string) (*workflow.Request, error) {
+	q := t.ctx(ctx)
+	if t.kind == Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return t.loadRequest(ctx, q, id)
+}
+
+func (t *tx) InsertRequest(ctx context.Context, req *workflow.Request) error {
+	row := toRequestRow(req)
+	err := t.ctx(ctx).Create(&row).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		// requests_open_idx: another submission for the same person and
+		// resource committed first.
+		return workflow.Errorf(workflow.CodeInvalidState, "you already have an open request for %s", req.Resource)
+	}
+	return mapError(err)
+}
+
+func (t *tx) UpdateRequest(ctx context.Context, req *workflow.Request, prevVersion int64) error {
+	res := t.ctx(ctx).Exec(`UPDATE requests SET state = ?, version = ?, updated_at = ?, approved_at = ?, expires_at = ?,
+		ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ? AND version = ?`,
+		string(req.State), prevVersion+1, req.UpdatedAt, req.ApprovedAt, req.ExpiresAt,
+		req.EndedAt, req.EndedBy, req.EndReason, req.ID, prevVersion)
+	if res.Error != nil {
+		return mapError(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return workflow.Errorf(workflow.CodeConflict, "request %s was changed by someone else; reload and retry", req.ID)
+	}
+	req.Version = prevVersion + 1
+	return nil
+}
+
+func (t *tx) InsertApproval(ctx context.Context, requestID string, a workflow.Approval) error {
+	row := approvalRow{RequestID: requestID, Approver: a.Approver, Comment: a.Comment, CreatedAt: a.At}
+	err := t.ctx(ctx).Create(&row).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return workflow.Errorf(workflow.CodeDuplicate, "%s has already approved this request", a.Approver)
+	}
+	return mapError(err)
+}
+
+func (t *tx) EndDue(ctx context.Context, from, to workflow.State, now time.Time, limit int) ([]*workflow.Request, error) {
+	due := "expires_at"
+	if from == workflow.StatePending {
+		due = "review_deadline"
+	}
+	lock := ""
+	if t.kind == Postgres {
+		lock = "FOR UPDATE SKIP LOCKED"
+	}
+	// The inner SELECT picks due rows no other sweeper holds; the outer
+	// state check makes the update a compare-and-set all the same.
+	query := fmt.Sprintf(`UPDATE requests
+		SET state = ?, version = version + 1, updated_at = ?, ended_at = %[1]s, ended_by = 'system', end_reason = ''
+		WHERE id IN (SELECT id FROM requests WHERE state = ? AND %[1]s <= ? ORDER BY %[1]s, id LIMIT ? %[2]s)
+		  AND state = ?
+		RETURNING *`, due, lock)
+	var rows []requestRow
+	err := t.ctx(ctx).Raw(query, string(to), now, string(from), now, limit, string(from)).Scan(&rows).Error
+	if err != nil {
+		return nil, mapError(err)
+	}
+	reqs := make([]*workflow.Request, len(rows))
+	for i, row := range rows {
+		reqs[i] = row.toRequest()
+	}
+	if err := t.attachApprovals(ctx, reqs...); err != nil {
+		return nil, err
+	}
+	return reqs, nil
+}
+
+func (t *tx) Enqueue(ctx context.Context, jobs ...workflow.Job) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	now := workflow.Now()
+	rows := make([]jobRow, len(jobs))
+	for i, j := range jobs {
+		runAt := j.RunAt
+		if runAt.IsZero() {
+			runAt = now
+		}
+		rows[i] = jobRow{Queue: j.Queue, OrderKey: j.Key, Payload: string(j.Payload), State: "pending", RunAt: runAt.UTC(), CreatedAt: now}
+	}
+	return mapError(t.ctx(ctx).CreateInBatches(rows, 500).Error)
+}

@@ -1,0 +1,164 @@
+package workflow
+
+import (
+	"slices"
+	"time"
+)
+
+// Tier is how sensitive a resource is; it sets the minimum number of
+// approvals.
+type Tier string
+
+const (
+	TierLow      Tier = "low"
+	TierMedium   Tier = "medium"
+	TierHigh     Tier = "high"
+	TierCritical Tier = "critical"
+)
+
+// Tiers lists every tier, least sensitive first.
+var Tiers = []Tier{TierLow, TierMedium, TierHigh, TierCritical}
+
+// Valid reports whether t is a known tier.
+func (t Tier) Valid() bool { return slices.Contains(Tiers, t) }
+
+// MinApprovals is the fewest approvals a resource of this tier may require.
+// high and critical need two distinct people: the two-person rule.
+func (t Tier) MinApprovals() int {
+	switch t {
+	case TierHigh, TierCritical:
+		return 2
+	default:
+		return 1
+	}
+}
+
+// Policy says who may request and approve what. It is immutable once
+// built; reloading the file builds a new one.
+type Policy struct {
+	// Source names where the policy came from (a file path, or "demo").
+	Source    string
+	Admins    []string
+	Groups    map[string][]string
+	Resources []*Resource
+
+	byID    map[string]*Resource
+	members map[string]map[string]bool // group → set of emails
+	admins  map[string]bool
+	known   map[string]bool // everyone the policy names
+}
+
+// Resource is one thing that can be requested.
+type Resource struct {
+	ID          string
+	Name        string
+	Description string
+	Tier        Tier
+	MaxDuration time.Duration
+	Requesters  []string // group names
+	Approvers   []string // group names
+	AutoApprove bool
+	// ApprovalsRequired is the number of distinct approvals a request
+	// needs: at least Tier.MinApprovals(), possibly more. Zero when
+	// AutoApprove is set.
+	ApprovalsRequired int
+	// Line is where the resource is defined in its policy file.
+	Line int
+}
+
+// NewPolicy indexes a policy. The inputs must already be valid (see
+// ParsePolicy); NewPolicy only normalizes emails and builds lookups.
+func NewPolicy(source string, admins []string, groups map[string][]string, resources []*Resource) *Policy {
+	p := &Policy{
+		Source:    source,
+		Groups:    map[string][]string{},
+		Resources: resources,
+		byID:      map[string]*Resource{},
+		members:   map[string]map[string]bool{},
+		admins:    map[string]bool{},
+		known:     map[string]bool{},
+	}
+	for _, a := range admins {
+		a = NormalizeEmail(a)
+		p.Admins = append(p.Admins, a)
+		p.admins[a] = true
+		p.known[a] = true
+	}
+	for g, emails := range groups {
+		set := map[string]bool{}
+		for _, e := range emails {
+			e = NormalizeEmail(e)
+			set[e] = true
+			p.known[e] = true
+			p.Groups[g] = append(p.Groups[g], e)
+		}
+		p.members[g] = set
+	}
+	for _, r := range resources {
+		p.byID[r.ID] = r
+	}
+	return p
+}
+
+// Resource returns the resource with id.
+func (p *Policy) Resource(id string) (*Resource, bool) {
+	r, ok := p.byID[id]
+	return r, ok
+}
+
+// IsAdmin reports whether the principal is a policy admin.
+func (p *Policy) IsAdmin(who Principal) bool { return who.IsUser() && p.admins[who.Email] }
+
+// Knows reports whether the principal is a person the policy names, as an
+// admin or a group member (directly or through an identity provider group
+// the policy defines).
+func (p *Policy) Knows(who Principal) bool {
+	if !who.IsUser() {
+		return false
+	}
+	if p.known[who.Email] {
+		return true
+	}
+	for _, g := range who.Groups {
+		if _, ok := p.members[g]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// InAnyGroup reports whether the principal belongs to one of groups, by the
+// policy file or by its identity provider's groups.
+func (p *Policy) InAnyGroup(who Principal, groups []string) bool {
+	if !who.IsUser() {
+		return false
+	}
+	for _, g := range groups {
+		if p.members[g][who.Email] || slices.Contains(who.Groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// CanRequest reports whether the principal may request r.
+func (p *Policy) CanRequest(who Principal, r *Resource) bool { return p.InAnyGroup(who, r.Requesters) }
+
+// CanApprove reports whether the principal is in one of r's approver
+// groups. It says nothing about self-approval; see CheckApprover.
+func (p *Policy) CanApprove(who Principal, r *Resource) bool { return p.InAnyGroup(who, r.Approvers) }
+
+// ApproverEmails lists the people the policy file puts in r's approver
+// groups (identity-provider-only members are not known here).
+func (p *Policy) ApproverEmails(r *Resource) []string {
+	var out []string
+	for _, g := range r.Approvers {
+		for _, e := range p.Groups[g] {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}

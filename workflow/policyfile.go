@@ -1,0 +1,399 @@
+package workflow
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// PolicyError is one problem in a policy file, located by file and line.
+type PolicyError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e PolicyError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// PolicyErrors is every problem found in one policy file, in line order.
+type PolicyErrors []PolicyError
+
+func (es PolicyErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// LoadPolicyFile reads and validates the policy file at path.
+func LoadPolicyFile(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, PolicyErrors{{File: path, Msg: fmt.Sprintf("cannot read policy: %v", errors.Unwrap(err))}}
+	}
+	return ParsePolicy(path, data)
+}
+
+// ParsePolicy parses and validates a policy. file names the source in
+// error messages. It reports every problem it finds, each with its line,
+// as PolicyErrors.
+//
+// The file is walked node by node rather than decoded into structs so that
+// every message, including an unknown key or a wrong type, carries the
+// line and speaks in the file's own terms.
+func ParsePolicy(file string, data []byte) (*Policy, error) {
+	d := &policyDecoder{file: file}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, PolicyErrors{yamlSyntaxError(file, err)}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, PolicyErrors{{File: file, Line: 1, Msg: "policy is empty; it needs at least one resource"}}
+	}
+	p := d.policy(doc.Content[0])
+	if len(d.errs) > 0 {
+		slices.SortStableFunc(d.errs, func(a, b PolicyError) int { return a.Line - b.Line })
+		return nil, d.errs
+	}
+	return p, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlSyntaxError(file string, err error) PolicyError {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return PolicyError{File: file, Line: line, Msg: "invalid YAML: " + m[2]}
+	}
+	return PolicyError{File: file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+type policyDecoder struct {
+	file string
+	errs PolicyErrors
+}
+
+func (d *policyDecoder) errorf(n *yaml.Node, format string, args ...any) {
+	d.errs = append(d.errs, PolicyError{File: d.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// fields walks a mapping node, calling the handler for each known key and
+// reporting unknown and repeated keys. where names the mapping in messages.
+func (d *policyDecoder) fields(n *yaml.Node, where string, handlers map[string]func(v *yaml.Node)) map[string]*yaml.Node {
+	seen := map[string]*yaml.Node{}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s must be a mapping of keys to values, not %s", where, kindName(n))
+		return seen
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		h, ok := handlers[k.Value]
+		switch {
+		case !ok:
+			d.errorf(k, "unknown key %q in %s (known keys: %s)", k.Value, where, strings.Join(sortedKeys(handlers), ", "))
+		case seen[k.Value] != nil:
+			d.errorf(k, "key %q repeated in %s (first at line %d)", k.Value, where, seen[k.Value].Line)
+		default:
+			seen[k.Value] = k
+			h(v)
+		}
+	}
+	return seen
+}
+
+func (d *policyDecoder) str(n *yaml.Node, what string) string {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errorf(n, "%s must be a string, not %s", what, kindName(n))
+		return ""
+	}
+	return strings.TrimSpace(n.Value)
+}
+
+func (d *policyDecoder) strList(n *yaml.Node, what string) []string {
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "%s must be a list, like [a, b], not %s", what, kindName(n))
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, c := range n.Content {
+		if s := d.str(c, "each entry of "+what); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (d *policyDecoder) boolean(n *yaml.Node, what string) bool {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		d.errorf(n, "%s must be true or false, not %q", what, n.Value)
+	}
+	return b
+}
+
+func (d *policyDecoder) integer(n *yaml.Node, what string) int {
+	var i int
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&i) != nil {
+		d.errorf(n, "%s must be a whole number, not %q", what, n.Value)
+	}
+	return i
+}
+
+func (d *policyDecoder) duration(n *yaml.Node, what string) time.Duration {
+	s := d.str(n, what)
+	if s == "" {
+		return 0
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.errorf(n, "%s %q is not a duration; use Go durations like 30s, 90m, 2h", what, s)
+		return 0
+	}
+	if v <= 0 {
+		d.errorf(n, "%s must be positive, not %q", what, s)
+	}
+	return v
+}
+
+var (
+	resourceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	groupNamePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
+)
+
+func (d *policyDecoder) email(n *yaml.Node, s, what string) string {
+	e := NormalizeEmail(s)
+	if at := strings.IndexByte(e, '@'); at <= 0 || at == len(e)-1 || strings.ContainsAny(e, " \t,<>") {
+		d.errorf(n, "%s %q is not an email address", what, s)
+	}
+	return e
+}
+
+type groupRef struct {
+	name string
+	node *yaml.Node
+}
+
+func (d *policyDecoder) policy(root *yaml.Node) *Policy {
+	var (
+		admins    []string
+		groups    = map[string][]string{}
+		resources []*Resource
+		refs      []groupRef
+	)
+	seen := d.fields(root, "the policy", map[string]func(*yaml.Node){
+		"admins": func(v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				d.errorf(v, "admins must be a list of email addresses, not %s", kindName(v))
+				return
+			}
+			for _, c := range v.Content {
+				if s := d.str(c, "each admin"); s != "" {
+					admins = append(admins, d.email(c, s, "admin"))
+				}
+			}
+		},
+		"groups": func(v *yaml.Node) {
+			if v.Kind != yaml.MappingNode {
+				d.errorf(v, "groups must map group names to lists of email addresses, not %s", kindName(v))
+				return
+			}
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				k, m := v.Content[i], v.Content[i+1]
+				name := k.Value
+				if !groupNamePattern.MatchString(name) {
+					d.errorf(k, "group name %q must be letters, digits and . _ : / -", name)
+				}
+				if _, dup := groups[name]; dup {
+					d.errorf(k, "group %q defined twice", name)
+				}
+				var members []string
+				if m.Kind == yaml.SequenceNode {
+					for _, c := range m.Content {
+						if s := d.str(c, "each member of group "+name); s != "" {
+							members = append(members, d.email(c, s, "member of group "+name))
+						}
+					}
+				} else if m.Tag != "!!null" {
+					d.errorf(m, "group %q must be a list of email addresses, not %s", name, kindName(m))
+				}
+				groups[name] = members
+			}
+		},
+		"resources": func(v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				d.errorf(v, "resources must be a list, not %s", kindName(v))
+				return
+			}
+			ids := map[string]int{}
+			for _, c := range v.Content {
+				r, rrefs := d.resource(c)
+				if r == nil {
+					continue
+				}
+				if first, dup := ids[r.ID]; dup && r.ID != "" {
+					d.errorf(c, "duplicate resource id %q (first defined at line %d)", r.ID, first)
+					continue
+				}
+				ids[r.ID] = c.Line
+				resources = append(resources, r)
+				refs = append(refs, rrefs...)
+			}
+		},
+	})
+	if seen["resources"] == nil {
+		d.errorf(root, "the policy has no resources; add a resources: list")
+	} else if len(resources) == 0 && len(d.errs) == 0 {
+		d.errorf(seen["resources"], "resources is empty; add at least one resource")
+	}
+	for _, ref := range refs {
+		if _, ok := groups[ref.name]; !ok {
+			d.errorf(ref.node, "group %q is not defined under groups", ref.name)
+		}
+	}
+	p := NewPolicy(d.file, admins, groups, resources)
+	// Rules that need the whole file: approver headcount.
+	for _, r := range resources {
+		if r.AutoApprove || r.ApprovalsRequired == 0 {
+			continue
+		}
+		if n := len(p.ApproverEmails(r)); n < r.ApprovalsRequired && allDefined(groups, r.Approvers) {
+			d.errs = append(d.errs, PolicyError{File: d.file, Line: r.Line, Msg: fmt.Sprintf(
+				"resource %q needs %d distinct approvals but its approver groups list only %d people", r.ID, r.ApprovalsRequired, n)})
+		}
+	}
+	return p
+}
+
+func allDefined(groups map[string][]string, names []string) bool {
+	for _, n := range names {
+		if _, ok := groups[n]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
+	r := &Resource{Line: n.Line}
+	var refs []groupRef
+	groupList := func(v *yaml.Node, what string) []string {
+		names := d.strList(v, what)
+		for i, name := range names {
+			refs = append(refs, groupRef{name, v.Content[min(i, len(v.Content)-1)]})
+		}
+		return names
+	}
+	requiredSet := false
+	var requiredNode, tierNode *yaml.Node
+	seen := d.fields(n, "a resource", map[string]func(*yaml.Node){
+		"id":          func(v *yaml.Node) { r.ID = d.str(v, "id") },
+		"name":        func(v *yaml.Node) { r.Name = d.str(v, "name") },
+		"description": func(v *yaml.Node) { r.Description = d.str(v, "description") },
+		"tier": func(v *yaml.Node) {
+			tierNode = v
+			r.Tier = Tier(d.str(v, "tier"))
+		},
+		"max_duration": func(v *yaml.Node) { r.MaxDuration = d.duration(v, "max_duration") },
+		"requesters":   func(v *yaml.Node) { r.Requesters = groupList(v, "requesters") },
+		"approvers":    func(v *yaml.Node) { r.Approvers = groupList(v, "approvers") },
+		"auto_approve": func(v *yaml.Node) { r.AutoApprove = d.boolean(v, "auto_approve") },
+		"approvals_required": func(v *yaml.Node) {
+			requiredSet, requiredNode = true, v
+			r.ApprovalsRequired = d.integer(v, "approvals_required")
+		},
+	})
+	if n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	label := "resource"
+	if r.ID != "" {
+		label = fmt.Sprintf("resource %q", r.ID)
+	}
+	switch {
+	case seen["id"] == nil:
+		d.errorf(n, "resource has no id")
+	case !resourceIDPattern.MatchString(r.ID):
+		d.errorf(seen["id"], "resource id %q must be 1-63 lower-case letters, digits and . _ - (starting with a letter or digit)", r.ID)
+	}
+	if r.Name == "" {
+		r.Name = r.ID
+	}
+	switch {
+	case tierNode == nil:
+		d.errorf(n, "%s has no tier (one of low, medium, high, critical)", label)
+	case !r.Tier.Valid():
+		d.errorf(tierNode, "unknown tier %q for %s; use low, medium, high or critical", r.Tier, label)
+	}
+	if seen["max_duration"] == nil {
+		d.errorf(n, "%s has no max_duration (a Go duration like 2h)", label)
+	}
+	if seen["requesters"] != nil && len(r.Requesters) == 0 {
+		d.errorf(seen["requesters"], "%s: requesters is empty, so nobody could request it", label)
+	} else if seen["requesters"] == nil {
+		d.errorf(n, "%s has no requesters (the groups that may ask for it)", label)
+	}
+	if !r.Tier.Valid() {
+		return r, refs
+	}
+	if r.AutoApprove {
+		if r.Tier != TierLow {
+			d.errorf(seen["auto_approve"], "%s is tier %s; only low-tier resources may be auto-approved", label, r.Tier)
+		}
+		if requiredSet {
+			d.errorf(requiredNode, "%s is auto-approved, so approvals_required does not apply", label)
+		}
+		r.ApprovalsRequired = 0
+		return r, refs
+	}
+	if len(r.Approvers) == 0 {
+		d.errorf(n, "%s is not auto-approved but has no approvers, so nobody could approve it", label)
+	}
+	switch {
+	case !requiredSet:
+		r.ApprovalsRequired = r.Tier.MinApprovals()
+	case r.ApprovalsRequired < r.Tier.MinApprovals():
+		d.errorf(requiredNode, "approvals_required %d is below the minimum of %d for tier %s (%s)",
+			r.ApprovalsRequired, r.Tier.MinApprovals(), r.Tier, label)
+	case r.ApprovalsRequired > 10:
+		d.errorf(requiredNode, "approvals_required %d is more than 10 (%s)", r.ApprovalsRequired, label)
+	}
+	return r, refs
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	if n.Tag == "!!null" {
+		return "empty"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+func sortedKeys(m map[string]func(*yaml.Node)) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,80 @@
+package workflow
+
+import (
+	"context"
+	"slices"
+	"strings"
+)
+
+// Principal is whoever is acting: a person (Email set) or a service token
+// (Service set). Groups are groups asserted by an identity provider; they
+// are merged with the policy file's groups.
+type Principal struct {
+	Email   string
+	Service string
+	Scopes  []string
+	Groups  []string
+	// Authentication context from the identity provider (OIDC amr/acr),
+	// kept for step-up rules.
+	AMR []string
+	ACR string
+
+	system bool
+}
+
+// System is jitaccess itself (the sweeper, auto-approval).
+var System = Principal{system: true}
+
+// User returns the principal for a person.
+func User(email string) Principal { return Principal{Email: NormalizeEmail(email)} }
+
+// ServiceAccount returns the principal for a service token.
+func ServiceAccount(name string, scopes ...string) Principal {
+	return Principal{Service: name, Scopes: scopes}
+}
+
+// Name is how the principal appears in the audit log.
+func (p Principal) Name() string {
+	switch {
+	case p.system:
+		return "system"
+	case p.Email != "":
+		return p.Email
+	default:
+		return "service:" + p.Service
+	}
+}
+
+// IsUser reports whether the principal is a person.
+func (p Principal) IsUser() bool { return !p.system && p.Email != "" }
+
+// IsSystem reports whether the principal is jitaccess itself.
+func (p Principal) IsSystem() bool { return p.system }
+
+// HasScope reports whether a service principal holds scope.
+func (p Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+// Scopes a service token may hold.
+const (
+	ScopeCheck = "check" // the check and mask APIs
+)
+
+// KnownScopes lists every scope a service token may be given.
+var KnownScopes = []string{ScopeCheck}
+
+// NormalizeEmail lower-cases and trims an address so that one person is one
+// identity however they type it.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal in ctx, if any.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}

@@ -1,0 +1,192 @@
+package workflow
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+)
+
+// RequestDetail is a request with its history.
+type RequestDetail struct {
+	*Request
+	History []*AuditRecord
+}
+
+// Get returns one request with its approvals and history, if who may see
+// it: its requester, an approver of its resource, or an admin.
+//
+// Errors: CodeNotFound (unknown or not visible).
+func (s *Service) Get(ctx context.Context, who Principal, id string) (*RequestDetail, error) {
+	req, err := s.store.GetRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !CanView(s.Policy(), who, req) {
+		return nil, Errorf(CodeNotFound, "request %s not found", id)
+	}
+	hist, _, err := s.store.ListAudit(ctx, AuditQuery{RequestID: id, Ascending: true, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	return &RequestDetail{Request: req, History: hist}, nil
+}
+
+// MaxPageSize bounds every listing.
+const MaxPageSize = 500
+
+// List returns requests who may see, filtered by q, one page at a time.
+// Admins see all; others see their own and those for resources they
+// approve. Its visibility fields are set here, whatever the caller passed.
+//
+// Errors: CodeForbidden (service principals), CodeInvalid (bad filter).
+func (s *Service) List(ctx context.Context, who Principal, q RequestQuery) ([]*Request, string, error) {
+	if !who.IsUser() {
+		return nil, "", Errorf(CodeForbidden, "%s may not list requests", who.Name())
+	}
+	if q.State != "" && !q.State.Valid() {
+		return nil, "", Errorf(CodeInvalid, "unknown state %q; use one of %s", q.State, joinStates())
+	}
+	q.Requester = NormalizeEmail(q.Requester)
+	q.Limit = pageSize(q.Limit)
+	pol := s.Policy()
+	q.All, q.Viewer, q.ViewerResources = pol.IsAdmin(who), who.Email, nil
+	if !q.All {
+		for _, r := range pol.Resources {
+			if pol.CanApprove(who, r) {
+				q.ViewerResources = append(q.ViewerResources, r.ID)
+			}
+		}
+	}
+	return s.store.ListRequests(ctx, q)
+}
+
+func pageSize(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > MaxPageSize:
+		return MaxPageSize
+	}
+	return n
+}
+
+func joinStates() string {
+	names := make([]string, len(States))
+	for i, st := range States {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
+}
+
+// ResourceView is a resource as one principal may use it.
+type ResourceView struct {
+	*Resource
+	CanRequest bool
+	CanApprove bool
+}
+
+// Resources returns the catalog as who may use it: what they may request
+// or approve; admins see everything.
+//
+// Errors: CodeForbidden (not in the policy).
+func (s *Service) Resources(ctx context.Context, who Principal) ([]ResourceView, error) {
+	pol := s.Policy()
+	if err := requireKnown(pol, who); err != nil {
+		return nil, err
+	}
+	var out []ResourceView
+	for _, r := range pol.Resources {
+		v := ResourceView{Resource: r, CanRequest: pol.CanRequest(who, r), CanApprove: pol.CanApprove(who, r)}
+		if v.CanRequest || v.CanApprove || pol.IsAdmin(who) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+func requireKnown(pol *Policy, who Principal) error {
+	if !pol.Knows(who) {
+		return Errorf(CodeForbidden, "%s is not in the access policy", who.Name())
+	}
+	return nil
+}
+
+// Audit returns audit records: all of them for admins, and for everyone
+// else only those about their own requests.
+//
+// Errors: CodeForbidden (not in the policy), CodeInvalid (bad filter).
+func (s *Service) Audit(ctx context.Context, who Principal, q AuditQuery) ([]*AuditRecord, string, error) {
+	pol := s.Policy()
+	if err := requireKnown(pol, who); err != nil {
+		return nil, "", err
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+		return nil, "", Errorf(CodeInvalid, "until must be after since")
+	}
+	q.Actor, q.Subject, q.Person = NormalizeEmail(q.Actor), NormalizeEmail(q.Subject), NormalizeEmail(q.Person)
+	if !pol.IsAdmin(who) {
+		if q.Subject != "" && q.Subject != who.Email {
+			return nil, "", Errorf(CodeForbidden, "only admins may read the audit records of other people's requests")
+		}
+		q.Subject = who.Email
+	}
+	q.Limit = pageSize(q.Limit)
+	return s.store.ListAudit(ctx, q)
+}
+
+// CheckResult answers "may this user use this resource now?".
+type CheckResult struct {
+	Allowed   bool
+	RequestID string
+	ExpiresAt *time.Time
+}
+
+// Check reports whether user holds live access to resource. Admins and
+// service principals with the check scope may ask. Checks are audited as
+// configured (Options.AuditChecks).
+//
+// Errors: CodeForbidden, CodeInvalid (missing user), CodeNotFound
+// (unknown resource).
+func (s *Service) Check(ctx context.Context, who Principal, user, resource string) (CheckResult, error) {
+	pol := s.Policy()
+	if !pol.IsAdmin(who) && !(who.Service != "" && who.HasScope(ScopeCheck)) {
+		return CheckResult{}, Errorf(CodeForbidden, "only admins and service tokens with the %q scope may check grants", ScopeCheck)
+	}
+	user = NormalizeEmail(user)
+	if user == "" {
+		return CheckResult{}, Errorf(CodeInvalid, "user is required")
+	}
+	if _, ok := pol.Resource(resource); !ok {
+		return CheckResult{}, Errorf(CodeNotFound, "unknown resource %q", resource)
+	}
+	now := s.now()
+	live, err := s.store.LiveGrant(ctx, user, resource, now)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	var out CheckResult
+	if live != nil {
+		out = CheckResult{Allowed: true, RequestID: live.ID, ExpiresAt: live.ExpiresAt}
+	}
+	if s.auditChecks == AuditAllChecks || s.auditChecks == AuditAllowedChecks && out.Allowed {
+		outcome := "denied: no live grant"
+		if out.Allowed {
+			outcome = "allowed until " + out.ExpiresAt.Format(time.RFC3339)
+		}
+		rec := &AuditRecord{At: now, Actor: who.Name(), Action: ActionCheck, RequestID: out.RequestID, Resource: resource, Subject: user, Reason: outcome}
+		if err := s.store.InTx(ctx, func(tx Tx) error { return tx.AppendAudit(ctx, rec) }); err != nil {
+			return CheckResult{}, err
+		}
+	}
+	return out, nil
+}
+
+// ParseState parses a state name from a filter.
+func ParseState(s string) (State, error) {
+	st := State(strings.TrimSpace(s))
+	if st == "" || slices.Contains(States, st) {
+		return st, nil
+	}
+	return "", Errorf(CodeInvalid, "unknown state %q; use one of %s", s, joinStates())
+}

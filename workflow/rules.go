@@ -1,0 +1,165 @@
+package workflow
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on free text, so that a request cannot carry a novel.
+const (
+	MaxReasonLen  = 1000
+	MaxTicketLen  = 200
+	MaxCommentLen = 1000
+)
+
+// SubmitInput is what a requester asks for.
+type SubmitInput struct {
+	Resource string
+	Duration time.Duration
+	Reason   string
+	Ticket   string
+}
+
+// CheckSubmission applies the rules for asking: the resource exists and the
+// principal may request it, the duration is positive and within the
+// resource's max_duration (refused, never clamped), and there is a reason.
+// It returns the resource and the input with its text trimmed.
+func CheckSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, SubmitInput, error) {
+	in.Reason = strings.TrimSpace(in.Reason)
+	in.Ticket = strings.TrimSpace(in.Ticket)
+	in.Resource = strings.TrimSpace(in.Resource)
+	if !who.IsUser() {
+		return nil, in, Errorf(CodeForbidden, "only people can request access, not %s", who.Name())
+	}
+	if !pol.Knows(who) {
+		return nil, in, Errorf(CodeForbidden, "%s is not in the access policy", who.Email)
+	}
+	if in.Resource == "" {
+		return nil, in, Errorf(CodePolicy, "resource is required")
+	}
+	res, ok := pol.Resource(in.Resource)
+	if !ok {
+		return nil, in, Errorf(CodePolicy, "unknown resource %q", in.Resource)
+	}
+	if !pol.CanRequest(who, res) {
+		return nil, in, Errorf(CodeForbidden, "%s may not request %s", who.Email, res.ID)
+	}
+	switch {
+	case in.Duration <= 0:
+		return nil, in, Errorf(CodePolicy, "duration must be positive")
+	case in.Duration > res.MaxDuration:
+		return nil, in, Errorf(CodePolicy, "duration %s is longer than the maximum of %s for %s",
+			FormatDuration(in.Duration), FormatDuration(res.MaxDuration), res.ID)
+	case in.Duration%time.Second != 0:
+		return nil, in, Errorf(CodePolicy, "duration must be a whole number of seconds")
+	}
+	if in.Reason == "" {
+		return nil, in, Errorf(CodePolicy, "a reason is required: say why you need access")
+	}
+	if err := checkText("reason", in.Reason, MaxReasonLen); err != nil {
+		return nil, in, err
+	}
+	if err := checkText("ticket", in.Ticket, MaxTicketLen); err != nil {
+		return nil, in, err
+	}
+	return res, in, nil
+}
+
+func checkText(field, s string, max int) error {
+	if !utf8.ValidString(s) {
+		return Errorf(CodeInvalid, "%s is not valid UTF-8", field)
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return Errorf(CodePolicy, "%s is %d characters; the limit is %d", field, n, max)
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return Errorf(CodeInvalid, "%s contains control characters", field)
+		}
+	}
+	return nil
+}
+
+// RolesOf returns the roles in which who may act on req under pol. res may be
+// nil when the resource has left the policy; then only the requester,
+// admins and the system keep their roles.
+func RolesOf(pol *Policy, who Principal, req *Request, res *Resource) Role {
+	var roles Role
+	if who.IsSystem() {
+		return RoleSystem
+	}
+	if who.IsUser() && who.Email == req.Requester {
+		roles |= RoleRequester
+	}
+	if res != nil && pol.CanApprove(who, res) {
+		roles |= RoleApprover
+	}
+	if pol.IsAdmin(who) {
+		roles |= RoleAdmin
+	}
+	return roles
+}
+
+// CanView reports whether who may see req: its requester, the approvers of
+// its resource, and admins.
+func CanView(pol *Policy, who Principal, req *Request) bool {
+	res, _ := pol.Resource(req.Resource)
+	return RolesOf(pol, who, req, res)&(RoleRequester|RoleApprover|RoleAdmin) != 0
+}
+
+// CheckApprover applies the rules on who may approve or deny: never the
+// requester (even one who is also an approver), only a member of one of the
+// resource's approver groups, and for approvals, not twice.
+func CheckApprover(pol *Policy, who Principal, req *Request, res *Resource, ev Event) error {
+	if who.IsUser() && who.Email == req.Requester {
+		return Errorf(CodeForbidden, "you cannot %s your own request", verb(ev))
+	}
+	if res == nil {
+		return Errorf(CodeForbidden, "resource %s is no longer in the policy; its requests can only be cancelled or revoked", req.Resource)
+	}
+	if !pol.CanApprove(who, res) {
+		return Errorf(CodeForbidden, "%s is not an approver of %s", who.Name(), res.ID)
+	}
+	if ev == EventApprove && req.ApprovedBy(who.Email) {
+		return Errorf(CodeDuplicate, "%s has already approved this request", who.Email)
+	}
+	return nil
+}
+
+// QuorumMet reports whether req has as many distinct approvals as it needs.
+// Approvals are distinct by construction: the same approver is refused a
+// second time, and storage enforces one approval per approver.
+func QuorumMet(req *Request) bool { return len(req.Approvals) >= req.RequiredApprovals }
+
+// ApprovalProgress describes the approvals so far, e.g. "1 of 2 approvals".
+func ApprovalProgress(req *Request) string {
+	return fmt.Sprintf("%d of %d approvals", len(req.Approvals), req.RequiredApprovals)
+}
+
+// CheckComment validates a decision comment; required says whether it may
+// be empty (a deny or revoke needs a reason).
+func CheckComment(comment string, required bool, what string) (string, error) {
+	comment = strings.TrimSpace(comment)
+	if required && comment == "" {
+		return "", Errorf(CodePolicy, "a reason is required to %s", what)
+	}
+	if err := checkText("comment", comment, MaxCommentLen); err != nil {
+		return "", err
+	}
+	return comment, nil
+}
+
+// FormatDuration prints a duration the way policy files write it: 2h, 90m,
+// 1h30m, 45s.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}

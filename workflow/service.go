@@ -1,0 +1,429 @@
+package workflow
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Service applies the rules. Each use case is one transaction: load and
+// lock, decide with the pure functions of this package, write with
+// compare-and-set, append the audit records, run the hooks, commit. The
+// API, the web UI, Slack and the sweeper all go through it.
+type Service struct {
+	store         Store
+	policy        atomic.Pointer[Policy]
+	now           func() time.Time
+	newID         func() string
+	reviewTimeout time.Duration
+	auditChecks   CheckAuditMode
+	sweepBatch    int
+	hooks         []Hook
+}
+
+// CheckAuditMode says which check calls are written to the audit log.
+type CheckAuditMode string
+
+const (
+	AuditAllChecks     CheckAuditMode = "all"     // every check
+	AuditAllowedChecks CheckAuditMode = "allowed" // checks that found a live grant
+	AuditNoChecks      CheckAuditMode = "none"
+)
+
+// Options configure a Service. Zero values take the defaults.
+type Options struct {
+	Now           func() time.Time // default: the wall clock, UTC, microseconds
+	NewID         func() string    // default: UUIDv7 (time-ordered)
+	ReviewTimeout time.Duration    // default 24h: pending requests time out after it
+	AuditChecks   CheckAuditMode   // default all
+	SweepBatch    int              // default 500 requests per sweeper transaction
+}
+
+// DefaultReviewTimeout is how long a request may wait for a decision.
+const DefaultReviewTimeout = 24 * time.Hour
+
+// Now is the default clock. Times are UTC and truncated to microseconds,
+// the precision both databases store, so that what is written reads back
+// equal.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// NewService returns a service over store, enforcing pol.
+func NewService(store Store, pol *Policy, opts Options) *Service {
+	s := &Service{
+		store:         store,
+		now:           opts.Now,
+		newID:         opts.NewID,
+		reviewTimeout: opts.ReviewTimeout,
+		auditChecks:   opts.AuditChecks,
+		sweepBatch:    opts.SweepBatch,
+	}
+	if s.now == nil {
+		s.now = Now
+	}
+	if s.newID == nil {
+		s.newID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
+	if s.reviewTimeout <= 0 {
+		s.reviewTimeout = DefaultReviewTimeout
+	}
+	if s.auditChecks == "" {
+		s.auditChecks = AuditAllChecks
+	}
+	if s.sweepBatch <= 0 {
+		s.sweepBatch = 500
+	}
+	s.policy.Store(pol)
+	return s
+}
+
+// Policy returns the policy in force.
+func (s *Service) Policy() *Policy { return s.policy.Load() }
+
+// SetPolicy replaces the policy (on reload). Requests in flight keep the
+// approval count they were submitted with; who may decide is always judged
+// by the policy in force at the time of the decision.
+func (s *Service) SetPolicy(p *Policy) { s.policy.Store(p) }
+
+// OnChange registers a hook that runs in the transaction of every change.
+// Register hooks before the service is used.
+func (s *Service) OnChange(h Hook) { s.hooks = append(s.hooks, h) }
+
+// Clock returns the service's clock.
+func (s *Service) Clock() func() time.Time { return s.now }
+
+// Store returns the service's store, for read-only collaborators.
+func (s *Service) Store() Store { return s.store }
+
+// record appends the audit records of changes and runs the hooks, inside
+// tx. A change that cannot be audited does not happen.
+func (s *Service) record(ctx context.Context, tx Tx, changes []Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	recs := make([]*AuditRecord, len(changes))
+	for i, c := range changes {
+		recs[i] = auditFor(c)
+	}
+	if err := tx.AppendAudit(ctx, recs...); err != nil {
+		return err
+	}
+	for _, h := range s.hooks {
+		if err := h(ctx, tx, changes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Submit files a request for who. An auto-approved resource is approved in
+// the same transaction.
+//
+// Errors: CodeForbidden (not in the policy, may not request this
+// resource), CodePolicy (unknown resource, bad duration, no reason),
+// CodeInvalid (bad text), CodeInvalidState (already has an open request
+// or live access for this resource).
+func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*Request, error) {
+	pol := s.Policy()
+	res, in, err := CheckSubmission(pol, who, in)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Next(StateNew, EventSubmit, RoleRequester); err != nil {
+		return nil, err
+	}
+	var req *Request
+	err = s.store.InTx(ctx, func(tx Tx) error {
+		now := s.now()
+		if err := s.closeLapsedOpen(ctx, tx, who.Email, res.ID, now); err != nil {
+			return err
+		}
+		req = &Request{
+			ID:                s.newID(),
+			Requester:         who.Email,
+			Resource:          res.ID,
+			Tier:              res.Tier,
+			Reason:            in.Reason,
+			Ticket:            in.Ticket,
+			Duration:          in.Duration,
+			State:             StatePending,
+			RequiredApprovals: res.ApprovalsRequired,
+			Version:           1,
+			CreatedAt:         now,
+			UpdatedAt:         now,
+			ReviewDeadline:    now.Add(s.reviewTimeout),
+		}
+		changes := []Change{{Event: EventSubmit, Actor: who.Name(), From: StateNew, To: StatePending, Comment: in.Reason, At: now, Request: req}}
+		if res.AutoApprove {
+			t, err := Next(StatePending, EventAutoApprove, RoleSystem)
+			if err != nil {
+				return err
+			}
+			grant(req, now)
+			changes = append(changes, Change{Event: EventAutoApprove, Actor: System.Name(), From: t.From, To: t.To, Comment: "auto-approved by policy", At: now, Request: req})
+		}
+		if err := tx.InsertRequest(ctx, req); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, changes)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// closeLapsedOpen refuses a second open request for the same person and
+// resource, but first ends one that has lapsed and that the sweeper has not
+// reached yet, so that lapsed access never blocks a new request.
+func (s *Service) closeLapsedOpen(ctx context.Context, tx Tx, requester, resource string, now time.Time) error {
+	open, err := tx.OpenRequest(ctx, requester, resource)
+	if err != nil || open == nil {
+		return err
+	}
+	open, err = tx.LockRequest(ctx, open.ID)
+	if err != nil {
+		return err
+	}
+	switch eff := open.EffectiveState(now); eff {
+	case StatePending:
+		return Errorf(CodeInvalidState, "you already have a pending request for %s (%s)", resource, open.ID)
+	case StateApproved:
+		return Errorf(CodeInvalidState, "you already have access to %s until %s (%s)", resource, open.ExpiresAt.Format(time.RFC3339), open.ID)
+	case StateExpired, StateTimedOut:
+		ev := EventExpire
+		if eff == StateTimedOut {
+			ev = EventTimeout
+		}
+		changes, err := s.end(ctx, tx, open, ev, System, "", now)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, changes)
+	}
+	return nil
+}
+
+func grant(req *Request, now time.Time) {
+	req.State = StateApproved
+	at, exp := now, now.Add(req.Duration)
+	req.ApprovedAt, req.ExpiresAt = &at, &exp
+}
+
+// decision is the part of a use case that differs: given the locked
+// request and the actor's roles, it applies one event and returns the
+// changes to record. It may write approvals through tx.
+type decision func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error)
+
+// decide runs one decision on request id in one transaction. Requests the
+// actor may not see are CodeNotFound, so that ids reveal nothing.
+func (s *Service) decide(ctx context.Context, who Principal, id string, d decision) (*Request, error) {
+	pol := s.Policy()
+	var out *Request
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		req, err := tx.LockRequest(ctx, id)
+		if err != nil {
+			return err
+		}
+		res, _ := pol.Resource(req.Resource)
+		roles := RolesOf(pol, who, req, res)
+		if roles == 0 {
+			return Errorf(CodeNotFound, "request %s not found", id)
+		}
+		changes, err := d(tx, req, res, roles, s.now())
+		if err != nil {
+			return err
+		}
+		if err := s.record(ctx, tx, changes); err != nil {
+			return err
+		}
+		out = req
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// end applies a state-ending event (deny, cancel, relinquish, revoke, and
+// the sweeper's expire and timeout) to a locked request.
+func (s *Service) end(ctx context.Context, tx Tx, req *Request, ev Event, who Principal, reason string, now time.Time) ([]Change, error) {
+	from := req.EffectiveState(now)
+	roles := RoleSystem
+	if !who.IsSystem() {
+		pol := s.Policy()
+		res, _ := pol.Resource(req.Resource)
+		roles = RolesOf(pol, who, req, res)
+	}
+	if (ev == EventExpire || ev == EventTimeout) && who.IsSystem() {
+		from = req.State // the sweeper acts on the stored state it is making good
+	}
+	t, err := Next(from, ev, roles)
+	if err != nil {
+		return nil, err
+	}
+	prev := req.Version
+	endedAt := now
+	switch ev {
+	case EventExpire:
+		endedAt = *req.ExpiresAt
+	case EventTimeout:
+		endedAt = req.ReviewDeadline
+	}
+	req.State = t.To
+	req.EndedAt = &endedAt
+	req.EndedBy = who.Name()
+	req.EndReason = reason
+	req.UpdatedAt = now
+	if err := tx.UpdateRequest(ctx, req, prev); err != nil {
+		return nil, err
+	}
+	return []Change{{Event: ev, Actor: who.Name(), From: t.From, To: t.To, Comment: reason, At: now, Request: req}}, nil
+}
+
+// Approve records who's approval. The approval that completes the quorum
+// makes the request approved: access is live from now until now +
+// duration.
+//
+// Errors: CodeNotFound, CodeInvalidState (not pending), CodeForbidden
+// (own request, not an approver), CodeDuplicate (approved before),
+// CodeInvalid (bad comment).
+func (s *Service) Approve(ctx context.Context, who Principal, id, comment string) (*Request, error) {
+	comment, err := CheckComment(comment, false, "approve")
+	if err != nil {
+		return nil, err
+	}
+	return s.decide(ctx, who, id, func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+		from := req.EffectiveState(now)
+		if from == StatePending {
+			if err := CheckApprover(s.Policy(), who, req, res, EventApprove); err != nil {
+				return nil, err
+			}
+		}
+		t, err := Next(from, EventApprove, roles)
+		if err != nil {
+			return nil, err
+		}
+		a := Approval{Approver: who.Email, Comment: comment, At: now}
+		if err := tx.InsertApproval(ctx, req.ID, a); err != nil {
+			return nil, err
+		}
+		req.Approvals = append(req.Approvals, a)
+		to := StatePending
+		if QuorumMet(req) {
+			grant(req, now)
+			to = t.To
+		}
+		prev := req.Version
+		req.UpdatedAt = now
+		if err := tx.UpdateRequest(ctx, req, prev); err != nil {
+			return nil, err
+		}
+		return []Change{{Event: EventApprove, Actor: who.Name(), From: from, To: to, Comment: comment, At: now, Request: req}}, nil
+	})
+}
+
+// Deny ends a pending request. One deny is enough; a reason is required.
+//
+// Errors: as Approve, and CodePolicy when the reason is missing.
+func (s *Service) Deny(ctx context.Context, who Principal, id, reason string) (*Request, error) {
+	reason, err := CheckComment(reason, true, "deny")
+	if err != nil {
+		return nil, err
+	}
+	return s.decide(ctx, who, id, func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+		if req.EffectiveState(now) == StatePending {
+			if err := CheckApprover(s.Policy(), who, req, res, EventDeny); err != nil {
+				return nil, err
+			}
+		}
+		return s.end(ctx, tx, req, EventDeny, who, reason, now)
+	})
+}
+
+// Cancel withdraws the requester's own pending request.
+//
+// Errors: CodeNotFound, CodeInvalidState (not pending; live access is
+// ended with Revoke), CodeForbidden (not the requester).
+func (s *Service) Cancel(ctx context.Context, who Principal, id, comment string) (*Request, error) {
+	comment, err := CheckComment(comment, false, "cancel")
+	if err != nil {
+		return nil, err
+	}
+	return s.decide(ctx, who, id, func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+		return s.end(ctx, tx, req, EventCancel, who, comment, now)
+	})
+}
+
+// Revoke ends live access before it expires. The requester relinquishes
+// their own access (a reason is optional); an approver of the resource or
+// an admin revokes anyone's, with a reason.
+//
+// Errors: CodeNotFound, CodeInvalidState (not approved, or already
+// expired), CodeForbidden, CodePolicy (reason missing).
+func (s *Service) Revoke(ctx context.Context, who Principal, id, reason string) (*Request, error) {
+	return s.decide(ctx, who, id, func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+		ev := EventRevoke
+		if roles&RoleRequester != 0 {
+			ev = EventRelinquish
+		}
+		reason, err := CheckComment(reason, ev == EventRevoke, "revoke access")
+		if err != nil {
+			return nil, err
+		}
+		return s.end(ctx, tx, req, ev, who, reason, now)
+	})
+}
+
+// SweepResult counts what one sweep ended.
+type SweepResult struct {
+	Expired  int
+	TimedOut int
+}
+
+// Sweep expires approved requests past expires_at and times out pending
+// requests past their review deadline, in batches of one transaction each.
+// Several sweepers may run at once (on several replicas): each request is
+// ended by exactly one of them, and audited once.
+func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
+	var res SweepResult
+	now := s.now()
+	for _, step := range []struct {
+		ev    Event
+		count *int
+	}{{EventExpire, &res.Expired}, {EventTimeout, &res.TimedOut}} {
+		from := StateApproved
+		if step.ev == EventTimeout {
+			from = StatePending
+		}
+		t, err := Next(from, step.ev, RoleSystem)
+		if err != nil {
+			return res, err
+		}
+		for {
+			var n int
+			err := s.store.InTx(ctx, func(tx Tx) error {
+				reqs, err := tx.EndDue(ctx, t.From, t.To, now, s.sweepBatch)
+				if err != nil {
+					return err
+				}
+				n = len(reqs)
+				changes := make([]Change, len(reqs))
+				for i, r := range reqs {
+					changes[i] = Change{Event: t.Event, Actor: System.Name(), From: t.From, To: t.To, At: now, Request: r}
+				}
+				return s.record(ctx, tx, changes)
+			})
+			if err != nil {
+				return res, err
+			}
+			*step.count += n
+			if n < s.sweepBatch || ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	return res, ctx.Err()
+}

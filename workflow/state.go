@@ -1,0 +1,191 @@
+package workflow
+
+import "strings"
+
+// State is where a request is in its lifecycle.
+//
+//	             submit
+//	               │
+//	               ▼
+//	denied ◄─deny─ pending ─cancel─► cancelled
+//	               │    │
+//	               │    └─timeout─► timed_out
+//	               │
+//	      approve (quorum met)
+//	      or auto_approve
+//	               │
+//	               ▼
+//	            approved ─expire─► expired
+//	               │
+//	               └─revoke, relinquish─► revoked
+//
+// approved is the only state in which access is live, and only until
+// expires_at. Every other state but pending is final.
+type State string
+
+const (
+	StateNew       State = "" // not yet stored; only "submit" leaves it
+	StatePending   State = "pending"
+	StateApproved  State = "approved"
+	StateDenied    State = "denied"
+	StateCancelled State = "cancelled"
+	StateTimedOut  State = "timed_out"
+	StateExpired   State = "expired"
+	StateRevoked   State = "revoked"
+)
+
+// States lists every stored state, in lifecycle order.
+var States = []State{StatePending, StateApproved, StateDenied, StateCancelled, StateTimedOut, StateExpired, StateRevoked}
+
+// Final reports whether no event can move a request out of s.
+func (s State) Final() bool { return s != StateNew && s != StatePending && s != StateApproved }
+
+// Valid reports whether s is a stored state.
+func (s State) Valid() bool {
+	for _, v := range States {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (s State) String() string {
+	if s == StateNew {
+		return "new"
+	}
+	return string(s)
+}
+
+// Event is something that happens to a request. Events are also the audit
+// actions for state changes.
+type Event string
+
+const (
+	EventSubmit      Event = "submit"
+	EventApprove     Event = "approve"
+	EventAutoApprove Event = "auto_approve"
+	EventDeny        Event = "deny"
+	EventCancel      Event = "cancel"
+	EventTimeout     Event = "timeout"
+	EventRelinquish  Event = "relinquish"
+	EventRevoke      Event = "revoke"
+	EventExpire      Event = "expire"
+)
+
+// Events lists every event.
+var Events = []Event{EventSubmit, EventApprove, EventAutoApprove, EventDeny, EventCancel, EventTimeout, EventRelinquish, EventRevoke, EventExpire}
+
+// Role is a set of capacities in which an actor may act on one request.
+type Role uint8
+
+const (
+	RoleRequester Role = 1 << iota // the person whose request it is
+	RoleApprover                   // a member of one of the resource's approver groups
+	RoleAdmin                      // a policy admin
+	RoleSystem                     // jitaccess itself: the sweeper, auto-approval
+)
+
+func (r Role) String() string {
+	var names []string
+	for _, n := range []struct {
+		r    Role
+		name string
+	}{{RoleRequester, "requester"}, {RoleApprover, "approver"}, {RoleAdmin, "admin"}, {RoleSystem, "system"}} {
+		if r&n.r != 0 {
+			names = append(names, n.name)
+		}
+	}
+	if len(names) == 0 {
+		return "nobody"
+	}
+	return strings.Join(names, " or ")
+}
+
+// Transition is one row of the state table: from a state, on an event, to a
+// state, by whom.
+type Transition struct {
+	From  State
+	Event Event
+	To    State
+	By    Role
+}
+
+// transitions is the whole state machine. Nothing changes a request's state
+// except by a row of this table; Next is the only reader.
+//
+// approve moves pending to approved only when the approval completes the
+// quorum (see Quorum); until then the approval is recorded and the request
+// stays pending. The rules on who is an eligible approver (not the
+// requester, in an approver group, not twice) live in rules.go.
+var transitions = []Transition{
+	{StateNew, EventSubmit, StatePending, RoleRequester},
+	{StatePending, EventApprove, StateApproved, RoleApprover},
+	{StatePending, EventAutoApprove, StateApproved, RoleSystem},
+	{StatePending, EventDeny, StateDenied, RoleApprover},
+	{StatePending, EventCancel, StateCancelled, RoleRequester},
+	{StatePending, EventTimeout, StateTimedOut, RoleSystem},
+	{StateApproved, EventRelinquish, StateRevoked, RoleRequester},
+	{StateApproved, EventRevoke, StateRevoked, RoleApprover | RoleAdmin},
+	{StateApproved, EventExpire, StateExpired, RoleSystem},
+}
+
+// Transitions returns a copy of the state table, for documentation and tests.
+func Transitions() []Transition { return append([]Transition(nil), transitions...) }
+
+// Next returns the transition for event ev from state from, performed by an
+// actor holding roles. It fails with CodeInvalidState when the table has no
+// such row, naming the current state, and with CodeForbidden when the row
+// exists but the actor holds none of the roles it needs.
+func Next(from State, ev Event, roles Role) (Transition, error) {
+	for _, t := range transitions {
+		if t.From != from || t.Event != ev {
+			continue
+		}
+		if t.By&roles == 0 {
+			return Transition{}, Errorf(CodeForbidden, "only the %s may %s a request", t.By, verb(ev))
+		}
+		return t, nil
+	}
+	return Transition{}, invalidState(from, ev)
+}
+
+func invalidState(from State, ev Event) *Error {
+	var allowed []string
+	for _, t := range transitions {
+		if t.Event == ev {
+			allowed = append(allowed, t.From.String())
+		}
+	}
+	list := strings.Join(allowed, " or ")
+	article := "a"
+	if strings.ContainsRune("aeiou", rune(list[0])) {
+		article = "an"
+	}
+	return Errorf(CodeInvalidState, "request is %s; only %s %s request can be %s",
+		from, article, list, pastTense(ev))
+}
+
+func verb(ev Event) string { return strings.ReplaceAll(string(ev), "_", "-") }
+
+func pastTense(ev Event) string {
+	switch ev {
+	case EventSubmit:
+		return "submitted"
+	case EventApprove, EventAutoApprove:
+		return "approved"
+	case EventDeny:
+		return "denied"
+	case EventCancel:
+		return "cancelled"
+	case EventTimeout:
+		return "timed out"
+	case EventRelinquish:
+		return "relinquished"
+	case EventRevoke:
+		return "revoked"
+	case EventExpire:
+		return "expired"
+	}
+	return string(ev)
+}

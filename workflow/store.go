@@ -1,0 +1,111 @@
+package workflow
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence the service needs. The implementation (store/,
+// GORM on PostgreSQL or SQLite) lives outside the domain.
+type Store interface {
+	// InTx runs fn in one database transaction. It commits when fn returns
+	// nil and rolls everything back otherwise. fn must do all its reads and
+	// writes through tx, and nothing slow (no network calls).
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+	Reader
+}
+
+// Reader answers queries.
+type Reader interface {
+	// GetRequest returns one request with its approvals, or CodeNotFound.
+	GetRequest(ctx context.Context, id string) (*Request, error)
+	// ListRequests returns one page of requests, newest first, and the
+	// cursor of the next page ("" on the last).
+	ListRequests(ctx context.Context, q RequestQuery) ([]*Request, string, error)
+	// ListAudit returns one page of audit records and the next cursor.
+	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditRecord, string, error)
+	// LiveGrant returns user's approved request for resource that has not
+	// expired at now, or nil when there is none.
+	LiveGrant(ctx context.Context, user, resource string, now time.Time) (*Request, error)
+	// OpenRequest returns user's pending or approved request for resource
+	// (whatever its effective state), or nil when there is none.
+	OpenRequest(ctx context.Context, user, resource string) (*Request, error)
+}
+
+// Tx is one transaction.
+type Tx interface {
+	Reader
+	// LockRequest loads a request with its approvals and holds it against
+	// concurrent writers until the transaction ends (SELECT ... FOR UPDATE
+	// where the database has it). CodeNotFound if there is none.
+	LockRequest(ctx context.Context, id string) (*Request, error)
+	InsertRequest(ctx context.Context, r *Request) error
+	// UpdateRequest writes r's mutable fields if the stored version is
+	// still prevVersion, and sets r.Version to the new version. A changed
+	// version is CodeConflict: someone else wrote first.
+	UpdateRequest(ctx context.Context, r *Request, prevVersion int64) error
+	// InsertApproval records one approval. A second approval by the same
+	// approver is CodeDuplicate.
+	InsertApproval(ctx context.Context, requestID string, a Approval) error
+	// EndDue moves up to limit requests that are in state from and whose
+	// due time (expires_at for approved, review_deadline for pending) is at
+	// or before now to state to, with ended_at set to that due time and
+	// ended_by to "system". Rows another transaction holds are skipped, so
+	// that sweepers on several replicas share the work and none ends a
+	// request twice. It returns the requests it changed.
+	EndDue(ctx context.Context, from, to State, now time.Time, limit int) ([]*Request, error)
+	// AppendAudit appends records to the audit log, in order.
+	AppendAudit(ctx context.Context, recs ...*AuditRecord) error
+	// Enqueue adds jobs to the persisted work queue; they become visible to
+	// workers when the transaction commits.
+	Enqueue(ctx context.Context, jobs ...Job) error
+}
+
+// RequestQuery filters a request listing.
+type RequestQuery struct {
+	State     State
+	Requester string
+	Resource  string
+	// Visibility: unless All, only requests by Viewer or for one of
+	// ViewerResources are returned.
+	All             bool
+	Viewer          string
+	ViewerResources []string
+	// Oldest lists oldest first (a review queue) instead of newest first.
+	Oldest bool
+	Limit  int
+	Cursor string
+}
+
+// AuditQuery filters the audit log.
+type AuditQuery struct {
+	RequestID string
+	Actor     string
+	Subject   string
+	Person    string // actor or subject
+	Resource  string
+	Action    string
+	Since     time.Time // inclusive
+	Until     time.Time // exclusive
+	// Ascending lists oldest first (a request's history) instead of
+	// newest first.
+	Ascending bool
+	Limit     int
+	Cursor    string
+}
+
+// Job is a unit of work for a background worker, persisted in the same
+// transaction as the change that caused it (the outbox pattern).
+type Job struct {
+	Queue string
+	// Key orders jobs: jobs of one queue with the same key run one at a
+	// time, in the order they were enqueued (for example, per request).
+	Key     string
+	Payload []byte
+	RunAt   time.Time
+}
+
+// Hook runs inside the transaction of every committed change, after its
+// audit records are written. Hooks enqueue follow-up work (notifications,
+// provisioning); an error from a hook rolls the whole change back.
+type Hook func(ctx context.Context, tx Tx, changes []Change) error
