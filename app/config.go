@@ -1,0 +1,197 @@
+package app
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// Config is everything `jitaccess serve` can be told. Each setting is a flag
+// with an environment variable behind it; the flag wins. docs/configuration.md
+// lists them all.
+type Config struct {
+	DatabaseURL     string
+	PolicyFile      string
+	Listen          string
+	SweepSchedule   string
+	ReviewTimeout   time.Duration
+	AuditChecks     workflow.CheckAuditMode
+	Demo            bool
+	LogLevel        string
+	LogFormat       string
+	DBMaxConns      int
+	ShutdownTimeout time.Duration
+}
+
+// Defaults.
+const (
+	DefaultListen        = "127.0.0.1:8080"
+	DefaultSweepSchedule = "@every 5s"
+)
+
+// flagSet wraps flag.FlagSet so that every flag has an environment variable
+// as its fallback, and a bad environment value is reported by name.
+type flagSet struct {
+	*flag.FlagSet
+	envErrs []string
+}
+
+func newFlagSet(name string) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	return &flagSet{FlagSet: fs}
+}
+
+func (f *flagSet) str(p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		def = v
+	}
+	f.StringVar(p, name, def, usage+envNote(env))
+}
+
+func (f *flagSet) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			f.envErrs = append(f.envErrs, fmt.Sprintf("%s=%q is not a positive duration like 30s, 15m or 24h", env, v))
+		} else {
+			def = d
+		}
+	}
+	f.DurationVar(p, name, def, usage+envNote(env))
+}
+
+func (f *flagSet) integer(p *int, name, env string, def int, usage string) {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			f.envErrs = append(f.envErrs, fmt.Sprintf("%s=%q is not a non-negative whole number", env, v))
+		} else {
+			def = n
+		}
+	}
+	f.IntVar(p, name, def, usage+envNote(env))
+}
+
+func (f *flagSet) boolean(p *bool, name, env string, usage string) {
+	def := false
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, fmt.Sprintf("%s=%q is not true or false", env, v))
+		}
+		def = b
+	}
+	f.BoolVar(p, name, def, usage+envNote(env))
+}
+
+func envNote(env string) string { return " (env " + env + ")" }
+
+// parse parses args and reports bad environment values first.
+func (f *flagSet) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if len(f.envErrs) > 0 {
+		return fmt.Errorf("%s", strings.Join(f.envErrs, "\n"))
+	}
+	return nil
+}
+
+// commonFlags are taken by every subcommand.
+type commonFlags struct {
+	DatabaseURL string
+	PolicyFile  string
+	LogLevel    string
+	LogFormat   string
+}
+
+func (f *flagSet) common(c *commonFlags, defaultDB string) {
+	f.str(&c.DatabaseURL, "database", "DATABASE_URL", defaultDB, "database URL: postgres://USER@HOST/DB or sqlite:PATH")
+	f.str(&c.PolicyFile, "policy", "JITACCESS_POLICY", "", "policy file (YAML)")
+	f.str(&c.LogLevel, "log-level", "JITACCESS_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	f.str(&c.LogFormat, "log-format", "JITACCESS_LOG_FORMAT", "text", "log format: text or json")
+}
+
+func parseServeFlags(args []string) (Config, error) {
+	var cfg Config
+	var c commonFlags
+	var audit string
+	f := newFlagSet("serve")
+	f.common(&c, "")
+	f.boolean(&cfg.Demo, "demo", "JITACCESS_DEMO", "run with the built-in demo policy and demo users on a local SQLite file")
+	f.str(&cfg.Listen, "listen", "JITACCESS_LISTEN", DefaultListen, "address to listen on")
+	f.str(&cfg.SweepSchedule, "sweep-schedule", "JITACCESS_SWEEP_SCHEDULE", DefaultSweepSchedule, "when the sweeper runs: cron with seconds (\"*/5 * * * * *\") or @every DURATION")
+	f.duration(&cfg.ReviewTimeout, "review-timeout", "JITACCESS_REVIEW_TIMEOUT", workflow.DefaultReviewTimeout, "how long a request may wait for a decision before it times out")
+	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which grant checks to audit: all, allowed or none")
+	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
+	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
+	if err := f.parse(args); err != nil {
+		return cfg, err
+	}
+	if f.NArg() > 0 {
+		return cfg, fmt.Errorf("serve takes no arguments, got %q", f.Args())
+	}
+	cfg.DatabaseURL, cfg.PolicyFile, cfg.LogLevel, cfg.LogFormat = c.DatabaseURL, c.PolicyFile, c.LogLevel, c.LogFormat
+	cfg.AuditChecks = workflow.CheckAuditMode(audit)
+	return cfg, cfg.validate()
+}
+
+func (cfg *Config) validate() error {
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = store.DefaultURL
+		if cfg.Demo {
+			cfg.DatabaseURL = DemoDatabaseURL
+		}
+	}
+	if _, _, err := store.ParseURL(cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if cfg.PolicyFile == "" && !cfg.Demo {
+		return fmt.Errorf("no policy: pass --policy FILE or set JITACCESS_POLICY (or try --demo)")
+	}
+	if _, err := sweepParser.Parse(cfg.SweepSchedule); err != nil {
+		return fmt.Errorf("--sweep-schedule %q: %v; use cron with seconds like \"*/5 * * * * *\" or @every 5s", cfg.SweepSchedule, err)
+	}
+	switch cfg.AuditChecks {
+	case workflow.AuditAllChecks, workflow.AuditAllowedChecks, workflow.AuditNoChecks:
+	default:
+		return fmt.Errorf("--audit-checks %q: use all, allowed or none", cfg.AuditChecks)
+	}
+	if _, err := parseLevel(cfg.LogLevel); err != nil {
+		return err
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: use text or json", cfg.LogFormat)
+	}
+	return nil
+}
+
+// sweepParser reads schedules with a seconds field, and descriptors.
+var sweepParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level %q: use debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func newLogger(level, format string, w io.Writer) *slog.Logger {
+	l, _ := parseLevel(level)
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,248 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/jitaccess/jitaccess/notifier"
+	"github.com/jitaccess/jitaccess/queue"
+	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// App is a running jitaccess: database, service, HTTP server, sweeper and
+// workers. Tests boot it on 127.0.0.1:0.
+type App struct {
+	Config  Config
+	DB      *store.DB
+	Service *workflow.Service
+	Web     *web.Server
+	Logger  *slog.Logger
+
+	listener net.Listener
+	server   *http.Server
+	cron     *cron.Cron
+	runners  []*queue.Runner
+}
+
+// loadPolicy returns the configured policy: the file, or the demo's.
+func loadPolicy(cfg Config) (*workflow.Policy, error) {
+	if cfg.PolicyFile != "" {
+		return workflow.LoadPolicyFile(cfg.PolicyFile)
+	}
+	return DemoPolicy(), nil
+}
+
+// New opens the database, applies migrations and wires everything, but
+// does not start serving.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	pol, err := loadPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxConns, SlowQuery: time.Second, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(applied) > 0 {
+		logger.Info("applied migrations", "versions", applied)
+	}
+	svc := workflow.NewService(db, pol, workflow.Options{ReviewTimeout: cfg.ReviewTimeout, AuditChecks: cfg.AuditChecks})
+	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger}
+
+	svc.OnChange(notifier.Hook)
+	a.runners = append(a.runners, &queue.Runner{Store: db, Queue: notifier.Queue, Handler: notifier.LogSender{Logger: logger}.Deliver, Logger: logger})
+
+	a.Web = web.New(web.Config{
+		Service: svc,
+		Tokens:  db,
+		Logger:  logger,
+		Ready: func(ctx context.Context) error {
+			if err := db.Ping(ctx); err != nil {
+				return errors.New("database unreachable")
+			}
+			return db.CheckMigrated(ctx)
+		},
+	})
+	a.cron = cron.New(cron.WithParser(sweepParser), cron.WithLocation(time.UTC), cron.WithChain(
+		cron.Recover(cronLogger{logger}), cron.SkipIfStillRunning(cronLogger{logger})))
+	if _, err := a.cron.AddFunc(cfg.SweepSchedule, a.sweep); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("--sweep-schedule: %w", err)
+	}
+	return a, nil
+}
+
+// sweep is the cron job. It runs the same compare-and-set use case on every
+// replica; overlapping runs are skipped rather than stacked.
+func (a *App) sweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := a.Service.Sweep(ctx)
+	if err != nil {
+		a.Logger.Error("sweep failed", "err", err, "expired", res.Expired, "timed_out", res.TimedOut)
+		return
+	}
+	if res.Expired+res.TimedOut > 0 {
+		a.Logger.Info("sweep", "expired", res.Expired, "timed_out", res.TimedOut, "took", time.Since(start))
+	}
+}
+
+// Listen binds the HTTP listener. Addr is valid after it returns.
+func (a *App) Listen() error {
+	l, err := net.Listen("tcp", a.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.Config.Listen, err)
+	}
+	a.listener = l
+	return nil
+}
+
+// Addr is the address the server listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Run serves until ctx is done, then shuts down gracefully: it stops taking
+// requests, lets those in flight finish, stops the sweeper and the workers
+// after their current job, and closes the database.
+func (a *App) Run(ctx context.Context) error {
+	if a.listener == nil {
+		if err := a.Listen(); err != nil {
+			return err
+		}
+	}
+	a.server = &http.Server{
+		Handler:           a.Web,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var workers sync.WaitGroup
+	for _, r := range a.runners {
+		workers.Add(1)
+		go func() { defer workers.Done(); r.Run(workCtx) }()
+	}
+	a.cron.Start()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.server.Serve(a.listener) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	a.Logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	if serr := a.server.Shutdown(shutdownCtx); serr != nil {
+		a.Logger.Warn("HTTP shutdown", "err", serr)
+	}
+	select {
+	case <-a.cron.Stop().Done():
+	case <-shutdownCtx.Done():
+		a.Logger.Warn("sweeper did not finish before the shutdown timeout")
+	}
+	stopWork()
+	workers.Wait()
+	if cerr := a.DB.Close(); cerr != nil {
+		a.Logger.Warn("close database", "err", cerr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// watchReload reloads the policy file on SIGHUP. A bad file is logged and
+// the policy in force stays.
+func (a *App) watchReload(ctx context.Context) {
+	if a.Config.PolicyFile == "" {
+		return
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				pol, err := workflow.LoadPolicyFile(a.Config.PolicyFile)
+				if err != nil {
+					a.Logger.Error("policy reload refused; keeping the policy in force", "err", err)
+					continue
+				}
+				a.Service.SetPolicy(pol)
+				a.Logger.Info("policy reloaded", "file", a.Config.PolicyFile, "resources", len(pol.Resources))
+			}
+		}
+	}()
+}
+
+// serve is `jitaccess serve`.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseServeFlags(args)
+	if err != nil {
+		return usageError(stderr, "serve", err)
+	}
+	logger := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	a, err := New(ctx, cfg, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "jitaccess serve: %v\n", err)
+		return 1
+	}
+	if err := a.Listen(); err != nil {
+		a.DB.Close()
+		fmt.Fprintf(stderr, "jitaccess serve: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "jitaccess listening on http://%s (database %s, policy %s)\n", a.Addr(), store.Redact(cfg.DatabaseURL), a.Service.Policy().Source)
+	if cfg.Demo {
+		if err := issueDemoTokens(ctx, a.DB, a.Service.Policy(), stdout); err != nil {
+			a.DB.Close()
+			fmt.Fprintf(stderr, "jitaccess serve: demo tokens: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "Try: curl -H 'Authorization: Bearer TOKEN' http://%s/api/v1/resources\n", a.Addr())
+	}
+	a.watchReload(ctx)
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "jitaccess serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// cronLogger adapts slog to cron's logger.
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}

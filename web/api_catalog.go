@@ -1,0 +1,101 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// GET /api/v1/me
+func (s *Server) me(c echo.Context) error {
+	who := principal(c)
+	pol := s.svc.Policy()
+	out := struct {
+		Name    string   `json:"name"`
+		Email   string   `json:"email,omitempty"`
+		Service string   `json:"service,omitempty"`
+		Scopes  []string `json:"scopes,omitempty"`
+		Admin   bool     `json:"admin"`
+		Known   bool     `json:"in_policy"`
+	}{Name: who.Name(), Email: who.Email, Service: who.Service, Scopes: who.Scopes, Admin: pol.IsAdmin(who), Known: pol.Knows(who)}
+	return c.JSON(http.StatusOK, out)
+}
+
+// GET /api/v1/resources
+func (s *Server) listResources(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	views, err := s.svc.Resources(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Resources []ResourceJSON `json:"resources"`
+	}{Resources: make([]ResourceJSON, len(views))}
+	for i, v := range views {
+		out.Resources[i] = resourceJSON(v)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// GET /api/v1/grants/check?user=EMAIL&resource=ID
+func (s *Server) checkGrant(c echo.Context) error {
+	if err := checkQuery(c, "user", "resource"); err != nil {
+		return err
+	}
+	if c.QueryParam("resource") == "" {
+		return workflow.Errorf(workflow.CodeInvalid, "query parameter resource is required")
+	}
+	res, err := s.svc.Check(c.Request().Context(), principal(c), c.QueryParam("user"), c.QueryParam("resource"))
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Allowed   bool       `json:"allowed"`
+		RequestID *string    `json:"request_id"`
+		ExpiresAt *time.Time `json:"expires_at"`
+	}{Allowed: res.Allowed}
+	if res.Allowed {
+		out.RequestID, out.ExpiresAt = &res.RequestID, res.ExpiresAt
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// GET /api/v1/audit
+func (s *Server) listAudit(c echo.Context) error {
+	if err := checkQuery(c, "request", "actor", "subject", "person", "resource", "action", "since", "until", "limit", "cursor"); err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	since, err := queryTime(c, "since")
+	if err != nil {
+		return err
+	}
+	until, err := queryTime(c, "until")
+	if err != nil {
+		return err
+	}
+	recs, next, err := s.svc.Audit(c.Request().Context(), principal(c), workflow.AuditQuery{
+		RequestID: c.QueryParam("request"), Actor: c.QueryParam("actor"), Subject: c.QueryParam("subject"),
+		Person: c.QueryParam("person"), Resource: c.QueryParam("resource"), Action: c.QueryParam("action"),
+		Since: since, Until: until, Limit: limit, Cursor: c.QueryParam("cursor"),
+	})
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Records    []AuditJSON `json:"records"`
+		NextCursor string      `json:"next_cursor"`
+	}{Records: make([]AuditJSON, len(recs)), NextCursor: next}
+	for i, r := range recs {
+		out.Records[i] = auditJSON(r)
+	}
+	return c.JSON(http.StatusOK, out)
+}

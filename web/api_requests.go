@@ -1,0 +1,126 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+type createRequestBody struct {
+	Resource string `json:"resource"`
+	Duration string `json:"duration"`
+	Reason   string `json:"reason"`
+	Ticket   string `json:"ticket"`
+}
+
+// POST /api/v1/requests
+func (s *Server) createRequest(c echo.Context) error {
+	var body createRequestBody
+	if err := decodeJSON(c, &body, false); err != nil {
+		return err
+	}
+	d, err := parseDuration(body.Duration)
+	if err != nil {
+		return err
+	}
+	req, err := s.svc.Submit(c.Request().Context(), principal(c), workflow.SubmitInput{
+		Resource: body.Resource, Duration: d, Reason: body.Reason, Ticket: body.Ticket,
+	})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/api/v1/requests/"+req.ID)
+	return c.JSON(http.StatusCreated, requestJSON(req))
+}
+
+// GET /api/v1/requests
+func (s *Server) listRequests(c echo.Context) error {
+	if err := checkQuery(c, "state", "requester", "resource", "limit", "cursor", "order"); err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	state, err := workflow.ParseState(c.QueryParam("state"))
+	if err != nil {
+		return err
+	}
+	q := workflow.RequestQuery{
+		State: state, Requester: c.QueryParam("requester"), Resource: c.QueryParam("resource"),
+		Limit: limit, Cursor: c.QueryParam("cursor"),
+	}
+	switch c.QueryParam("order") {
+	case "", "newest":
+	case "oldest":
+		q.Oldest = true
+	default:
+		return workflow.Errorf(workflow.CodeInvalid, "order must be newest or oldest")
+	}
+	reqs, next, err := s.svc.List(c.Request().Context(), principal(c), q)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Requests   []RequestJSON `json:"requests"`
+		NextCursor string        `json:"next_cursor"`
+	}{Requests: make([]RequestJSON, len(reqs)), NextCursor: next}
+	for i, r := range reqs {
+		out.Requests[i] = requestJSON(r)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// GET /api/v1/requests/:id
+func (s *Server) getRequest(c echo.Context) error {
+	d, err := s.svc.Get(c.Request().Context(), principal(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out := requestJSON(d.Request)
+	out.History = make([]AuditJSON, len(d.History))
+	for i, h := range d.History {
+		out.History[i] = auditJSON(h)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// decisionBody is the body of approve, deny, cancel and revoke. "reason" is
+// accepted as another name for "comment".
+type decisionBody struct {
+	Comment string `json:"comment"`
+	Reason  string `json:"reason"`
+}
+
+func (b decisionBody) text() (string, error) {
+	if b.Comment != "" && b.Reason != "" && b.Comment != b.Reason {
+		return "", workflow.Errorf(workflow.CodeInvalid, "send comment or reason, not both")
+	}
+	if b.Comment != "" {
+		return b.Comment, nil
+	}
+	return b.Reason, nil
+}
+
+// decision serves approve, deny, cancel and revoke: the same body, one
+// service method each.
+func (s *Server) decision(do func(ctx context.Context, who workflow.Principal, id, comment string) (*workflow.Request, error)) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var body decisionBody
+		if err := decodeJSON(c, &body, true); err != nil {
+			return err
+		}
+		text, err := body.text()
+		if err != nil {
+			return err
+		}
+		req, err := do(c.Request().Context(), principal(c), c.Param("id"), text)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, requestJSON(req))
+	}
+}

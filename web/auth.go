@@ -1,0 +1,71 @@
+package web
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// authenticate resolves the bearer token to a principal and puts it in the
+// request's context. It fails closed: no token, an unknown, revoked or
+// expired token are all 401.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		scheme, secret, ok := strings.Cut(h, " ")
+		if h == "" {
+			return workflow.Errorf(workflow.CodeUnauthenticated, "missing Authorization header; send Authorization: Bearer TOKEN")
+		}
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+			return workflow.Errorf(workflow.CodeUnauthenticated, "Authorization header must be Bearer TOKEN")
+		}
+		ctx := c.Request().Context()
+		now := s.svc.Clock()()
+		tok, err := s.tokens.LookupToken(ctx, strings.TrimSpace(secret), now)
+		if err != nil {
+			return err
+		}
+		if s.touched.due(tok.ID, now) {
+			if err := s.tokens.TouchToken(ctx, tok.ID, now); err != nil {
+				s.log.Warn("record token use", "token", tok.ID, "err", err)
+			}
+		}
+		c.SetRequest(c.Request().WithContext(workflow.WithPrincipal(ctx, tok.Principal())))
+		return next(c)
+	}
+}
+
+// principal returns the authenticated caller.
+func principal(c echo.Context) workflow.Principal {
+	p, _ := workflow.PrincipalFrom(c.Request().Context())
+	return p
+}
+
+// touchThrottle limits last_used_at writes to one per token per interval,
+// so that a busy integration does not turn every read into a write.
+type touchThrottle struct {
+	mu    sync.Mutex
+	every time.Duration
+	last  map[string]time.Time
+}
+
+func newTouchThrottle(every time.Duration) *touchThrottle {
+	return &touchThrottle{every: every, last: map[string]time.Time{}}
+}
+
+func (t *touchThrottle) due(id string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if last, ok := t.last[id]; ok && now.Sub(last) < t.every {
+		return false
+	}
+	if len(t.last) > 10000 { // bound memory; worst case is one extra write
+		clear(t.last)
+	}
+	t.last[id] = now
+	return true
+}

@@ -1,0 +1,109 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// statusOf maps each error code to its HTTP status. It is the only place
+// where domain errors meet HTTP.
+var statusOf = map[workflow.Code]int{
+	workflow.CodeInvalid:         http.StatusBadRequest,
+	workflow.CodeUnauthenticated: http.StatusUnauthorized,
+	workflow.CodeForbidden:       http.StatusForbidden,
+	workflow.CodeNotFound:        http.StatusNotFound,
+	workflow.CodeInvalidState:    http.StatusConflict,
+	workflow.CodeDuplicate:       http.StatusConflict,
+	workflow.CodeConflict:        http.StatusConflict,
+	workflow.CodeTooLarge:        http.StatusRequestEntityTooLarge,
+	workflow.CodePolicy:          http.StatusUnprocessableEntity,
+	workflow.CodeRateLimited:     http.StatusTooManyRequests,
+	workflow.CodeUnavailable:     http.StatusServiceUnavailable,
+	workflow.CodeInternal:        http.StatusInternalServerError,
+	codeMethodNotAllowed:         http.StatusMethodNotAllowed,
+	codeUnsupportedMedia:         http.StatusUnsupportedMediaType,
+}
+
+// Codes that only the HTTP layer produces.
+const (
+	codeMethodNotAllowed workflow.Code = "method_not_allowed"
+	codeUnsupportedMedia workflow.Code = "unsupported_media_type"
+)
+
+// Status returns the HTTP status for an error code.
+func Status(code workflow.Code) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON shape of every error response.
+type ErrorBody struct {
+	Error struct {
+		Code    workflow.Code `json:"code"`
+		Message string        `json:"message"`
+	} `json:"error"`
+}
+
+// AsDomainError converts anything a handler or middleware returns into a
+// domain error, translating echo's own errors (unknown route, wrong method,
+// body too large).
+func AsDomainError(err error) error {
+	var he *echo.HTTPError
+	if !errors.As(err, &he) {
+		return err
+	}
+	switch he.Code {
+	case http.StatusNotFound:
+		return workflow.Errorf(workflow.CodeNotFound, "no such endpoint")
+	case http.StatusMethodNotAllowed:
+		return workflow.Errorf(codeMethodNotAllowed, "method not allowed on this endpoint")
+	case http.StatusRequestEntityTooLarge:
+		return workflow.Errorf(workflow.CodeTooLarge, "request body is too large")
+	case http.StatusUnauthorized:
+		return workflow.Errorf(workflow.CodeUnauthenticated, "authentication required")
+	case http.StatusForbidden:
+		return workflow.Errorf(workflow.CodeForbidden, "forbidden")
+	case http.StatusTooManyRequests:
+		return workflow.Errorf(workflow.CodeRateLimited, "too many requests; slow down")
+	case http.StatusUnsupportedMediaType:
+		return workflow.Errorf(codeUnsupportedMedia, "unsupported content type")
+	}
+	if he.Code >= 400 && he.Code < 500 {
+		return workflow.Errorf(workflow.CodeInvalid, "%s", http.StatusText(he.Code))
+	}
+	return workflow.Internal(err, "internal error")
+}
+
+// handleError writes every error as {"error": {"code", "message"}}. Only
+// internal errors are logged with their cause; their message to the
+// client says nothing about it.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	err = AsDomainError(err)
+	code := workflow.ErrorCode(err)
+	status := Status(code)
+	if status >= 500 {
+		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "code", code, "err", err)
+	}
+	if code == workflow.CodeUnauthenticated {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="jitaccess"`)
+	}
+	var body ErrorBody
+	body.Error.Code = code
+	body.Error.Message = workflow.ErrorMessage(err)
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	if werr := c.JSON(status, body); werr != nil {
+		s.log.Warn("write error response", "err", werr)
+	}
+}

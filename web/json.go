@@ -1,0 +1,103 @@
+package web
+
+import (
+	"time"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// RequestJSON is a request as the API shows it.
+type RequestJSON struct {
+	ID                string         `json:"id"`
+	Requester         string         `json:"requester"`
+	Resource          string         `json:"resource"`
+	Tier              workflow.Tier  `json:"tier"`
+	Reason            string         `json:"reason"`
+	Ticket            string         `json:"ticket"`
+	DurationSeconds   int64          `json:"duration_seconds"`
+	Duration          string         `json:"duration"`
+	State             workflow.State `json:"state"`
+	RequiredApprovals int            `json:"required_approvals"`
+	Approvals         []ApprovalJSON `json:"approvals"`
+	CreatedAt         time.Time      `json:"created_at"`
+	ReviewDeadline    time.Time      `json:"review_deadline"`
+	ApprovedAt        *time.Time     `json:"approved_at"`
+	ExpiresAt         *time.Time     `json:"expires_at"`
+	EndedAt           *time.Time     `json:"ended_at"`
+	EndedBy           string         `json:"ended_by"`
+	EndReason         string         `json:"end_reason"`
+	History           []AuditJSON    `json:"history,omitempty"`
+}
+
+// ApprovalJSON is one approval.
+type ApprovalJSON struct {
+	Approver string    `json:"approver"`
+	Comment  string    `json:"comment"`
+	At       time.Time `json:"at"`
+}
+
+// AuditJSON is one audit record.
+type AuditJSON struct {
+	ID        int64     `json:"id"`
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"`
+	Action    string    `json:"action"`
+	RequestID string    `json:"request_id,omitempty"`
+	Resource  string    `json:"resource,omitempty"`
+	Subject   string    `json:"subject,omitempty"`
+	FromState string    `json:"from_state,omitempty"`
+	ToState   string    `json:"to_state,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// ResourceJSON is a catalog entry as one caller may use it.
+type ResourceJSON struct {
+	ID                 string        `json:"id"`
+	Name               string        `json:"name"`
+	Description        string        `json:"description,omitempty"`
+	Tier               workflow.Tier `json:"tier"`
+	MaxDuration        string        `json:"max_duration"`
+	MaxDurationSeconds int64         `json:"max_duration_seconds"`
+	AutoApprove        bool          `json:"auto_approve"`
+	RequiredApprovals  int           `json:"required_approvals"`
+	Requesters         []string      `json:"requesters"`
+	Approvers          []string      `json:"approvers"`
+	CanRequest         bool          `json:"can_request"`
+	CanApprove         bool          `json:"can_approve"`
+}
+
+func requestJSON(r *workflow.Request) RequestJSON {
+	out := RequestJSON{
+		ID: r.ID, Requester: r.Requester, Resource: r.Resource, Tier: r.Tier, Reason: r.Reason, Ticket: r.Ticket,
+		DurationSeconds: int64(r.Duration / time.Second), Duration: workflow.FormatDuration(r.Duration),
+		State: r.State, RequiredApprovals: r.RequiredApprovals, Approvals: []ApprovalJSON{},
+		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt,
+		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
+	}
+	for _, a := range r.Approvals {
+		out.Approvals = append(out.Approvals, ApprovalJSON{Approver: a.Approver, Comment: a.Comment, At: a.At})
+	}
+	return out
+}
+
+func auditJSON(r *workflow.AuditRecord) AuditJSON {
+	return AuditJSON{ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, RequestID: r.RequestID, Resource: r.Resource,
+		Subject: r.Subject, FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason}
+}
+
+func resourceJSON(v workflow.ResourceView) ResourceJSON {
+	return ResourceJSON{
+		ID: v.ID, Name: v.Name, Description: v.Description, Tier: v.Tier,
+		MaxDuration: workflow.FormatDuration(v.MaxDuration), MaxDurationSeconds: int64(v.MaxDuration / time.Second),
+		AutoApprove: v.AutoApprove, RequiredApprovals: v.ApprovalsRequired,
+		Requesters: nonNil(v.Requesters), Approvers: nonNil(v.Approvers),
+		CanRequest: v.CanRequest, CanApprove: v.CanApprove,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

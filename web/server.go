@@ -1,0 +1,141 @@
+// Package web is jitaccess's HTTP surface: the JSON API under /api/v1 and
+// the health endpoints. Handlers are thin: decode, authenticate, call one
+// workflow.Service method, encode. Rules live in workflow, so that the API,
+// the web UI and Slack cannot disagree; errors go up to one handler with
+// the one code-to-status map (errors.go).
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// Tokens looks up API tokens.
+type Tokens interface {
+	LookupToken(ctx context.Context, secret string, now time.Time) (store.Token, error)
+	TouchToken(ctx context.Context, id string, now time.Time) error
+}
+
+// Config is what the server needs.
+type Config struct {
+	Service *workflow.Service
+	Tokens  Tokens
+	// Ready reports whether the server can take traffic (database
+	// reachable, migrations applied).
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+	// BodyLimit caps request bodies; default 64 KiB.
+	BodyLimit string
+}
+
+// Server is the HTTP handler.
+type Server struct {
+	echo    *echo.Echo
+	svc     *workflow.Service
+	tokens  Tokens
+	ready   func(ctx context.Context) error
+	log     *slog.Logger
+	touched *touchThrottle
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BodyLimit == "" {
+		cfg.BodyLimit = "64K"
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func(context.Context) error { return nil }
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute)}
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic in handler", "path", c.Path(), "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(s.logRequests)
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Cache-Control", "no-store")
+			return next(c)
+		}
+	})
+	s.routes()
+	return s
+}
+
+// Echo returns the router, so that other surfaces (Slack, the web UI)
+// can add their routes.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	api := e.Group("/api/v1", s.authenticate)
+	api.GET("/me", s.me)
+	api.POST("/requests", s.createRequest)
+	api.GET("/requests", s.listRequests)
+	api.GET("/requests/:id", s.getRequest)
+	api.POST("/requests/:id/approve", s.decision(s.svc.Approve))
+	api.POST("/requests/:id/deny", s.decision(s.svc.Deny))
+	api.POST("/requests/:id/cancel", s.decision(s.svc.Cancel))
+	api.POST("/requests/:id/revoke", s.decision(s.svc.Revoke))
+	api.GET("/resources", s.listResources)
+	api.GET("/grants/check", s.checkGrant)
+	api.GET("/audit", s.listAudit)
+}
+
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		level := slog.LevelDebug
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(c.Request().Context(), level, "http request", "method", c.Request().Method, "path", c.Path(),
+			"status", status, "duration", time.Since(start))
+		return nil
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		return &workflow.Error{Code: workflow.CodeUnavailable, Message: "not ready: " + err.Error(), Err: err}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
