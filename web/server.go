@@ -94,18 +94,22 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
-	api := e.Group("/api/v1", s.authenticate)
-	api.GET("/me", s.me)
-	api.POST("/requests", s.createRequest)
-	api.GET("/requests", s.listRequests)
-	api.GET("/requests/:id", s.getRequest)
-	api.POST("/requests/:id/approve", s.decision(s.svc.Approve))
-	api.POST("/requests/:id/deny", s.decision(s.svc.Deny))
-	api.POST("/requests/:id/cancel", s.decision(s.svc.Cancel))
-	api.POST("/requests/:id/revoke", s.decision(s.svc.Revoke))
-	api.GET("/resources", s.listResources)
-	api.GET("/grants/check", s.checkGrant)
-	api.GET("/audit", s.listAudit)
+	// Authentication is per route rather than group middleware: echo adds
+	// a catch-all route for group middleware, which would turn a wrong
+	// method into 404 instead of 405.
+	api := e.Group("/api/v1")
+	auth := s.authenticate
+	api.GET("/me", s.me, auth)
+	api.POST("/requests", s.createRequest, auth)
+	api.GET("/requests", s.listRequests, auth)
+	api.GET("/requests/:id", s.getRequest, auth)
+	api.POST("/requests/:id/approve", s.decision(s.svc.Approve), auth)
+	api.POST("/requests/:id/deny", s.decision(s.svc.Deny), auth)
+	api.POST("/requests/:id/cancel", s.decision(s.svc.Cancel), auth)
+	api.POST("/requests/:id/revoke", s.decision(s.svc.Revoke), auth)
+	api.GET("/resources", s.listResources, auth)
+	api.GET("/grants/check", s.checkGrant, auth)
+	api.GET("/audit", s.listAudit, auth)
 }
 
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
