@@ -1,13 +1,366 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jitaccess/jitaccess/notifier"
+	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/workflow"
 )
 
-// bench is `jitaccess bench` (see loadtest.go).
+const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag --database URL [flags]
+
+  lifecycle   N clients drive full lifecycles (create → approve → approve)
+              through the HTTP API of an in-process server; prints
+              transitions per second and p50/p99 latency per call.
+  sweep       stores --requests approved requests already past expiry and
+              times one sweep of them.
+  sweep-lag   runs the real cron sweeper on --sweep-schedule and measures
+              the lag from expires_at to the expire audit record.
+
+The database should be a scratch one: the benchmark adds rows to it.
+`
+
+// bench is `jitaccess bench`.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "jitaccess bench: not built yet")
-	return 1
+	if len(args) == 0 {
+		fmt.Fprint(stderr, benchUsage)
+		return 2
+	}
+	mode := args[0]
+	f := newFlagSet("bench " + mode)
+	var dbURL, schedule string
+	var clients, lifecycles, requests, batch int
+	var spread time.Duration
+	f.str(&dbURL, "database", "DATABASE_URL", "", "database URL (a scratch database)")
+	f.IntVar(&clients, "clients", 8, "concurrent HTTP clients (lifecycle)")
+	f.IntVar(&lifecycles, "lifecycles", 2000, "lifecycles to run in all (lifecycle)")
+	f.IntVar(&requests, "requests", 100000, "approved requests past expiry (sweep), or grants to expire (sweep-lag)")
+	f.IntVar(&batch, "batch", 0, "requests per sweeper transaction (sweep; default the service's)")
+	f.StringVar(&schedule, "sweep-schedule", DefaultSweepSchedule, "sweeper schedule (sweep-lag)")
+	f.DurationVar(&spread, "spread", time.Minute, "expiries are spread over this long (sweep-lag)")
+	if err := f.parse(args[1:]); err != nil {
+		return usageError(stderr, "bench", err)
+	}
+	if dbURL == "" {
+		return usageError(stderr, "bench", errors.New("--database is required (use a scratch database)"))
+	}
+	var err error
+	switch mode {
+	case "lifecycle":
+		err = benchLifecycle(ctx, dbURL, clients, lifecycles, stdout)
+	case "sweep":
+		err = benchSweep(ctx, dbURL, requests, batch, stdout)
+	case "sweep-lag":
+		err = benchSweepLag(ctx, dbURL, schedule, requests, spread, stdout)
+	default:
+		fmt.Fprint(stderr, benchUsage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "jitaccess bench %s: %v\n", mode, err)
+		return 1
+	}
+	return 0
+}
+
+// benchPolicy has one requester per client and one resource per lifecycle
+// a client runs, so that no lifecycle waits on another's open request.
+func benchPolicy(clients, perClient int) string {
+	var b strings.Builder
+	b.WriteString("groups:\n  agents: [")
+	for c := 0; c < clients; c++ {
+		if c > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "agent%d@bench.example", c)
+	}
+	b.WriteString("]\n  managers: [carol@bench.example, dave@bench.example]\nresources:\n")
+	for i := 0; i < perClient; i++ {
+		fmt.Fprintf(&b, "  - id: res-%d\n    tier: high\n    max_duration: 1h\n    requesters: [agents]\n    approvers: [managers]\n", i)
+	}
+	return b.String()
+}
+
+func startBenchApp(ctx context.Context, dbURL, policy, schedule string) (*App, context.CancelFunc, chan error, error) {
+	pol, err := workflow.ParsePolicy("bench policy", []byte(policy))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg := Config{DatabaseURL: dbURL, Policy: pol, Listen: "127.0.0.1:0", SweepSchedule: schedule, ReviewTimeout: workflow.DefaultReviewTimeout,
+		AuditChecks: workflow.AuditAllChecks, LogLevel: "error", LogFormat: "text", DBMaxConns: 20, ShutdownTimeout: 10 * time.Second}
+	a, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := a.Listen(); err != nil {
+		a.DB.Close()
+		return nil, nil, nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	return a, cancel, done, nil
+}
+
+func benchLifecycle(ctx context.Context, dbURL string, clients, lifecycles int, out io.Writer) error {
+	if clients <= 0 || lifecycles < clients {
+		return errors.New("--clients must be positive and --lifecycles at least --clients")
+	}
+	perClient := lifecycles / clients
+	a, stop, done, err := startBenchApp(ctx, dbURL, benchPolicy(clients, perClient), "@every 1h")
+	if err != nil {
+		return err
+	}
+	defer func() { stop(); <-done }()
+	now := workflow.Now()
+	token := func(email string) (string, error) {
+		s, _, err := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: email, Actor: "bench"}, now)
+		return s, err
+	}
+	carol, err := token("carol@bench.example")
+	if err != nil {
+		return err
+	}
+	dave, err := token("dave@bench.example")
+	if err != nil {
+		return err
+	}
+	base := "http://" + a.Addr()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2}, Timeout: 30 * time.Second}
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		failures  atomic.Int64
+		firstErr  error
+		wg        sync.WaitGroup
+	)
+	call := func(method, path, tok, body string, want int) (map[string]any, error) {
+		req, _ := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader([]byte(body)))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		d := time.Since(t0)
+		if resp.StatusCode != want {
+			return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		}
+		mu.Lock()
+		latencies = append(latencies, d)
+		mu.Unlock()
+		var m map[string]any
+		return m, json.Unmarshal(raw, &m)
+	}
+	start := time.Now()
+	for c := 0; c < clients; c++ {
+		agent, err := token(fmt.Sprintf("agent%d@bench.example", c))
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < perClient; i++ {
+				err := func() error {
+					r, err := call("POST", "/api/v1/requests", agent, fmt.Sprintf(`{"resource":"res-%d","duration":"30m","reason":"bench"}`, i), 201)
+					if err != nil {
+						return err
+					}
+					id, _ := r["id"].(string)
+					if _, err := call("POST", "/api/v1/requests/"+id+"/approve", carol, `{}`, 200); err != nil {
+						return err
+					}
+					_, err = call("POST", "/api/v1/requests/"+id+"/approve", dave, `{}`, 200)
+					return err
+				}()
+				if err != nil {
+					failures.Add(1)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return fmt.Errorf("%d lifecycles failed; first: %w", failures.Load(), firstErr)
+	}
+	slices.Sort(latencies)
+	n := len(latencies)
+	fmt.Fprintf(out, "database:     %s (%s)\n", a.DB.Kind(), store.Redact(dbURL))
+	fmt.Fprintf(out, "clients:      %d\n", clients)
+	fmt.Fprintf(out, "lifecycles:   %d (create → approve → approve, high tier)\n", clients*perClient)
+	fmt.Fprintf(out, "transitions:  %d in %.2fs\n", n, elapsed.Seconds())
+	fmt.Fprintf(out, "throughput:   %.1f transitions/s\n", float64(n)/elapsed.Seconds())
+	fmt.Fprintf(out, "latency p50:  %.2f ms\n", ms(latencies[n/2]))
+	fmt.Fprintf(out, "latency p99:  %.2f ms\n", ms(latencies[min(n-1, n*99/100)]))
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// seedExpired stores n approved grants, each for its own person, expiring
+// at the given times.
+func seedExpired(ctx context.Context, db *store.DB, expiries []time.Time) error {
+	const batch = 10000
+	for start := 0; start < len(expiries); start += batch {
+		var reqs []*workflow.Request
+		for i := start; i < min(start+batch, len(expiries)); i++ {
+			exp := expiries[i]
+			approved := exp.Add(-time.Hour)
+			reqs = append(reqs, &workflow.Request{
+				ID: fmt.Sprintf("0190bbbb-0000-7000-8000-%012d", i), Requester: fmt.Sprintf("agent%d@bench.example", i), Resource: "res-0",
+				Tier: workflow.TierHigh, Reason: "bench", Duration: time.Hour, State: workflow.StateApproved, RequiredApprovals: 2, Version: 3,
+				CreatedAt: approved, UpdatedAt: approved, ReviewDeadline: approved.Add(24 * time.Hour), ApprovedAt: &approved, ExpiresAt: &exp,
+			})
+		}
+		if err := db.BulkInsertRequests(ctx, reqs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func benchSweep(ctx context.Context, dbURL string, n, batch int, out io.Writer) error {
+	db, err := openDB(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pol, err := workflow.ParsePolicy("bench policy", []byte(benchPolicy(1, 1)))
+	if err != nil {
+		return err
+	}
+	svc := workflow.NewService(db, pol, workflow.Options{SweepBatch: batch})
+	svc.OnChange(notifier.Hook) // as in production: one outbox job per change
+	past := workflow.Now().Add(-time.Minute)
+	expiries := make([]time.Time, n)
+	for i := range expiries {
+		expiries[i] = past.Add(-time.Duration(i) * time.Millisecond)
+	}
+	t0 := time.Now()
+	if err := seedExpired(ctx, db, expiries); err != nil {
+		return err
+	}
+	seeded := time.Since(t0)
+	before, err := countExpireRecords(ctx, db)
+	if err != nil {
+		return err
+	}
+	t0 = time.Now()
+	res, err := svc.Sweep(ctx)
+	took := time.Since(t0)
+	if err != nil {
+		return err
+	}
+	after, err := countExpireRecords(ctx, db)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "database:        %s\n", db.Kind())
+	fmt.Fprintf(out, "seeded:          %d approved requests past expiry in %.1fs (not timed)\n", n, seeded.Seconds())
+	fmt.Fprintf(out, "one sweep:       %.2fs, expired %d (%.0f/s)\n", took.Seconds(), res.Expired, float64(res.Expired)/took.Seconds())
+	fmt.Fprintf(out, "audit records:   %d expire records written\n", after-before)
+	if res.Expired != n || after-before != int64(n) {
+		return fmt.Errorf("expired %d and audited %d of %d", res.Expired, after-before, n)
+	}
+	return nil
+}
+
+func countExpireRecords(ctx context.Context, db *store.DB) (int64, error) {
+	var n int64
+	err := db.Gorm().WithContext(ctx).Raw(`SELECT count(*) FROM audit_records WHERE action = 'expire'`).Scan(&n).Error
+	return n, err
+}
+
+func benchSweepLag(ctx context.Context, dbURL, schedule string, n int, spread time.Duration, out io.Writer) error {
+	interval, err := scheduleInterval(schedule)
+	if err != nil {
+		return err
+	}
+	a, stop, done, err := startBenchApp(ctx, dbURL, benchPolicy(1, 1), schedule)
+	if err != nil {
+		return err
+	}
+	defer func() { stop(); <-done }()
+	// Grants expire evenly over the spread, starting a little from now.
+	first := workflow.Now().Add(2 * time.Second)
+	expiries := make([]time.Time, n)
+	for i := range expiries {
+		expiries[i] = first.Add(time.Duration(int64(spread) * int64(i) / int64(max(n-1, 1)))).Truncate(time.Microsecond)
+	}
+	if err := seedExpired(ctx, a.DB, expiries); err != nil {
+		return err
+	}
+	deadline := expiries[n-1].Add(3*interval + 10*time.Second)
+	for {
+		c, err := countExpireRecords(ctx, a.DB)
+		if err != nil {
+			return err
+		}
+		if c >= int64(n) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d grants expired by %s", c, n, deadline.Format(time.RFC3339))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var lags []float64
+	rows, err := a.DB.Gorm().WithContext(ctx).Raw(`SELECT a.at, r.expires_at FROM audit_records a JOIN requests r ON r.id = a.request_id WHERE a.action = 'expire'`).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var at, exp time.Time
+		if err := rows.Scan(&at, &exp); err != nil {
+			return err
+		}
+		lags = append(lags, at.Sub(exp).Seconds())
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	slices.Sort(lags)
+	k := len(lags)
+	fmt.Fprintf(out, "database:     %s\n", a.DB.Kind())
+	fmt.Fprintf(out, "schedule:     %s (interval %s)\n", schedule, interval)
+	fmt.Fprintf(out, "grants:       %d expiring evenly over %s\n", k, spread)
+	fmt.Fprintf(out, "lag p50:      %.2fs\n", lags[k/2])
+	fmt.Fprintf(out, "lag p99:      %.2fs (target < 2 × interval = %s)\n", lags[min(k-1, k*99/100)], 2*interval)
+	fmt.Fprintf(out, "lag max:      %.2fs\n", lags[k-1])
+	return nil
+}
+
+// scheduleInterval returns the interval of an @every schedule, or the gap
+// between its next two runs.
+func scheduleInterval(spec string) (time.Duration, error) {
+	s, err := sweepParser.Parse(spec)
+	if err != nil {
+		return 0, err
+	}
+	t1 := s.Next(time.Now())
+	return s.Next(t1).Sub(t1), nil
 }

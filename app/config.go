@@ -31,6 +31,10 @@ type Config struct {
 	LogFormat       string
 	DBMaxConns      int
 	ShutdownTimeout time.Duration
+
+	// Policy, when set by a program embedding jitaccess (tests, the
+	// bench command), is used instead of PolicyFile.
+	Policy *workflow.Policy
 }
 
 // Defaults.
@@ -156,7 +160,7 @@ func (cfg *Config) validate() error {
 	if _, _, err := store.ParseURL(cfg.DatabaseURL); err != nil {
 		return err
 	}
-	if cfg.PolicyFile == "" && !cfg.Demo {
+	if cfg.PolicyFile == "" && !cfg.Demo && cfg.Policy == nil {
 		return fmt.Errorf("no policy: pass --policy FILE or set JITACCESS_POLICY (or try --demo)")
 	}
 	if _, err := sweepParser.Parse(cfg.SweepSchedule); err != nil {

@@ -40,6 +40,9 @@ type App struct {
 
 // loadPolicy returns the configured policy: the file, or the demo's.
 func loadPolicy(cfg Config) (*workflow.Policy, error) {
+	if cfg.Policy != nil {
+		return cfg.Policy, nil
+	}
 	if cfg.PolicyFile != "" {
 		return workflow.LoadPolicyFile(cfg.PolicyFile)
 	}

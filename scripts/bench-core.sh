@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Core benchmarks for BENCHMARKS.md, all in one run on one machine:
+#   1. pgbench's default (TPC-B-like) TPS with N clients: the baseline
+#   2. jitaccess bench lifecycle with the same N clients, against PostgreSQL
+#   3. one sweep of 100,000 expired grants
+#   4. sweeper lag on the default 5 s schedule
+# Each step gets a fresh scratch database, dropped at the end.
+#
+# Usage: scripts/bench-core.sh [CLIENTS] [PGBENCH_SECONDS]
+# Env:   PGURL (default postgres://postgres@127.0.0.1:5432), LIFECYCLES (default 3000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients=${1:-8}
+seconds=${2:-30}
+lifecycles=${LIFECYCLES:-3000}
+pg=${PGURL:-postgres://postgres@127.0.0.1:5432}
+host=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^@]*@)?([^:/]+).*#\3#')
+port=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^@]*@)?[^:/]+:?([0-9]*).*#\3#'); port=${port:-5432}
+user=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^:@]*).*@.*#\2#'); user=${user:-postgres}
+psqlc() { psql -q -h "$host" -p "$port" -U "$user" -d postgres -v ON_ERROR_STOP=1 "$@"; }
+fresh() { psqlc -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null 2>&1; }
+trap 'for d in jab_pgbench jab_api jab_sweep jab_lag; do psqlc -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done' EXIT
+
+go build -o /tmp/jitaccess-bench ./cmd/jitaccess
+echo "machine: $(nproc) cores, $(uname -m), $(psql --version | head -1), $(go version | cut -d' ' -f3)"
+
+echo "== pgbench baseline: scale 10, $clients clients, ${seconds}s"
+fresh jab_pgbench
+pgbench -h "$host" -p "$port" -U "$user" -i -s 10 -q jab_pgbench >/dev/null 2>&1
+tps=$(pgbench -h "$host" -p "$port" -U "$user" -c "$clients" -j 2 -T "$seconds" jab_pgbench 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p')
+echo "pgbench tps: $tps"
+
+echo "== jitaccess bench lifecycle: $clients clients, $lifecycles lifecycles"
+fresh jab_api
+out=$(/tmp/jitaccess-bench bench lifecycle --database "$pg/jab_api?sslmode=disable" --clients "$clients" --lifecycles "$lifecycles")
+echo "$out"
+api=$(echo "$out" | sed -nE 's/^throughput: +([0-9.]+).*/\1/p')
+echo "ratio: jitaccess transitions/s / pgbench tps = $(awk -v a="$api" -v b="$tps" 'BEGIN{printf "%.2f", a/b}') (target >= 0.35)"
+
+echo "== one sweep of 100,000 expired grants"
+fresh jab_sweep
+/tmp/jitaccess-bench bench sweep --database "$pg/jab_sweep?sslmode=disable" --requests 100000
+
+echo "== sweeper lag, default schedule"
+fresh jab_lag
+/tmp/jitaccess-bench bench sweep-lag --database "$pg/jab_lag?sslmode=disable" --requests 3000 --spread 60s
