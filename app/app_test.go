@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,3 +263,84 @@ func TestServeDemo(t *testing.T) {
 		t.Fatalf("serve --demo exited %d: %s", c, errb.String())
 	}
 }
+
+func TestPolicyReload(t *testing.T) {
+	policy := writeFile(t, "policy.yaml", goodPolicy)
+	a, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, store.SQLite), PolicyFile: policy})
+	root, _, _ := a.DB.CreateToken(context.Background(), store.NewToken{Kind: store.TokenUser, Subject: "root@example.com", Actor: "test"}, workflow.Now())
+	count := func() int {
+		_, body := httpJSON(t, "GET", base+"/api/v1/resources", root, "")
+		return len(body["resources"].([]any))
+	}
+	if count() != 1 {
+		t.Fatal("want 1 resource before reload")
+	}
+	grown := goodPolicy + "  - id: kb\n    tier: low\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n"
+	if err := os.WriteFile(policy, []byte(grown), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReloadPolicy(); err != nil || count() != 2 {
+		t.Fatalf("reload: %v, %d resources", err, count())
+	}
+	if err := os.WriteFile(policy, []byte(grown+"  - id: kb\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReloadPolicy(); err == nil || !strings.Contains(err.Error(), "policy.yaml:16") || count() != 2 {
+		t.Fatalf("bad reload: %v, %d resources", err, count())
+	}
+}
+
+// TestSighupReloads sends a real SIGHUP to `jitaccess serve`.
+func TestSighupReloads(t *testing.T) {
+	dir := t.TempDir()
+	policy := writeFile(t, "policy.yaml", goodPolicy)
+	db := "sqlite:" + filepath.Join(dir, "hup.db")
+	code, out, _ := run(t, "token", "create", "--database", db, "--user", "root@example.com")
+	if code != 0 {
+		t.Fatalf("token create: %d", code)
+	}
+	root := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	ctx, cancel := context.WithCancel(context.Background())
+	var outb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- app.Main(ctx, []string{"serve", "--policy", policy, "--database", db, "--listen", "127.0.0.1:0"}, &outb, io.Discard)
+	}()
+	defer func() { cancel(); <-done }()
+	var addr []string
+	for i := 0; i < 200 && addr == nil; i++ {
+		addr = regexp.MustCompile(`listening on (http://[0-9.:]+)`).FindStringSubmatch(outb.String())
+		time.Sleep(25 * time.Millisecond)
+	}
+	if addr == nil {
+		t.Fatal("serve did not start")
+	}
+	grown := goodPolicy + "  - id: kb\n    tier: low\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n"
+	if err := os.WriteFile(policy, []byte(grown), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i := 0; i < 100 && n != 2; i++ {
+		_, body := httpJSON(t, "GET", addr[1]+"/api/v1/resources", root, "")
+		n = len(body["resources"].([]any))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n != 2 {
+		t.Fatalf("after SIGHUP: %d resources", n)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

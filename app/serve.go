@@ -181,8 +181,23 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// watchReload reloads the policy file on SIGHUP. A bad file is logged and
-// the policy in force stays.
+// ReloadPolicy reads the policy file again and puts it in force. A file
+// with errors is refused and the policy in force stays.
+func (a *App) ReloadPolicy() error {
+	if a.Config.PolicyFile == "" {
+		return errors.New("no policy file to reload (demo or embedded policy)")
+	}
+	pol, err := workflow.LoadPolicyFile(a.Config.PolicyFile)
+	if err != nil {
+		a.Logger.Error("policy reload refused; keeping the policy in force", "err", err)
+		return err
+	}
+	a.Service.SetPolicy(pol)
+	a.Logger.Info("policy reloaded", "file", a.Config.PolicyFile, "resources", len(pol.Resources))
+	return nil
+}
+
+// watchReload reloads the policy file on SIGHUP until ctx is done.
 func (a *App) watchReload(ctx context.Context) {
 	if a.Config.PolicyFile == "" {
 		return
@@ -196,13 +211,7 @@ func (a *App) watchReload(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				pol, err := workflow.LoadPolicyFile(a.Config.PolicyFile)
-				if err != nil {
-					a.Logger.Error("policy reload refused; keeping the policy in force", "err", err)
-					continue
-				}
-				a.Service.SetPolicy(pol)
-				a.Logger.Info("policy reloaded", "file", a.Config.PolicyFile, "resources", len(pol.Resources))
+				_ = a.ReloadPolicy() // logged either way
 			}
 		}
 	}()
@@ -225,6 +234,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jitaccess serve: %v\n", err)
 		return 1
 	}
+	a.watchReload(ctx)
 	fmt.Fprintf(stdout, "jitaccess listening on http://%s (database %s, policy %s)\n", a.Addr(), store.Redact(cfg.DatabaseURL), a.Service.Policy().Source)
 	if cfg.Demo {
 		if err := issueDemoTokens(ctx, a.DB, a.Service.Policy(), stdout); err != nil {
@@ -234,7 +244,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "Try: curl -H 'Authorization: Bearer TOKEN' http://%s/api/v1/resources\n", a.Addr())
 	}
-	a.watchReload(ctx)
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "jitaccess serve: %v\n", err)
 		return 1
