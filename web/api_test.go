@@ -124,34 +124,23 @@ func (e *apiEnv) call(t *testing.T, method, path, who string, body any) response
 		buf, _ := json.Marshal(b)
 		rd = bytes.NewReader(buf)
 	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	authorization := ""
 	if who != "" {
 		secret, ok := e.tokens[who]
 		if !ok {
-			secret = who // a raw header value
+			secret = who // a raw token value
 		}
-		req.Header.Set("Authorization", "Bearer "+secret)
+		authorization = "Bearer " + secret
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &r.body); err != nil {
-			t.Fatalf("%s %s: response is not JSON: %q", method, path, raw)
-		}
+	r := e.send(t, method, path, authorization, rd)
+	if len(r.raw) > 0 && r.body == nil {
+		t.Fatalf("%s %s: response is not JSON: %q", method, path, r.raw)
 	}
 	if r.status >= 400 && (r.errCode() == "" || r.errMessage() == "") {
-		t.Fatalf("%s %s: error response without code and message: %s", method, path, raw)
+		t.Fatalf("%s %s: error response without code and message: %s", method, path, r.raw)
 	}
 	if r.status >= 500 {
-		t.Fatalf("%s %s: server error %d: %s", method, path, r.status, raw)
+		t.Fatalf("%s %s: server error %d: %s", method, path, r.status, r.raw)
 	}
 	return r
 }
@@ -351,10 +340,22 @@ func TestAPIErrors(t *testing.T) {
 	})
 }
 
+// callRaw sends a request with the given Authorization header and no
+// checks on the answer.
 func (e *apiEnv) callRaw(t *testing.T, method, path, authorization string) response {
 	t.Helper()
-	req, _ := http.NewRequest(method, e.srv.URL+path, nil)
-	req.Header.Set("Authorization", authorization)
+	return e.send(t, method, path, authorization, nil)
+}
+
+func (e *apiEnv) send(t *testing.T, method, path, authorization string, body io.Reader) response {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
