@@ -176,6 +176,11 @@ func (r reader) OpenRequest(ctx context.Context, user, resource string) (*workfl
 	return rows[0].toRequest(), nil
 }
 
+// LockRequest takes the row lock first and reads the approvals in a second
+// statement. They cannot be joined into one: after waiting for the lock,
+// PostgreSQL re-checks only the locked row, so a joined read of approvals
+// would come from the snapshot taken before the wait and miss approvals
+// committed meanwhile.
 func (t *tx) LockRequest(ctx context.Context, id string) (*workflow.Request, error) {
 	q := t.ctx(ctx)
 	if t.kind == Postgres {
