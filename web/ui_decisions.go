@@ -19,9 +19,9 @@ type decisionRow struct {
 }
 
 type decisionsData struct {
-	Rows   []decisionRow
-	Total  int
-	Pager  pager
+	Rows  []decisionRow
+	Total int
+	Pager pager
 }
 
 // GET /decisions: pending requests this person may decide, oldest first.

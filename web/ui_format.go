@@ -41,8 +41,8 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 			}
 			return id
 		},
-		"pips":       func(n int) []struct{} { return make([]struct{}, n) },
-		"query":      func(v url.Values) template.URL { return template.URL(v.Encode()) },
+		"pips":  func(n int) []struct{} { return make([]struct{}, n) },
+		"query": func(v url.Values) template.URL { return template.URL(v.Encode()) },
 		"initial": func(email string) string {
 			if email == "" {
 				return "?"
