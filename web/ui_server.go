@@ -151,11 +151,10 @@ type navItem struct {
 	Count bool
 }
 
-func always(*viewer) bool              { return true }
-func approvers(v *viewer) bool         { return v.Approver }
-func requesters(v *viewer) bool        { return v.Requester }
-func adminsOnly(v *viewer) bool        { return v.Admin }
-func approversOrAdmins(v *viewer) bool { return v.Approver || v.Admin }
+func always(*viewer) bool       { return true }
+func approvers(v *viewer) bool  { return v.Approver }
+func requesters(v *viewer) bool { return v.Requester }
+func adminsOnly(v *viewer) bool { return v.Admin }
 
 // navItems is the top navigation, in order. A page appears for those its
 // Show admits; its handler must still check (adminOnly does for admins).
