@@ -211,7 +211,7 @@ func TestAuthorizationMatrixActions(t *testing.T) {
 		reason := url.Values{"comment": {"case closed"}}
 		actions := []action{
 			{name: "approve", path: func(f fixture) string { return "/requests/" + f.pending.ID + "/approve" },
-				want: map[string]int{"requester": forbidden, "other requester": notFound, "approver": redirect, "approver elsewhere": notFound, "admin": forbidden},
+				want:   map[string]int{"requester": forbidden, "other requester": notFound, "approver": redirect, "approver elsewhere": notFound, "admin": forbidden},
 				target: func(f fixture) *workflow.Request { return f.pending }},
 			{name: "deny", path: func(f fixture) string { return "/requests/" + f.pending.ID + "/deny" }, form: reason,
 				want:   map[string]int{"requester": forbidden, "other requester": notFound, "approver": redirect, "approver elsewhere": notFound, "admin": forbidden},
@@ -220,9 +220,9 @@ func TestAuthorizationMatrixActions(t *testing.T) {
 				want:   map[string]int{"requester": redirect, "other requester": notFound, "approver": forbidden, "approver elsewhere": notFound, "admin": forbidden},
 				target: func(f fixture) *workflow.Request { return f.pending }, after: map[string]workflow.State{"requester": workflow.StateCancelled}},
 			{name: "revoke", path: func(f fixture) string { return "/requests/" + f.live.ID + "/revoke" }, form: reason,
-				want: map[string]int{"requester": notFound, "other requester": redirect, "approver": redirect, "approver elsewhere": notFound, "admin": redirect},
+				want:   map[string]int{"requester": notFound, "other requester": redirect, "approver": redirect, "approver elsewhere": notFound, "admin": redirect},
 				target: func(f fixture) *workflow.Request { return f.live },
-				after: map[string]workflow.State{"other requester": workflow.StateRevoked, "approver": workflow.StateRevoked, "admin": workflow.StateRevoked}},
+				after:  map[string]workflow.State{"other requester": workflow.StateRevoked, "approver": workflow.StateRevoked, "admin": workflow.StateRevoked}},
 			{name: "submit", path: func(fixture) string { return "/requests" },
 				form: url.Values{"resource": {"crm-notes"}, "duration": {"1h"}, "reason": {"case 77"}},
 				want: map[string]int{"requester": redirect, "other requester": http.StatusConflict, "approver": forbidden, "approver elsewhere": forbidden, "admin": forbidden}},

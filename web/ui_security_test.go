@@ -267,14 +267,14 @@ func TestSessionExpiryAndRevocation(t *testing.T) {
 
 		// Signed out by an admin: the next click needs a new sign-in.
 		d := e.signIn(t, "dave@example.com")
-		if p := d.get(t, "/requests/" + req.ID); p.status != 200 {
+		if p := d.get(t, "/requests/"+req.ID); p.status != 200 {
 			t.Fatalf("dave: %d", p.status)
 		}
 		root := e.signIn(t, "root@example.com")
 		if p := root.post(t, "/sessions/end", url.Values{"email": {"dave@example.com"}}); p.status != http.StatusSeeOther {
 			t.Fatalf("end dave's sessions: %d", p.status)
 		}
-		if p := d.get(t, "/requests/" + req.ID); p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/sign-in") {
+		if p := d.get(t, "/requests/"+req.ID); p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/sign-in") {
 			t.Fatalf("dave after being signed out: %d", p.status)
 		}
 
@@ -282,7 +282,7 @@ func TestSessionExpiryAndRevocation(t *testing.T) {
 		// the request, and the next action is refused.
 		d = e.signIn(t, "dave@example.com")
 		e.svc.SetPolicy(mustParse(t, strings.Replace(uiPolicy, "managers: [carol@example.com, dave@example.com]", "managers: [carol@example.com, erin@example.com]\n  auditors: [dave@example.com]", 1)))
-		if p := d.get(t, "/requests/" + req.ID); p.status != http.StatusNotFound {
+		if p := d.get(t, "/requests/"+req.ID); p.status != http.StatusNotFound {
 			t.Fatalf("dave after leaving managers: %d", p.status)
 		}
 		if p := d.post(t, "/requests/"+req.ID+"/approve", nil); p.status != http.StatusNotFound {
@@ -296,7 +296,7 @@ func TestSessionExpiryAndRevocation(t *testing.T) {
 		// Identity-provider groups count: a session whose groups include
 		// managers may decide.
 		g := e.signIn(t, "gina@example.com", "managers")
-		if p := g.get(t, "/requests/" + req.ID); p.status != 200 || !strings.Contains(p.body, "/approve\"") {
+		if p := g.get(t, "/requests/"+req.ID); p.status != 200 || !strings.Contains(p.body, "/approve\"") {
 			t.Fatalf("gina (managers by her provider): %d", p.status)
 		}
 	})

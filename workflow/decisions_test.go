@@ -125,8 +125,8 @@ func TestLiveGrants(t *testing.T) {
 		if _, err := svc.Approve(ctx, carol, notes.ID, ""); err != nil {
 			t.Fatal(err)
 		}
-		submit(t, svc, alice, "kb-drafts", 3*time.Hour) // auto-approved
-		submit(t, svc, alice, "crm-payments", time.Hour)  // pending: not live
+		submit(t, svc, alice, "kb-drafts", 3*time.Hour)  // auto-approved
+		submit(t, svc, alice, "crm-payments", time.Hour) // pending: not live
 
 		live := func(who workflow.Principal) []string {
 			t.Helper()
@@ -141,7 +141,7 @@ func TestLiveGrants(t *testing.T) {
 			want []string
 		}{
 			{root, []string{"alice@example.com/kb-drafts", "bob@example.com/crm-notes"}}, // newest first
-			{carol, []string{"bob@example.com/crm-notes"}},                                // kb-drafts has no approvers
+			{carol, []string{"bob@example.com/crm-notes"}},                               // kb-drafts has no approvers
 			{bob, []string{"bob@example.com/crm-notes"}},
 			{alice, []string{"alice@example.com/kb-drafts"}},
 			{frank, nil},
