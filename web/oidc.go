@@ -118,8 +118,16 @@ func (o *oidcClient) setup(ctx context.Context) (*oidc.IDTokenVerifier, oauth2.C
 	defer cancel()
 	p, err := oidc.NewProvider(dctx, o.cfg.Issuer)
 	if err != nil {
-		o.failedAt, o.lastErr = time.Now(), &workflow.Error{Code: workflow.CodeUnavailable,
-			Message: "the identity provider cannot be reached; try again in a minute", Err: err}
+		msg := "the identity provider cannot be reached; try again in a minute"
+		var mismatch *oidc.IssuerMismatchError
+		if errors.As(err, &mismatch) {
+			// A wrong issuer is refused, not worked around: an operator
+			// must fix --oidc-issuer.
+			msg = fmt.Sprintf("the identity provider says its issuer is %q, not %q; sign-in is off until the configuration is fixed",
+				mismatch.Discovered, mismatch.Provided)
+		}
+		o.log.Error("OpenID Connect discovery failed", "issuer", o.cfg.Issuer, "err", err)
+		o.failedAt, o.lastErr = time.Now(), &workflow.Error{Code: workflow.CodeUnavailable, Message: msg, Err: err}
 		return nil, oauth2.Config{}, o.lastErr
 	}
 	o.provider = p

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -31,7 +32,7 @@ func (u *ui) oidcStart(c echo.Context) error {
 	verifier := oauth2.GenerateVerifier()
 	target, err := u.oidc.authURL(ctx, state, nonce, verifier)
 	if err != nil {
-		return err
+		return u.signInFailed(c, err)
 	}
 	now := u.now()
 	secret, err := u.cfg.Sessions.StartLoginFlow(ctx, store.LoginFlow{State: state, Nonce: nonce, PKCEVerifier: verifier,
@@ -75,13 +76,20 @@ func (u *ui) oidcCallback(c echo.Context) error {
 	return u.signIn(c, store.NewSession{Email: id.Email, Groups: id.Groups, AMR: id.AMR, ACR: id.ACR, Method: store.SessionOIDC}, flow.ReturnTo)
 }
 
-// signInFailed shows the sign-in page with why, and logs the cause.
+// signInFailed shows the sign-in page with why, and logs the cause. The
+// messages are jitaccess's own; for an unreachable or misconfigured
+// provider they say so (the generic "unavailable" would not help anyone).
 func (u *ui) signInFailed(c echo.Context, err error) error {
 	code := workflow.ErrorCode(err)
 	status := Status(code)
-	if code == workflow.CodeUnauthenticated {
+	msg := workflow.ErrorMessage(err)
+	var we *workflow.Error
+	switch {
+	case code == workflow.CodeUnauthenticated:
 		status = http.StatusBadRequest
+	case code == workflow.CodeUnavailable && errors.As(err, &we):
+		msg = we.Message
 	}
 	u.srv.log.Warn("sign-in failed", "client", c.RealIP(), "err", err)
-	return u.renderSignIn(c, status, "/", workflow.ErrorMessage(err))
+	return u.renderSignIn(c, status, "/", msg)
 }

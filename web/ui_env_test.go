@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -64,11 +65,12 @@ func mustParse(t testing.TB, src string) *workflow.Policy {
 // uiEnv is a real server (web.New with the UI) on a real database, with a
 // settable clock.
 type uiEnv struct {
-	srv *httptest.Server
-	db  *store.DB
-	svc *workflow.Service
-	mu  sync.Mutex
-	now time.Time
+	srv  *httptest.Server
+	base string
+	db   *store.DB
+	svc  *workflow.Service
+	mu   sync.Mutex
+	now  time.Time
 }
 
 func (e *uiEnv) clock() time.Time {
@@ -83,7 +85,8 @@ func (e *uiEnv) advance(d time.Duration) {
 	e.now = e.now.Add(d)
 }
 
-type uiOption func(*web.Config)
+// uiOption adjusts the server's configuration; e.base is already known.
+type uiOption func(e *uiEnv, c *web.Config)
 
 func newUIEnv(t testing.TB, db *store.DB, opts ...uiOption) *uiEnv {
 	t.Helper()
@@ -92,10 +95,16 @@ func newUIEnv(t testing.TB, db *store.DB, opts ...uiOption) *uiEnv {
 	cfg := web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.DiscardHandler),
 		Edge: web.EdgeConfig{SignInPerMinute: -1, APIPerMinute: -1},
 		UI:   &web.UIConfig{Sessions: db, Now: e.clock, SessionIdle: time.Hour, SessionMax: 8 * time.Hour}}
-	for _, o := range opts {
-		o(&cfg)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(web.New(cfg))
+	e.base = "http://" + l.Addr().String()
+	for _, o := range opts {
+		o(e, &cfg)
+	}
+	e.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: web.New(cfg)}}
+	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
 }
@@ -148,7 +157,7 @@ func (c *client) do(t testing.TB, req *http.Request) page {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	p := page{status: resp.StatusCode, header: resp.Header, body: string(b), location: resp.Header.Get("Location")}
-	if p.status >= 500 {
+	if p.status == http.StatusInternalServerError {
 		t.Fatalf("%s %s: %d %s", req.Method, req.URL.Path, p.status, p.body)
 	}
 	return p

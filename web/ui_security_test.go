@@ -149,7 +149,9 @@ func TestSecurityHeaders(t *testing.T) {
 // TestSessionCookie checks the cookie a real sign-in sets.
 func TestSessionCookie(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := newUIEnv(t, db, func(c *web.Config) { c.UI.DemoUsers = []web.DemoUser{{Email: "carol@example.com", Role: "managers"}} })
+		e := newUIEnv(t, db, func(_ *uiEnv, c *web.Config) {
+			c.UI.DemoUsers = []web.DemoUser{{Email: "carol@example.com", Role: "managers"}}
+		})
 		c := e.anonymous()
 		p := c.get(t, "/sign-in?next=/grants")
 		token := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(p.body)
@@ -304,7 +306,7 @@ func TestSessionExpiryAndRevocation(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		demo := func(c *web.Config) { c.UI.DemoUsers = []web.DemoUser{{Email: "carol@example.com"}} }
+		demo := func(_ *uiEnv, c *web.Config) { c.UI.DemoUsers = []web.DemoUser{{Email: "carol@example.com"}} }
 		signIns := func(e *uiEnv, n int, xff func(i int) string) int {
 			limited := 0
 			for i := 0; i < n; i++ {
@@ -321,12 +323,12 @@ func TestRateLimits(t *testing.T) {
 		spoof := func(i int) string { return "198.51.100." + string(rune('1'+i%9)) }
 
 		// No trusted proxy: X-Forwarded-For cannot dodge the limit.
-		e := newUIEnv(t, db, demo, func(c *web.Config) { c.Edge.SignInPerMinute = 5 })
+		e := newUIEnv(t, db, demo, func(_ *uiEnv, c *web.Config) { c.Edge.SignInPerMinute = 5 })
 		if n := signIns(e, 8, spoof); n != 3 {
 			t.Errorf("without a trusted proxy: %d of 8 limited, want 3", n)
 		}
 		// Behind a trusted proxy, each forwarded client has its own bucket...
-		e = newUIEnv(t, db, demo, func(c *web.Config) {
+		e = newUIEnv(t, db, demo, func(_ *uiEnv, c *web.Config) {
 			c.Edge.SignInPerMinute = 5
 			c.Edge.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 		})
@@ -339,7 +341,7 @@ func TestRateLimits(t *testing.T) {
 		}
 
 		// The API, per client, with the JSON error shape.
-		e = newUIEnv(t, db, func(c *web.Config) { c.Edge.APIPerMinute = 10 })
+		e = newUIEnv(t, db, func(_ *uiEnv, c *web.Config) { c.Edge.APIPerMinute = 10 })
 		limited := 0
 		for i := 0; i < 12; i++ {
 			req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/api/v1/me", nil)
