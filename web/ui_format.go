@@ -34,6 +34,7 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 		"deref":      func(t *time.Time) time.Time { return derefTime(t) },
 		"soon":       func(t, now time.Time, hours int) bool { return t.Sub(now) < time.Duration(hours)*time.Hour },
 		"plural":     plural,
+		"thousands":  thousands,
 		"lower":      strings.ToLower,
 		"short": func(id string) string {
 			if len(id) > 8 {
@@ -108,9 +109,21 @@ func timeLeft(r *workflow.Request, now time.Time) time.Duration {
 
 func plural(n int, one, many string) string {
 	if n == 1 {
-		return fmt.Sprintf("%d %s", n, one)
+		return "1 " + one
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	return thousands(n) + " " + many
+}
+
+// thousands writes n with thousands separators: 10,000.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // stateLabel names a state for people: "approved" while access is live
