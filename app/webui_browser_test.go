@@ -60,6 +60,9 @@ func screenshotDir(t *testing.T, sub string) string {
 		}
 	}
 	dir = filepath.Join(dir, sub)
+	if err := os.RemoveAll(dir); err != nil { // last run's pictures
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +245,9 @@ func TestBrowserTwoPersonApproval(t *testing.T) {
 		b.wantText("#progress", "0 of 2")
 		b.wantText("#why-not", "You cannot approve your own request")
 		b.shot("request-sent")
+		b.open("/requests")
+		b.wantText("main", "Payment details")
+		b.shot("my-requests")
 		b.signOut()
 
 		// carol, a manager, sees it waiting and approves: 1 of 2.
@@ -310,5 +316,9 @@ func TestBrowserTwoPersonApproval(t *testing.T) {
 		b.open("/sessions")
 		b.wantText("#session-list", "root@example.com")
 		b.shot("sessions")
+		// A page that is not there says so, in the same frame.
+		b.do(chromedp.Navigate(base + "/requests/00000000-0000-0000-0000-000000000000"))
+		b.wantText("#error-message", "not found")
+		b.shot("not-found")
 	})
 }

@@ -103,16 +103,23 @@ func (o *oidcClient) ctx(ctx context.Context) context.Context {
 	return oidc.ClientContext(ctx, o.cfg.HTTPClient)
 }
 
+// relyingParty is what discovery yields.
+type relyingParty struct {
+	provider *oidc.Provider
+	verifier *oidc.IDTokenVerifier
+	oauth    oauth2.Config
+}
+
 // setup discovers the provider once. go-oidc refuses a discovery document
 // whose issuer differs from the configured one.
-func (o *oidcClient) setup(ctx context.Context) (*oidc.IDTokenVerifier, oauth2.Config, error) {
+func (o *oidcClient) setup(ctx context.Context) (relyingParty, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.provider != nil {
-		return o.verifier, o.oauth, nil
+		return relyingParty{o.provider, o.verifier, o.oauth}, nil
 	}
 	if o.lastErr != nil && time.Since(o.failedAt) < o.cfg.DiscoveryRetry {
-		return nil, oauth2.Config{}, o.lastErr
+		return relyingParty{}, o.lastErr
 	}
 	dctx, cancel := context.WithTimeout(o.ctx(ctx), 15*time.Second)
 	defer cancel()
@@ -128,14 +135,14 @@ func (o *oidcClient) setup(ctx context.Context) (*oidc.IDTokenVerifier, oauth2.C
 		}
 		o.log.Error("OpenID Connect discovery failed", "issuer", o.cfg.Issuer, "err", err)
 		o.failedAt, o.lastErr = time.Now(), &workflow.Error{Code: workflow.CodeUnavailable, Message: msg, Err: err}
-		return nil, oauth2.Config{}, o.lastErr
+		return relyingParty{}, o.lastErr
 	}
 	o.provider = p
 	o.verifier = p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID})
 	o.oauth = oauth2.Config{ClientID: o.cfg.ClientID, ClientSecret: o.cfg.ClientSecret, RedirectURL: o.cfg.RedirectURL,
 		Endpoint: p.Endpoint(), Scopes: o.cfg.Scopes}
 	o.lastErr = nil
-	return o.verifier, o.oauth, nil
+	return relyingParty{o.provider, o.verifier, o.oauth}, nil
 }
 
 // randomToken returns 256 random bits, URL-safe.
@@ -149,11 +156,11 @@ func randomToken() (string, error) {
 
 // authURL is where to send the browser to sign in.
 func (o *oidcClient) authURL(ctx context.Context, state, nonce, verifier string) (string, error) {
-	_, cfg, err := o.setup(ctx)
+	rp, err := o.setup(ctx)
 	if err != nil {
 		return "", err
 	}
-	return cfg.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
+	return rp.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
 }
 
 // refused is a sign-in the provider's answer does not support. Its message
@@ -166,12 +173,12 @@ func refused(cause error, format string, args ...any) error {
 // audience, expiry: go-oidc; nonce, authorized party and access token hash:
 // here) and reads the identity from it.
 func (o *oidcClient) finish(ctx context.Context, code, nonce, verifier string) (identity, error) {
-	idv, cfg, err := o.setup(ctx)
+	rp, err := o.setup(ctx)
 	if err != nil {
 		return identity{}, err
 	}
 	ctx = o.ctx(ctx)
-	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	tok, err := rp.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return identity{}, refused(err, "the identity provider did not accept the sign-in code")
 	}
@@ -179,7 +186,7 @@ func (o *oidcClient) finish(ctx context.Context, code, nonce, verifier string) (
 	if raw == "" {
 		return identity{}, refused(nil, "the identity provider sent no ID token")
 	}
-	idt, err := idv.Verify(ctx, raw)
+	idt, err := rp.verifier.Verify(ctx, raw)
 	if err != nil {
 		var expired *oidc.TokenExpiredError
 		switch {
@@ -220,7 +227,7 @@ func (o *oidcClient) finish(ctx context.Context, code, nonce, verifier string) (
 	if id.Email == "" {
 		// Some providers keep the email out of the ID token; ask userinfo,
 		// for the same subject.
-		info, err := o.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		info, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
 			return identity{}, refused(err, "the ID token has no %q claim and the userinfo endpoint did not answer", o.cfg.EmailClaim)
 		}

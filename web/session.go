@@ -71,9 +71,9 @@ func (u *ui) viewerOf(c echo.Context) *viewer {
 	return v
 }
 
-// requireSession loads the session named by the cookie, puts its principal
-// in the request context, and refuses people the policy no longer names.
-// Authorization is not cached: every page asks the policy in force.
+// requireSession loads the session named by the cookie and puts its
+// principal in the request context. It does not judge the person: see
+// requireKnown.
 func (u *ui) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
@@ -98,7 +98,16 @@ func (u *ui) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 		v := newViewer(u.svc.Policy(), s)
 		c.Set(viewerKey, v)
 		c.SetRequest(c.Request().WithContext(workflow.WithPrincipal(ctx, v.Principal)))
-		if !v.Known {
+		return next(c)
+	}
+}
+
+// requireKnown refuses people the policy in force no longer names.
+// Authorization is not cached: every page asks the policy of the moment
+// (newViewer, and the service behind each handler).
+func (u *ui) requireKnown(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if v := u.viewerOf(c); !v.Known {
 			return workflow.Errorf(workflow.CodeForbidden, "%s is not in the access policy; ask an admin to add you to a group", v.Email)
 		}
 		return next(c)

@@ -166,7 +166,7 @@ func (u *ui) newView(c echo.Context, title, active string) *view {
 		if !item.Show(me) {
 			continue
 		}
-		link := navLink{navItem: item, Active: item.Key == active}
+		link := navLink{navItem: item}
 		if item.Count {
 			n, err := u.svc.CountDecisions(c.Request().Context(), me.Principal)
 			if err != nil {
@@ -181,6 +181,9 @@ func (u *ui) newView(c echo.Context, title, active string) *view {
 
 // render writes page name with status.
 func (u *ui) render(c echo.Context, status int, name string, v *view) error {
+	for i := range v.Nav {
+		v.Nav[i].Active = v.Nav[i].Key == v.Active // handlers may set Active late
+	}
 	t, ok := u.pages.sets[name]
 	if !ok {
 		return workflow.Internal(fmt.Errorf("no template %q", name), "page not found")

@@ -295,6 +295,10 @@ func TestSessionExpiryAndRevocation(t *testing.T) {
 		if p := d.get(t, "/grants"); p.status != http.StatusForbidden || !strings.Contains(p.body, "not in the access policy") {
 			t.Fatalf("dave outside the policy: %d", p.status)
 		}
+		// ... but may still sign out.
+		if p := d.post(t, "/sign-out", nil); p.status != http.StatusSeeOther || p.location != "/sign-in" {
+			t.Fatalf("dave signing out from outside the policy: %d %q", p.status, p.location)
+		}
 		// Identity-provider groups count: a session whose groups include
 		// managers may decide.
 		g := e.signIn(t, "gina@example.com", "managers")

@@ -96,12 +96,12 @@ func (s *Server) mountUI(cfg UIConfig) {
 
 // routes is the UI's route table. Middleware chains, outermost first:
 //
-//	page:        HTML errors, signed in (session, principal)
+//	page:        HTML errors, signed in (session, principal), named by the policy
 //	action:      page + CSRF token and same-origin check
 //	adminPage:   page + admins only
 //	adminAction: action + admins only
 func (u *ui) routes(e *echo.Echo) {
-	page := []echo.MiddlewareFunc{u.htmlErrors, u.requireSession}
+	page := []echo.MiddlewareFunc{u.htmlErrors, u.requireSession, u.requireKnown}
 	action := append(page[:len(page):len(page)], u.checkCSRF)
 	adminPage := append(page[:len(page):len(page)], u.adminOnly)
 	adminAction := append(action[:len(action):len(action)], u.adminOnly)
@@ -112,7 +112,8 @@ func (u *ui) routes(e *echo.Echo) {
 
 	e.GET("/static/*", u.static)
 	e.GET("/sign-in", u.signInPage, u.htmlErrors)
-	e.POST("/sign-out", u.signOut, action...)
+	// Anyone with a session may end it, even someone the policy dropped.
+	e.POST("/sign-out", u.signOut, u.htmlErrors, u.requireSession, u.checkCSRF)
 	if u.oidc != nil {
 		e.GET("/sign-in/oidc", u.oidcStart, signIn...)
 		e.GET(u.oidc.callbackPath(), u.oidcCallback, signIn...)
