@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	svc.OnChange(notifier.Hook)
 	a.runners = append(a.runners, &queue.Runner{Store: db, Queue: notifier.Queue, Handler: notifier.LogSender{Logger: logger}.Deliver, Logger: logger})
 
-	a.Web = web.New(web.Config{
+	wc := web.Config{
 		Service: svc,
 		Tokens:  db,
 		Logger:  logger,
@@ -87,7 +87,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 			}
 			return db.CheckMigrated(ctx)
 		},
-	})
+	}
+	configureWeb(cfg, db, pol, &wc)
+	a.Web = web.New(wc)
 	a.cron = cron.New(cron.WithParser(sweepParser), cron.WithLocation(time.UTC), cron.WithChain(
 		cron.Recover(cronLogger{logger}), cron.SkipIfStillRunning(cronLogger{logger})))
 	if _, err := a.cron.AddFunc(cfg.SweepSchedule, a.sweep); err != nil {
@@ -243,6 +245,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "Try: curl -H 'Authorization: Bearer TOKEN' http://%s/api/v1/resources\n", a.Addr())
+		fmt.Fprintf(stdout, "Web UI: open http://%s/ and sign in as any demo user.\n", a.Addr())
 	}
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "jitaccess serve: %v\n", err)

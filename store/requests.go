@@ -107,13 +107,19 @@ func decodeCursor(s string, v any) error {
 	return nil
 }
 
-func (r reader) ListRequests(ctx context.Context, q workflow.RequestQuery) ([]*workflow.Request, string, error) {
+// filterRequests applies q's filters (not its order, limit or cursor).
+func (r reader) filterRequests(ctx context.Context, q workflow.RequestQuery) *gorm.DB {
 	db := r.ctx(ctx).Model(&requestRow{})
 	if !q.All {
-		if len(q.ViewerResources) > 0 {
+		switch {
+		case q.Viewer != "" && len(q.ViewerResources) > 0:
 			db = db.Where("(requester = ? OR resource IN ?)", q.Viewer, q.ViewerResources)
-		} else {
+		case q.Viewer != "":
 			db = db.Where("requester = ?", q.Viewer)
+		case len(q.ViewerResources) > 0:
+			db = db.Where("resource IN ?", q.ViewerResources)
+		default:
+			db = db.Where("1 = 0") // sees nothing
 		}
 	}
 	if q.State != "" {
@@ -125,6 +131,30 @@ func (r reader) ListRequests(ctx context.Context, q workflow.RequestQuery) ([]*w
 	if q.Resource != "" {
 		db = db.Where("resource = ?", q.Resource)
 	}
+	if q.ExcludeRequester != "" {
+		db = db.Where("requester <> ?", q.ExcludeRequester)
+	}
+	if q.NotApprovedBy != "" {
+		db = db.Where("NOT EXISTS (SELECT 1 FROM approvals a WHERE a.request_id = requests.id AND a.approver = ?)", q.NotApprovedBy)
+	}
+	if !q.OpenAt.IsZero() {
+		at := q.OpenAt.UTC()
+		db = db.Where("((state = ? AND review_deadline > ?) OR (state = ? AND expires_at > ?))",
+			string(workflow.StatePending), at, string(workflow.StateApproved), at)
+	}
+	return db
+}
+
+func (r reader) CountRequests(ctx context.Context, q workflow.RequestQuery) (int, error) {
+	var n int64
+	if err := r.filterRequests(ctx, q).Count(&n).Error; err != nil {
+		return 0, mapError(err)
+	}
+	return int(n), nil
+}
+
+func (r reader) ListRequests(ctx context.Context, q workflow.RequestQuery) ([]*workflow.Request, string, error) {
+	db := r.filterRequests(ctx, q)
 	op, order := "<", "created_at DESC, id DESC"
 	if q.Oldest {
 		op, order = ">", "created_at, id"

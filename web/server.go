@@ -34,6 +34,10 @@ type Config struct {
 	Logger *slog.Logger
 	// BodyLimit caps request bodies; default 64 KiB.
 	BodyLimit string
+	// Edge sets trusted proxies and per-client rate limits (security.go).
+	Edge EdgeConfig
+	// UI, when set, serves the web UI for people (ui_server.go).
+	UI *UIConfig
 }
 
 // Server is the HTTP handler.
@@ -44,6 +48,7 @@ type Server struct {
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
 	touched *touchThrottle
+	edge    EdgeConfig
 }
 
 // New builds the server and its routes.
@@ -59,7 +64,8 @@ func New(cfg Config) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute)}
+	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute), edge: cfg.Edge}
+	e.IPExtractor = cfg.Edge.ipExtractor()
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
@@ -70,15 +76,12 @@ func New(cfg Config) *Server {
 	}))
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	e.Use(s.logRequests)
-	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			h := c.Response().Header()
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Cache-Control", "no-store")
-			return next(c)
-		}
-	})
+	e.Use(securityHeaders)
+	e.Use(limitAPI(rateLimit(cfg.Edge.APIPerMinute, DefaultAPIPerMinute, "API calls")))
 	s.routes()
+	if cfg.UI != nil {
+		s.mountUI(*cfg.UI)
+	}
 	return s
 }
 

@@ -22,6 +22,9 @@ type Reader interface {
 	// ListRequests returns one page of requests, newest first, and the
 	// cursor of the next page ("" on the last).
 	ListRequests(ctx context.Context, q RequestQuery) ([]*Request, string, error)
+	// CountRequests counts the requests q selects (its Limit and Cursor
+	// are ignored).
+	CountRequests(ctx context.Context, q RequestQuery) (int, error)
 	// ListAudit returns one page of audit records and the next cursor.
 	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditRecord, string, error)
 	// LiveGrant returns user's approved request for resource that has not
@@ -67,10 +70,19 @@ type RequestQuery struct {
 	Requester string
 	Resource  string
 	// Visibility: unless All, only requests by Viewer or for one of
-	// ViewerResources are returned.
+	// ViewerResources are returned (with Viewer empty, only those for one
+	// of ViewerResources).
 	All             bool
 	Viewer          string
 	ViewerResources []string
+	// ExcludeRequester leaves out this person's own requests (a review
+	// queue never offers someone their own request).
+	ExcludeRequester string
+	// NotApprovedBy leaves out requests this person has already approved.
+	NotApprovedBy string
+	// OpenAt, when set, keeps only requests still open at that time:
+	// pending before their review deadline, or approved before expiry.
+	OpenAt time.Time
 	// Oldest lists oldest first (a review queue) instead of newest first.
 	Oldest bool
 	Limit  int

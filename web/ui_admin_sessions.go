@@ -1,0 +1,45 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+type sessionsData struct {
+	Sessions []store.Session
+	Idle     string
+	Max      string
+}
+
+// GET /sessions (admins): who is signed in to the web UI.
+func (u *ui) sessions(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	v := u.newView(c, "Sessions", "sessions")
+	list, err := u.cfg.Sessions.ListSessions(c.Request().Context(), v.Now, u.cfg.SessionIdle)
+	if err != nil {
+		return err
+	}
+	v.Data = sessionsData{Sessions: list, Idle: humanDuration(u.cfg.SessionIdle), Max: humanDuration(u.cfg.SessionMax)}
+	return u.render(c, http.StatusOK, "sessions", v)
+}
+
+// POST /sessions/end (admins): sign a person out everywhere, at once.
+func (u *ui) endSessions(c echo.Context) error {
+	email := workflow.NormalizeEmail(c.FormValue("email"))
+	if email == "" {
+		return workflow.Errorf(workflow.CodeInvalid, "email is required")
+	}
+	n, err := u.cfg.Sessions.EndSessionsOf(c.Request().Context(), email, u.viewerOf(c).Email, u.now())
+	if err != nil {
+		return err
+	}
+	u.setFlash(c, "success", fmt.Sprintf("Signed %s out of %s.", email, plural(n, "session", "sessions")))
+	return c.Redirect(http.StatusSeeOther, "/sessions")
+}

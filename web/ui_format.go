@@ -1,0 +1,182 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// templateFuncs are the helpers templates may call. They format; they
+// decide nothing.
+func templateFuncs(assets map[string]string) template.FuncMap {
+	return template.FuncMap{
+		"asset":      func(name string) string { return assets[name] },
+		"utc":        formatUTC,
+		"utcShort":   formatUTCShort,
+		"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"ago":        func(t, now time.Time) string { return humanDuration(now.Sub(t)) + " ago" },
+		"since":      func(t, now time.Time) string { return humanDuration(now.Sub(t)) },
+		"until":      func(t, now time.Time) string { return humanDuration(t.Sub(now)) },
+		"dur":        workflow.FormatDuration,
+		"human":      humanDuration,
+		"stateLabel": stateLabel,
+		"stateClass": stateClass,
+		"effective":  func(r *workflow.Request, now time.Time) workflow.State { return r.EffectiveState(now) },
+		"progress":   progressText,
+		"needs":      needsText,
+		"join":       func(list []string) string { return strings.Join(list, ", ") },
+		"seconds":    func(d time.Duration) int64 { return int64(d / time.Second) },
+		"left":       timeLeft,
+		"deref":      func(t *time.Time) time.Time { return derefTime(t) },
+		"soon":       func(t, now time.Time, hours int) bool { return t.Sub(now) < time.Duration(hours)*time.Hour },
+		"plural":     plural,
+		"thousands":  thousands,
+		"lower":      strings.ToLower,
+		"short": func(id string) string {
+			if len(id) > 8 {
+				return id[:8] + "…"
+			}
+			return id
+		},
+		"pips":  func(n int) []struct{} { return make([]struct{}, n) },
+		"query": func(v url.Values) template.URL { return template.URL(v.Encode()) },
+		"initial": func(email string) string {
+			if email == "" {
+				return "?"
+			}
+			return strings.ToUpper(email[:1])
+		},
+	}
+}
+
+func derefTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func formatUTC(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func formatUTCShort(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("Jan 2, 15:04 UTC")
+}
+
+// humanDuration says how long, the way a person would: "under a minute",
+// "12 min", "2 h 5 min", "3 d 4 h".
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		d = -d
+	}
+	switch {
+	case d < time.Minute:
+		return "under a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	case d < 24*time.Hour:
+		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if m == 0 {
+			return fmt.Sprintf("%d h", h)
+		}
+		return fmt.Sprintf("%d h %d min", h, m)
+	}
+	days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+	if h == 0 {
+		return fmt.Sprintf("%d d", days)
+	}
+	return fmt.Sprintf("%d d %d h", days, h)
+}
+
+// timeLeft is how long a live grant has left at now (0 when lapsed).
+func timeLeft(r *workflow.Request, now time.Time) time.Duration {
+	if r.ExpiresAt == nil || !r.ExpiresAt.After(now) {
+		return 0
+	}
+	return r.ExpiresAt.Sub(now)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return thousands(n) + " " + many
+}
+
+// thousands writes n with thousands separators: 10,000.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// stateLabel names a state for people: "approved" while access is live
+// reads "Live".
+func stateLabel(s workflow.State) string {
+	switch s {
+	case workflow.StatePending:
+		return "Pending"
+	case workflow.StateApproved:
+		return "Live"
+	case workflow.StateDenied:
+		return "Denied"
+	case workflow.StateCancelled:
+		return "Cancelled"
+	case workflow.StateTimedOut:
+		return "Timed out"
+	case workflow.StateExpired:
+		return "Expired"
+	case workflow.StateRevoked:
+		return "Revoked"
+	}
+	return string(s)
+}
+
+func stateClass(s workflow.State) string {
+	switch s {
+	case workflow.StatePending:
+		return "pending"
+	case workflow.StateApproved:
+		return "live"
+	case workflow.StateDenied, workflow.StateRevoked:
+		return "stopped"
+	}
+	return "ended"
+}
+
+// progressText is "1 of 2" (approvals so far of approvals needed).
+func progressText(r *workflow.Request) string {
+	p := workflow.ApprovalStatus(r)
+	return fmt.Sprintf("%d of %d", p.Have, p.Need)
+}
+
+// needsText says what a pending request still needs: "needs someone other
+// than carol@example.com", or "needs 2 approvers".
+func needsText(r *workflow.Request) string {
+	p := workflow.ApprovalStatus(r)
+	switch {
+	case p.Missing == 0:
+		return "quorum met"
+	case p.Have == 0:
+		return "needs " + plural(p.Missing, "approver", "approvers")
+	case p.Missing == 1:
+		return "needs someone other than " + strings.Join(p.Approvers, " and ")
+	}
+	return fmt.Sprintf("needs %d more, other than %s", p.Missing, strings.Join(p.Approvers, " and "))
+}

@@ -1,0 +1,27 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+type grantsData struct {
+	Rows  []requestItem
+	Pager pager
+}
+
+// GET /grants: access that is live right now, as far as the viewer may see.
+func (u *ui) grants(c echo.Context) error {
+	if err := checkQuery(c, "cursor"); err != nil {
+		return err
+	}
+	v := u.newView(c, "Live grants", "grants")
+	reqs, next, err := u.svc.LiveGrants(c.Request().Context(), v.Me.Principal, 100, c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
+	v.Data = grantsData{Rows: u.requestItems(v, reqs), Pager: pagerFor(c, next)}
+	v.Refresh = u.refreshSeconds()
+	return u.render(c, http.StatusOK, "grants", v)
+}

@@ -1,0 +1,71 @@
+package web
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+type policyData struct {
+	Source    string
+	Admins    []string
+	Groups    []policyGroup
+	Resources []policyResource
+}
+
+type policyGroup struct {
+	Name    string
+	Members []string
+}
+
+type policyResource struct {
+	*workflow.Resource
+	RequesterPeople []string
+	ApproverPeople  []string
+}
+
+// GET /policy (admins): resources, tiers, limits, groups and who is in
+// them, as the policy in force says.
+func (u *ui) policy(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	v := u.newView(c, "Policy", "policy")
+	pol := u.svc.Policy()
+	d := policyData{Source: pol.Source, Admins: slices.Sorted(slices.Values(pol.Admins))}
+	for name, members := range pol.Groups {
+		d.Groups = append(d.Groups, policyGroup{Name: name, Members: slices.Sorted(slices.Values(members))})
+	}
+	slices.SortFunc(d.Groups, func(a, b policyGroup) int { return compareStrings(a.Name, b.Name) })
+	for _, r := range pol.Resources {
+		d.Resources = append(d.Resources, policyResource{Resource: r, RequesterPeople: groupPeople(pol, r.Requesters), ApproverPeople: pol.ApproverEmails(r)})
+	}
+	v.Data = d
+	return u.render(c, http.StatusOK, "policy", v)
+}
+
+func groupPeople(pol *workflow.Policy, groups []string) []string {
+	var out []string
+	for _, g := range groups {
+		for _, e := range pol.Groups[g] {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,59 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// requestAction is one of the buttons on a request: the service method it
+// calls and what to say when it worked.
+type requestAction struct {
+	name string // the form's name: approve, deny, cancel, revoke
+	do   func(*workflow.Service, context.Context, workflow.Principal, string, string) (*workflow.Request, error)
+	done func(*workflow.Request) string
+}
+
+var (
+	actionApprove = requestAction{"approve", (*workflow.Service).Approve, func(r *workflow.Request) string {
+		if r.State == workflow.StateApproved {
+			return fmt.Sprintf("Approved. %s has access to %s until %s.", r.Requester, r.Resource, formatUTCShort(derefTime(r.ExpiresAt)))
+		}
+		return fmt.Sprintf("Your approval is recorded: %s; it %s.", progressText(r), needsText(r))
+	}}
+	actionDeny = requestAction{"deny", (*workflow.Service).Deny, func(r *workflow.Request) string {
+		return fmt.Sprintf("Denied %s's request for %s.", r.Requester, r.Resource)
+	}}
+	actionCancel = requestAction{"cancel", (*workflow.Service).Cancel, func(r *workflow.Request) string {
+		return "Request cancelled."
+	}}
+	actionRevoke = requestAction{"revoke", (*workflow.Service).Revoke, func(r *workflow.Request) string {
+		if r.EndedBy == r.Requester {
+			return fmt.Sprintf("You gave up your access to %s.", r.Resource)
+		}
+		return fmt.Sprintf("Revoked %s's access to %s.", r.Requester, r.Resource)
+	}}
+)
+
+// decide serves POST /requests/:id/{approve,deny,cancel,revoke}: one
+// service call. A refusal shows the request again with the API's message
+// and status, and keeps what was typed.
+func (u *ui) decide(a requestAction) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		comment := c.FormValue("comment")
+		req, err := a.do(u.svc, c.Request().Context(), u.viewerOf(c).Principal, c.Param("id"), comment)
+		if err != nil {
+			code := workflow.ErrorCode(err)
+			if code == workflow.CodeNotFound || Status(code) >= 500 {
+				return err
+			}
+			return u.renderDetail(c, Status(code), workflow.ErrorMessage(err), a.name, comment)
+		}
+		u.setFlash(c, "success", a.done(req))
+		return c.Redirect(http.StatusSeeOther, localPath(c.FormValue("next"), "/requests/"+req.ID))
+	}
+}

@@ -1,0 +1,137 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// standardDurations are the choices the form offers, up to each resource's
+// maximum (which is always offered too).
+var standardDurations = []time.Duration{
+	15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+type newRequestData struct {
+	Resources []resourceChoice
+	Selected  *resourceChoice
+	Durations []durationChoice
+	Reason    string
+	Ticket    string
+}
+
+type resourceChoice struct {
+	workflow.ResourceView
+	Open *workflow.Request // my pending request or live grant for it
+}
+
+type durationChoice struct {
+	Value    string // as the API takes it: 30m, 2h
+	Label    string
+	Selected bool
+}
+
+// durationChoices lists what may be asked for r: the standard durations up
+// to its maximum, and the maximum. chosen (or 1h, or the maximum when
+// shorter) is preselected.
+func durationChoices(max time.Duration, chosen string) []durationChoice {
+	var list []time.Duration
+	for _, d := range standardDurations {
+		if d < max {
+			list = append(list, d)
+		}
+	}
+	list = append(list, max)
+	if chosen == "" {
+		chosen = workflow.FormatDuration(min(time.Hour, max))
+	}
+	out := make([]durationChoice, len(list))
+	for i, d := range list {
+		v := workflow.FormatDuration(d)
+		label := humanDuration(d)
+		if d == max {
+			label += " (maximum)"
+		}
+		out[i] = durationChoice{Value: v, Label: label, Selected: v == chosen}
+	}
+	return out
+}
+
+// GET /requests/new[?resource=ID]: pick a resource, then say for how long
+// and why. Only resources the viewer may request are offered.
+func (u *ui) newRequest(c echo.Context) error {
+	if err := checkQuery(c, "resource"); err != nil {
+		return err
+	}
+	return u.renderNewRequest(c, http.StatusOK, c.QueryParam("resource"), "", "", "", "")
+}
+
+func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration, reason, ticket, refusal string) error {
+	ctx := c.Request().Context()
+	v := u.newView(c, "New request", "requests")
+	who := v.Me.Principal
+	views, err := u.svc.Resources(ctx, who)
+	if err != nil {
+		return err
+	}
+	open, _, err := u.svc.List(ctx, who, workflow.RequestQuery{Requester: who.Email, OpenAt: v.Now, Limit: workflow.MaxPageSize})
+	if err != nil {
+		return err
+	}
+	d := newRequestData{Reason: reason, Ticket: ticket}
+	for _, rv := range views {
+		if !rv.CanRequest {
+			continue
+		}
+		ch := resourceChoice{ResourceView: rv}
+		for _, r := range open {
+			if r.Resource == rv.ID {
+				ch.Open = r
+			}
+		}
+		d.Resources = append(d.Resources, ch)
+	}
+	if resource != "" {
+		for i := range d.Resources {
+			if d.Resources[i].ID == resource {
+				d.Selected = &d.Resources[i]
+				d.Durations = durationChoices(d.Selected.MaxDuration, duration)
+			}
+		}
+		if d.Selected == nil && refusal == "" {
+			refusal = workflow.ErrorMessage(workflow.Errorf(workflow.CodeForbidden, "%s may not request %q", who.Email, resource))
+			status = http.StatusForbidden
+		}
+	}
+	v.Error, v.Data = refusal, d
+	return u.render(c, status, "new", v)
+}
+
+// POST /requests: the same validation as the API and Slack, because it is
+// the same call.
+func (u *ui) submitRequest(c echo.Context) error {
+	resource, duration := c.FormValue("resource"), c.FormValue("duration")
+	reason, ticket := c.FormValue("reason"), c.FormValue("ticket")
+	d, err := parseDuration(duration)
+	if err == nil {
+		var req *workflow.Request
+		req, err = u.svc.Submit(c.Request().Context(), u.viewerOf(c).Principal, workflow.SubmitInput{
+			Resource: resource, Duration: d, Reason: reason, Ticket: ticket})
+		if err == nil {
+			msg := "Request sent: it needs " + plural(req.RequiredApprovals, "approval", "approvals") + "."
+			if req.State == workflow.StateApproved {
+				msg = "Approved automatically: your access is live until " + formatUTCShort(derefTime(req.ExpiresAt)) + "."
+			}
+			u.setFlash(c, "success", msg)
+			return c.Redirect(http.StatusSeeOther, "/requests/"+req.ID)
+		}
+	}
+	code := workflow.ErrorCode(err)
+	if Status(code) >= 500 {
+		return err
+	}
+	return u.renderNewRequest(c, Status(code), resource, duration, reason, ticket, workflow.ErrorMessage(err))
+}

@@ -1,0 +1,201 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// The web UI is server-rendered HTML (html/template, embedded) with one
+// small script for auto-refresh, so that jitaccess stays one binary with no
+// front-end build. Each page is one handler file (ui_NAME.go) and one
+// template (templates/NAME.html); routes are the table in uiRoutes.
+//
+// Adding a page:
+//  1. templates/NAME.html: {{define "content"}}...{{end}}; it gets a *view
+//     whose Data is the page's own struct.
+//  2. ui_NAME.go: a handler that calls one workflow.Service method and
+//     u.render(c, http.StatusOK, "NAME", v), after v := u.newView(c, ...).
+//  3. One line in uiRoutes with the middleware chain it needs (page,
+//     action, adminPage or adminAction), and one navItem if it belongs in
+//     the top navigation.
+//
+// Handlers hold no rules: every action goes through workflow.Service, and
+// a refused action shows workflow.ErrorMessage, the API's message.
+
+// UIConfig turns on the web UI.
+type UIConfig struct {
+	// Sessions stores sessions and sign-ins in flight (store.DB).
+	Sessions Sessions
+	// OIDC configures sign-in with an OpenID Connect provider; nil
+	// leaves it off.
+	OIDC *OIDCConfig
+	// DemoUsers, when set (serve --demo only), turns on a sign-in page
+	// that lets anyone sign in as any of them. Never set it otherwise.
+	DemoUsers []DemoUser
+	// PublicURL is where people reach jitaccess (https://jit.example.com).
+	// State-changing requests must come from its origin; empty accepts
+	// the request's own Host.
+	PublicURL string
+	// SessionIdle ends a session unused for this long (default 1h);
+	// SessionMax ends every session this long after sign-in (default 8h).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// RefreshEvery is how often live pages refresh themselves (default 20s).
+	RefreshEvery time.Duration
+	// Now is the clock for sessions; default the service's clock.
+	Now func() time.Time
+}
+
+// DemoUser is one person on the demo sign-in page.
+type DemoUser struct {
+	Email string
+	Role  string // how the demo describes them ("managers", "admin")
+}
+
+// Defaults for UIConfig.
+const (
+	DefaultSessionIdle = time.Hour
+	DefaultSessionMax  = 8 * time.Hour
+)
+
+// ui serves the web UI.
+type ui struct {
+	srv   *Server
+	svc   *workflow.Service
+	cfg   UIConfig
+	now   func() time.Time
+	pages *pages
+	oidc  *oidcClient
+}
+
+func (s *Server) mountUI(cfg UIConfig) {
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = DefaultSessionIdle
+	}
+	if cfg.SessionMax <= 0 {
+		cfg.SessionMax = DefaultSessionMax
+	}
+	if cfg.RefreshEvery <= 0 {
+		cfg.RefreshEvery = 20 * time.Second
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	u := &ui{srv: s, svc: s.svc, cfg: cfg, now: cfg.Now, pages: mustLoadPages()}
+	if u.now == nil {
+		u.now = s.svc.Clock()
+	}
+	if cfg.OIDC != nil {
+		u.oidc = newOIDCClient(*cfg.OIDC, s.log)
+	}
+	u.routes(s.echo)
+}
+
+// routes is the UI's route table. Middleware chains, outermost first:
+//
+//	page:        HTML errors, signed in (session, principal), named by the policy
+//	action:      page + CSRF token and same-origin check
+//	adminPage:   page + admins only
+//	adminAction: action + admins only
+func (u *ui) routes(e *echo.Echo) {
+	page := []echo.MiddlewareFunc{u.htmlErrors, u.requireSession, u.requireKnown}
+	action := append(page[:len(page):len(page)], u.checkCSRF)
+	adminPage := append(page[:len(page):len(page)], u.adminOnly)
+	adminAction := append(action[:len(action):len(action)], u.adminOnly)
+	signIn := []echo.MiddlewareFunc{u.htmlErrors}
+	if limit := rateLimit(u.srv.edge.SignInPerMinute, DefaultSignInPerMinute, "sign-in attempts"); limit != nil {
+		signIn = append(signIn, limit)
+	}
+
+	e.GET("/static/*", u.static)
+	e.GET("/sign-in", u.signInPage, u.htmlErrors)
+	// Anyone with a session may end it, even someone the policy dropped.
+	e.POST("/sign-out", u.signOut, u.htmlErrors, u.requireSession, u.checkCSRF)
+	if u.oidc != nil {
+		e.GET("/sign-in/oidc", u.oidcStart, signIn...)
+		e.GET(u.oidc.callbackPath(), u.oidcCallback, signIn...)
+	}
+	if len(u.cfg.DemoUsers) > 0 {
+		e.POST("/sign-in/demo", u.demoSignIn, signIn...)
+	}
+
+	e.GET("/", u.home, page...)
+	e.GET("/decisions", u.decisions, page...)
+	e.GET("/requests", u.myRequests, page...)
+	e.GET("/requests/new", u.newRequest, page...)
+	e.POST("/requests", u.submitRequest, action...)
+	e.GET("/requests/:id", u.requestDetail, page...)
+	e.POST("/requests/:id/approve", u.decide(actionApprove), action...)
+	e.POST("/requests/:id/deny", u.decide(actionDeny), action...)
+	e.POST("/requests/:id/cancel", u.decide(actionCancel), action...)
+	e.POST("/requests/:id/revoke", u.decide(actionRevoke), action...)
+	e.GET("/grants", u.grants, page...)
+	e.GET("/audit", u.audit, page...)
+	e.GET("/audit/export", u.auditExport, page...)
+	e.GET("/policy", u.policy, adminPage...)
+	e.GET("/sessions", u.sessions, adminPage...)
+	e.POST("/sessions/end", u.endSessions, adminAction...)
+
+	e.RouteNotFound("/*", u.notFound)
+}
+
+// navItem is one entry of the top navigation.
+type navItem struct {
+	Key   string // matches view.Active
+	Label string
+	Path  string
+	Show  func(*viewer) bool
+	// Count, when set, shows a badge (the decisions waiting).
+	Count bool
+}
+
+func always(*viewer) bool       { return true }
+func approvers(v *viewer) bool  { return v.Approver }
+func requesters(v *viewer) bool { return v.Requester }
+func adminsOnly(v *viewer) bool { return v.Admin }
+
+// navItems is the top navigation, in order. A page appears for those its
+// Show admits; its handler must still check (adminOnly does for admins).
+var navItems = []navItem{
+	{Key: "decisions", Label: "Needs my decision", Path: "/decisions", Show: approvers, Count: true},
+	{Key: "requests", Label: "My requests", Path: "/requests", Show: requesters},
+	{Key: "grants", Label: "Live grants", Path: "/grants", Show: always},
+	{Key: "audit", Label: "Audit log", Path: "/audit", Show: always},
+	{Key: "policy", Label: "Policy", Path: "/policy", Show: adminsOnly},
+	{Key: "sessions", Label: "Sessions", Path: "/sessions", Show: adminsOnly},
+}
+
+// home sends people to where their work is.
+func (u *ui) home(c echo.Context) error {
+	v := u.viewerOf(c)
+	switch {
+	case v.Approver:
+		return c.Redirect(http.StatusSeeOther, "/decisions")
+	case v.Requester:
+		return c.Redirect(http.StatusSeeOther, "/requests")
+	}
+	return c.Redirect(http.StatusSeeOther, "/grants")
+}
+
+// adminOnly refuses everyone but policy admins.
+func (u *ui) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !u.viewerOf(c).Admin {
+			return workflow.Errorf(workflow.CodeForbidden, "only admins can open this page")
+		}
+		return next(c)
+	}
+}
+
+// notFound answers unknown paths: JSON under /api/, a page elsewhere.
+func (u *ui) notFound(c echo.Context) error {
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+		return echo.ErrNotFound
+	}
+	return u.htmlErrors(func(echo.Context) error {
+		return workflow.Errorf(workflow.CodeNotFound, "there is no page at %s", c.Request().URL.Path)
+	})(c)
+}

@@ -1,0 +1,166 @@
+package workflow
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// This file holds the queries and the pure answers that a reviewer's
+// screens need (the web UI's "Needs my decision" and "Live grants", and
+// the buttons it offers). Like every other rule they live here, so that the
+// UI, the API and Slack cannot disagree about who may do what.
+
+// approvableResources lists the ids of the resources who may approve.
+func approvableResources(pol *Policy, who Principal) []string {
+	var ids []string
+	for _, r := range pol.Resources {
+		if pol.CanApprove(who, r) {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
+}
+
+// decisionsQuery selects the requests waiting for who's decision at now.
+func decisionsQuery(pol *Policy, who Principal, now time.Time) (RequestQuery, bool) {
+	ids := approvableResources(pol, who)
+	if len(ids) == 0 {
+		return RequestQuery{}, false
+	}
+	return RequestQuery{
+		State:            StatePending,
+		ViewerResources:  ids,
+		ExcludeRequester: who.Email,
+		NotApprovedBy:    who.Email,
+		OpenAt:           now,
+		Oldest:           true,
+	}, true
+}
+
+// Decisions returns the pending requests who may decide, oldest first:
+// requests for resources they approve, not their own, not yet approved by
+// them, and not past their review deadline. Admins see only the resources
+// they approve, as everyone else: being an admin is not being an approver.
+//
+// Errors: CodeForbidden (not a person in the policy), CodeInvalid (bad
+// cursor).
+func (s *Service) Decisions(ctx context.Context, who Principal, limit int, cursor string) ([]*Request, string, error) {
+	pol := s.Policy()
+	if err := requireKnown(pol, who); err != nil {
+		return nil, "", err
+	}
+	q, ok := decisionsQuery(pol, who, s.now())
+	if !ok {
+		return nil, "", nil
+	}
+	q.Limit, q.Cursor = pageSize(limit), cursor
+	return s.store.ListRequests(ctx, q)
+}
+
+// CountDecisions counts what Decisions would list over all its pages.
+//
+// Errors: CodeForbidden (not a person in the policy).
+func (s *Service) CountDecisions(ctx context.Context, who Principal) (int, error) {
+	pol := s.Policy()
+	if err := requireKnown(pol, who); err != nil {
+		return 0, err
+	}
+	q, ok := decisionsQuery(pol, who, s.now())
+	if !ok {
+		return 0, nil
+	}
+	return s.store.CountRequests(ctx, q)
+}
+
+// LiveGrants returns the access that is live now and that who may see
+// (as List decides: admins all, approvers their resources, everyone their
+// own), newest first.
+//
+// Errors: CodeForbidden (service principals), CodeInvalid (bad cursor).
+func (s *Service) LiveGrants(ctx context.Context, who Principal, limit int, cursor string) ([]*Request, string, error) {
+	return s.List(ctx, who, RequestQuery{State: StateApproved, OpenAt: s.now(), Limit: limit, Cursor: cursor})
+}
+
+// Actions says which decisions a principal may take on one request now.
+type Actions struct {
+	Approve    bool
+	Deny       bool
+	Cancel     bool // the requester withdraws a pending request
+	Revoke     bool // an approver or admin ends live access
+	Relinquish bool // the requester gives up their own live access
+}
+
+// Any reports whether any action is open.
+func (a Actions) Any() bool { return a.Approve || a.Deny || a.Cancel || a.Revoke || a.Relinquish }
+
+// AllowedActions answers "which buttons may this person press?" with the
+// same functions the service applies (RolesOf, Next, CheckApprover), so
+// that what is offered is exactly what would be accepted. The service
+// checks again when the action is taken.
+func AllowedActions(pol *Policy, who Principal, req *Request, now time.Time) Actions {
+	res, _ := pol.Resource(req.Resource)
+	roles := RolesOf(pol, who, req, res)
+	if roles == 0 || !who.IsUser() {
+		return Actions{}
+	}
+	from := req.EffectiveState(now)
+	may := func(ev Event) bool {
+		_, err := Next(from, ev, roles)
+		return err == nil
+	}
+	var a Actions
+	if from == StatePending {
+		a.Approve = may(EventApprove) && CheckApprover(pol, who, req, res, EventApprove) == nil
+		a.Deny = may(EventDeny) && CheckApprover(pol, who, req, res, EventDeny) == nil
+		a.Cancel = may(EventCancel)
+	}
+	if roles&RoleRequester != 0 {
+		a.Relinquish = may(EventRelinquish)
+	} else {
+		a.Revoke = may(EventRevoke)
+	}
+	return a
+}
+
+// Progress describes a request's approvals for people deciding on it: how
+// many it has, how many it needs, and who can no longer supply the missing
+// ones (its requester and those who already approved).
+type Progress struct {
+	Have, Need int
+	// Approvers are those who approved, in order.
+	Approvers []string
+	// Missing is how many more approvals are needed (0 when met).
+	Missing int
+}
+
+// ApprovalStatus returns req's progress towards its quorum.
+func ApprovalStatus(req *Request) Progress {
+	p := Progress{Have: len(req.Approvals), Need: req.RequiredApprovals}
+	for _, a := range req.Approvals {
+		p.Approvers = append(p.Approvers, a.Approver)
+	}
+	if p.Need > p.Have {
+		p.Missing = p.Need - p.Have
+	}
+	return p
+}
+
+// EligibleApprovers lists the people the policy file names as approvers of
+// req's resource who could still approve it: not its requester, not those
+// who already approved. Members known only to the identity provider are
+// not listed (the policy does not know them).
+func EligibleApprovers(pol *Policy, req *Request) []string {
+	res, ok := pol.Resource(req.Resource)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, e := range pol.ApproverEmails(res) {
+		if e != req.Requester && !req.ApprovedBy(e) {
+			out = append(out, e)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
