@@ -55,7 +55,7 @@ func TestWorkingHours(t *testing.T) {
 		{"alice@example.com", "2026-07-06T06:30:00Z", true},  // Mon 08:30 Paris in summer time
 		{"bob@example.com", "2026-11-23T14:00:00Z", true},    // Mon 09:00 New York (everyone else)
 		{"bob@example.com", "2026-11-23T13:59:00Z", false},
-		{"zed@example.com", "2026-11-23T22:29:00Z", true}, // not in any group: the catch-all, 17:29 NY
+		{"zed@example.com", "2026-11-23T22:29:00Z", true},   // not in any group: the catch-all, 17:29 NY
 		{"nina@example.com", "2026-11-23T23:00:00Z", true},  // Mon 23:00, a shift that starts Monday
 		{"nina@example.com", "2026-11-24T05:59:00Z", true},  // Tue 05:59, still Monday's shift
 		{"nina@example.com", "2026-11-24T06:00:00Z", false}, // shift over
