@@ -98,7 +98,8 @@ var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval,
 type Flag struct {
 	Kind       FlagKind
 	Key        string // stable identity: the same anomaly has the same key in every scan
-	Person     string
+	Person     string   // whom it is mostly about
+	People     []string // everyone it involves (requesters, approvers)
 	Resource   string
 	RequestIDs []string
 	Reason     string
