@@ -161,7 +161,9 @@ func frequent(th Thresholds, reqs []*workflow.Request, add func(Flag)) {
 	if th.FrequentCount <= 0 || th.FrequentWindow <= 0 {
 		return
 	}
-	slices.SortFunc(reqs, func(a, b *workflow.Request) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(reqs, func(a, b *workflow.Request) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
 	// window returns the index of the first request within D before reqs[i].
 	window := func(i int) int {
 		lo := i

@@ -205,7 +205,9 @@ func BuildReport(in ReportInput) *Report {
 	}
 	byResource := map[string]*ResourceSummary{}
 	byPerson := map[string]*PersonSummary{}
-	slices.SortFunc(all, func(a, b Line) int { return cmp.Or(cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Person, b.Person)) })
+	slices.SortFunc(all, func(a, b Line) int {
+		return cmp.Or(cmp.Compare(a.Resource, b.Resource), cmp.Compare(a.Person, b.Person))
+	})
 	for _, l := range all {
 		rs := byResource[l.Resource]
 		if rs == nil {
@@ -220,7 +222,9 @@ func BuildReport(in ReportInput) *Report {
 			rep.Standing = append(rep.Standing, Standing{Line: l, Message: standingMessage(l)})
 		}
 	}
-	slices.SortFunc(all, func(a, b Line) int { return cmp.Or(cmp.Compare(a.Person, b.Person), cmp.Compare(a.Resource, b.Resource)) })
+	slices.SortFunc(all, func(a, b Line) int {
+		return cmp.Or(cmp.Compare(a.Person, b.Person), cmp.Compare(a.Resource, b.Resource))
+	})
 	for _, l := range all {
 		ps := byPerson[l.Person]
 		if ps == nil {

@@ -97,7 +97,7 @@ var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval,
 // Flag is one anomaly: what, why, and the requests it is about.
 type Flag struct {
 	Kind       FlagKind
-	Key        string // stable identity: the same anomaly has the same key in every scan
+	Key        string   // stable identity: the same anomaly has the same key in every scan
 	Person     string   // whom it is mostly about
 	People     []string // everyone it involves (requesters, approvers)
 	Resource   string
