@@ -435,3 +435,41 @@ func (s *Service) Scan(ctx context.Context) ([]Flag, error) {
 	}
 	return added, nil
 }
+
+// Audit actions of the audit log's own use.
+const (
+	ActionAuditExport = "audit.export"
+	ActionAuditVerify = "audit.verify"
+)
+
+// AuthorizeAuditRead checks that who may export or verify the audit log
+// and, for an export, records who exported what (what describes the
+// filter) in the audit log itself, before the first record is sent.
+//
+// Errors: CodeForbidden.
+func (s *Service) AuthorizeAuditRead(ctx context.Context, who workflow.Principal, action, what string) error {
+	if err := CheckExport(s.policy(), who); err != nil {
+		return err
+	}
+	if action != ActionAuditExport {
+		return nil
+	}
+	return s.store.InReviewTx(ctx, func(tx Tx) error {
+		return tx.AppendAudit(ctx, &workflow.AuditRecord{At: s.opts.Now(), Actor: who.Name(), Action: action, Reason: what})
+	})
+}
+
+// OperatorReport builds a report for an operator with direct database
+// access (the command line), who needs no permission from the policy.
+//
+// Errors: CodeInvalid.
+func (s *Service) OperatorReport(ctx context.Context, scope Scope, p Period) (*Report, error) {
+	scope, err := CheckScope(scope)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckPeriod(p); err != nil {
+		return nil, err
+	}
+	return s.report(ctx, scope, p)
+}
