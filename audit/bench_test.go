@@ -136,3 +136,46 @@ func BenchmarkAudit1M(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSweep100k measures the core's sweeper target with the hash
+// chain in place: 100,000 approved requests past their expiry, ended in
+// one Sweep on PostgreSQL, with an audit record chained for each (the
+// sweeper appends up to 500 per transaction).
+//
+//	go test ./audit -run '^$' -bench Sweep100k -benchtime 3x -timeout 30m
+func BenchmarkSweep100k(b *testing.B) {
+	db := storetest.Open(b, store.Postgres)
+	ctx := context.Background()
+	pol, err := workflow.ParsePolicy("bench.yaml", []byte("admins: [root@example.com]\ngroups:\n  g: [a@example.com]\nresources:\n  - {id: r, tier: low, max_duration: 1h, requesters: [g], auto_approve: true}\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := workflow.NewService(db, pol, workflow.Options{})
+	const n = 100_000
+	for b.Loop() {
+		b.StopTimer()
+		err := db.Gorm().Exec(`INSERT INTO requests (id, requester, resource, tier, reason, duration_seconds, state, required_approvals, version,
+			created_at, updated_at, review_deadline, approved_at, expires_at)
+			SELECT gen_random_uuid(), 'user' || i || '@example.com', 'resource-' || (i % 50), 'medium', 'bench', 3600, 'approved', 1, 1,
+			       now() - interval '2 hours', now() - interval '2 hours', now() + interval '22 hours', now() - interval '2 hours', now() - interval '1 hour'
+			FROM generate_series(1, ?) AS i`, n).Error
+		if err != nil {
+			b.Fatal(err)
+		}
+		db.Gorm().Exec("ANALYZE requests")
+		b.StartTimer()
+		res, err := svc.Sweep(ctx)
+		if err != nil || res.Expired != n {
+			b.Fatalf("%+v %v", res, err)
+		}
+		b.StopTimer()
+		if err := db.Gorm().Exec("DELETE FROM requests").Error; err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	vr, err := audit.Verify(ctx, db)
+	if err != nil || !vr.OK || vr.Records != int64(n*b.N) {
+		b.Fatalf("chain after the sweeps: %+v %v", vr, err)
+	}
+}
