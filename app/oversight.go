@@ -63,8 +63,8 @@ func registerOversightFlags(f *flagSet, c *OversightConfig) {
 	}
 	f.str(&c.PruneSchedule, "audit-prune-schedule", "JITACCESS_AUDIT_PRUNE_SCHEDULE", DefaultPruneSchedule, "when to prune audit records past the retention")
 	f.str(&c.ScanSchedule, "flag-scan-schedule", "JITACCESS_FLAG_SCAN_SCHEDULE", DefaultScanSchedule, "when to look for new anomaly flags: cron with seconds, @every DURATION, or off")
-	f.integer(&c.Thresholds.FrequentCount, "flag-frequent-count", "JITACCESS_FLAG_FREQUENT_COUNT", th.FrequentCount, "flag a person asking for high or critical access more than this many times...")
-	f.duration(&c.Thresholds.FrequentWindow, "flag-frequent-window", "JITACCESS_FLAG_FREQUENT_WINDOW", th.FrequentWindow, "...within this long")
+	f.integer(&c.Thresholds.FrequentCount, "flag-frequent-count", "JITACCESS_FLAG_FREQUENT_COUNT", th.FrequentCount, "flag a person who files more than this many high or critical requests within --flag-frequent-window")
+	f.duration(&c.Thresholds.FrequentWindow, "flag-frequent-window", "JITACCESS_FLAG_FREQUENT_WINDOW", th.FrequentWindow, "the window of --flag-frequent-count")
 	f.duration(&c.Thresholds.RubberStamp, "flag-rubber-stamp", "JITACCESS_FLAG_RUBBER_STAMP", th.RubberStamp, "flag high or critical approvals given sooner than this after filing")
 	f.duration(&c.Thresholds.MutualWindow, "flag-mutual-window", "JITACCESS_FLAG_MUTUAL_WINDOW", th.MutualWindow, "flag two people approving each other's requests within this long")
 	f.integer(&c.Thresholds.StandingCount, "standing-exception-count", "JITACCESS_STANDING_EXCEPTION_COUNT", th.StandingCount, "grants of one high or critical resource to one person in a review period that make a standing exception")

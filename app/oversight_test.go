@@ -227,3 +227,31 @@ func TestServeOversight(t *testing.T) {
 		}
 	})
 }
+
+func TestOversightFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  [2]string
+		want string
+	}{
+		{[]string{"--audit-retention", "12h"}, [2]string{}, "less than a day"},
+		{[]string{"--audit-retention", "ten days"}, [2]string{}, "use a number of days like 400d"},
+		{nil, [2]string{"JITACCESS_AUDIT_RETENTION", "forever"}, "JITACCESS_AUDIT_RETENTION=\"forever\""},
+		{[]string{"--flag-scan-schedule", "often"}, [2]string{}, "--flag-scan-schedule \"often\""},
+		{[]string{"--audit-verify-schedule", "hourly"}, [2]string{}, "--audit-verify-schedule \"hourly\""},
+		{[]string{"--security-slack-channel", "C1"}, [2]string{"SLACK_BOT_TOKEN", ""}, "SLACK_BOT_TOKEN is not"},
+		{nil, [2]string{"JITACCESS_FLAG_RUBBER_STAMP", "soon"}, "JITACCESS_FLAG_RUBBER_STAMP=\"soon\""},
+	} {
+		if tc.env[0] != "" {
+			t.Setenv(tc.env[0], tc.env[1])
+		}
+		args := append([]string{"serve", "--demo", "--database", "sqlite:" + filepath.Join(t.TempDir(), "x.db")}, tc.args...)
+		code, _, errOut := run(t, args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v %v: exit %d, %q; want %q", tc.args, tc.env, code, errOut, tc.want)
+		}
+		if tc.env[0] != "" {
+			os.Unsetenv(tc.env[0])
+		}
+	}
+}
