@@ -428,8 +428,8 @@ func printVerify(res audit.Result, asJSON bool, stdout io.Writer) int {
 		enc.Encode(res)
 	} else if res.OK {
 		fmt.Fprintf(stdout, "audit chain OK: %d records verified", res.Records)
-		if res.Records > 0 {
-			fmt.Fprintf(stdout, " (ids %d to %d)", res.FirstID+res.Legacy, res.Head.ID)
+		if res.Records > 0 && res.Legacy == 0 {
+			fmt.Fprintf(stdout, " (ids %d to %d)", res.FirstID, res.Head.ID)
 		}
 		if res.Anchor != nil {
 			fmt.Fprintf(stdout, ", following prune anchor %d (records up to %d pruned)", res.Anchor.ID, res.Anchor.ThroughID)

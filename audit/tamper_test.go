@@ -274,3 +274,25 @@ func TestDatabaseRefusesChanges(t *testing.T) {
 		}
 	})
 }
+
+// Records written before the chain existed (migration 00005) have no hash:
+// they are counted, not verified, and the chain starts after them.
+func TestLegacyRecordsBeforeTheChain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		for i := 1; i <= 3; i++ {
+			if err := db.Gorm().Exec(`INSERT INTO audit_records (id, at, actor, action) VALUES (?, ?, 'old@example.com', 'submit')`,
+				i*2, t0).Error; err != nil { // legacy ids may have gaps
+				t.Fatal(err)
+			}
+		}
+		seed(t, db, 4, 2)
+		res := verify(t, db)
+		if !res.OK || res.Legacy != 3 || res.Records != 4 || res.Head.ID != 10 {
+			t.Fatalf("%+v", res)
+		}
+		tamper(t, db, "UPDATE audit_records SET reason = 'x' WHERE id = 8")
+		if res := verify(t, db); res.OK || res.Break.ID != 8 {
+			t.Fatalf("%+v", res.Break)
+		}
+	})
+}

@@ -88,17 +88,26 @@ func (s *Service) detect(ctx context.Context, p Period) ([]Flag, []*workflow.Req
 //
 // Errors: CodeForbidden, CodeInvalid (bad period or scope).
 func (s *Service) Report(ctx context.Context, who workflow.Principal, scope Scope, p Period) (*Report, error) {
-	scope, err := CheckScope(scope)
+	scope, err := s.checkAsk(&who, scope, p)
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckRead(s.policy(), who, scope); err != nil {
-		return nil, err
-	}
-	if err := CheckPeriod(p); err != nil {
-		return nil, err
-	}
 	return s.report(ctx, scope, p)
+}
+
+// checkAsk validates scope and period and, unless who is nil (an
+// operator), that who may read the scope.
+func (s *Service) checkAsk(who *workflow.Principal, scope Scope, p Period) (Scope, error) {
+	scope, err := CheckScope(scope)
+	if err != nil {
+		return scope, err
+	}
+	if who != nil {
+		if err := CheckRead(s.policy(), *who, scope); err != nil {
+			return scope, err
+		}
+	}
+	return scope, CheckPeriod(p)
 }
 
 func (s *Service) report(ctx context.Context, scope Scope, p Period) (*Report, error) {
@@ -154,14 +163,8 @@ type Detail struct {
 //
 // Errors: CodeForbidden, CodeInvalid.
 func (s *Service) Open(ctx context.Context, who workflow.Principal, scope Scope, p Period) (*Review, error) {
-	scope, err := CheckScope(scope)
+	scope, err := s.checkAsk(&who, scope, p)
 	if err != nil {
-		return nil, err
-	}
-	if err := CheckRead(s.policy(), who, scope); err != nil {
-		return nil, err
-	}
-	if err := CheckPeriod(p); err != nil {
 		return nil, err
 	}
 	now := s.opts.Now()
@@ -464,11 +467,8 @@ func (s *Service) AuthorizeAuditRead(ctx context.Context, who workflow.Principal
 //
 // Errors: CodeInvalid.
 func (s *Service) OperatorReport(ctx context.Context, scope Scope, p Period) (*Report, error) {
-	scope, err := CheckScope(scope)
+	scope, err := s.checkAsk(nil, scope, p)
 	if err != nil {
-		return nil, err
-	}
-	if err := CheckPeriod(p); err != nil {
 		return nil, err
 	}
 	return s.report(ctx, scope, p)
