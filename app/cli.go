@@ -31,6 +31,8 @@ Usage:
   jitaccess token list
   jitaccess token revoke TOKEN_ID
   jitaccess bench [--database URL] [--clients N] [--lifecycles N]
+  jitaccess audit verify|export|prune ...   (docs/audit.md)
+  jitaccess review report|flags ...          (docs/reviews.md)
   jitaccess version
 
 Every subcommand takes --database URL (env DATABASE_URL; default sqlite:jitaccess.db)
@@ -56,6 +58,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return tokenCmd(ctx, rest, stdout, stderr)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr)
+	case "audit":
+		return auditCmd(ctx, rest, stdout, stderr)
+	case "review":
+		return reviewCmd(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "jitaccess", Version)
 		return 0

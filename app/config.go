@@ -32,6 +32,7 @@ type Config struct {
 	DBMaxConns      int
 	ShutdownTimeout time.Duration
 	Web             WebConfig // web UI and HTTP edge (webui.go)
+	Oversight       OversightConfig // oversight.go
 
 	// Policy, when set by a program embedding jitaccess (tests, the
 	// bench command), is used instead of PolicyFile.
@@ -141,6 +142,7 @@ func parseServeFlags(args []string) (Config, error) {
 	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
 	f.webFlags(&cfg.Web)
+	registerOversightFlags(f, &cfg.Oversight)
 	if err := f.parse(args); err != nil {
 		return cfg, err
 	}
@@ -179,7 +181,10 @@ func (cfg *Config) validate() error {
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: use text or json", cfg.LogFormat)
 	}
-	return cfg.Web.validate()
+	if err := cfg.Web.validate(); err != nil {
+		return err
+	}
+	return cfg.Oversight.validate()
 }
 
 // sweepParser reads schedules with a seconds field, and descriptors.

@@ -36,6 +36,8 @@ type App struct {
 	server   *http.Server
 	cron     *cron.Cron
 	runners  []*queue.Runner
+
+	oversight *oversight // metrics, alerts, chain checks (oversight.go)
 }
 
 // loadPolicy returns the configured policy: the file, or the demo's.
@@ -96,6 +98,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("--sweep-schedule: %w", err)
 	}
+	if err := a.setupOversight(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -106,6 +112,7 @@ func (a *App) sweep() {
 	defer cancel()
 	start := time.Now()
 	res, err := a.Service.Sweep(ctx)
+	a.observeSweep(time.Since(start), res, err)
 	if err != nil {
 		a.Logger.Error("sweep failed", "err", err, "expired", res.Expired, "timed_out", res.TimedOut)
 		return

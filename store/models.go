@@ -3,6 +3,7 @@ package store
 import (
 	"time"
 
+	"github.com/jitaccess/jitaccess/audit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -107,14 +108,16 @@ type auditRow struct {
 	FromState string
 	ToState   string
 	Reason    string
+	PrevHash  string // the previous record's hash (package audit)
+	Hash      string // this record's hash, chained to PrevHash
 }
 
 func (auditRow) TableName() string { return "audit_records" }
 
-func toAuditRow(r *workflow.AuditRecord) auditRow {
+func toAuditRow(r *audit.Record) auditRow {
 	row := auditRow{
-		At: r.At, Actor: r.Actor, Action: r.Action, Resource: r.Resource, Subject: r.Subject,
-		FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason,
+		ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, Resource: r.Resource, Subject: r.Subject,
+		FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, PrevHash: r.PrevHash, Hash: r.Hash,
 	}
 	if r.RequestID != "" {
 		id := r.RequestID
@@ -167,5 +170,6 @@ func (jobRow) TableName() string { return "jobs" }
 
 // Models lists every row type with its table, for the schema test.
 func Models() []any {
-	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}, &sessionRow{}, &loginFlowRow{}}
+	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}, &sessionRow{}, &loginFlowRow{},
+		&auditAnchorRow{}, &reviewRow{}, &followUpRow{}, &flagRow{}}
 }

@@ -41,6 +41,11 @@ type Policy struct {
 	Admins    []string
 	Groups    map[string][]string
 	Resources []*Resource
+	// Reviewers are the groups whose members read access reviews, flags
+	// and the audit log, and sign reviews off (besides the admins).
+	Reviewers []string
+	// WorkingHours are the teams' usual hours, for the out-of-hours flag.
+	WorkingHours []WorkingHours
 
 	byID    map[string]*Resource
 	members map[string]map[string]bool // group → set of emails

@@ -193,8 +193,20 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		groups    = map[string][]string{}
 		resources []*Resource
 		refs      []groupRef
+		reviewers []string
+		hours     []WorkingHours
 	)
 	seen := d.fields(root, "the policy", map[string]func(*yaml.Node){
+		"reviewers": func(v *yaml.Node) {
+			var r []groupRef
+			reviewers, r = d.groupRefs(v, "reviewers")
+			refs = append(refs, r...)
+		},
+		"working_hours": func(v *yaml.Node) {
+			var r []groupRef
+			hours, r = d.workingHours(v)
+			refs = append(refs, r...)
+		},
 		"admins": func(v *yaml.Node) {
 			if v.Kind != yaml.SequenceNode {
 				d.errorf(v, "admins must be a list of email addresses, not %s", kindName(v))
@@ -265,6 +277,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		}
 	}
 	p := NewPolicy(d.file, admins, groups, resources)
+	p.Reviewers, p.WorkingHours = reviewers, hours
 	// Rules that need the whole file: approver headcount.
 	for _, r := range resources {
 		if r.AutoApprove || r.ApprovalsRequired == 0 {

@@ -1,0 +1,713 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jitaccess/jitaccess/alert"
+	"github.com/jitaccess/jitaccess/audit"
+	"github.com/jitaccess/jitaccess/metrics"
+	"github.com/jitaccess/jitaccess/notifier"
+	"github.com/jitaccess/jitaccess/queue"
+	"github.com/jitaccess/jitaccess/review"
+	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// OversightConfig configures the audit chain's checks and retention,
+// anomaly flags, alerts and metrics (docs/configuration.md, Oversight).
+type OversightConfig struct {
+	VerifySchedule  string        // when serve verifies the audit chain; "off" never
+	Retention       time.Duration // prune records older than this; 0 keeps everything
+	PruneSchedule   string        // when serve prunes (with Retention set)
+	ScanSchedule    string        // when serve looks for new anomaly flags; "off" never
+	Thresholds      review.Thresholds
+	ProvisionQueues []string // job queues whose failures are flagged
+	SlackChannel    string   // the security channel (needs SLACK_BOT_TOKEN)
+	SlackToken      string   // from SLACK_BOT_TOKEN only: secrets stay out of flags
+	MetricsToken    string   // bearer token /metrics asks for; "" serves it to anyone
+}
+
+// Oversight defaults.
+const (
+	DefaultVerifySchedule = "@every 1h"
+	DefaultPruneSchedule  = "0 17 3 * * *"
+	DefaultScanSchedule   = "@every 5m"
+	alertQueue            = "security"
+)
+
+func registerOversightFlags(f *flagSet, c *OversightConfig) {
+	th := review.DefaultThresholds()
+	f.str(&c.VerifySchedule, "audit-verify-schedule", "JITACCESS_AUDIT_VERIFY_SCHEDULE", DefaultVerifySchedule, "when to verify the audit chain: cron with seconds, @every DURATION, or off")
+	f.Func("audit-retention", "prune audit records older than this, like 400d or 9600h; empty keeps everything (env JITACCESS_AUDIT_RETENTION)", func(s string) error {
+		d, err := parseRetention(s)
+		c.Retention = d
+		return err
+	})
+	if v := os.Getenv("JITACCESS_AUDIT_RETENTION"); v != "" {
+		d, err := parseRetention(v)
+		if err != nil {
+			f.envErrs = append(f.envErrs, "JITACCESS_AUDIT_RETENTION="+strconv.Quote(v)+": "+err.Error())
+		}
+		c.Retention = d
+	}
+	f.str(&c.PruneSchedule, "audit-prune-schedule", "JITACCESS_AUDIT_PRUNE_SCHEDULE", DefaultPruneSchedule, "when to prune audit records past the retention")
+	f.str(&c.ScanSchedule, "flag-scan-schedule", "JITACCESS_FLAG_SCAN_SCHEDULE", DefaultScanSchedule, "when to look for new anomaly flags: cron with seconds, @every DURATION, or off")
+	f.integer(&c.Thresholds.FrequentCount, "flag-frequent-count", "JITACCESS_FLAG_FREQUENT_COUNT", th.FrequentCount, "flag a person who files more than this many high or critical requests within --flag-frequent-window")
+	f.duration(&c.Thresholds.FrequentWindow, "flag-frequent-window", "JITACCESS_FLAG_FREQUENT_WINDOW", th.FrequentWindow, "the window of --flag-frequent-count")
+	f.duration(&c.Thresholds.RubberStamp, "flag-rubber-stamp", "JITACCESS_FLAG_RUBBER_STAMP", th.RubberStamp, "flag high or critical approvals given sooner than this after filing")
+	f.duration(&c.Thresholds.MutualWindow, "flag-mutual-window", "JITACCESS_FLAG_MUTUAL_WINDOW", th.MutualWindow, "flag two people approving each other's requests within this long")
+	f.integer(&c.Thresholds.StandingCount, "standing-exception-count", "JITACCESS_STANDING_EXCEPTION_COUNT", th.StandingCount, "grants of one high or critical resource to one person in a review period that make a standing exception")
+	f.Func("provision-queues", "job queues whose failures are flagged, comma-separated (env JITACCESS_PROVISION_QUEUES; default provision)", func(s string) error {
+		c.ProvisionQueues = splitList(s)
+		return nil
+	})
+	c.ProvisionQueues = []string{"provision"}
+	if v, ok := os.LookupEnv("JITACCESS_PROVISION_QUEUES"); ok {
+		c.ProvisionQueues = splitList(v)
+	}
+	f.str(&c.SlackChannel, "security-slack-channel", "JITACCESS_SECURITY_SLACK_CHANNEL", "", "Slack channel id for security alerts (chain breaks, flags); needs SLACK_BOT_TOKEN")
+	c.SlackToken = os.Getenv("SLACK_BOT_TOKEN")
+	f.str(&c.MetricsToken, "metrics-token", "JITACCESS_METRICS_TOKEN", "", "bearer token that /metrics requires; empty serves it without one")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseRetention reads "" or "off" (keep everything), "400d" or a Go
+// duration.
+func parseRetention(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "off" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("retention %q: use a number of days like 400d, or a duration like 9600h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("retention %q: use a number of days like 400d, or a duration like 9600h", s)
+	}
+	return d, nil
+}
+
+// defaults fills what a Config built in code (not from flags) left empty.
+func (c *OversightConfig) defaults() {
+	th := review.DefaultThresholds()
+	for _, f := range []struct {
+		p   *string
+		def string
+	}{{&c.VerifySchedule, DefaultVerifySchedule}, {&c.PruneSchedule, DefaultPruneSchedule}, {&c.ScanSchedule, DefaultScanSchedule}} {
+		if *f.p == "" {
+			*f.p = f.def
+		}
+	}
+	if c.Thresholds.FrequentWindow == 0 {
+		c.Thresholds.FrequentWindow = th.FrequentWindow
+	}
+	if c.Thresholds.RubberStamp == 0 {
+		c.Thresholds.RubberStamp = th.RubberStamp
+	}
+	if c.Thresholds.MutualWindow == 0 {
+		c.Thresholds.MutualWindow = th.MutualWindow
+	}
+	if c.Thresholds.FrequentCount == 0 {
+		c.Thresholds.FrequentCount = th.FrequentCount
+	}
+	if c.ProvisionQueues == nil {
+		c.ProvisionQueues = []string{"provision"}
+	}
+}
+
+func (c *OversightConfig) validate() error {
+	c.defaults()
+	for _, s := range []struct{ flag, spec string }{
+		{"--audit-verify-schedule", c.VerifySchedule}, {"--audit-prune-schedule", c.PruneSchedule}, {"--flag-scan-schedule", c.ScanSchedule},
+	} {
+		if s.spec == "off" {
+			continue
+		}
+		if _, err := sweepParser.Parse(s.spec); err != nil {
+			return fmt.Errorf("%s %q: %v; use cron with seconds like \"0 0 * * * *\", @every 1h, or off", s.flag, s.spec, err)
+		}
+	}
+	if c.Retention > 0 && c.Retention < 24*time.Hour {
+		return fmt.Errorf("--audit-retention %s is less than a day; audit records are evidence, keep them longer", c.Retention)
+	}
+	if c.SlackChannel != "" && c.SlackToken == "" {
+		return errors.New("--security-slack-channel is set but SLACK_BOT_TOKEN is not")
+	}
+	return nil
+}
+
+// oversight is serve's part of issue 6: metrics, alerts, the scheduled
+// chain verification, flag scans and pruning.
+type oversight struct {
+	cfg     OversightConfig
+	metrics *metrics.Metrics
+	reviews *review.Service
+	alerts  alert.Sender
+
+	mu       sync.Mutex
+	last     *audit.Result
+	head     audit.Checkpoint // the head seen by the last good verify: the chain must still hold it
+	alerted  int64            // the break last alerted on, to alert once per break
+	verifyMu sync.Mutex
+}
+
+// setupOversight wires oversight into a built App: the metrics hook and
+// endpoint, the review service and its API, the security alert queue, and
+// the cron jobs.
+func (a *App) setupOversight() error {
+	cfg := a.Config.Oversight
+	o := &oversight{cfg: cfg}
+	a.oversight = o
+	queues := append([]string{notifier.Queue, alertQueue}, cfg.ProvisionQueues...)
+	o.metrics = metrics.New(a.DB, a.Service.Clock(), queues...)
+	a.Service.OnChange(o.metrics.Hook)
+	senders := alert.Multi{alert.Log{Logger: a.Logger}}
+	if cfg.SlackChannel != "" {
+		senders = append(senders, &alert.Slack{Token: cfg.SlackToken, Channel: cfg.SlackChannel})
+	}
+	o.alerts = senders
+	o.reviews = review.New(a.DB, a.Service.Policy, review.Options{Now: a.Service.Clock(), Thresholds: cfg.Thresholds,
+		ProvisionQueues: cfg.ProvisionQueues, AlertQueue: alertQueue})
+	a.runners = append(a.runners, &queue.Runner{Store: a.DB, Queue: alertQueue, Handler: o.deliverFlag, Logger: a.Logger})
+	a.Web.MountOversight(web.Oversight{Reviews: o.reviews, Audit: a.DB, Metrics: o.metrics.Handler(), MetricsToken: cfg.MetricsToken,
+		Status: o.status})
+	jobs := []struct {
+		spec string
+		fn   func()
+	}{{cfg.VerifySchedule, a.verifyAuditJob}, {cfg.ScanSchedule, a.scanFlagsJob}}
+	if cfg.Retention > 0 {
+		jobs = append(jobs, struct {
+			spec string
+			fn   func()
+		}{cfg.PruneSchedule, a.pruneAuditJob})
+	}
+	for _, j := range jobs {
+		if j.spec == "off" {
+			continue
+		}
+		if _, err := a.cron.AddFunc(j.spec, j.fn); err != nil {
+			return fmt.Errorf("schedule %q: %w", j.spec, err)
+		}
+	}
+	return nil
+}
+
+// observeSweep records a sweep in the metrics.
+func (a *App) observeSweep(took time.Duration, res workflow.SweepResult, err error) {
+	if a.oversight != nil {
+		a.oversight.metrics.ObserveSweep(took, res, err, time.Now())
+	}
+}
+
+func (o *oversight) status() *audit.Result {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.last
+}
+
+// verifyAuditJob verifies the chain, checks that the head seen last time
+// is still there (records removed from the end show up here), records the
+// outcome in the metrics, and alerts once per break.
+func (a *App) verifyAuditJob() {
+	o := a.oversight
+	if !o.verifyMu.TryLock() {
+		return
+	}
+	defer o.verifyMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	o.mu.Lock()
+	var expect []audit.Checkpoint
+	if o.head.ID != 0 {
+		expect = append(expect, o.head)
+	}
+	o.mu.Unlock()
+	res, err := audit.Verify(ctx, a.DB, expect...)
+	if err != nil {
+		a.Logger.Error("audit chain verification could not read the log", "err", err)
+		return
+	}
+	now := time.Now()
+	o.metrics.ObserveVerify(res, now)
+	o.mu.Lock()
+	o.last = &res
+	newBreak := !res.OK && res.Break.ID != o.alerted
+	if res.OK {
+		o.head, o.alerted = res.Head, 0
+	} else {
+		o.alerted = res.Break.ID
+	}
+	o.mu.Unlock()
+	if res.OK {
+		a.Logger.Info("audit chain verified", "records", res.Records, "head", res.Head.String(), "took", time.Duration(res.Took).Round(time.Millisecond))
+		return
+	}
+	a.Logger.Error("audit chain BROKEN", "record", res.Break.ID, "kind", res.Break.Kind, "message", res.Break.Message)
+	if newBreak {
+		err := o.alerts.Send(ctx, alert.Alert{Kind: "audit_chain", Severity: alert.Critical, At: now,
+			Summary: fmt.Sprintf("Audit chain broken at record %d (%s)", res.Break.ID, res.Break.Kind),
+			Details: res.Break.Message + "\nRun jitaccess audit verify to confirm; export the log and compare with backups."})
+		o.metrics.ObserveAlert(err)
+		if err != nil {
+			a.Logger.Error("chain break alert not delivered", "err", err)
+		}
+	}
+}
+
+// scanFlagsJob records new anomaly flags; their alerts go out through the
+// security queue.
+func (a *App) scanFlagsJob() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	flags, err := a.oversight.reviews.Scan(ctx)
+	if err != nil {
+		a.Logger.Error("anomaly scan failed", "err", err)
+		return
+	}
+	a.oversight.metrics.ObserveFlags(flags)
+	if len(flags) > 0 {
+		a.Logger.Info("anomaly flags raised", "count", len(flags))
+	}
+}
+
+// pruneAuditJob removes audit records past the retention.
+func (a *App) pruneAuditJob() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	now := workflow.Now()
+	res, err := audit.Prune(ctx, a.DB, now.Add(-a.Config.Oversight.Retention), "system", now, nil)
+	if err != nil {
+		a.Logger.Error("audit prune failed", "err", err)
+		return
+	}
+	if res.Pruned > 0 {
+		a.Logger.Info("audit records pruned", "records", res.Pruned, "through", res.Anchor.ThroughID, "anchor_hash", res.Anchor.ThroughHash)
+	}
+}
+
+// deliverFlag sends one flag from the security queue.
+func (o *oversight) deliverFlag(ctx context.Context, job queue.Job) error {
+	var f review.FlagJSON
+	if err := json.Unmarshal(job.Payload, &f); err != nil {
+		return queue.Permanent(fmt.Errorf("flag job %d is not valid JSON: %w", job.ID, err))
+	}
+	err := o.alerts.Send(ctx, alert.Alert{Kind: string(f.Kind), Severity: alert.Warning, At: f.At, Links: f.RequestIDs,
+		Summary: "Anomaly: " + strings.ReplaceAll(string(f.Kind), "_", " "), Details: f.Reason})
+	o.metrics.ObserveAlert(err)
+	return err
+}
+
+// The command line: jitaccess audit verify|export|prune, jitaccess review report|flags.
+
+const auditUsage = `usage:
+  jitaccess audit verify [--checkpoint ID:HASH]... [--file EXPORT [--partial]] [--json]
+  jitaccess audit export [--format jsonl|csv] [--since TIME] [--until TIME] [--person EMAIL] [--resource ID] [--request ID] [--output FILE]
+  jitaccess audit prune (--older-than 400d | --before TIME) [--export FILE] [--yes]
+TIME is RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02, midnight UTC).`
+
+// auditCmd is `jitaccess audit verify|export|prune`. verify exits 1 when
+// the chain is broken.
+func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, auditUsage)
+		return 2
+	}
+	sub, rest := args[0], args[1:]
+	var c commonFlags
+	f := newFlagSet("audit " + sub)
+	f.common(&c, store.DefaultURL)
+	var (
+		checkpoints           []audit.Checkpoint
+		file, format, output  string
+		since, until, before  string
+		person, resource, req string
+		olderThan, exportFile string
+		partial, asJSON, yes  bool
+	)
+	switch sub {
+	case "verify":
+		f.Func("checkpoint", "ID:HASH of a record written down earlier (from a previous verify); repeatable", func(s string) error {
+			cp, err := audit.ParseCheckpoint(s)
+			checkpoints = append(checkpoints, cp)
+			return err
+		})
+		f.StringVar(&file, "file", "", "verify an export file instead of the database")
+		f.BoolVar(&partial, "partial", false, "the file is a filtered export: check each record's own hash only")
+		f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	case "export":
+		f.StringVar(&format, "format", audit.FormatJSONL, "jsonl or csv")
+		f.StringVar(&since, "since", "", "records at or after TIME")
+		f.StringVar(&until, "until", "", "records before TIME")
+		f.StringVar(&person, "person", "", "records where EMAIL acted or was the subject")
+		f.StringVar(&resource, "resource", "", "records about resource ID")
+		f.StringVar(&req, "request", "", "records about request ID")
+		f.StringVar(&output, "output", "", "write to FILE instead of standard output")
+	case "prune":
+		f.StringVar(&olderThan, "older-than", "", "prune records older than this (400d, 9600h)")
+		f.StringVar(&before, "before", "", "prune records before TIME")
+		f.StringVar(&exportFile, "export", "", "first write the records to be pruned to FILE (JSON lines)")
+		f.BoolVar(&yes, "yes", false, "prune; without it, only say what would be pruned")
+	default:
+		fmt.Fprintf(stderr, "jitaccess audit: unknown subcommand %q\n%s\n", sub, auditUsage)
+		return 2
+	}
+	if err := f.parse(rest); err != nil {
+		return usageError(stderr, "audit "+sub, err)
+	}
+	if f.NArg() > 0 {
+		return usageError(stderr, "audit "+sub, fmt.Errorf("unexpected arguments %q", f.Args()))
+	}
+	if sub == "verify" && file != "" {
+		return verifyFile(file, partial, asJSON, checkpoints, stdout, stderr)
+	}
+	db, err := openDB(ctx, c.DatabaseURL)
+	if err != nil {
+		fmt.Fprintf(stderr, "jitaccess audit %s: %v\n", sub, err)
+		return 1
+	}
+	defer db.Close()
+	switch sub {
+	case "verify":
+		res, err := audit.Verify(ctx, db, checkpoints...)
+		if err != nil {
+			fmt.Fprintf(stderr, "jitaccess audit verify: %v\n", err)
+			return 1
+		}
+		return printVerify(res, asJSON, stdout)
+	case "export":
+		return exportCmd(ctx, db, format, since, until, person, resource, req, output, stdout, stderr)
+	default:
+		return pruneCmd(ctx, db, olderThan, before, exportFile, yes, stdout, stderr)
+	}
+}
+
+func verifyFile(file string, partial, asJSON bool, checkpoints []audit.Checkpoint, stdout, stderr io.Writer) int {
+	fh, err := os.Open(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "jitaccess audit verify: %v\n", err)
+		return 1
+	}
+	defer fh.Close()
+	res, err := audit.VerifyExport(fh, partial, nil, checkpoints...)
+	if err != nil {
+		fmt.Fprintf(stderr, "jitaccess audit verify: %s: %v\n", file, err)
+		return 1
+	}
+	return printVerify(res, asJSON, stdout)
+}
+
+func printVerify(res audit.Result, asJSON bool, stdout io.Writer) int {
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(res)
+	} else if res.OK {
+		fmt.Fprintf(stdout, "audit chain OK: %d records verified", res.Records)
+		if res.Records > 0 && res.Legacy == 0 {
+			fmt.Fprintf(stdout, " (ids %d to %d)", res.FirstID, res.Head.ID)
+		}
+		if res.Anchor != nil {
+			fmt.Fprintf(stdout, ", following prune anchor %d (records up to %d pruned)", res.Anchor.ID, res.Anchor.ThroughID)
+		}
+		if res.Legacy > 0 {
+			fmt.Fprintf(stdout, "; %d older records predate the chain and cannot be verified", res.Legacy)
+		}
+		fmt.Fprintf(stdout, " in %s\n", time.Duration(res.Took).Round(time.Millisecond))
+		if res.Head.ID != 0 {
+			fmt.Fprintf(stdout, "head: %s\n(keep this checkpoint outside the database; pass it to a later verify with --checkpoint)\n", res.Head)
+		}
+	} else {
+		fmt.Fprintf(stdout, "audit chain BROKEN at record %d (%s): %s\n", res.Break.ID, res.Break.Kind, res.Break.Message)
+	}
+	if !res.OK {
+		return 1
+	}
+	return 0
+}
+
+// parseTime reads RFC 3339 or a date (midnight UTC).
+func parseTime(flag, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--%s %q: use RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02)", flag, s)
+}
+
+func exportCmd(ctx context.Context, db *store.DB, format, since, until, person, resource, req, output string, stdout, stderr io.Writer) int {
+	if err := audit.CheckFormat(format); err != nil {
+		return usageError(stderr, "audit export", errors.New(workflow.ErrorMessage(err)))
+	}
+	s, err := parseTime("since", since)
+	if err != nil {
+		return usageError(stderr, "audit export", err)
+	}
+	u, err := parseTime("until", until)
+	if err != nil {
+		return usageError(stderr, "audit export", err)
+	}
+	filter := store.AuditFilter{Since: s, Until: u, Person: workflow.NormalizeEmail(person), Resource: resource, RequestID: req}
+	out := stdout
+	if output != "" {
+		fh, err := os.OpenFile(output, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "jitaccess audit export: %v\n", err)
+			return 1
+		}
+		defer fh.Close()
+		out = fh
+	}
+	if err := recordCLI(ctx, db, review.ActionAuditExport, "export "+format+" to "+dashIfEmpty(output, "standard output")); err != nil {
+		fmt.Fprintf(stderr, "jitaccess audit export: %s\n", workflow.ErrorMessage(err))
+		return 1
+	}
+	w, _ := audit.NewWriter(out, format)
+	if err := db.ExportAudit(ctx, filter, w.Write); err != nil {
+		fmt.Fprintf(stderr, "jitaccess audit export: %v\n", err)
+		return 1
+	}
+	if err := w.Flush(); err != nil {
+		fmt.Fprintf(stderr, "jitaccess audit export: %v\n", err)
+		return 1
+	}
+	if output != "" {
+		fmt.Fprintf(stderr, "exported %d records to %s\n", w.Count(), output)
+	}
+	return 0
+}
+
+func dashIfEmpty(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// recordCLI audits what an operator did from the command line.
+func recordCLI(ctx context.Context, db *store.DB, action, what string) error {
+	return db.InTx(ctx, func(tx workflow.Tx) error {
+		return tx.AppendAudit(ctx, &workflow.AuditRecord{At: workflow.Now(), Actor: cliActor(), Action: action, Reason: what})
+	})
+}
+
+func pruneCmd(ctx context.Context, db *store.DB, olderThan, before, exportFile string, yes bool, stdout, stderr io.Writer) int {
+	if (olderThan == "") == (before == "") {
+		return usageError(stderr, "audit prune", errors.New("pass exactly one of --older-than DURATION or --before TIME"))
+	}
+	now := workflow.Now()
+	cutoff, err := parseTime("before", before)
+	if err != nil {
+		return usageError(stderr, "audit prune", err)
+	}
+	if olderThan != "" {
+		d, err := parseRetention(olderThan)
+		if err != nil || d == 0 {
+			return usageError(stderr, "audit prune", fmt.Errorf("--older-than %q: use a number of days like 400d or a duration like 9600h", olderThan))
+		}
+		cutoff = now.Add(-d)
+	}
+	first, through, n, err := db.PrunePlan(ctx, cutoff)
+	if err != nil {
+		fmt.Fprintf(stderr, "jitaccess audit prune: %v\n", err)
+		return 1
+	}
+	if n == 0 {
+		fmt.Fprintf(stdout, "no audit records before %s; nothing to prune\n", cutoff.Format(time.RFC3339))
+		return 0
+	}
+	if !yes {
+		fmt.Fprintf(stdout, "would prune %d audit records (ids %d to %d, before %s); run again with --yes to prune\n", n, first, through, cutoff.Format(time.RFC3339))
+		return 0
+	}
+	var export func(first, through int64) error
+	if exportFile != "" {
+		export = func(first, through int64) error {
+			fh, err := os.OpenFile(exportFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return err
+			}
+			w, _ := audit.NewWriter(fh, audit.FormatJSONL)
+			err = db.ExportAudit(ctx, store.AuditFilter{FromID: first, ThroughID: through}, w.Write)
+			if err == nil {
+				err = w.Flush()
+			}
+			if err == nil {
+				err = fh.Sync()
+			}
+			return errors.Join(err, fh.Close())
+		}
+	}
+	res, err := audit.Prune(ctx, db, cutoff, cliActor(), now, export)
+	if err != nil {
+		fmt.Fprintf(stderr, "jitaccess audit prune: %v\n", err)
+		return 1
+	}
+	if res.Pruned == 0 {
+		fmt.Fprintln(stdout, "nothing to prune")
+		return 0
+	}
+	fmt.Fprintf(stdout, "pruned %d audit records (ids %d to %d); anchor %d keeps the chain verifiable: record %d had hash %s\n",
+		res.Pruned, res.Anchor.FirstID, res.Anchor.ThroughID, res.Anchor.ID, res.Anchor.ThroughID, res.Anchor.ThroughHash)
+	if exportFile != "" {
+		fmt.Fprintf(stdout, "the pruned records are in %s (verify it with: jitaccess audit verify --file %s)\n", exportFile, exportFile)
+	}
+	return 0
+}
+
+const reviewUsage = `usage:
+  jitaccess review report --since TIME --until TIME [--resource ID | --person EMAIL] [--json] --policy FILE
+  jitaccess review flags [--since TIME] [--until TIME] [--resource ID | --person EMAIL] [--json] --policy FILE
+Sign-offs and follow-ups are made through the API (POST /api/v1/reviews...), as a person.`
+
+// reviewCmd is `jitaccess review report|flags`, for operators with
+// database access.
+func reviewCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "report" && args[0] != "flags") {
+		fmt.Fprintln(stderr, reviewUsage)
+		return 2
+	}
+	sub := args[0]
+	var c commonFlags
+	f := newFlagSet("review " + sub)
+	f.common(&c, store.DefaultURL)
+	var since, until, resource, person string
+	var asJSON bool
+	f.StringVar(&since, "since", "", "start of the period (TIME)")
+	f.StringVar(&until, "until", "", "end of the period (TIME, exclusive)")
+	f.StringVar(&resource, "resource", "", "only this resource")
+	f.StringVar(&person, "person", "", "only this person")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	var oc OversightConfig
+	registerOversightFlags(f, &oc)
+	if err := f.parse(args[1:]); err != nil {
+		return usageError(stderr, "review "+sub, err)
+	}
+	if c.PolicyFile == "" {
+		return usageError(stderr, "review "+sub, errors.New("--policy FILE is required (working hours and teams come from it)"))
+	}
+	s, err := parseTime("since", since)
+	if err != nil {
+		return usageError(stderr, "review "+sub, err)
+	}
+	u, err := parseTime("until", until)
+	if err != nil {
+		return usageError(stderr, "review "+sub, err)
+	}
+	if u.IsZero() && sub == "flags" {
+		u = workflow.Now()
+	}
+	if s.IsZero() && sub == "flags" {
+		s = u.Add(-30 * 24 * time.Hour)
+	}
+	scope := review.Scope{Kind: review.ScopeAll}
+	switch {
+	case resource != "" && person != "":
+		return usageError(stderr, "review "+sub, errors.New("pass --resource or --person, not both"))
+	case resource != "":
+		scope = review.Scope{Kind: review.ScopeResource, Value: resource}
+	case person != "":
+		scope = review.Scope{Kind: review.ScopePerson, Value: person}
+	}
+	pol, err := workflow.LoadPolicyFile(c.PolicyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	db, err := openDB(ctx, c.DatabaseURL)
+	if err != nil {
+		fmt.Fprintf(stderr, "jitaccess review %s: %v\n", sub, err)
+		return 1
+	}
+	defer db.Close()
+	svc := review.New(db, func() *workflow.Policy { return pol }, review.Options{Thresholds: oc.Thresholds, ProvisionQueues: oc.ProvisionQueues})
+	rep, err := svc.OperatorReport(ctx, scope, review.Period{Start: s, End: u})
+	if err != nil {
+		fmt.Fprintf(stderr, "jitaccess review %s: %s\n", sub, workflow.ErrorMessage(err))
+		return 1
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if sub == "flags" {
+			out := make([]review.FlagJSON, len(rep.Flags))
+			for i, fl := range rep.Flags {
+				out[i] = fl.ToJSON()
+			}
+			enc.Encode(out)
+		} else {
+			enc.Encode(web.ReportJSONOf(rep))
+		}
+		return 0
+	}
+	if sub == "flags" {
+		printFlags(rep.Flags, stdout)
+		return 0
+	}
+	printReport(rep, stdout)
+	return 0
+}
+
+func printFlags(flags []review.Flag, stdout io.Writer) {
+	if len(flags) == 0 {
+		fmt.Fprintln(stdout, "no anomaly flags")
+		return
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AT\tKIND\tPERSON\tRESOURCE\tREQUESTS\tWHY")
+	for _, f := range flags {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.At.Format(time.RFC3339), f.Kind, dash(f.Person), dash(f.Resource), dash(strings.Join(f.RequestIDs, ",")), f.Reason)
+	}
+	tw.Flush()
+}
+
+func printReport(rep *review.Report, stdout io.Writer) {
+	fmt.Fprintf(stdout, "Access review of %s from %s to %s\n", rep.Scope, rep.Period.Start.Format(time.RFC3339), rep.Period.End.Format(time.RFC3339))
+	fmt.Fprintf(stdout, "%d requests filed, %d grants; report digest %s\n\n", rep.Counts.Requested, len(rep.Grants), rep.Digest)
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tTIER\tPERSON\tGRANTS\tTOTAL\tAPPROVED BY\tREASONS")
+	for _, r := range rep.ByResource {
+		for _, l := range r.Lines {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", l.Resource, l.Tier, l.Person, l.Grants, workflow.FormatDuration(l.Total.Round(time.Second)),
+				strings.Join(l.Approvers, ", "), strings.Join(l.Reasons, " | "))
+		}
+	}
+	tw.Flush()
+	if len(rep.Standing) > 0 {
+		fmt.Fprintln(stdout, "\nStanding exceptions:")
+		for _, s := range rep.Standing {
+			fmt.Fprintln(stdout, "  - "+s.Message)
+		}
+	}
+	fmt.Fprintln(stdout, "\nAnomaly flags:")
+	printFlags(rep.Flags, stdout)
+}

@@ -1,0 +1,110 @@
+// Package audit makes the audit log tamper-evident and hands it to
+// auditors: the hash chain (this file), verification (verify.go), export
+// as CSV or JSON lines (export.go) and retention with anchors (prune.go).
+//
+// Every audit record carries the hash of its canonical content and of the
+// previous record's hash:
+//
+//	hash(n) = SHA-256(canonical(record n) with prev_hash = hash(n-1))
+//
+// The first record of a log has prev_hash "" (genesis); the first record
+// left after a prune has the prev_hash of the last pruned record, kept in
+// an anchor. Editing, deleting, inserting or reordering records breaks the
+// chain at the first record touched. Nothing here touches a database: the
+// store computes hashes with Hash when it appends, and the verifier reads
+// the log through the Log interface.
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"hash"
+	"strconv"
+	"time"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// Record is an audit record with its place in the chain.
+type Record struct {
+	workflow.AuditRecord
+	PrevHash string
+	Hash     string
+}
+
+// Version names the canonical encoding. It is the first field hashed, so
+// that a future encoding cannot be confused with this one.
+const Version = "jitaccess-audit-v1"
+
+// TimeFormat is how At is written in the canonical encoding: UTC,
+// microseconds (the precision both databases keep).
+const TimeFormat = "2006-01-02T15:04:05.000000Z"
+
+// CanonicalTime returns t as it is stored and hashed: UTC, truncated to
+// microseconds.
+func CanonicalTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// Hasher computes record hashes, reusing its buffers; it is not safe for
+// concurrent use.
+type Hasher struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+}
+
+// NewHasher returns a Hasher.
+func NewHasher() *Hasher { return &Hasher{h: sha256.New(), buf: make([]byte, 0, 512)} }
+
+// Hash returns the hex SHA-256 of rec's canonical encoding, chained to
+// prevHash. The encoding is the concatenation of these fields, each as an
+// 8-byte big-endian length followed by its bytes:
+//
+//	Version, prev_hash, id (decimal), at (TimeFormat), actor, action,
+//	request_id, resource, subject, from_state, to_state, reason
+//
+// Lengths make the encoding unambiguous whatever the text holds.
+func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
+	b := x.buf[:0]
+	b = field(b, Version)
+	b = field(b, prevHash)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(strconv.FormatInt(rec.ID, 10))))
+	b = strconv.AppendInt(b, rec.ID, 10)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(TimeFormat)))
+	b = CanonicalTime(rec.At).AppendFormat(b, TimeFormat)
+	for _, s := range []string{rec.Actor, rec.Action, rec.RequestID, rec.Resource, rec.Subject,
+		string(rec.FromState), string(rec.ToState), rec.Reason} {
+		b = field(b, s)
+	}
+	x.buf = b
+	x.h.Reset()
+	x.h.Write(b)
+	x.h.Sum(x.sum[:0])
+	return hex.EncodeToString(x.sum[:])
+}
+
+func field(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// Hash is Hasher.Hash with a fresh hasher.
+func Hash(prevHash string, rec *workflow.AuditRecord) string { return NewHasher().Hash(prevHash, rec) }
+
+// Seal sets the ids, times and hashes of recs, which are about to be
+// appended after the record with id lastID and hash lastHash: ids follow
+// on from lastID, each record chains to the one before. It returns the
+// sealed records, in order.
+func Seal(lastID int64, lastHash string, recs []*workflow.AuditRecord) []Record {
+	x := NewHasher()
+	out := make([]Record, len(recs))
+	prev := lastHash
+	for i, r := range recs {
+		r.ID = lastID + int64(i) + 1
+		r.At = CanonicalTime(r.At)
+		h := x.Hash(prev, r)
+		out[i] = Record{AuditRecord: *r, PrevHash: prev, Hash: h}
+		prev = h
+	}
+	return out
+}

@@ -1,0 +1,296 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Anchor stands in for pruned records: the last record pruned (ThroughID)
+// and its hash, which the first remaining record's prev_hash must equal.
+type Anchor struct {
+	ID          int64
+	At          time.Time // when the prune ran
+	Actor       string
+	FirstID     int64 // first record this prune removed
+	ThroughID   int64 // last record this prune removed
+	ThroughHash string
+	ThroughAt   time.Time // the time of record ThroughID
+	Pruned      int64
+}
+
+// Log is the audit log as the verifier reads it. store.DB implements it.
+type Log interface {
+	// AuditChain returns up to limit records with id > afterID, in id order.
+	AuditChain(ctx context.Context, afterID int64, limit int) ([]Record, error)
+	// AuditAnchors returns every prune anchor, oldest first.
+	AuditAnchors(ctx context.Context) ([]Anchor, error)
+}
+
+// Problem kinds.
+const (
+	BreakHash      = "hash_mismatch"  // the record's content or hash was changed
+	BreakLink      = "broken_link"    // prev_hash is not the previous record's hash
+	BreakMissing   = "missing"        // ids skip: records were deleted
+	BreakOrder     = "out_of_order"   // ids go backwards (exports only)
+	BreakUnhashed  = "unhashed"       // a record without a hash after the chain began
+	BreakTruncated = "truncated"      // a checkpoint past the end of the log
+	BreakMismatch  = "checkpoint"     // a checkpoint's hash differs
+	BreakRead      = "unreadable"     // the log could not be read
+	BreakAnchor    = "anchor_missing" // records start after genesis with no anchor
+)
+
+// Break is the first problem found: the id of the first bad record, what
+// is wrong and, in words, what probably happened.
+type Break struct {
+	ID      int64  `json:"id"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+func (b *Break) Error() string {
+	return fmt.Sprintf("audit chain broken at record %d: %s", b.ID, b.Message)
+}
+
+// Checkpoint is a record id and the hash it had when someone wrote it down
+// (from a previous verify, a log line, a security channel message). A
+// chain that still contains it unchanged has not been rewritten up to it,
+// and a log that ends before it has lost records at its end.
+type Checkpoint struct {
+	ID   int64
+	Hash string
+}
+
+func (c Checkpoint) String() string {
+	if c.ID == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d:%s", c.ID, c.Hash)
+}
+
+// MarshalText writes ID:HASH ("" for none).
+func (c Checkpoint) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// ParseCheckpoint reads "ID:HASH".
+func ParseCheckpoint(s string) (Checkpoint, error) {
+	id, h, ok := strings.Cut(strings.TrimSpace(s), ":")
+	n, err := strconv.ParseInt(id, 10, 64)
+	if !ok || err != nil || n <= 0 || len(h) != 64 || strings.Trim(strings.ToLower(h), "0123456789abcdef") != "" {
+		return Checkpoint{}, fmt.Errorf("checkpoint %q is not ID:HASH (a record id and its 64-hex-digit hash, as audit verify prints)", s)
+	}
+	return Checkpoint{ID: n, Hash: strings.ToLower(h)}, nil
+}
+
+// Result is the outcome of a verification.
+type Result struct {
+	OK       bool         `json:"ok"`
+	Records  int64        `json:"records"`        // records whose hash was checked
+	Legacy   int64        `json:"legacy_records"` // records from before the chain existed: not verifiable
+	FirstID  int64        `json:"first_id"`       // the first record read
+	Head     Checkpoint   `json:"-"`              // the last record checked
+	Anchor   *Anchor      `json:"anchor,omitempty"`
+	Break    *Break       `json:"break,omitempty"`
+	Took     Duration     `json:"took"`
+	Checked  []int64      `json:"checkpoints_checked,omitempty"`
+	HeadText string       `json:"head"`
+	Expect   []Checkpoint `json:"-"`
+}
+
+// Duration marshals as a Go duration string.
+type Duration time.Duration
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Verifier checks records one at a time, in id order. It serves the
+// database walk (Verify) and exported files (VerifyExport) alike.
+type Verifier struct {
+	anchors []Anchor
+	expect  map[int64]string
+	expects []Checkpoint
+	x       *Hasher
+	res     Result
+	prevID  int64
+	prev    string
+	started bool // a hashed record has been seen
+	any     bool // any record has been seen
+}
+
+// NewVerifier returns a verifier for a log with these anchors (oldest
+// first) and checkpoints.
+func NewVerifier(anchors []Anchor, expect ...Checkpoint) *Verifier {
+	v := &Verifier{anchors: anchors, expect: map[int64]string{}, x: NewHasher()}
+	for _, c := range expect {
+		v.expect[c.ID] = c.Hash
+	}
+	v.expects = expect
+	return v
+}
+
+// anchorBefore returns the newest anchor that ends before id.
+func (v *Verifier) anchorBefore(id int64) *Anchor {
+	var best *Anchor
+	for i := range v.anchors {
+		if a := &v.anchors[i]; a.ThroughID < id && (best == nil || a.ThroughID > best.ThroughID) {
+			best = a
+		}
+	}
+	return best
+}
+
+func (v *Verifier) fail(id int64, kind, format string, args ...any) error {
+	v.res.Break = &Break{ID: id, Kind: kind, Message: fmt.Sprintf(format, args...)}
+	return v.res.Break
+}
+
+// Add checks the next record. It returns a *Break at the first problem;
+// after that the verifier stays broken.
+func (v *Verifier) Add(r *Record) error {
+	if v.res.Break != nil {
+		return v.res.Break
+	}
+	if v.any && r.ID <= v.prevID {
+		return v.fail(r.ID, BreakOrder, "record %d comes after record %d: records were reordered", r.ID, v.prevID)
+	}
+	if !v.any {
+		v.res.FirstID = r.ID
+	}
+	first := !v.any
+	v.any = true
+	if r.Hash == "" {
+		if v.started {
+			return v.fail(r.ID, BreakUnhashed, "record %d has no hash although the chain began before it: it was inserted or its hash was removed", r.ID)
+		}
+		v.res.Legacy++
+		v.prevID = r.ID
+		return nil
+	}
+	want := ""
+	switch {
+	case v.started:
+		want = v.prev
+		if r.ID != v.prevID+1 {
+			if v.prevID+1 == r.ID-1 {
+				return v.fail(v.prevID+1, BreakMissing, "record %d is missing between %d and %d: it was deleted", v.prevID+1, v.prevID, r.ID)
+			}
+			return v.fail(v.prevID+1, BreakMissing, "records %d to %d are missing between %d and %d: they were deleted", v.prevID+1, r.ID-1, v.prevID, r.ID)
+		}
+	case first || v.res.Legacy > 0:
+		if a := v.anchorBefore(r.ID); a != nil {
+			v.res.Anchor = a
+			want = a.ThroughHash
+			if first && r.ID != a.ThroughID+1 {
+				return v.fail(a.ThroughID+1, BreakMissing, "the log starts at record %d but the last prune (anchor %d) ended at record %d: records %d to %d were deleted",
+					r.ID, a.ID, a.ThroughID, a.ThroughID+1, r.ID-1)
+			}
+		} else if first && r.PrevHash != "" {
+			return v.fail(r.ID, BreakAnchor, "the log starts at record %d, which follows a record that is gone, and no prune anchor accounts for it: earlier records were deleted", r.ID)
+		}
+	}
+	if r.PrevHash != want {
+		return v.fail(r.ID, BreakLink, "record %d does not follow record %d (prev_hash differs): a record before it was changed, removed or inserted", r.ID, v.prevID)
+	}
+	if got := v.x.Hash(r.PrevHash, &r.AuditRecord); got != r.Hash {
+		return v.fail(r.ID, BreakHash, "record %d's content does not match its hash: it was changed after it was written", r.ID)
+	}
+	if h, ok := v.expect[r.ID]; ok {
+		if h != r.Hash {
+			return v.fail(r.ID, BreakMismatch, "record %d's hash is not the checkpoint's: the log was rewritten up to it", r.ID)
+		}
+		v.res.Checked = append(v.res.Checked, r.ID)
+	}
+	v.started = true
+	v.prevID, v.prev = r.ID, r.Hash
+	v.res.Records++
+	v.res.Head = Checkpoint{ID: r.ID, Hash: r.Hash}
+	return nil
+}
+
+// Finish checks what can only be checked at the end (checkpoints not
+// reached) and returns the result.
+func (v *Verifier) Finish() Result {
+	if v.res.Break == nil {
+		for _, c := range v.expects {
+			switch {
+			case v.res.Head.ID != 0 && c.ID <= v.res.Head.ID && c.ID >= v.res.FirstID:
+				// checked on the way (or legacy)
+			case c.ID > v.res.Head.ID:
+				v.fail(c.ID, BreakTruncated, "checkpoint %d is past the end of the log (last record %d): records were removed from its end", c.ID, v.res.Head.ID)
+			default:
+				if a := v.anchorCovering(c.ID); a != nil && a.ThroughID == c.ID && a.ThroughHash != c.Hash {
+					v.fail(c.ID, BreakMismatch, "anchor %d records a different hash for record %d than the checkpoint: the log was rewritten up to it", a.ID, c.ID)
+				}
+			}
+			if v.res.Break != nil {
+				break
+			}
+		}
+	}
+	v.res.OK = v.res.Break == nil
+	return v.res
+}
+
+func (v *Verifier) anchorCovering(id int64) *Anchor {
+	for i := range v.anchors {
+		if a := &v.anchors[i]; a.FirstID <= id && id <= a.ThroughID {
+			return a
+		}
+	}
+	return nil
+}
+
+// BatchSize is how many records Verify reads per query: small enough that
+// a verify inside serve never holds SQLite's one connection for long.
+const BatchSize = 5000
+
+// Verify walks the whole log and returns the first problem, if any. A
+// read error is reported as a Break of kind BreakRead and also returned.
+func Verify(ctx context.Context, log Log, expect ...Checkpoint) (Result, error) {
+	start := time.Now()
+	anchors, err := log.AuditAnchors(ctx)
+	if err != nil {
+		return Result{Break: &Break{Kind: BreakRead, Message: "cannot read the prune anchors"}}, err
+	}
+	v := NewVerifier(anchors, expect...)
+	// Read the next batch while this one is hashed.
+	type batch struct {
+		recs []Record
+		err  error
+	}
+	next := make(chan batch, 1)
+	fetch := func(after int64) {
+		recs, err := log.AuditChain(ctx, after, BatchSize)
+		next <- batch{recs, err}
+	}
+	go fetch(0)
+	for {
+		b := <-next
+		if b.err != nil {
+			res := v.Finish()
+			res.OK = false
+			res.Break = &Break{ID: v.prevID + 1, Kind: BreakRead, Message: "the log could not be read: " + b.err.Error()}
+			res.Took = Duration(time.Since(start))
+			return res, b.err
+		}
+		if len(b.recs) == BatchSize {
+			go fetch(b.recs[len(b.recs)-1].ID)
+		}
+		for i := range b.recs {
+			if v.Add(&b.recs[i]) != nil {
+				if len(b.recs) == BatchSize {
+					<-next // let the fetch in flight finish
+				}
+				res := v.Finish()
+				res.Took = Duration(time.Since(start))
+				return res, nil
+			}
+		}
+		if len(b.recs) < BatchSize {
+			break
+		}
+	}
+	res := v.Finish()
+	res.Took = Duration(time.Since(start))
+	return res, nil
+}

@@ -1,0 +1,176 @@
+package review
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// Bucket counts decisions that took at most UpTo (the last bucket has no
+// bound: UpTo 0).
+type Bucket struct {
+	Label string
+	UpTo  time.Duration
+	Count int
+}
+
+// Volume counts requests filed for one resource in a period.
+type Volume struct {
+	Resource string
+	Tier     workflow.Tier
+	Count    int
+	Granted  int
+}
+
+// LivePoint is how many grants were live at one moment, by tier.
+type LivePoint struct {
+	At     time.Time
+	ByTier map[workflow.Tier]int
+	Total  int
+}
+
+// FlagCount counts flags of one kind.
+type FlagCount struct {
+	Kind  FlagKind
+	Count int
+}
+
+// Dashboard is what a manager looks at: how long decisions take, what is
+// requested, how much access is live, what looks wrong.
+type Dashboard struct {
+	Period         Period
+	GeneratedAt    time.Time
+	Decisions      []Bucket
+	Decided        int
+	Approved       int
+	Denied         int
+	MedianDecision time.Duration
+	P90Decision    time.Duration
+	Volume         []Volume
+	LiveGrants     []LivePoint
+	Flags          []FlagCount
+}
+
+// decisionBuckets are the time-to-decision histogram's bounds.
+var decisionBuckets = []Bucket{
+	{"< 1m", time.Minute, 0}, {"1-5m", 5 * time.Minute, 0}, {"5-15m", 15 * time.Minute, 0}, {"15m-1h", time.Hour, 0},
+	{"1-4h", 4 * time.Hour, 0}, {"4-24h", 24 * time.Hour, 0}, {"> 24h", 0, 0},
+}
+
+// DecisionBuckets are the histogram's bounds (UpTo), for the metrics too.
+func DecisionBuckets() []time.Duration {
+	var out []time.Duration
+	for _, b := range decisionBuckets {
+		if b.UpTo > 0 {
+			out = append(out, b.UpTo)
+		}
+	}
+	return out
+}
+
+// DecisionTime returns how long a request waited for a person's decision,
+// and whether one was made (auto-approvals and timeouts are not).
+func DecisionTime(r *workflow.Request) (time.Duration, bool) {
+	switch {
+	case r.ApprovedAt != nil && len(r.Approvals) > 0:
+		return r.ApprovedAt.Sub(r.CreatedAt), true
+	case r.State == workflow.StateDenied && r.EndedAt != nil:
+		return r.EndedAt.Sub(r.CreatedAt), true
+	}
+	return 0, false
+}
+
+// livePoints is how many samples the live-grants series has.
+const livePoints = 48
+
+// BuildDashboard computes the dashboard. It is a pure function of its
+// input.
+func BuildDashboard(p Period, now time.Time, reqs []*workflow.Request, flags []Flag) *Dashboard {
+	d := &Dashboard{Period: p, GeneratedAt: now, Decisions: slices.Clone(decisionBuckets)}
+	var times []time.Duration
+	volume := map[string]*Volume{}
+	for _, r := range reqs {
+		if !r.CreatedAt.Before(p.Start) && r.CreatedAt.Before(p.End) {
+			v := volume[r.Resource]
+			if v == nil {
+				v = &Volume{Resource: r.Resource, Tier: r.Tier}
+				volume[r.Resource] = v
+			}
+			v.Count++
+			if r.ApprovedAt != nil {
+				v.Granted++
+			}
+		}
+		dt, ok := DecisionTime(r)
+		if !ok {
+			continue
+		}
+		at := r.CreatedAt.Add(dt)
+		if at.Before(p.Start) || !at.Before(p.End) {
+			continue
+		}
+		times = append(times, dt)
+		d.Decided++
+		if r.ApprovedAt != nil {
+			d.Approved++
+		} else {
+			d.Denied++
+		}
+		for i := range d.Decisions {
+			if b := &d.Decisions[i]; b.UpTo == 0 || dt < b.UpTo {
+				b.Count++
+				break
+			}
+		}
+	}
+	if len(times) > 0 {
+		slices.Sort(times)
+		d.MedianDecision = times[(len(times)-1)/2]
+		d.P90Decision = times[(len(times)*9+9)/10-1]
+	}
+	for _, id := range sortedKeys(volume) {
+		d.Volume = append(d.Volume, *volume[id])
+	}
+	slices.SortStableFunc(d.Volume, func(a, b Volume) int { return cmp.Compare(b.Count, a.Count) })
+	end := earlier(p.End, now)
+	if end.After(p.Start) {
+		step := end.Sub(p.Start) / livePoints
+		for i := 0; i <= livePoints; i++ {
+			t := p.Start.Add(step * time.Duration(i))
+			if i == livePoints {
+				t = end
+			}
+			pt := LivePoint{At: t, ByTier: map[workflow.Tier]int{}}
+			for _, r := range reqs {
+				if liveAt(r, t) {
+					pt.ByTier[r.Tier]++
+					pt.Total++
+				}
+			}
+			d.LiveGrants = append(d.LiveGrants, pt)
+		}
+	}
+	counts := map[FlagKind]int{}
+	for _, f := range flags {
+		counts[f.Kind]++
+	}
+	for _, k := range FlagKinds {
+		d.Flags = append(d.Flags, FlagCount{Kind: k, Count: counts[k]})
+	}
+	return d
+}
+
+// liveAt reports whether r granted access at t (as recorded, whether or
+// not the sweeper had caught up).
+func liveAt(r *workflow.Request, t time.Time) bool {
+	if r.ApprovedAt == nil || r.ExpiresAt == nil || t.Before(*r.ApprovedAt) {
+		return false
+	}
+	end := *r.ExpiresAt
+	if r.EndedAt != nil && r.EndedAt.Before(end) {
+		end = *r.EndedAt
+	}
+	return t.Before(end)
+}

@@ -1,0 +1,69 @@
+package review
+
+import (
+	"context"
+	"time"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// Store is what reviews and flags need from the database. store.DB
+// implements it.
+type Store interface {
+	// PeriodRequests returns, with their approvals, the requests created
+	// in [since, until) and those whose access began before until and
+	// had not ended by since.
+	PeriodRequests(ctx context.Context, since, until time.Time) ([]*workflow.Request, error)
+	// FailedJobsBetween returns the jobs of queues that failed for good
+	// in [since, until).
+	FailedJobsBetween(ctx context.Context, queues []string, since, until time.Time) ([]FailedJob, error)
+	// GetReview returns a review with its follow-ups, or CodeNotFound.
+	GetReview(ctx context.Context, id string) (*Review, error)
+	// ListReviews returns reviews, newest first, one page at a time.
+	ListReviews(ctx context.Context, limit int, cursor string) ([]*Review, string, error)
+	// RaisedFlags returns the flags raised (recorded by a scan) whose
+	// occurrence is in [since, until), by key.
+	RaisedFlags(ctx context.Context, since, until time.Time) (map[string]RaisedFlag, error)
+	// InReviewTx runs fn in one transaction.
+	InReviewTx(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// Tx is one transaction over reviews, flags and the audit log.
+type Tx interface {
+	AppendAudit(ctx context.Context, recs ...*workflow.AuditRecord) error
+	Enqueue(ctx context.Context, jobs ...workflow.Job) error
+	InsertReview(ctx context.Context, r *Review) error
+	// LockReview loads a review (without follow-ups) and holds it until
+	// the transaction ends; CodeNotFound if there is none.
+	LockReview(ctx context.Context, id string) (*Review, error)
+	// UpdateReview writes the sign-off fields if the stored version is
+	// still prevVersion (else CodeConflict) and bumps r.Version.
+	UpdateReview(ctx context.Context, r *Review, prevVersion int64) error
+	InsertFollowUp(ctx context.Context, f *FollowUp) error
+	// LockFollowUp loads a follow-up; CodeNotFound if there is none.
+	LockFollowUp(ctx context.Context, id string) (*FollowUp, error)
+	// ResolveFollowUp records the resolution if f is still unresolved
+	// (else CodeConflict).
+	ResolveFollowUp(ctx context.Context, f *FollowUp) error
+	// RecordFlags stores flags not recorded before (by key) and returns
+	// those it stored: each flag is raised once, whichever replica finds
+	// it.
+	RecordFlags(ctx context.Context, flags []Flag, now time.Time) ([]Flag, error)
+}
+
+// FailedJob is a job that failed for good.
+type FailedJob struct {
+	ID         int64
+	Queue      string
+	Key        string
+	Payload    []byte
+	LastError  string
+	Attempts   int
+	FinishedAt time.Time
+}
+
+// RaisedFlag says when a flag was first recorded by a scan.
+type RaisedFlag struct {
+	ID         int64
+	DetectedAt time.Time
+}
