@@ -31,7 +31,7 @@ type Config struct {
 	LogFormat       string
 	DBMaxConns      int
 	ShutdownTimeout time.Duration
-	Web             WebConfig // web UI and HTTP edge (webui.go)
+	Web             WebConfig       // web UI and HTTP edge (webui.go)
 	Oversight       OversightConfig // oversight.go
 
 	// Policy, when set by a program embedding jitaccess (tests, the
