@@ -31,6 +31,7 @@ type Config struct {
 	LogFormat       string
 	DBMaxConns      int
 	ShutdownTimeout time.Duration
+	Slack           SlackConfig // notifications and the Slack app (slack.go)
 }
 
 // Defaults.
@@ -135,6 +136,7 @@ func parseServeFlags(args []string) (Config, error) {
 	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which grant checks to audit: all, allowed or none")
 	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
+	f.slack(&cfg.Slack)
 	if err := f.parse(args); err != nil {
 		return cfg, err
 	}
@@ -173,7 +175,7 @@ func (cfg *Config) validate() error {
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: use text or json", cfg.LogFormat)
 	}
-	return nil
+	return cfg.Slack.validate()
 }
 
 // sweepParser reads schedules with a seconds field, and descriptors.

@@ -16,8 +16,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/jitaccess/jitaccess/notifier"
 	"github.com/jitaccess/jitaccess/queue"
+	"github.com/jitaccess/jitaccess/slackapp"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -36,6 +36,7 @@ type App struct {
 	server   *http.Server
 	cron     *cron.Cron
 	runners  []*queue.Runner
+	slack    *slackapp.Handler
 }
 
 // loadPolicy returns the configured policy: the file, or the demo's.
@@ -71,9 +72,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	svc := workflow.NewService(db, pol, workflow.Options{ReviewTimeout: cfg.ReviewTimeout, AuditChecks: cfg.AuditChecks})
 	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger}
 
-	svc.OnChange(notifier.Hook)
-	a.runners = append(a.runners, &queue.Runner{Store: db, Queue: notifier.Queue, Handler: notifier.LogSender{Logger: logger}.Deliver, Logger: logger})
-
 	a.Web = web.New(web.Config{
 		Service: svc,
 		Tokens:  db,
@@ -85,6 +83,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 			return db.CheckMigrated(ctx)
 		},
 	})
+	if err := a.wireNotifications(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.cron = cron.New(cron.WithParser(sweepParser), cron.WithLocation(time.UTC), cron.WithChain(
 		cron.Recover(cronLogger{logger}), cron.SkipIfStillRunning(cronLogger{logger})))
 	if _, err := a.cron.AddFunc(cfg.SweepSchedule, a.sweep); err != nil {
@@ -162,6 +164,7 @@ func (a *App) Run(ctx context.Context) error {
 	if serr := a.server.Shutdown(shutdownCtx); serr != nil {
 		a.Logger.Warn("HTTP shutdown", "err", serr)
 	}
+	a.shutdownSlack(shutdownCtx)
 	select {
 	case <-a.cron.Stop().Done():
 	case <-shutdownCtx.Done():

@@ -177,9 +177,13 @@ var (
 	slackChannelPattern = regexp.MustCompile(`^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,20})$`)
 )
 
+// ValidSlackChannel reports whether s names a Slack channel the way the
+// policy and the configuration accept: an ID like C0123ABCD or #name.
+func ValidSlackChannel(s string) bool { return slackChannelPattern.MatchString(s) }
+
 func (d *policyDecoder) slackChannel(n *yaml.Node, what string) string {
 	s := d.str(n, what)
-	if s != "" && !slackChannelPattern.MatchString(s) {
+	if s != "" && !ValidSlackChannel(s) {
 		d.errorf(n, "%s %q must be a Slack channel ID like C0123ABCD or a channel name like #access-requests", what, s)
 		return ""
 	}
