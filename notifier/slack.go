@@ -144,7 +144,7 @@ var errChannelBusy = errors.New("channel busy: pacing sends to about one a secon
 
 // send paces one call to channel and classifies its failure.
 func (s *SlackSender) send(ctx context.Context, channel string, call func() error) error {
-	wait, ok := s.Pacer.Reserve(channel, time.Now())
+	wait, ok := s.Pacer.Reserve(channel, s.now())
 	if !ok {
 		return &RetryLater{After: wait, Err: errChannelBusy}
 	}
@@ -160,7 +160,7 @@ func (s *SlackSender) send(ctx context.Context, channel string, call func() erro
 	err := classify(call())
 	var later *RetryLater
 	if errors.As(err, &later) {
-		s.Pacer.Block(channel, time.Now().Add(later.After))
+		s.Pacer.Block(channel, s.now().Add(later.After))
 	}
 	return err
 }
@@ -204,9 +204,9 @@ func classify(err error) error {
 	}
 	if code := SlackErrorCode(err); code != "" {
 		if transientCodes[code] {
-			return fmt.Errorf("slack: %s", code)
+			return fmt.Errorf("slack: %w", err)
 		}
-		return permanent(fmt.Errorf("slack: %s", code))
+		return permanent(fmt.Errorf("slack: %w", err))
 	}
 	var sc slack.StatusCodeError
 	if errors.As(err, &sc) {

@@ -155,6 +155,10 @@ func (h *Handler) Register(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.POST(FailuresPath+"/:id/retry", h.retryFailure, auth)
 }
 
+// Wait waits until no acknowledged work is running (for tests and
+// benchmarks; a server uses Shutdown).
+func (h *Handler) Wait() { h.wg.Wait() }
+
 // Shutdown waits for acknowledged work to finish, until ctx is done; then
 // it cancels what is left and waits for it to stop.
 func (h *Handler) Shutdown(ctx context.Context) {

@@ -69,6 +69,7 @@ type Server struct {
 	calls     []Call
 	responses map[string][]json.RawMessage
 	seq       int64
+	faults    int
 }
 
 // New starts a fake Slack; it is closed when the test ends.
@@ -113,6 +114,35 @@ func (s *Server) AddChannel(name string) string {
 	s.channels["#"+strings.TrimPrefix(name, "#")] = id
 	s.known[id] = true
 	return id
+}
+
+// RemoveChannel deletes a channel: posts to it fail with channel_not_found.
+func (s *Server) RemoveChannel(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.known, s.channels[name])
+	delete(s.channels, name)
+}
+
+// DeleteMessage deletes a message, as a person with the rights can in
+// Slack: updating it then fails with message_not_found.
+func (s *Server) DeleteMessage(channel, ts string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.messages, channel+"/"+ts)
+	for i, k := range s.order {
+		if k == channel+"/"+ts {
+			s.order = append(s.order[:i], s.order[i+1:]...)
+			break
+		}
+	}
+}
+
+// Faults returns how many calls were answered with a fault.
+func (s *Server) Faults() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
 }
 
 // DMChannel is the direct-message channel the fake opens with a user.
@@ -192,13 +222,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Fail != nil {
 		if f := s.Fail(method); f != nil {
+			s.mu.Lock()
+			s.faults++
+			s.mu.Unlock()
 			s.fault(w, f)
 			return
 		}
-	}
-	if r.Header.Get("Authorization") != "Bearer "+Token {
-		reply(w, map[string]any{"ok": false, "error": "invalid_auth"})
-		return
 	}
 	call := Call{Method: method}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
@@ -210,6 +239,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		call.Form = r.PostForm
+	}
+	// Slack takes the token as a bearer header or as a form field.
+	if r.Header.Get("Authorization") != "Bearer "+Token && (call.Form == nil || call.Form.Get("token") != Token) {
+		reply(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return
 	}
 	s.mu.Lock()
 	s.calls = append(s.calls, call)
