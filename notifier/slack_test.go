@@ -284,7 +284,7 @@ func TestPermanentFailures(t *testing.T) {
 		}
 
 		// A revoked token: every delivery fails for good, with the reason.
-		e.Slack.Fail = func(string) *slackfake.Fault { return &slackfake.Fault{Error: "token_revoked"} }
+		e.Slack.SetFail(func(string) *slackfake.Fault { return &slackfake.Fault{Error: "token_revoked"} })
 		must(e.Svc.Deny(ctx, carol, req.ID, "no"))
 		e.Deliver()
 		failed = failedJobs(t, db)
@@ -294,17 +294,17 @@ func TestPermanentFailures(t *testing.T) {
 		for _, f := range failed {
 			contains(t, "failure reason", f.LastError, "token_revoked")
 		}
-		e.Slack.Fail = nil
+		e.Slack.SetFail(nil)
 
 		// A requester Slack does not know: the DM fails, the channel
 		// message does not.
 		kb := submit(t, e, bob, "kb-drafts", time.Hour, "r")
-		e.Slack.Fail = func(method string) *slackfake.Fault {
+		e.Slack.SetFail(func(method string) *slackfake.Fault {
 			if method == "users.lookupByEmail" {
 				return &slackfake.Fault{Error: "users_not_found"}
 			}
 			return nil
-		}
+		})
 		e.Deliver()
 		e.ChannelMessage("#access-requests", kb.ID)
 		failed = failedJobs(t, db)
@@ -371,9 +371,9 @@ func TestStaleDeliveryDoesNotGoBack(t *testing.T) {
 func TestRateLimitedDeliveryWaitsRetryAfter(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := slackenv.New(t, db, slackenv.Options{})
-		e.Slack.Fail = func(string) *slackfake.Fault {
+		e.Slack.SetFail(func(string) *slackfake.Fault {
 			return &slackfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: 30}
-		}
+		})
 		req := submit(t, e, alice, "crm-notes", time.Hour, "case 1")
 		before := e.Clock.Now()
 		e.Deliver()
@@ -384,7 +384,7 @@ func TestRateLimitedDeliveryWaitsRetryAfter(t *testing.T) {
 		if wait := runAt.Sub(before); wait < 30*time.Second || wait > 35*time.Second {
 			t.Fatalf("retry in %s, want Retry-After's 30s", wait)
 		}
-		e.Slack.Fail = nil
+		e.Slack.SetFail(nil)
 		e.Clock.Advance(31 * time.Second)
 		e.Deliver()
 		e.ChannelMessage("#access-requests", req.ID)
@@ -400,7 +400,7 @@ func TestSlackOutage(t *testing.T) {
 		must := mustOK(t)
 		ctx := context.Background()
 		var phase atomic.Int32 // 0: 500s, 1: 429s, 2: healthy
-		e.Slack.Fail = func(method string) *slackfake.Fault {
+		e.Slack.SetFail(func(method string) *slackfake.Fault {
 			switch phase.Load() {
 			case 0:
 				return &slackfake.Fault{Status: http.StatusInternalServerError}
@@ -408,7 +408,7 @@ func TestSlackOutage(t *testing.T) {
 				return &slackfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: 1}
 			}
 			return nil
-		}
+		})
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); e.Runner.Run(runCtx) }()

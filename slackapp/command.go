@@ -126,7 +126,7 @@ func parseDirect(text string) (workflow.SubmitInput, error) {
 	in.Duration = d
 	if m := ticketWord.FindStringSubmatch(reason); m != nil {
 		in.Ticket = m[2]
-		reason = strings.TrimSpace(ticketWord.ReplaceAllString(reason, " "))
+		reason = strings.Join(strings.Fields(ticketWord.ReplaceAllString(reason, " ")), " ")
 	}
 	in.Reason = reason
 	return in, nil

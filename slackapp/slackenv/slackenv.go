@@ -388,10 +388,10 @@ func (e *Env) Submit(who, callbackID, privateMetadata string, form Form) Deliver
 // RequestForm is the request modal filled in.
 func RequestForm(resource, duration, reason, ticket string) Form {
 	return Form{
-		"resource":              {"resource": map[string]any{"type": "static_select", "selected_option": map[string]any{"value": resource}}},
+		"resource":             {"resource": map[string]any{"type": "static_select", "selected_option": map[string]any{"value": resource}}},
 		"duration/" + resource: {"duration": map[string]any{"type": "static_select", "selected_option": map[string]any{"value": duration}}},
-		"reason":                {"reason": map[string]any{"type": "plain_text_input", "value": reason}},
-		"ticket":                {"ticket": map[string]any{"type": "plain_text_input", "value": ticket}},
+		"reason":               {"reason": map[string]any{"type": "plain_text_input", "value": reason}},
+		"ticket":               {"ticket": map[string]any{"type": "plain_text_input", "value": ticket}},
 	}
 }
 

@@ -5,7 +5,7 @@
 // views.update, auth.test) the way Slack does, keeps the messages it was
 // sent so that tests can read them back, receives response_url posts, and
 // can be told to fail (HTTP 500, 429 with Retry-After, or a Slack error
-// code) to test outages.
+// code) to test outages (SetFail).
 package slackfake
 
 import (
@@ -54,13 +54,10 @@ type Fault struct {
 // Server is the fake.
 type Server struct {
 	*httptest.Server
-	// Fail, when set, is asked before each Web API call; a non-nil Fault
-	// is answered instead of doing the call.
-	Fail func(method string) *Fault
-	// Latency is added to every Web API call.
-	Latency time.Duration
 
 	mu        sync.Mutex
+	fail      func(method string) *Fault
+	latency   time.Duration
 	users     map[string]slack.User
 	channels  map[string]string // "#name" → ID
 	known     map[string]bool   // channel IDs that exist
@@ -136,6 +133,21 @@ func (s *Server) DeleteMessage(channel, ts string) {
 			break
 		}
 	}
+}
+
+// SetFail sets a function asked before each Web API call; a non-nil
+// Fault is answered instead of doing the call. nil: no failures.
+func (s *Server) SetFail(f func(method string) *Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = f
+}
+
+// SetLatency adds d to every Web API call.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
 }
 
 // Faults returns how many calls were answered with a fault.
@@ -217,11 +229,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	if s.Latency > 0 {
-		time.Sleep(s.Latency)
-	}
-	if s.Fail != nil {
-		if f := s.Fail(method); f != nil {
+	s.mu.Lock()
+	fail, latency := s.fail, s.latency
+	s.mu.Unlock()
+	time.Sleep(latency)
+	if fail != nil {
+		if f := fail(method); f != nil {
 			s.mu.Lock()
 			s.faults++
 			s.mu.Unlock()
