@@ -105,6 +105,7 @@ func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // Options tune the environment.
 type Options struct {
+	Policy       string          // default: the Policy above
 	Pacer        *notifier.Pacer // default: no pacing
 	SubmitBudget time.Duration   // default 2s
 	Workers      int             // default 64
@@ -135,7 +136,10 @@ type Env struct {
 // New boots an environment on db.
 func New(t testing.TB, db *store.DB, opts Options) *Env {
 	t.Helper()
-	pol, err := workflow.ParsePolicy("slackenv.yaml", []byte(Policy))
+	if opts.Policy == "" {
+		opts.Policy = Policy
+	}
+	pol, err := workflow.ParsePolicy("slackenv.yaml", []byte(opts.Policy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +180,7 @@ func New(t testing.TB, db *store.DB, opts Options) *Env {
 		Channel:  notifier.ChannelResolver(e.Svc.Policy, nil, ""),
 		Requests: db, Now: e.Clock.Now, Logger: logger,
 	}
-	e.Svc.OnChange(notifier.Outbox{ExpiryWarning: opts.ExpiryLead, Policy: e.Svc.Policy}.Hook)
+	e.Svc.OnChange(notifier.Outbox{ExpiryWarning: max(opts.ExpiryLead, 0), Policy: e.Svc.Policy}.Hook)
 	e.Runner = &queue.Runner{Store: db, Queue: notifier.Queue, Handler: e.Dispatcher.Deliver, Logger: logger, Now: e.Clock.Now,
 		Concurrency: 8, MaxAttempts: 1 << 20, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, PollInterval: 20 * time.Millisecond}
 	e.Handler, err = slackapp.New(slackapp.Config{Service: e.Svc, Store: db, Client: client, Directory: e.Directory, SigningSecret: Secret,
