@@ -136,12 +136,6 @@ func (o Outbox) Hook(ctx context.Context, tx workflow.Tx, changes []workflow.Cha
 	return tx.Enqueue(ctx, jobs...)
 }
 
-// Hook is Outbox.Hook with the default expiry warning and no display
-// names.
-func Hook(ctx context.Context, tx workflow.Tx, changes []workflow.Change) error {
-	return Outbox{ExpiryWarning: DefaultExpiryWarning}.Hook(ctx, tx, changes)
-}
-
 // Plan turns the changes of one transaction into notification jobs:
 //
 //   - every change updates the approvers' channel message, except a

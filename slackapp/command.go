@@ -26,9 +26,9 @@ import (
 // Help is answered at once; everything else is acknowledged with an empty
 // 200 and done after.
 func (h *Handler) command(c echo.Context, body []byte) error {
-	form, err := url.ParseQuery(string(body))
+	form, err := parseForm(body)
 	if err != nil {
-		return workflow.Errorf(workflow.CodeInvalid, "request body is not form-encoded")
+		return err
 	}
 	text := strings.TrimSpace(form.Get("text"))
 	verb, _, _ := strings.Cut(text, " ")
@@ -49,6 +49,15 @@ func (h *Handler) command(c echo.Context, body []byte) error {
 		return c.JSON(http.StatusOK, ephemeral(":hourglass: jitaccess is very busy right now; try again in a few seconds."))
 	}
 	return c.NoContent(http.StatusOK)
+}
+
+// parseForm reads Slack's form-encoded body.
+func parseForm(body []byte) (url.Values, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, workflow.Errorf(workflow.CodeInvalid, "request body is not form-encoded")
+	}
+	return form, nil
 }
 
 func ephemeral(text string) map[string]any {

@@ -30,9 +30,8 @@ type Directory struct {
 	AllowGuests bool
 	Now         func() time.Time
 
-	mu      sync.Mutex
-	byID    map[string]cached[User]
-	byEmail map[string]cached[string] // email → DM channel ID
+	byID    ttlCache[User]
+	byEmail ttlCache[string] // email → DM channel ID
 }
 
 // User is a Slack user mapped to a jitaccess person.
@@ -46,6 +45,39 @@ type cached[T any] struct {
 	val     T
 	err     error
 	expires time.Time
+}
+
+// ttlCache holds answers (and lasting refusals) until they expire.
+type ttlCache[T any] struct {
+	mu sync.Mutex
+	m  map[string]cached[T]
+}
+
+// maxCached bounds each cache; past it the cache starts over.
+const maxCached = 20000
+
+// remember returns c's answer for key, or fetches, caches and returns
+// it. Errors are cached only when lasting says so (a user that does not
+// exist, not Slack being down), for the shorter negative TTL.
+func remember[T any](d *Directory, c *ttlCache[T], key string, lasting func(error) bool, fetch func() (T, error)) (T, error) {
+	now := d.now()
+	c.mu.Lock()
+	if e, ok := c.m[key]; ok && now.Before(e.expires) {
+		c.mu.Unlock()
+		return e.val, e.err
+	}
+	c.mu.Unlock()
+	v, err := fetch()
+	if err != nil && !lasting(err) {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > maxCached {
+		c.m = map[string]cached[T]{}
+	}
+	c.m[key] = cached[T]{val: v, err: err, expires: now.Add(d.ttl(err))}
+	c.mu.Unlock()
+	return v, err
 }
 
 // UnmappedError says why a Slack user cannot act in jitaccess. Its message
@@ -74,32 +106,10 @@ func (d *Directory) ttl(err error) time.Duration {
 	return 10 * time.Minute
 }
 
-// maxCached bounds each cache; past it the cache starts over.
-const maxCached = 20000
-
 // Lookup maps a Slack user ID to a person. An *UnmappedError says why the
 // user cannot act; other errors are Slack failures.
 func (d *Directory) Lookup(ctx context.Context, slackID string) (User, error) {
-	now := d.now()
-	d.mu.Lock()
-	if c, ok := d.byID[slackID]; ok && now.Before(c.expires) {
-		d.mu.Unlock()
-		return c.val, c.err
-	}
-	d.mu.Unlock()
-
-	u, err := d.lookup(ctx, slackID)
-	var unmapped *UnmappedError
-	if err != nil && !errors.As(err, &unmapped) {
-		return User{}, err // a Slack failure is not cached
-	}
-	d.mu.Lock()
-	if d.byID == nil || len(d.byID) > maxCached {
-		d.byID = map[string]cached[User]{}
-	}
-	d.byID[slackID] = cached[User]{val: u, err: err, expires: now.Add(d.ttl(err))}
-	d.mu.Unlock()
-	return u, err
+	return remember(d, &d.byID, slackID, isUnmapped, func() (User, error) { return d.lookup(ctx, slackID) })
 }
 
 func (d *Directory) lookup(ctx context.Context, slackID string) (User, error) {
@@ -135,25 +145,7 @@ func (d *Directory) lookup(ctx context.Context, slackID string) (User, error) {
 // the Slack user whose email is email.
 func (d *Directory) DirectChannel(ctx context.Context, email string) (string, error) {
 	email = workflow.NormalizeEmail(email)
-	now := d.now()
-	d.mu.Lock()
-	if c, ok := d.byEmail[email]; ok && now.Before(c.expires) {
-		d.mu.Unlock()
-		return c.val, c.err
-	}
-	d.mu.Unlock()
-
-	ch, err := d.directChannel(ctx, email)
-	if err != nil && !permanentLookup(err) {
-		return "", err
-	}
-	d.mu.Lock()
-	if d.byEmail == nil || len(d.byEmail) > maxCached {
-		d.byEmail = map[string]cached[string]{}
-	}
-	d.byEmail[email] = cached[string]{val: ch, err: err, expires: now.Add(d.ttl(err))}
-	d.mu.Unlock()
-	return ch, err
+	return remember(d, &d.byEmail, email, permanentLookup, func() (string, error) { return d.directChannel(ctx, email) })
 }
 
 func (d *Directory) directChannel(ctx context.Context, email string) (string, error) {

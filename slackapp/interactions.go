@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -18,9 +17,9 @@ import (
 // interaction serves Slack's interactivity endpoint: button clicks and
 // select changes (block_actions), and modal submissions.
 func (h *Handler) interaction(c echo.Context, body []byte) error {
-	form, err := url.ParseQuery(string(body))
+	form, err := parseForm(body)
 	if err != nil {
-		return workflow.Errorf(workflow.CodeInvalid, "request body is not form-encoded")
+		return err
 	}
 	var cb slack.InteractionCallback
 	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {

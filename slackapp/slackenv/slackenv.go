@@ -261,13 +261,7 @@ func (e *Env) Post(path string, body []byte, h http.Header) Response {
 		e.T.Fatal(err)
 	}
 	req.Header = h
-	resp, err := e.httpCli.Do(req)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return Response{Status: resp.StatusCode, Body: string(raw), Header: resp.Header}
+	return e.do(req)
 }
 
 // API calls the JSON API as person who.
@@ -278,10 +272,18 @@ func (e *Env) API(method, path, who string, body any) Response {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, e.Server.URL+path, rd)
+	req, err := http.NewRequest(method, e.Server.URL+path, rd)
+	if err != nil {
+		e.T.Fatal(err)
+	}
 	if who != "" {
 		req.Header.Set("Authorization", "Bearer "+e.Tokens[who])
 	}
+	return e.do(req)
+}
+
+func (e *Env) do(req *http.Request) Response {
+	e.T.Helper()
 	resp, err := e.httpCli.Do(req)
 	if err != nil {
 		e.T.Fatal(err)
