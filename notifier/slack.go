@@ -38,7 +38,17 @@ type SlackSender struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 
-	ids sync.Map // channel name → the ID Slack answered with
+	names sync.Map // channel ID → the name it was posted to by, for pacing
+}
+
+// paceKey names a channel the same way whether it is addressed by the
+// name in the configuration (posts) or by the ID Slack answered with
+// (updates), so that both are paced together.
+func (s *SlackSender) paceKey(channel string) string {
+	if name, ok := s.names.Load(channel); ok {
+		return name.(string)
+	}
+	return channel
 }
 
 func (s *SlackSender) now() time.Time {
@@ -71,7 +81,7 @@ func (s *SlackSender) Channel(ctx context.Context, channel string, e Event, m Me
 		if stored.Version >= e.Version {
 			return nil
 		}
-		err := s.send(ctx, stored.Channel, func() error {
+		err := s.send(ctx, s.paceKey(stored.Channel), func() error {
 			_, _, _, err := s.Client.UpdateMessageContext(ctx, stored.Channel, stored.TS, m.options()...)
 			return err
 		})
@@ -91,12 +101,8 @@ func (s *SlackSender) Channel(ctx context.Context, channel string, e Event, m Me
 		return permanent(fmt.Errorf("no Slack approval channel for resource %s: set slack_channel on it in the policy, "+
 			"slack_channels in the policy, or --slack-channel", e.Resource))
 	}
-	key := channel
-	if id, ok := s.ids.Load(channel); ok {
-		key = id.(string)
-	}
 	var id, ts string
-	err = s.send(ctx, key, func() error {
+	err = s.send(ctx, channel, func() error {
 		var err error
 		id, ts, err = s.Client.PostMessageContext(ctx, channel, m.options()...)
 		return err
@@ -104,7 +110,9 @@ func (s *SlackSender) Channel(ctx context.Context, channel string, e Event, m Me
 	if err != nil {
 		return err
 	}
-	s.ids.Store(channel, id)
+	if id != channel {
+		s.names.Store(id, channel)
+	}
 	now := s.now()
 	return s.save(ctx, store.SlackMessage{RequestID: e.RequestID, Channel: id, TS: ts, Version: e.Version, PostedAt: now, UpdatedAt: now})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -500,6 +501,41 @@ func TestSlackOutage(t *testing.T) {
 		}
 		if approvedAt > revokedAt {
 			t.Fatalf("out of order: %q", aliceDMs)
+		}
+	})
+}
+
+// TestChannelPacing: sends to one channel are spaced by the pacer's
+// interval (Slack's one a second, scaled down here), however many are
+// due at once; sends that would wait too long go back to the queue and
+// still arrive.
+func TestChannelPacing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		const interval = 150 * time.Millisecond
+		e := slackenv.New(t, db, slackenv.Options{Pacer: &notifier.Pacer{Interval: interval, MaxWait: 2 * interval}, ExpiryLead: -1})
+		for _, who := range []workflow.Principal{alice, bob, slackenv.Person("frank")} {
+			submit(t, e, who, "crm-notes", time.Hour, "case 1")
+			submit(t, e, who, "kb-drafts", time.Hour, "case 2")
+		}
+		runCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); e.Runner.Run(runCtx) }()
+		defer func() { stop(); <-done }()
+		ch := e.Channels["#access-requests"]
+		for deadline := time.Now().Add(30 * time.Second); len(e.Slack.Messages(ch)) < 6; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of 6 messages arrived", len(e.Slack.Messages(ch)))
+			}
+		}
+		var sent []time.Time
+		for _, m := range e.Slack.Messages(ch) {
+			sent = append(sent, m.Sent...)
+		}
+		slices.SortFunc(sent, func(a, b time.Time) int { return a.Compare(b) })
+		for i := 1; i < len(sent); i++ {
+			if gap := sent[i].Sub(sent[i-1]); gap < interval-10*time.Millisecond {
+				t.Fatalf("two sends to one channel %s apart, pacing at %s", gap, interval)
+			}
 		}
 	})
 }

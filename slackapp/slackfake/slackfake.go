@@ -35,6 +35,8 @@ type Message struct {
 	// text after the post and after each update.
 	Updates int
 	Texts   []string
+	// Sent holds when it was posted and when each update came.
+	Sent []time.Time
 }
 
 // Call is one Web API call the fake received.
@@ -169,6 +171,7 @@ func (s *Server) Messages(channel string) []Message {
 		if m := s.messages[k]; m.Channel == channel {
 			c := *m
 			c.Texts = append([]string(nil), m.Texts...)
+			c.Sent = append([]time.Time(nil), m.Sent...)
 			out = append(out, c)
 		}
 	}
@@ -183,6 +186,7 @@ func (s *Server) AllMessages() []Message {
 	for _, k := range s.order {
 		c := *s.messages[k]
 		c.Texts = append([]string(nil), s.messages[k].Texts...)
+		c.Sent = append([]time.Time(nil), s.messages[k].Sent...)
 		out = append(out, c)
 	}
 	return out
@@ -301,7 +305,8 @@ func (s *Server) do(c Call) map[string]any {
 		}
 		s.seq++
 		ts := fmt.Sprintf("1700000000.%06d", s.seq)
-		m := &Message{Channel: ch, TS: ts, Text: f.Get("text"), Blocks: json.RawMessage(f.Get("blocks")), Texts: []string{f.Get("text")}}
+		m := &Message{Channel: ch, TS: ts, Text: f.Get("text"), Blocks: json.RawMessage(f.Get("blocks")), Texts: []string{f.Get("text")},
+			Sent: []time.Time{time.Now()}}
 		s.messages[ch+"/"+ts] = m
 		s.order = append(s.order, ch+"/"+ts)
 		return map[string]any{"ok": true, "channel": ch, "ts": ts, "message": map[string]any{"text": m.Text, "ts": ts}}
@@ -313,6 +318,7 @@ func (s *Server) do(c Call) map[string]any {
 		m.Text, m.Blocks = f.Get("text"), json.RawMessage(f.Get("blocks"))
 		m.Updates++
 		m.Texts = append(m.Texts, m.Text)
+		m.Sent = append(m.Sent, time.Now())
 		return map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text}
 	case "chat.postEphemeral":
 		if _, ok := s.resolve(f.Get("channel")); !ok {
