@@ -83,7 +83,10 @@ func requestForm(can []workflow.ResourceView, selected, command string) slack.Mo
 		if i == maxOptions {
 			break
 		}
-		o := option(v.ID, fmt.Sprintf("%s (%s)", v.Name, v.Tier), "up to "+workflow.FormatDuration(v.MaxDuration))
+		// No option descriptions: Slack sends the whole view back with
+		// every submission, and a large catalog must stay well inside the
+		// server's body limit.
+		o := option(v.ID, fmt.Sprintf("%s (%s, up to %s)", v.Name, v.Tier, workflow.FormatDuration(v.MaxDuration)), "")
 		opts = append(opts, o)
 		if v.ID == selected {
 			chosen, maxDur = o, v.MaxDuration

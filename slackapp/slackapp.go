@@ -185,8 +185,9 @@ func (h *Handler) verified(next func(c echo.Context, body []byte) error) echo.Ha
 		r := c.Request()
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		var tooLarge *http.MaxBytesError
+		var he *echo.HTTPError
 		switch {
-		case errors.As(err, &tooLarge) || len(body) > maxBody:
+		case errors.As(err, &tooLarge) || len(body) > maxBody || errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge:
 			return workflow.Errorf(workflow.CodeTooLarge, "request body is too large")
 		case err != nil:
 			return workflow.Errorf(workflow.CodeInvalid, "could not read the request body")
