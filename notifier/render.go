@@ -76,6 +76,15 @@ func approvers(as []Approval) string {
 	return strings.Join(names, ", ")
 }
 
+// approversAt names the approvers and when each approved.
+func approversAt(as []Approval) string {
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = Esc(a.By) + " at " + When(a.At)
+	}
+	return strings.Join(names, ", ")
+}
+
 // ChannelMessage is the approvers' message about a request: who asks for
 // what, for how long and why, where it stands, and the buttons that still
 // apply. It carries only what the approvers of the resource may see
@@ -147,7 +156,7 @@ func channelStatus(e Event) string {
 	case workflow.StatePending:
 		s := fmt.Sprintf(":hourglass_flowing_sand: *Waiting for approval* · %d of %d approvals", len(e.Approvals), e.RequiredApprovals)
 		if len(e.Approvals) > 0 {
-			s += " (" + approvers(e.Approvals) + ")"
+			s += " (" + approversAt(e.Approvals) + ")"
 		}
 		return s + " · times out " + When(e.ReviewDeadline)
 	case workflow.StateApproved:
@@ -155,7 +164,7 @@ func channelStatus(e Event) string {
 		if e.AutoApproved() {
 			s += " automatically by policy"
 		} else {
-			s += " by " + approvers(e.Approvals)
+			s += " by " + approversAt(e.Approvals)
 		}
 		if e.ExpiresAt != nil {
 			s += " · access until " + When(*e.ExpiresAt)

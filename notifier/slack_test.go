@@ -90,7 +90,7 @@ func TestChannelMessageLifecycle(t *testing.T) {
 		if m.Updates != 1 {
 			t.Fatalf("updates = %d after the first approval", m.Updates)
 		}
-		contains(t, "after one approval", string(m.Blocks), "1 of 2 approvals (carol@example.com)", `"action_id":"approve"`)
+		contains(t, "after one approval", string(m.Blocks), "1 of 2 approvals (carol@example.com at \\u003c!date^", `"action_id":"approve"`)
 		if len(e.DMs("alice")) != 0 {
 			t.Fatalf("a partial approval was sent to alice: %q", e.DMs("alice"))
 		}
@@ -101,7 +101,7 @@ func TestChannelMessageLifecycle(t *testing.T) {
 		}
 		e.Deliver()
 		m = e.ChannelMessage("#payments-approvals", req.ID)
-		contains(t, "approved message", string(m.Blocks), "Approved* by carol@example.com, dave@example.com", "access until", `"action_id":"revoke"`)
+		contains(t, "approved message", string(m.Blocks), "Approved* by carol@example.com at \\u003c!date^", "\\u003e, dave@example.com at \\u003c!date^", "access until", `"action_id":"revoke"`)
 		lacks(t, "approved message", string(m.Blocks), `"action_id":"approve"`, `"action_id":"deny"`)
 		dms := e.DMs("alice")
 		if len(dms) != 1 {
@@ -424,10 +424,10 @@ func TestSlackOutage(t *testing.T) {
 			ch   string
 			want string
 		}{
-			{alice, "crm-notes", "#access-requests", "Approved* by carol@example.com"},
+			{alice, "crm-notes", "#access-requests", "Approved* by carol@example.com at"},
 			{bob, "crm-notes", "#access-requests", "Denied* by dave@example.com"},
-			{alice, "crm-payments", "#payments-approvals", "Approved* by carol@example.com, dave@example.com"},
-			{bob, "crm-payments", "#payments-approvals", "1 of 2 approvals (carol@example.com)"},
+			{alice, "crm-payments", "#payments-approvals", "Approved* by carol@example.com at"},
+			{bob, "crm-payments", "#payments-approvals", "1 of 2 approvals (carol@example.com at"},
 			{alice, "identity-docs", "#security-approvals", "Revoked* by carol@example.com"},
 			{bob, "identity-docs", "#security-approvals", "Cancelled* by the requester"},
 			{alice, "kb-drafts", "#access-requests", "Approved* automatically"},

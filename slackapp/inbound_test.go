@@ -386,7 +386,7 @@ func TestApproveButtons(t *testing.T) {
 		contains(t, "dave's click", answered(t, e, e.Click("dave", ch, "approve", req.ID)), "You approved request", "live until")
 		e.Deliver()
 		m := e.ChannelMessage("#payments-approvals", req.ID)
-		contains(t, "channel message", string(m.Blocks), "Approved* by carol@example.com, dave@example.com")
+		contains(t, "channel message", string(m.Blocks), "Approved* by carol@example.com at", "dave@example.com at")
 		contains(t, "alice's DM", strings.Join(e.DMs("alice"), "\n"), "was approved")
 		contains(t, "late click", answered(t, e, e.Click("erin", ch, "approve", req.ID)), "request is approved; only a pending request can be approved")
 
