@@ -45,10 +45,7 @@ func (h *Handler) command(c echo.Context, body []byte) error {
 	default:
 		fn = func(ctx context.Context, in inbound) error { return h.fileDirect(ctx, in, text) }
 	}
-	if !h.later(in, fn) {
-		return c.JSON(http.StatusOK, ephemeral(":hourglass: jitaccess is very busy right now; try again in a few seconds."))
-	}
-	return c.NoContent(http.StatusOK)
+	return h.acknowledge(c, in, fn)
 }
 
 // parseForm reads Slack's form-encoded body.

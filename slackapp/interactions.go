@@ -60,10 +60,7 @@ func (h *Handler) blockAction(c echo.Context, body []byte, cb slack.InteractionC
 	default:
 		return c.NoContent(http.StatusOK)
 	}
-	if !h.later(in, fn) {
-		return c.JSON(http.StatusOK, ephemeral(":hourglass: jitaccess is very busy right now; try again in a few seconds."))
-	}
-	return c.NoContent(http.StatusOK)
+	return h.acknowledge(c, in, fn)
 }
 
 type decide func(ctx context.Context, who workflow.Principal, id, comment string) (*workflow.Request, error)

@@ -242,6 +242,15 @@ func (h *Handler) newInbound(c echo.Context, body []byte, kind, user, channel, r
 // handled (see retryable) can be handled again if Slack retries it.
 type work func(ctx context.Context, in inbound) error
 
+// acknowledge answers Slack with an empty 200 and runs fn after, or, when
+// the pool is full, answers that jitaccess is busy.
+func (h *Handler) acknowledge(c echo.Context, in inbound, fn work) error {
+	if !h.later(in, fn) {
+		return c.JSON(http.StatusOK, ephemeral(":hourglass: jitaccess is very busy right now; try again in a few seconds."))
+	}
+	return c.NoContent(http.StatusOK)
+}
+
 // later runs fn after the acknowledgement, once per delivery. It returns
 // false, running nothing, when the pool is full.
 func (h *Handler) later(in inbound, fn work) bool {
