@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jitaccess/jitaccess/notifier"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -94,14 +93,23 @@ func benchPolicy(clients, perClient int) string {
 	return b.String()
 }
 
+// benchConfig is serve's configuration for a benchmark: its defaults, an
+// embedded policy, a loopback port.
+func benchConfig(dbURL string, pol *workflow.Policy, schedule string) Config {
+	cfg, err := serveFlags([]string{"--database", dbURL, "--listen", "127.0.0.1:0", "--sweep-schedule", schedule, "--log-level", "error"})
+	if err != nil {
+		panic("bench configuration: " + err.Error()) // the flags above are constants
+	}
+	cfg.Policy = pol // New validates
+	return cfg
+}
+
 func startBenchApp(ctx context.Context, dbURL, policy, schedule string) (*App, context.CancelFunc, chan error, error) {
 	pol, err := workflow.ParsePolicy("bench policy", []byte(policy))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg := Config{DatabaseURL: dbURL, Policy: pol, Listen: "127.0.0.1:0", SweepSchedule: schedule, ReviewTimeout: workflow.DefaultReviewTimeout,
-		AuditChecks: workflow.AuditAllChecks, LogLevel: "error", LogFormat: "text", DBMaxConns: 20, ShutdownTimeout: 10 * time.Second}
-	a, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+	a, err := New(ctx, benchConfig(dbURL, pol, schedule), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -243,17 +251,26 @@ func seedExpired(ctx context.Context, db *store.DB, expiries []time.Time) error 
 }
 
 func benchSweep(ctx context.Context, dbURL string, n, batch int, out io.Writer) error {
-	db, err := openDB(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
 	pol, err := workflow.ParsePolicy("bench policy", []byte(benchPolicy(1, 1)))
 	if err != nil {
 		return err
 	}
-	svc := workflow.NewService(db, pol, workflow.Options{SweepBatch: batch})
-	svc.OnChange(notifier.Hook) // as in production: one outbox job per change
+	// Wired as serve wires it, so that the sweep runs every production
+	// hook (notifications, metrics, provisioning), but never started: the
+	// one sweep below is the only one.
+	a, err := New(ctx, benchConfig(dbURL, pol, "@every 1h"), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer a.DB.Close()
+	svc := a.Service
+	if batch > 0 {
+		svc = workflow.NewService(a.DB, pol, workflow.Options{SweepBatch: batch})
+		for _, h := range a.Service.Hooks() {
+			svc.OnChange(h)
+		}
+	}
+	db := a.DB
 	past := workflow.Now().Add(-time.Minute)
 	expiries := make([]time.Time, n)
 	for i := range expiries {

@@ -33,6 +33,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Web             WebConfig       // web UI and HTTP edge (webui.go)
 	Oversight       OversightConfig // oversight.go
+	Slack           SlackConfig // notifications and the Slack app (slack.go)
 
 	// Policy, when set by a program embedding jitaccess (tests, the
 	// bench command), is used instead of PolicyFile.
@@ -129,6 +130,15 @@ func (f *flagSet) common(c *commonFlags, defaultDB string) {
 }
 
 func parseServeFlags(args []string) (Config, error) {
+	cfg, err := serveFlags(args)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.validate()
+}
+
+// serveFlags reads serve's flags and environment, without validating.
+func serveFlags(args []string) (Config, error) {
 	var cfg Config
 	var c commonFlags
 	var audit string
@@ -143,6 +153,7 @@ func parseServeFlags(args []string) (Config, error) {
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
 	f.webFlags(&cfg.Web)
 	registerOversightFlags(f, &cfg.Oversight)
+	f.slack(&cfg.Slack)
 	if err := f.parse(args); err != nil {
 		return cfg, err
 	}
@@ -151,7 +162,7 @@ func parseServeFlags(args []string) (Config, error) {
 	}
 	cfg.DatabaseURL, cfg.PolicyFile, cfg.LogLevel, cfg.LogFormat = c.DatabaseURL, c.PolicyFile, c.LogLevel, c.LogFormat
 	cfg.AuditChecks = workflow.CheckAuditMode(audit)
-	return cfg, cfg.validate()
+	return cfg, nil
 }
 
 func (cfg *Config) validate() error {
@@ -184,7 +195,10 @@ func (cfg *Config) validate() error {
 	if err := cfg.Web.validate(); err != nil {
 		return err
 	}
-	return cfg.Oversight.validate()
+	if err := cfg.Oversight.validate(); err != nil {
+		return err
+	}
+	return cfg.Slack.validate()
 }
 
 // sweepParser reads schedules with a seconds field, and descriptors.

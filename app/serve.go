@@ -16,8 +16,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/jitaccess/jitaccess/notifier"
 	"github.com/jitaccess/jitaccess/queue"
+	"github.com/jitaccess/jitaccess/slackapp"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -38,6 +38,7 @@ type App struct {
 	runners  []*queue.Runner
 
 	oversight *oversight // metrics, alerts, chain checks (oversight.go)
+	slack    *slackapp.Handler
 }
 
 // loadPolicy returns the configured policy: the file, or the demo's.
@@ -76,9 +77,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	svc := workflow.NewService(db, pol, workflow.Options{ReviewTimeout: cfg.ReviewTimeout, AuditChecks: cfg.AuditChecks})
 	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger}
 
-	svc.OnChange(notifier.Hook)
-	a.runners = append(a.runners, &queue.Runner{Store: db, Queue: notifier.Queue, Handler: notifier.LogSender{Logger: logger}.Deliver, Logger: logger})
-
 	wc := web.Config{
 		Service: svc,
 		Tokens:  db,
@@ -92,6 +90,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	}
 	configureWeb(cfg, db, pol, &wc)
 	a.Web = web.New(wc)
+	// Hooks run in the order registered: notifications first, so that the
+	// metrics hook (setupOversight) counts only changes whose follow-up
+	// work was enqueued.
+	if err := a.wireNotifications(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	a.cron = cron.New(cron.WithParser(sweepParser), cron.WithLocation(time.UTC), cron.WithChain(
 		cron.Recover(cronLogger{logger}), cron.SkipIfStillRunning(cronLogger{logger})))
 	if _, err := a.cron.AddFunc(cfg.SweepSchedule, a.sweep); err != nil {
@@ -174,6 +179,7 @@ func (a *App) Run(ctx context.Context) error {
 	if serr := a.server.Shutdown(shutdownCtx); serr != nil {
 		a.Logger.Warn("HTTP shutdown", "err", serr)
 	}
+	a.shutdownSlack(shutdownCtx)
 	select {
 	case <-a.cron.Stop().Done():
 	case <-shutdownCtx.Done():

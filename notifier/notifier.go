@@ -1,26 +1,47 @@
-// Package notifier turns committed changes into deliveries. Its hook runs
-// inside the change's transaction and writes one job per change to the
-// persisted queue (the outbox); a queue.Runner delivers them after commit,
-// in order per request, with retries. A slow or failing channel therefore
-// never blocks or undoes a decision.
+// Package notifier turns committed changes into messages: the approvers'
+// message in the resource's Slack channel (posted once, then edited in
+// place), and direct messages to the requester.
+//
+// The Outbox hook runs inside the change's transaction and writes one job
+// per message to the persisted queue; a queue.Runner with a Dispatcher
+// delivers them after commit, in order per request, with retries. A slow
+// or failing Slack therefore never blocks or undoes a decision, and no
+// message is lost while it is down. Without Slack, LogSender writes what
+// would have been sent to the log.
 package notifier
 
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
 // Queue is the name of the notification queue.
 const Queue = "notify"
 
-// Event is what the outbox stores about one change: enough to render any
-// message without reading the database again.
+// Kinds of delivery.
+const (
+	// KindChannel posts the approvers' message about a request to its
+	// approval channel, or edits the one posted before.
+	KindChannel = "channel"
+	// KindDirect tells the requester what happened (approved, denied,
+	// revoked, expired, timed out).
+	KindDirect = "dm"
+	// KindExpiryWarning tells the requester, shortly before it happens,
+	// that their access is about to expire. It is enqueued at approval
+	// time to run at expires_at minus the lead time, and sends nothing if
+	// the access has ended or changed by then.
+	KindExpiryWarning = "expiry_warning"
+)
+
+// DefaultExpiryWarning is how long before expiry the requester is warned.
+const DefaultExpiryWarning = 15 * time.Minute
+
+// Event is what the outbox stores about one change: enough to render every
+// message without reading the database again. It describes the request as
+// it was when the change committed.
 type Event struct {
 	Event             workflow.Event `json:"event"`
 	Actor             string         `json:"actor"`
@@ -29,59 +50,153 @@ type Event struct {
 	Comment           string         `json:"comment,omitempty"`
 	At                time.Time      `json:"at"`
 	RequestID         string         `json:"request_id"`
+	Version           int64          `json:"version"`
+	State             workflow.State `json:"state"`
 	Requester         string         `json:"requester"`
 	Resource          string         `json:"resource"`
+	ResourceName      string         `json:"resource_name,omitempty"`
 	Tier              workflow.Tier  `json:"tier"`
 	Reason            string         `json:"reason"`
 	Ticket            string         `json:"ticket,omitempty"`
 	DurationSeconds   int64          `json:"duration_seconds"`
-	Approvals         []string       `json:"approvals,omitempty"`
 	RequiredApprovals int            `json:"required_approvals"`
+	Approvals         []Approval     `json:"approvals,omitempty"`
+	CreatedAt         time.Time      `json:"created_at"`
+	ReviewDeadline    time.Time      `json:"review_deadline"`
+	ApprovedAt        *time.Time     `json:"approved_at,omitempty"`
 	ExpiresAt         *time.Time     `json:"expires_at,omitempty"`
+	EndedAt           *time.Time     `json:"ended_at,omitempty"`
+	EndedBy           string         `json:"ended_by,omitempty"`
+	EndReason         string         `json:"end_reason,omitempty"`
 }
 
-// EventOf describes a change.
+// Approval is one approval, as messages show it.
+type Approval struct {
+	By      string    `json:"by"`
+	At      time.Time `json:"at"`
+	Comment string    `json:"comment,omitempty"`
+}
+
+// Duration is the access asked for.
+func (e Event) Duration() time.Duration { return time.Duration(e.DurationSeconds) * time.Second }
+
+// AutoApproved reports whether the policy approved the request without
+// anyone's review.
+func (e Event) AutoApproved() bool { return e.RequiredApprovals == 0 }
+
+// EventOf describes a change. Change.Request is the request as the
+// transaction leaves it, so every event of one transaction shows the
+// request's final state in it.
 func EventOf(c workflow.Change) Event {
 	r := c.Request
 	e := Event{
 		Event: c.Event, Actor: c.Actor, From: c.From, To: c.To, Comment: c.Comment, At: c.At,
-		RequestID: r.ID, Requester: r.Requester, Resource: r.Resource, Tier: r.Tier, Reason: r.Reason, Ticket: r.Ticket,
-		DurationSeconds: int64(r.Duration / time.Second), RequiredApprovals: r.RequiredApprovals, ExpiresAt: r.ExpiresAt,
+		RequestID: r.ID, Version: r.Version, State: r.State, Requester: r.Requester, Resource: r.Resource, Tier: r.Tier,
+		Reason: r.Reason, Ticket: r.Ticket, DurationSeconds: int64(r.Duration / time.Second),
+		RequiredApprovals: r.RequiredApprovals, CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline,
+		ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt, EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
 	}
 	for _, a := range r.Approvals {
-		e.Approvals = append(e.Approvals, a.Approver)
+		e.Approvals = append(e.Approvals, Approval{By: a.Approver, At: a.At, Comment: a.Comment})
 	}
 	return e
 }
 
-// Hook enqueues one notification job per change, keyed by request so that
-// the messages about one request are delivered in order.
-func Hook(ctx context.Context, tx workflow.Tx, changes []workflow.Change) error {
-	jobs := make([]workflow.Job, 0, len(changes))
-	for _, c := range changes {
-		payload, err := json.Marshal(EventOf(c))
-		if err != nil {
-			return workflow.Internal(err, "encode notification")
-		}
-		jobs = append(jobs, workflow.Job{Queue: Queue, Key: c.Request.ID, Payload: payload, RunAt: c.At})
+// Delivery is the payload of one notification job: one message to one
+// place.
+type Delivery struct {
+	Kind  string `json:"kind"`
+	Event Event  `json:"event"`
+	// Due is when the job first became due; a delivery that has failed
+	// for longer than the dispatcher's give-up time fails for good.
+	Due time.Time `json:"due"`
+}
+
+// Outbox is the change hook that writes deliveries into the queue, in the
+// transaction of the change.
+type Outbox struct {
+	// ExpiryWarning is the lead time of the "about to expire" message;
+	// zero or negative sends none.
+	ExpiryWarning time.Duration
+	// Policy, when set, names resources in messages by their display
+	// name.
+	Policy func() *workflow.Policy
+}
+
+// Hook enqueues the deliveries for changes (see Plan).
+func (o Outbox) Hook(ctx context.Context, tx workflow.Tx, changes []workflow.Change) error {
+	var pol *workflow.Policy
+	if o.Policy != nil {
+		pol = o.Policy()
+	}
+	jobs, err := Plan(changes, o.ExpiryWarning, pol)
+	if err != nil {
+		return err
 	}
 	return tx.Enqueue(ctx, jobs...)
 }
 
-// LogSender delivers notifications to the log: what would have been sent,
-// when no chat integration is configured.
-type LogSender struct {
-	Logger *slog.Logger
+// Plan turns the changes of one transaction into notification jobs:
+//
+//   - every change updates the approvers' channel message, except a
+//     submission that the policy approved in the same transaction, which
+//     is posted once, in its final state;
+//   - the requester gets a direct message when the request is approved,
+//     denied, revoked (by someone else), expired or timed out; partial
+//     approvals, cancellations and relinquishments are their own doing
+//     or not yet news;
+//   - access that becomes live for longer than the warning lead time gets
+//     an expiry warning, due lead time before it expires.
+//
+// Channel and direct jobs are keyed by request, so that one request's
+// messages are delivered in order. Expiry warnings have their own key so
+// that a warning due hours from now never holds back the request's other
+// messages.
+func Plan(changes []workflow.Change, lead time.Duration, pol *workflow.Policy) ([]workflow.Job, error) {
+	var jobs []workflow.Job
+	add := func(kind, key string, e Event, due time.Time) error {
+		payload, err := json.Marshal(Delivery{Kind: kind, Event: e, Due: due})
+		if err != nil {
+			return workflow.Internal(err, "encode notification")
+		}
+		jobs = append(jobs, workflow.Job{Queue: Queue, Key: key, Payload: payload, RunAt: due})
+		return nil
+	}
+	for i, c := range changes {
+		e := EventOf(c)
+		if pol != nil {
+			if res, ok := pol.Resource(e.Resource); ok && res.Name != res.ID {
+				e.ResourceName = res.Name
+			}
+		}
+		autoApprovedNext := i+1 < len(changes) && changes[i+1].Event == workflow.EventAutoApprove && changes[i+1].Request.ID == c.Request.ID
+		if !(c.Event == workflow.EventSubmit && autoApprovedNext) {
+			if err := add(KindChannel, e.RequestID, e, c.At); err != nil {
+				return nil, err
+			}
+		}
+		if tellsRequester(c) {
+			if err := add(KindDirect, e.RequestID, e, c.At); err != nil {
+				return nil, err
+			}
+		}
+		if c.To == workflow.StateApproved && c.From != workflow.StateApproved && lead > 0 &&
+			e.ExpiresAt != nil && e.ExpiresAt.Sub(c.At) > lead {
+			if err := add(KindExpiryWarning, "expiry:"+e.RequestID, e, e.ExpiresAt.Add(-lead)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return jobs, nil
 }
 
-// Deliver logs one notification.
-func (l LogSender) Deliver(ctx context.Context, job queue.Job) error {
-	var e Event
-	if err := json.Unmarshal(job.Payload, &e); err != nil {
-		return queue.Permanent(fmt.Errorf("notification %d is not valid JSON: %w", job.ID, err))
+// tellsRequester reports whether the requester hears about c directly.
+func tellsRequester(c workflow.Change) bool {
+	switch c.Event {
+	case workflow.EventApprove, workflow.EventAutoApprove:
+		return c.To == workflow.StateApproved
+	case workflow.EventDeny, workflow.EventRevoke, workflow.EventExpire, workflow.EventTimeout:
+		return true
 	}
-	l.Logger.Info("notify (log notifier)", "event", e.Event, "request", e.RequestID, "requester", e.Requester,
-		"resource", e.Resource, "tier", e.Tier, "from", e.From, "to", e.To, "actor", e.Actor,
-		"approvals", fmt.Sprintf("%d of %d", len(e.Approvals), e.RequiredApprovals), "comment", e.Comment)
-	return nil
+	return false
 }

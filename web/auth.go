@@ -69,3 +69,7 @@ func (t *touchThrottle) due(id string, now time.Time) bool {
 	t.last[id] = now
 	return true
 }
+
+// Authenticate is the bearer-token middleware, for routes that other
+// packages add through Echo() (Slack's admin endpoints).
+func (s *Server) Authenticate(next echo.HandlerFunc) echo.HandlerFunc { return s.authenticate(next) }

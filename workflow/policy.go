@@ -46,6 +46,9 @@ type Policy struct {
 	Reviewers []string
 	// WorkingHours are the teams' usual hours, for the out-of-hours flag.
 	WorkingHours []WorkingHours
+	// SlackChannels are the policy's default Slack approval channels
+	// (policy key slack_channels); a resource's own slack_channel wins.
+	SlackChannels SlackChannels
 
 	byID    map[string]*Resource
 	members map[string]map[string]bool // group → set of emails
@@ -63,6 +66,10 @@ type Resource struct {
 	Requesters  []string // group names
 	Approvers   []string // group names
 	AutoApprove bool
+	// SlackChannel is where requests for this resource are posted for
+	// approval (policy key slack_channel): a channel ID or #name. Empty
+	// means the tier's or the policy's default.
+	SlackChannel string
 	// ApprovalsRequired is the number of distinct approvals a request
 	// needs: at least Tier.MinApprovals(), possibly more. Zero when
 	// AutoApprove is set.
@@ -166,4 +173,25 @@ func (p *Policy) ApproverEmails(r *Resource) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// SlackChannels are default Slack approval channels: one per tier, and one
+// for everything else.
+type SlackChannels struct {
+	Default string
+	Tiers   map[Tier]string
+}
+
+// ApprovalChannel returns the Slack channel where requests for r are
+// posted: r's own slack_channel, else its tier's channel, else the
+// policy's default; "" when the policy names none (the server's
+// configuration may then supply one).
+func (p *Policy) ApprovalChannel(r *Resource) string {
+	if r.SlackChannel != "" {
+		return r.SlackChannel
+	}
+	if c := p.SlackChannels.Tiers[r.Tier]; c != "" {
+		return c
+	}
+	return p.SlackChannels.Default
 }

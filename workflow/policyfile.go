@@ -172,7 +172,37 @@ func (d *policyDecoder) duration(n *yaml.Node, what string) time.Duration {
 var (
 	resourceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	groupNamePattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$`)
+	// A Slack channel is named by its ID (C0123ABCD, or G... for old
+	// private channels) or by #name (lower case, up to 80 characters).
+	slackChannelPattern = regexp.MustCompile(`^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,20})$`)
 )
+
+// ValidSlackChannel reports whether s names a Slack channel the way the
+// policy and the configuration accept: an ID like C0123ABCD or #name.
+func ValidSlackChannel(s string) bool { return slackChannelPattern.MatchString(s) }
+
+func (d *policyDecoder) slackChannel(n *yaml.Node, what string) string {
+	s := d.str(n, what)
+	if s != "" && !ValidSlackChannel(s) {
+		d.errorf(n, "%s %q must be a Slack channel ID like C0123ABCD or a channel name like #access-requests", what, s)
+		return ""
+	}
+	return s
+}
+
+// slackChannels reads the policy's default approval channels: a mapping
+// of "default" and tier names to channels.
+func (d *policyDecoder) slackChannels(v *yaml.Node) SlackChannels {
+	out := SlackChannels{Tiers: map[Tier]string{}}
+	handlers := map[string]func(*yaml.Node){
+		"default": func(v *yaml.Node) { out.Default = d.slackChannel(v, "slack_channels.default") },
+	}
+	for _, t := range Tiers {
+		handlers[string(t)] = func(v *yaml.Node) { out.Tiers[t] = d.slackChannel(v, "slack_channels."+string(t)) }
+	}
+	d.fields(v, "slack_channels", handlers)
+	return out
+}
 
 func (d *policyDecoder) email(n *yaml.Node, s, what string) string {
 	e := NormalizeEmail(s)
@@ -195,6 +225,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		refs      []groupRef
 		reviewers []string
 		hours     []WorkingHours
+		channels  SlackChannels
 	)
 	seen := d.fields(root, "the policy", map[string]func(*yaml.Node){
 		"reviewers": func(v *yaml.Node) {
@@ -245,6 +276,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 				groups[name] = members
 			}
 		},
+		"slack_channels": func(v *yaml.Node) { channels = d.slackChannels(v) },
 		"resources": func(v *yaml.Node) {
 			if v.Kind != yaml.SequenceNode {
 				d.errorf(v, "resources must be a list, not %s", kindName(v))
@@ -278,6 +310,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 	}
 	p := NewPolicy(d.file, admins, groups, resources)
 	p.Reviewers, p.WorkingHours = reviewers, hours
+	p.SlackChannels = channels
 	// Rules that need the whole file: approver headcount.
 	for _, r := range resources {
 		if r.AutoApprove || r.ApprovalsRequired == 0 {
@@ -328,6 +361,7 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 			requiredSet, requiredNode = true, v
 			r.ApprovalsRequired = d.integer(v, "approvals_required")
 		},
+		"slack_channel": func(v *yaml.Node) { r.SlackChannel = d.slackChannel(v, "slack_channel") },
 	})
 	if n.Kind != yaml.MappingNode {
 		return nil, nil

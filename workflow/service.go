@@ -90,6 +90,10 @@ func (s *Service) SetPolicy(p *Policy) { s.policy.Store(p) }
 // Register hooks before the service is used.
 func (s *Service) OnChange(h Hook) { s.hooks = append(s.hooks, h) }
 
+// Hooks returns the registered hooks, in order (for tools that build a
+// second service with the same follow-up work).
+func (s *Service) Hooks() []Hook { return append([]Hook(nil), s.hooks...) }
+
 // Clock returns the service's clock.
 func (s *Service) Clock() func() time.Time { return s.now }
 

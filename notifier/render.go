@@ -1,0 +1,249 @@
+package notifier
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackutilsx"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// Message is one Slack message: Block Kit blocks, and the plain text that
+// notifications, screen readers and the log notifier show.
+type Message struct {
+	Text   string
+	Blocks []slack.Block
+}
+
+// Action IDs of the buttons on channel messages; slackapp handles them.
+const (
+	ActionApprove = "approve"
+	ActionDeny    = "deny"
+	ActionRevoke  = "revoke"
+)
+
+// Esc escapes text for Slack's mrkdwn, so that what a requester types
+// (a reason, a ticket) can never mention @channel, link or format.
+func Esc(s string) string { return slackutilsx.EscapeMessage(s) }
+
+// When formats a time as Slack shows it in each reader's own time zone,
+// with UTC as the fallback.
+func When(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} at {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+// ResourceLabel names the resource: its display name and id.
+func (e Event) ResourceLabel() string {
+	if e.ResourceName != "" && e.ResourceName != e.Resource {
+		return fmt.Sprintf("*%s* (`%s`)", Esc(e.ResourceName), Esc(e.Resource))
+	}
+	return fmt.Sprintf("`%s`", Esc(e.Resource))
+}
+
+func (e Event) resourcePlain() string {
+	if e.ResourceName != "" && e.ResourceName != e.Resource {
+		return e.ResourceName + " (" + e.Resource + ")"
+	}
+	return e.Resource
+}
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+}
+
+// clip shortens s to n runes, for Slack's per-field limits.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func quote(s string) string { return "> " + strings.ReplaceAll(Esc(s), "\n", "\n> ") }
+
+func approvers(as []Approval) string {
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = Esc(a.By)
+	}
+	return strings.Join(names, ", ")
+}
+
+// approversAt names the approvers and when each approved.
+func approversAt(as []Approval) string {
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = Esc(a.By) + " at " + When(a.At)
+	}
+	return strings.Join(names, ", ")
+}
+
+// ChannelMessage is the approvers' message about a request: who asks for
+// what, for how long and why, where it stands, and the buttons that still
+// apply. It carries only what the approvers of the resource may see
+// through the API: the request itself and its decisions, nothing about the
+// requester's other requests or other resources.
+func ChannelMessage(e Event) Message {
+	fields := []*slack.TextBlockObject{
+		mrkdwn("*Requester*\n" + Esc(e.Requester)),
+		mrkdwn("*Resource*\n" + e.ResourceLabel()),
+		mrkdwn("*Tier*\n" + string(e.Tier)),
+		mrkdwn("*Duration*\n" + workflow.FormatDuration(e.Duration())),
+	}
+	if e.Ticket != "" {
+		fields = append(fields, mrkdwn("*Ticket*\n"+Esc(e.Ticket)))
+	}
+	status := channelStatus(e)
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(plain(clip("Access request: "+e.resourcePlain(), 150))),
+		slack.NewSectionBlock(nil, fields, nil),
+		slack.NewSectionBlock(mrkdwn(clip("*Reason*\n"+quote(e.Reason), 3000)), nil, nil),
+		slack.NewSectionBlock(mrkdwn(clip(status, 3000)), nil, nil),
+	}
+	switch e.State {
+	case workflow.StatePending:
+		blocks = append(blocks, slack.NewActionBlock("decide",
+			slack.NewButtonBlockElement(ActionApprove, e.RequestID, plain("Approve")).WithStyle(slack.StylePrimary),
+			slack.NewButtonBlockElement(ActionDeny, e.RequestID, plain("Deny")).WithStyle(slack.StyleDanger),
+		))
+	case workflow.StateApproved:
+		blocks = append(blocks, slack.NewActionBlock("decide",
+			slack.NewButtonBlockElement(ActionRevoke, e.RequestID, plain("Revoke access")).WithStyle(slack.StyleDanger),
+		))
+	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("Request `"+e.RequestID+"` · jitaccess")))
+	text := fmt.Sprintf("Access request from %s for %s (%s, %s): %s", Esc(e.Requester), Esc(e.resourcePlain()), e.Tier,
+		workflow.FormatDuration(e.Duration()), stateWord(e))
+	return Message{Text: text, Blocks: blocks}
+}
+
+// stateWord is a request's state in a few words, for notification text.
+func stateWord(e Event) string {
+	switch e.State {
+	case workflow.StatePending:
+		return fmt.Sprintf("waiting for approval, %d of %d approvals", len(e.Approvals), e.RequiredApprovals)
+	case workflow.StateRevoked:
+		if e.EndedBy == e.Requester {
+			return "relinquished"
+		}
+	case workflow.StateTimedOut:
+		return "timed out"
+	}
+	return string(e.State)
+}
+
+func channelStatus(e Event) string {
+	ended := func() string {
+		if e.EndedAt == nil {
+			return ""
+		}
+		return " at " + When(*e.EndedAt)
+	}
+	because := func() string {
+		if e.EndReason == "" {
+			return ""
+		}
+		return "\n" + quote(e.EndReason)
+	}
+	switch e.State {
+	case workflow.StatePending:
+		s := fmt.Sprintf(":hourglass_flowing_sand: *Waiting for approval* · %d of %d approvals", len(e.Approvals), e.RequiredApprovals)
+		if len(e.Approvals) > 0 {
+			s += " (" + approversAt(e.Approvals) + ")"
+		}
+		return s + " · times out " + When(e.ReviewDeadline)
+	case workflow.StateApproved:
+		s := ":white_check_mark: *Approved*"
+		if e.AutoApproved() {
+			s += " automatically by policy"
+		} else {
+			s += " by " + approversAt(e.Approvals)
+		}
+		if e.ExpiresAt != nil {
+			s += " · access until " + When(*e.ExpiresAt)
+		}
+		return s
+	case workflow.StateDenied:
+		return ":no_entry: *Denied* by " + Esc(e.EndedBy) + ended() + because()
+	case workflow.StateCancelled:
+		return ":no_entry_sign: *Cancelled* by the requester" + ended() + because()
+	case workflow.StateTimedOut:
+		return fmt.Sprintf(":hourglass: *Timed out*%s with %d of %d approvals", ended(), len(e.Approvals), e.RequiredApprovals)
+	case workflow.StateExpired:
+		s := ":clock4: *Expired*" + ended()
+		if len(e.Approvals) > 0 {
+			s += " · was approved by " + approvers(e.Approvals)
+		}
+		return s
+	case workflow.StateRevoked:
+		if e.EndedBy == e.Requester {
+			return ":unlock: *Relinquished* by the requester" + ended() + because()
+		}
+		return ":lock: *Revoked* by " + Esc(e.EndedBy) + ended() + because()
+	}
+	return "*" + string(e.State) + "*"
+}
+
+// DirectMessage is what the requester is told about the change in e, and
+// false when the change is not news to them (see Plan).
+func DirectMessage(e Event) (Message, bool) {
+	res := e.ResourceLabel()
+	var s string
+	switch e.Event {
+	case workflow.EventApprove, workflow.EventAutoApprove:
+		if e.To != workflow.StateApproved || e.ExpiresAt == nil {
+			return Message{}, false
+		}
+		by := "automatically by policy"
+		if !e.AutoApproved() {
+			by = "by " + approvers(e.Approvals)
+		}
+		s = fmt.Sprintf(":white_check_mark: Your request for %s was approved %s. Your access is live until %s.", res, by, When(*e.ExpiresAt))
+	case workflow.EventDeny:
+		s = fmt.Sprintf(":no_entry: Your request for %s was denied by %s.", res, Esc(e.Actor))
+		if e.Comment != "" {
+			s += "\n" + quote(e.Comment)
+		}
+	case workflow.EventRevoke:
+		s = fmt.Sprintf(":lock: Your access to %s was revoked by %s.", res, Esc(e.Actor))
+		if e.Comment != "" {
+			s += "\n" + quote(e.Comment)
+		}
+	case workflow.EventExpire:
+		at := ""
+		if e.ExpiresAt != nil {
+			at = " at " + When(*e.ExpiresAt)
+		}
+		s = fmt.Sprintf(":clock4: Your access to %s expired%s.", res, at)
+	case workflow.EventTimeout:
+		s = fmt.Sprintf(":hourglass: Your request for %s timed out at %s with %d of %d approvals. File a new request if you still need access.",
+			res, When(e.ReviewDeadline), len(e.Approvals), e.RequiredApprovals)
+	default:
+		return Message{}, false
+	}
+	return Message{Text: s, Blocks: []slack.Block{
+		slack.NewSectionBlock(mrkdwn(clip(s, 3000)), nil, nil),
+		slack.NewContextBlock("", mrkdwn("Request `"+e.RequestID+"`")),
+	}}, true
+}
+
+// ExpiryWarningMessage warns the requester that access ends at expires.
+func ExpiryWarningMessage(e Event, expires, now time.Time) Message {
+	left := expires.Sub(now).Round(time.Minute)
+	if left < time.Minute {
+		left = time.Minute
+	}
+	s := fmt.Sprintf(":alarm_clock: Your access to %s expires %s (in %s). Request it again if you need more time.",
+		e.ResourceLabel(), When(expires), workflow.FormatDuration(left))
+	return Message{Text: s, Blocks: []slack.Block{
+		slack.NewSectionBlock(mrkdwn(s), nil, nil),
+		slack.NewContextBlock("", mrkdwn("Request `"+e.RequestID+"`")),
+	}}
+}

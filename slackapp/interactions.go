@@ -1,0 +1,301 @@
+package slackapp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/slack-go/slack"
+
+	"github.com/jitaccess/jitaccess/notifier"
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// interaction serves Slack's interactivity endpoint: button clicks and
+// select changes (block_actions), and modal submissions.
+func (h *Handler) interaction(c echo.Context, body []byte) error {
+	form, err := parseForm(body)
+	if err != nil {
+		return err
+	}
+	var cb slack.InteractionCallback
+	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
+		return workflow.Errorf(workflow.CodeInvalid, "payload is not a Slack interaction")
+	}
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		return h.blockAction(c, body, cb)
+	case slack.InteractionTypeViewSubmission:
+		return h.viewSubmission(c, body, cb)
+	}
+	return c.NoContent(http.StatusOK) // view_closed and anything newer: nothing to do
+}
+
+// blockAction acknowledges a click at once and handles it after.
+func (h *Handler) blockAction(c echo.Context, body []byte, cb slack.InteractionCallback) error {
+	if len(cb.ActionCallback.BlockActions) == 0 {
+		return c.NoContent(http.StatusOK)
+	}
+	a := cb.ActionCallback.BlockActions[0]
+	in := h.newInbound(c, body, "action:"+a.ActionID, cb.User.ID, cb.Channel.ID, cb.ResponseURL)
+	var fn work
+	switch a.ActionID {
+	case notifier.ActionApprove:
+		fn = h.decision(a.Value, "approved", h.svc.Approve)
+	case actionCancel:
+		fn = h.decision(a.Value, "cancelled", h.svc.Cancel)
+	case actionRelinquish:
+		fn = h.decision(a.Value, "gave back", h.svc.Revoke)
+	case notifier.ActionDeny, notifier.ActionRevoke:
+		meta := reasonMeta{Action: a.ActionID, RequestID: a.Value}
+		trigger := cb.TriggerID
+		fn = func(ctx context.Context, in inbound) error { return h.openReasonForm(ctx, in, trigger, meta) }
+	case actionResource:
+		view := cb.View
+		selected := a.SelectedOption.Value
+		fn = func(ctx context.Context, in inbound) error { return h.refreshRequestForm(ctx, in, view, selected) }
+	default:
+		return c.NoContent(http.StatusOK)
+	}
+	return h.acknowledge(c, in, fn)
+}
+
+type decide func(ctx context.Context, who workflow.Principal, id, comment string) (*workflow.Request, error)
+
+// decision runs one service call for the clicking user and tells them
+// how it went. The channel message itself is edited by the notifier, as
+// for a decision made anywhere else.
+func (h *Handler) decision(id, done string, do decide) work {
+	return func(ctx context.Context, in inbound) error {
+		who, err := h.principal(ctx, in.user)
+		if err != nil {
+			h.reply(ctx, in, textMessage(problem(err)))
+			return err
+		}
+		req, err := do(ctx, who, id, "")
+		if err != nil {
+			h.reply(ctx, in, textMessage(decisionProblem(err, id)))
+			return err
+		}
+		msg := fmt.Sprintf(":white_check_mark: You %s request `%s` (%s for %s).", done, req.ID, req.Resource, req.Requester)
+		if req.State == workflow.StatePending {
+			msg += " " + workflow.ApprovalProgress(req) + " so far; it needs more before access is granted."
+		} else if req.State == workflow.StateApproved && req.ExpiresAt != nil {
+			msg += " Access is live until " + notifier.When(*req.ExpiresAt) + "."
+		}
+		h.reply(ctx, in, textMessage(msg))
+		return nil
+	}
+}
+
+// decisionProblem explains a refused click. The service says "not found"
+// to anyone with no role on a request, so that ids reveal nothing; on a
+// click, the user has seen the request in a channel, so that means they
+// may not act on it.
+func decisionProblem(err error, id string) string {
+	if workflow.ErrorCode(err) == workflow.CodeNotFound {
+		return fmt.Sprintf(":no_entry: You cannot act on request `%s`: you are not one of the approvers of its resource.", id)
+	}
+	return problem(err)
+}
+
+// openReasonForm opens the deny or revoke modal. It first checks, briefly,
+// that the user may see the request at all, so that a non-approver is
+// told at once rather than after typing a reason; the decision itself is
+// the service's, on submission.
+func (h *Handler) openReasonForm(ctx context.Context, in inbound, trigger string, meta reasonMeta) error {
+	who, err := h.principal(ctx, in.user)
+	if err != nil {
+		h.reply(ctx, in, textMessage(problem(err)))
+		return err
+	}
+	summary := ""
+	gctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond) // the trigger lasts 3s
+	req, err := h.svc.Get(gctx, who, meta.RequestID)
+	cancel()
+	switch {
+	case workflow.ErrorCode(err) == workflow.CodeNotFound:
+		h.reply(ctx, in, textMessage(decisionProblem(err, meta.RequestID)))
+		return nil
+	case err == nil:
+		e := notifier.Event{Resource: req.Resource}
+		if res, ok := h.svc.Policy().Resource(req.Resource); ok && res.Name != res.ID {
+			e.ResourceName = res.Name
+		}
+		summary = fmt.Sprintf("%s for %s, %s\n>%s", e.ResourceLabel(), notifier.Esc(req.Requester),
+			workflow.FormatDuration(req.Duration), notifier.Esc(clip(req.Reason, 500)))
+	default:
+		h.log.Warn("slack: could not load the request for the reason form", "request", meta.RequestID, "err", err)
+	}
+	if _, err := h.cfg.Client.OpenViewContext(ctx, trigger, reasonForm(meta, summary)); err != nil {
+		h.log.Warn("slack: views.open failed", "err", err)
+		h.reply(ctx, in, textMessage(fmt.Sprintf(":warning: Slack could not open the form (%s); click again.", errorName(err))))
+		return err
+	}
+	return nil
+}
+
+// refreshRequestForm updates the request form after a resource was
+// chosen, so that its durations stop at that resource's max_duration.
+func (h *Handler) refreshRequestForm(ctx context.Context, in inbound, view slack.View, selected string) error {
+	who, err := h.principal(ctx, in.user)
+	if err != nil {
+		return err
+	}
+	views, err := h.svc.Resources(ctx, who)
+	if err != nil {
+		return err
+	}
+	var can []workflow.ResourceView
+	for _, v := range views {
+		if v.CanRequest {
+			can = append(can, v)
+		}
+	}
+	if len(can) == 0 {
+		return nil
+	}
+	if _, err := h.cfg.Client.UpdateViewContext(ctx, requestForm(can, selected, h.cfg.Command), "", view.Hash, view.ID); err != nil {
+		h.log.Warn("slack: views.update failed", "err", err)
+		return err
+	}
+	return nil
+}
+
+// viewSubmission handles a submitted modal. Slack shows validation errors
+// only if they come back in this very response, so the service is called
+// before answering, within SubmitBudget.
+func (h *Handler) viewSubmission(c echo.Context, body []byte, cb slack.InteractionCallback) error {
+	in := h.newInbound(c, body, "view:"+cb.View.CallbackID, cb.User.ID, "", "")
+	var fn func(ctx context.Context) submission
+	switch cb.View.CallbackID {
+	case callbackRequest:
+		input, errs := requestInput(cb.View.State)
+		if errs != nil {
+			return c.JSON(http.StatusOK, slack.NewErrorsViewSubmissionResponse(errs))
+		}
+		state := cb.View.State
+		fn = func(ctx context.Context) submission { return h.submitRequest(ctx, in, input, state) }
+	case callbackReason:
+		var meta reasonMeta
+		if err := json.Unmarshal([]byte(cb.View.PrivateMetadata), &meta); err != nil || meta.RequestID == "" {
+			return c.JSON(http.StatusOK, slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: "This form is damaged; close it and click the button again."}))
+		}
+		reason := ""
+		if cb.View.State != nil {
+			reason = cb.View.State.Values[blockReason][actionReason].Value
+		}
+		fn = func(ctx context.Context) submission { return h.submitReason(ctx, in, meta, reason) }
+	default:
+		return c.NoContent(http.StatusOK)
+	}
+	return c.JSON(http.StatusOK, h.within(in, fn))
+}
+
+// submission is the outcome of a modal: what to answer Slack with, and,
+// when the answer had to go before the outcome was known, what to tell
+// the user afterwards.
+type submission struct {
+	response *slack.ViewSubmissionResponse
+	after    string
+}
+
+// within runs fn once per delivery, and answers with its response if it
+// finishes within the budget; otherwise it answers that the submission is
+// being handled, and fn's outcome reaches the user as a direct message.
+func (h *Handler) within(in inbound, fn func(ctx context.Context) submission) *slack.ViewSubmissionResponse {
+	out := make(chan submission, 1)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(h.base, h.cfg.WorkTimeout)
+		defer cancel()
+		out <- h.claimed(ctx, in, fn)
+	}()
+	timer := time.NewTimer(h.cfg.SubmitBudget)
+	defer timer.Stop()
+	select {
+	case s := <-out:
+		return s.response
+	case <-timer.C:
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		s := <-out
+		if s.after != "" {
+			ctx, cancel := context.WithTimeout(h.base, h.cfg.WorkTimeout)
+			defer cancel()
+			h.direct(ctx, in.user, textMessage(s.after))
+		}
+	}()
+	return slack.NewUpdateViewSubmissionResponse(doneView("Working on it",
+		":hourglass: jitaccess is taking longer than usual. Your submission was received; I will send you a direct message with the outcome."))
+}
+
+// claimed runs fn unless this delivery was handled before.
+func (h *Handler) claimed(ctx context.Context, in inbound, fn func(ctx context.Context) submission) (s submission) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("slack: panic handling a submission", "kind", in.kind, "panic", fmt.Sprint(p))
+			s = submission{response: slack.NewUpdateViewSubmissionResponse(doneView("Something went wrong", ":warning: Internal error."))}
+		}
+	}()
+	fresh, err := h.cfg.Store.ClaimSlackInbound(ctx, in.hash, in.kind, h.now())
+	if err != nil {
+		msg := problem(err)
+		return submission{response: slack.NewUpdateViewSubmissionResponse(doneView("Not submitted", msg+"\nNothing was changed; submit again in a moment.")), after: msg}
+	}
+	if !fresh {
+		msg := ":information_source: Slack delivered this submission again; it was already received and handled once, so nothing more was done."
+		return submission{response: slack.NewUpdateViewSubmissionResponse(doneView("Already received", msg)), after: msg}
+	}
+	s = fn(ctx)
+	if s.response == nil || s.response.ResponseAction == slack.RAErrors {
+		// Refused (or failed): forget the claim, so that the user can
+		// correct the form and submit again; Slack sends a new body then
+		// anyway, and a retry of this one would be refused the same way.
+		if rerr := h.cfg.Store.ReleaseSlackInbound(context.WithoutCancel(ctx), in.hash); rerr != nil {
+			h.log.Warn("slack: release delivery claim", "err", rerr)
+		}
+	}
+	h.prune(ctx)
+	return s
+}
+
+func (h *Handler) submitRequest(ctx context.Context, in inbound, input workflow.SubmitInput, state *slack.ViewState) submission {
+	who, err := h.principal(ctx, in.user)
+	if err != nil {
+		return submission{response: slack.NewErrorsViewSubmissionResponse(map[string]string{blockResource: clip(problem(err), 150)}), after: problem(err)}
+	}
+	req, err := h.svc.Submit(ctx, who, input)
+	if err != nil {
+		field := submissionField(err, state)
+		return submission{response: slack.NewErrorsViewSubmissionResponse(map[string]string{field: clip(problem(err), 150)}),
+			after: problem(err) + "\nNothing was filed; run the command again to retry."}
+	}
+	msg := filed(req, h.svc.Policy())
+	return submission{response: slack.NewUpdateViewSubmissionResponse(doneView("Request filed", msg)), after: msg}
+}
+
+func (h *Handler) submitReason(ctx context.Context, in inbound, meta reasonMeta, reason string) submission {
+	who, err := h.principal(ctx, in.user)
+	if err != nil {
+		return submission{response: slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: clip(problem(err), 150)}), after: problem(err)}
+	}
+	do, done := h.svc.Deny, "denied"
+	if meta.Action == notifier.ActionRevoke {
+		do, done = h.svc.Revoke, "revoked access of"
+	}
+	req, err := do(ctx, who, meta.RequestID, reason)
+	if err != nil {
+		msg := decisionProblem(err, meta.RequestID)
+		return submission{response: slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: clip(msg, 150)}), after: msg}
+	}
+	// The channel message, edited by the notifier, shows the decision.
+	msg := fmt.Sprintf(":white_check_mark: You %s request `%s` (%s for %s).", done, req.ID, req.Resource, req.Requester)
+	return submission{response: slack.NewClearViewSubmissionResponse(), after: msg}
+}
