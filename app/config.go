@@ -31,9 +31,11 @@ type Config struct {
 	LogFormat       string
 	DBMaxConns      int
 	ShutdownTimeout time.Duration
+	JobRetention    time.Duration   // finished outbox/queue jobs are deleted after this
+	FailedRetention time.Duration   // failed jobs are kept this long for admins
 	Web             WebConfig       // web UI and HTTP edge (webui.go)
 	Oversight       OversightConfig // oversight.go
-	Slack           SlackConfig // notifications and the Slack app (slack.go)
+	Slack           SlackConfig     // notifications and the Slack app (slack.go)
 
 	// Policy, when set by a program embedding jitaccess (tests, the
 	// bench command), is used instead of PolicyFile.
@@ -151,6 +153,8 @@ func serveFlags(args []string) (Config, error) {
 	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which grant checks to audit: all, allowed or none")
 	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
+	f.duration(&cfg.JobRetention, "job-retention", "JITACCESS_JOB_RETENTION", 7*24*time.Hour, "how long delivered notifications and other finished jobs are kept")
+	f.duration(&cfg.FailedRetention, "failed-job-retention", "JITACCESS_FAILED_JOB_RETENTION", 30*24*time.Hour, "how long jobs that failed for good are kept for admins")
 	f.webFlags(&cfg.Web)
 	registerOversightFlags(f, &cfg.Oversight)
 	f.slack(&cfg.Slack)

@@ -38,7 +38,7 @@ type App struct {
 	runners  []*queue.Runner
 
 	oversight *oversight // metrics, alerts, chain checks (oversight.go)
-	slack    *slackapp.Handler
+	slack     *slackapp.Handler
 }
 
 // loadPolicy returns the configured policy: the file, or the demo's.
@@ -103,6 +103,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("--sweep-schedule: %w", err)
 	}
+	if _, err := a.cron.AddFunc("@every 1h", a.pruneJobs); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := a.setupOversight(); err != nil {
 		db.Close()
 		return nil, err
@@ -124,6 +128,25 @@ func (a *App) sweep() {
 	}
 	if res.Expired+res.TimedOut > 0 {
 		a.Logger.Info("sweep", "expired", res.Expired, "timed_out", res.TimedOut, "took", time.Since(start))
+	}
+}
+
+// pruneJobs deletes finished jobs past their retention, so that the queue
+// table holds the backlog and recent history, not every message ever sent.
+func (a *App) pruneJobs() {
+	if a.Config.JobRetention <= 0 || a.Config.FailedRetention <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	now := time.Now().UTC()
+	n, err := a.DB.PruneJobs(ctx, now.Add(-a.Config.JobRetention), now.Add(-a.Config.FailedRetention))
+	if err != nil {
+		a.Logger.Error("prune finished jobs", "err", err)
+		return
+	}
+	if n > 0 {
+		a.Logger.Info("pruned finished jobs", "deleted", n)
 	}
 }
 

@@ -236,3 +236,35 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestPruneJobs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := &fakeClock{now: time.Now().UTC().Truncate(time.Microsecond)}
+		enqueue(t, db, job("a", "done-old", c.now), job("b", "failed-old", c.now), job("c", "pending", c.now.Add(time.Hour)))
+		r := &queue.Runner{Store: db, Queue: "test", Now: c.Now, Logger: slog.New(slog.DiscardHandler),
+			Handler: func(ctx context.Context, j queue.Job) error {
+				if string(j.Payload) == "failed-old" {
+					return queue.Permanent(errors.New("gone"))
+				}
+				return nil
+			}}
+		if _, err := r.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Done jobs older than a day go; failed ones are kept for a week;
+		// pending ones always stay.
+		n, err := db.PruneJobs(ctx, c.now.Add(time.Second), c.now.Add(-time.Hour))
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d, %v; want the done job only", n, err)
+		}
+		if failed, _ := db.FailedJobs(ctx, "test", 10); len(failed) != 1 {
+			t.Fatalf("failed job pruned too early: %v", failed)
+		}
+		n, _ = db.PruneJobs(ctx, c.now.Add(time.Second), c.now.Add(time.Second))
+		backlog, _ := db.QueueBacklog(ctx)
+		if n != 1 || backlog["test"] != 1 {
+			t.Fatalf("second prune %d, backlog %v", n, backlog)
+		}
+	})
+}

@@ -22,10 +22,12 @@ func (d *DB) Claim(ctx context.Context, q string, limit int, lease time.Duration
 	}
 	// A job waits while an earlier pending job with the same key exists,
 	// whether that one is running, leased or waiting for its retry.
+	// "attempts >= 0" is always true; it matches jobs_due_idx's predicate
+	// so that only the outer scan can use that index (migration 00006).
 	query := fmt.Sprintf(`UPDATE jobs SET locked_until = ?, attempts = attempts + 1
 		WHERE id IN (
 			SELECT j.id FROM jobs j
-			WHERE j.queue = ? AND j.state = 'pending' AND j.run_at <= ?
+			WHERE j.queue = ? AND j.state = 'pending' AND j.attempts >= 0 AND j.run_at <= ?
 			  AND (j.locked_until IS NULL OR j.locked_until <= ?)
 			  AND (j.order_key = '' OR NOT EXISTS (
 			        SELECT 1 FROM jobs p
@@ -110,4 +112,13 @@ func (d *DB) QueueBacklog(ctx context.Context) (map[string]int64, error) {
 		out[r.Queue] = r.N
 	}
 	return out, nil
+}
+
+// PruneJobs deletes jobs that finished before the given times: done jobs
+// and failed ones (kept longer, for admins to look into). It returns how
+// many it deleted.
+func (d *DB) PruneJobs(ctx context.Context, doneBefore, failedBefore time.Time) (int64, error) {
+	res := d.ctx(ctx).Exec(`DELETE FROM jobs WHERE (state = 'done' AND finished_at < ?) OR (state = 'failed' AND finished_at < ?)`,
+		doneBefore, failedBefore)
+	return res.RowsAffected, mapError(res.Error)
 }
