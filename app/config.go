@@ -199,6 +199,8 @@ func (cfg *Config) validate() error {
 	if err := cfg.Web.validate(); err != nil {
 		return err
 	}
+	// Security alerts post with the Slack app's token, however it was given.
+	cfg.Oversight.SlackToken, cfg.Oversight.SlackAPIURL = cfg.Slack.BotToken, cfg.Slack.APIURL
 	if err := cfg.Oversight.validate(); err != nil {
 		return err
 	}

@@ -34,7 +34,8 @@ type OversightConfig struct {
 	Thresholds      review.Thresholds
 	ProvisionQueues []string // job queues whose failures are flagged
 	SlackChannel    string   // the security channel (needs SLACK_BOT_TOKEN)
-	SlackToken      string   // from SLACK_BOT_TOKEN only: secrets stay out of flags
+	SlackToken      string   // the Slack app's bot token (SLACK_BOT_TOKEN or --slack-bot-token)
+	SlackAPIURL     string   // the Slack app's API URL
 	MetricsToken    string   // bearer token /metrics asks for; "" serves it to anyone
 }
 
@@ -77,7 +78,6 @@ func registerOversightFlags(f *flagSet, c *OversightConfig) {
 		c.ProvisionQueues = splitList(v)
 	}
 	f.str(&c.SlackChannel, "security-slack-channel", "JITACCESS_SECURITY_SLACK_CHANNEL", "", "Slack channel id for security alerts (chain breaks, flags); needs SLACK_BOT_TOKEN")
-	c.SlackToken = os.Getenv("SLACK_BOT_TOKEN")
 	f.str(&c.MetricsToken, "metrics-token", "JITACCESS_METRICS_TOKEN", "", "bearer token that /metrics requires; empty serves it without one")
 }
 
@@ -156,7 +156,7 @@ func (c *OversightConfig) validate() error {
 		return fmt.Errorf("--audit-retention %s is less than a day; audit records are evidence, keep them longer", c.Retention)
 	}
 	if c.SlackChannel != "" && c.SlackToken == "" {
-		return errors.New("--security-slack-channel is set but SLACK_BOT_TOKEN is not")
+		return errors.New("--security-slack-channel is set but SLACK_BOT_TOKEN is not (set it, or pass --slack-bot-token)")
 	}
 	return nil
 }
@@ -188,7 +188,7 @@ func (a *App) setupOversight() error {
 	a.Service.OnChange(o.metrics.Hook)
 	senders := alert.Multi{alert.Log{Logger: a.Logger}}
 	if cfg.SlackChannel != "" {
-		senders = append(senders, &alert.Slack{Token: cfg.SlackToken, Channel: cfg.SlackChannel})
+		senders = append(senders, &alert.Slack{Token: cfg.SlackToken, Channel: cfg.SlackChannel, URL: slackMethodURL(cfg.SlackAPIURL, "chat.postMessage")})
 	}
 	o.alerts = senders
 	o.reviews = review.New(a.DB, a.Service.Policy, review.Options{Now: a.Service.Clock(), Thresholds: cfg.Thresholds,
@@ -710,4 +710,13 @@ func printReport(rep *review.Report, stdout io.Writer) {
 	}
 	fmt.Fprintln(stdout, "\nAnomaly flags:")
 	printFlags(rep.Flags, stdout)
+}
+
+// slackMethodURL is a Web API method under the configured base URL (which
+// ends in a slash, like https://slack.com/api/); empty means the default.
+func slackMethodURL(base, method string) string {
+	if base == "" {
+		return ""
+	}
+	return strings.TrimSuffix(base, "/") + "/" + method
 }
