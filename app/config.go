@@ -33,7 +33,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Web             WebConfig       // web UI and HTTP edge (webui.go)
 	Oversight       OversightConfig // oversight.go
-	Slack           SlackConfig // notifications and the Slack app (slack.go)
+	Slack           SlackConfig     // notifications and the Slack app (slack.go)
 
 	// Policy, when set by a program embedding jitaccess (tests, the
 	// bench command), is used instead of PolicyFile.

@@ -38,7 +38,7 @@ type App struct {
 	runners  []*queue.Runner
 
 	oversight *oversight // metrics, alerts, chain checks (oversight.go)
-	slack    *slackapp.Handler
+	slack     *slackapp.Handler
 }
 
 // loadPolicy returns the configured policy: the file, or the demo's.
