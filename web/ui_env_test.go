@@ -144,6 +144,9 @@ type client struct {
 	who  string
 }
 
+// principal is the signed-in person (without identity-provider groups).
+func (c *client) principal() workflow.Principal { return workflow.User(c.who) }
+
 func (e *uiEnv) anonymous() *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{e: e, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {

@@ -13,14 +13,15 @@ import (
 // The web UI is server-rendered HTML (html/template, embedded) with one
 // small script for auto-refresh, so that jitaccess stays one binary with no
 // front-end build. Each page is one handler file (ui_NAME.go) and one
-// template (templates/NAME.html); routes are the table in uiRoutes.
+// template (templates/NAME.html); routes are the tables in routes and
+// oversightRoutes.
 //
 // Adding a page:
 //  1. templates/NAME.html: {{define "content"}}...{{end}}; it gets a *view
 //     whose Data is the page's own struct.
 //  2. ui_NAME.go: a handler that calls one workflow.Service method and
 //     u.render(c, http.StatusOK, "NAME", v), after v := u.newView(c, ...).
-//  3. One line in uiRoutes with the middleware chain it needs (page,
+//  3. One line in routes with the middleware chain it needs (page,
 //     action, adminPage or adminAction), and one navItem if it belongs in
 //     the top navigation.
 //
