@@ -2,9 +2,6 @@ package app_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,16 +137,7 @@ func (b *browser) count(sel string) int {
 // shotView saves what the window shows (the top of a long page).
 func (b *browser) shotView(name string) {
 	b.t.Helper()
-	ctx, cancel := b.timeout()
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	b.n++
-	if err := os.WriteFile(filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.n, name)), png, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
+	b.save(name, chromedp.CaptureScreenshot())
 }
 
 // TestBrowserOversight walks the oversight pages in a real browser over a

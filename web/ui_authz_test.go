@@ -151,19 +151,25 @@ func TestAuthorizationMatrixPages(t *testing.T) {
 				}
 				p := c.get(t, pg.path)
 				checkStatus(t, "GET "+pg.path, role, p, want)
-				for _, s := range pg.see[role] {
-					if !strings.Contains(p.body, s) {
-						t.Errorf("GET %s as %s: %q is missing", pg.path, role, s)
-					}
-				}
-				for _, s := range pg.hide[role] {
-					if strings.Contains(p.body, s) {
-						t.Errorf("GET %s as %s: %q is shown", pg.path, role, s)
-					}
-				}
+				checkShown(t, "GET "+pg.path, role, p, pg.see[role], pg.hide[role])
 			}
 		}
 	})
+}
+
+// checkShown checks that a page shows every text of see and none of hide.
+func checkShown(t *testing.T, what, role string, p page, see, hide []string) {
+	t.Helper()
+	for _, s := range see {
+		if !strings.Contains(p.body, s) {
+			t.Errorf("%s as %s: %q is missing", what, role, s)
+		}
+	}
+	for _, s := range hide {
+		if strings.Contains(p.body, s) {
+			t.Errorf("%s as %s: %q is shown", what, role, s)
+		}
+	}
 }
 
 func checkStatus(t *testing.T, what, role string, p page, want int) {

@@ -64,8 +64,15 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 			}
 			return "everything"
 		},
-		"followUp": func(rv reportView, kind, ref string) followUpControl {
-			return followUpControl{Review: rv.Review, CSRF: rv.CSRF, Kind: kind, Ref: ref, Marked: rv.Marked[kind+" "+ref]}
+		"followUp": followUpOf,
+		// lineOf is a line of a report with the follow-up control of its
+		// person or resource (kind).
+		"lineOf": func(rv reportView, l review.Line, kind string) lineView {
+			ref := l.Person
+			if kind == review.ItemResource {
+				ref = l.Resource
+			}
+			return lineView{Line: l, Follow: followUpOf(rv, kind, ref)}
 		},
 		"query": func(v url.Values) template.URL { return template.URL(v.Encode()) },
 		"initial": func(email string) string {

@@ -33,7 +33,12 @@ func (e *uiEnv) apiToken(t *testing.T, who string) string {
 // apiPost calls the JSON API and returns its status and error message.
 func (e *uiEnv) apiPost(t *testing.T, token, path, body string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(body))
+	return e.apiCall(t, http.MethodPost, token, path, body)
+}
+
+func (e *uiEnv) apiCall(t *testing.T, method, token, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -331,17 +336,8 @@ func TestDashboardPage(t *testing.T) {
 			t.Errorf("backwards period: %d %s", p.status, excerpt(p.body))
 		}
 		p = e.signIn(t, "carol@example.com").get(t, "/dashboard")
-		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/api/v1/dashboard", nil)
-		req.Header.Set("Authorization", "Bearer "+e.apiToken(t, "carol@example.com"))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out struct {
-			Error struct{ Message string } `json:"error"`
-		}
-		decodeBody(t, resp, &out)
-		sameAsAPI(t, "approver's dashboard", p, resp.StatusCode, out.Error.Message, "only admins and reviewers may see the dashboard")
+		status, msg := e.apiCall(t, http.MethodGet, e.apiToken(t, "carol@example.com"), "/api/v1/dashboard", "")
+		sameAsAPI(t, "approver's dashboard", p, status, msg, "only admins and reviewers may see the dashboard")
 	})
 }
 

@@ -35,6 +35,16 @@ type followUpControl struct {
 	Marked                  bool
 }
 
+func followUpOf(rv reportView, kind, ref string) followUpControl {
+	return followUpControl{Review: rv.Review, CSRF: rv.CSRF, Kind: kind, Ref: ref, Marked: rv.Marked[kind+" "+ref]}
+}
+
+// lineView is one line of access with its follow-up control.
+type lineView struct {
+	review.Line
+	Follow followUpControl
+}
+
 type tab struct {
 	Key, Label, URL string
 	Count           int
