@@ -21,7 +21,9 @@ type kindCount struct {
 }
 
 type flagsData struct {
-	Flags     []flagRow // newest first
+	Flags     []flagRow // this page of them, newest first
+	Shown     int       // how many match the kind filter
+	Pager     pager
 	Kinds     []kindCount
 	Kind      review.FlagKind
 	AllKinds  []review.FlagKind
@@ -35,11 +37,14 @@ type flagsData struct {
 	Review    url.Values // opens a report of the same period and scope
 }
 
+// flagsPerPage is how many flags one page lists.
+var flagsPerPage = 100
+
 // GET /flags?since=&until=&resource=|person=&kind=: anomaly flags of a
 // period (default the last 30 days), newest first, each with why and
 // links to its requests. Package review decides who may read which scope.
 func (u *ui) flags(c echo.Context) error {
-	if err := checkQuery(c, "since", "until", "resource", "person", "kind"); err != nil {
+	if err := checkQuery(c, "since", "until", "resource", "person", "kind", "page"); err != nil {
 		return err
 	}
 	v := u.newView(c, "Anomaly flags", "flags")
@@ -76,12 +81,18 @@ func (u *ui) flags(c echo.Context) error {
 		}
 	}
 	slices.Reverse(d.Flags)
-	d.Total = len(flags)
+	d.Total, d.Shown = len(flags), len(d.Flags)
+	from, to, pg, err := pageOf(c, len(d.Flags), flagsPerPage)
+	if err != nil {
+		return err
+	}
+	d.Flags, d.Pager = d.Flags[from:to], pg
 	for _, k := range review.FlagKinds {
 		q := url.Values{}
 		for key, vs := range c.QueryParams() {
 			q[key] = vs
 		}
+		q.Del("page")
 		if k == d.Kind {
 			q.Del("kind")
 		} else {

@@ -3,6 +3,7 @@ package web
 import (
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -197,3 +198,35 @@ func flagLabel(k review.FlagKind) string {
 
 // flagKinds lists the kinds for filters.
 func flagKinds() []review.FlagKind { return slices.Clone(review.FlagKinds) }
+
+// pageOf pages a list of n items held in memory (a report's grants, a
+// period's flags): ?page=N, from 1, per items a page. It returns the
+// window and the links to the first and the next page.
+//
+// Errors: CodeInvalid (page is not a number from 1).
+func pageOf(c echo.Context, n, per int) (from, to int, p pager, err error) {
+	page := 1
+	if s := c.QueryParam("page"); s != "" {
+		if page, err = strconv.Atoi(s); err != nil || page < 1 {
+			return 0, 0, pager{}, workflow.Errorf(workflow.CodeInvalid, "page must be a number from 1, not %q", s)
+		}
+	}
+	from, to = min((page-1)*per, n), min(page*per, n)
+	q := url.Values{}
+	for k, v := range c.QueryParams() {
+		q[k] = v
+	}
+	q.Del("page")
+	base := c.Request().URL.Path
+	if page > 1 {
+		p.First = base
+		if len(q) > 0 {
+			p.First += "?" + q.Encode()
+		}
+	}
+	if to < n {
+		q.Set("page", strconv.Itoa(page+1))
+		p.Next = base + "?" + q.Encode()
+	}
+	return from, to, p, nil
+}

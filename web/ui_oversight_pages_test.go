@@ -17,6 +17,7 @@ import (
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
+	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -290,6 +291,50 @@ func TestFlagsPage(t *testing.T) {
 		}
 		if p := annUI.get(t, "/flags?team=x"); p.status != 400 {
 			t.Errorf("unknown parameter: %d", p.status)
+		}
+	})
+}
+
+// TestLongListsArePaged: a period's flags and a report's grants come a
+// page at a time, with their filters kept.
+func TestLongListsArePaged(t *testing.T) {
+	defer web.SetPageSizes(1, 2)()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		stamped, revoked := e.flagFixture(t) // three flags, two grants
+		annUI := e.signIn(t, "ann@example.com")
+		rows := regexp.MustCompile(`<tr id="(flag|grant)-`)
+		next := regexp.MustCompile(`href="([^"]+)">Next page`)
+		p := annUI.get(t, "/flags?"+dayPeriod)
+		m := next.FindStringSubmatch(p.body)
+		if n := len(rows.FindAllString(p.body, -1)); n != 2 || m == nil || !strings.Contains(p.body, "3 flags; 2 on this page") {
+			t.Fatalf("first page of flags: %d rows, next %v", n, m)
+		}
+		p = annUI.get(t, html.UnescapeString(m[1]))
+		if n := len(rows.FindAllString(p.body, -1)); n != 1 || !strings.Contains(p.body, "since=2026-11-23") || !strings.Contains(p.body, "First page") ||
+			strings.Contains(p.body, "Next page") || !strings.Contains(p.body, `href="/requests/`+stamped.ID+`"`) {
+			t.Fatalf("second page of flags: %d rows", n)
+		}
+		if p := annUI.get(t, "/flags?page=9"); p.status != 200 || !strings.Contains(p.body, "No more flags") {
+			t.Errorf("past the end: %d", p.status)
+		}
+		for _, bad := range []string{"0", "two"} {
+			if p := annUI.get(t, "/flags?page="+bad); p.status != 400 || !strings.Contains(p.body, "page must be a number from 1") {
+				t.Errorf("page=%s: %d", bad, p.status)
+			}
+		}
+		p = annUI.get(t, "/reviews/report?"+dayPeriod+"&view=grants")
+		m = next.FindStringSubmatch(p.body)
+		if n := len(rows.FindAllString(p.body, -1)); n != 1 || m == nil || !strings.Contains(p.body, `id="grant-`+stamped.ID) {
+			t.Fatalf("first page of grants: %d rows", n)
+		}
+		p = annUI.get(t, html.UnescapeString(m[1]))
+		if n := len(rows.FindAllString(p.body, -1)); n != 1 || !strings.Contains(p.body, `id="grant-`+revoked.ID) || strings.Contains(p.body, "Next page") {
+			t.Fatalf("second page of grants: %d rows", n)
+		}
+		// The tabs start again at the first page.
+		if strings.Contains(p.body, "page=2#access") {
+			t.Error("a tab keeps the page")
 		}
 	})
 }

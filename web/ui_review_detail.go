@@ -36,7 +36,7 @@ type reviewData struct {
 // GET /reviews/:id?view=: one review, its report as the data stand now,
 // its follow-ups, and the sign-off.
 func (u *ui) reviewDetail(c echo.Context) error {
-	if err := checkQuery(c, "view"); err != nil {
+	if err := checkQuery(c, "view", "page"); err != nil {
 		return err
 	}
 	return u.renderReview(c, c.Param("id"), http.StatusOK, "", "", "")

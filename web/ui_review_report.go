@@ -18,6 +18,9 @@ type reportView struct {
 	*review.Report
 	View   string // the access tab shown: resource, person or grants
 	Tabs   []tab
+	// GrantRows is the page of grants the grants tab shows.
+	GrantRows []review.Grant
+	Pager     pager
 	Total  time.Duration // time with access in the period, all grants
 	People int
 	Flags  []flagRow
@@ -67,6 +70,9 @@ func newFlagRow(f review.Flag) flagRow {
 	return r
 }
 
+// grantsPerPage is how many grants the grants tab shows at once.
+var grantsPerPage = 200
+
 var reportViews = []struct{ key, label string }{{"resource", "By resource"}, {"person", "By person"}, {"grants", "Every grant"}}
 
 // newReportView prepares rep for the page at base (whose other query
@@ -80,6 +86,13 @@ func newReportView(c echo.Context, rep *review.Report, base string) (reportView,
 		return reportView{}, workflow.Errorf(workflow.CodeInvalid, "view must be resource, person or grants, not %q", view)
 	}
 	rv := reportView{Report: rep, View: view, People: len(rep.ByPerson), Marked: map[string]bool{}}
+	if view == "grants" {
+		from, to, p, err := pageOf(c, len(rep.Grants), grantsPerPage)
+		if err != nil {
+			return reportView{}, err
+		}
+		rv.GrantRows, rv.Pager = rep.Grants[from:to], p
+	}
 	for _, g := range rep.Grants {
 		rv.Total += g.InPeriod
 	}
@@ -93,6 +106,7 @@ func newReportView(c echo.Context, rep *review.Report, base string) (reportView,
 			q[k] = vs
 		}
 		q.Set("view", v.key)
+		q.Del("page")
 		rv.Tabs = append(rv.Tabs, tab{Key: v.key, Label: v.label, URL: base + "?" + q.Encode() + "#access", Count: counts[v.key], Active: v.key == view})
 	}
 	return rv, nil
@@ -112,7 +126,7 @@ type reportData struct {
 // review report of a period, before anyone opens a review of it. Package
 // review decides who may read which scope.
 func (u *ui) reviewReport(c echo.Context) error {
-	if err := checkQuery(c, "since", "until", "resource", "person", "view"); err != nil {
+	if err := checkQuery(c, "since", "until", "resource", "person", "view", "page"); err != nil {
 		return err
 	}
 	v := u.newView(c, "Access report", "reviews")
