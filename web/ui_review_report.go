@@ -16,14 +16,14 @@ import (
 // report page and on a review.
 type reportView struct {
 	*review.Report
-	View   string // the access tab shown: resource, person or grants
-	Tabs   []tab
+	View string // the access tab shown: resource, person or grants
+	Tabs []tab
 	// GrantRows is the page of grants the grants tab shows.
 	GrantRows []review.Grant
 	Pager     pager
-	Total  time.Duration // time with access in the period, all grants
-	People int
-	Flags  []flagRow
+	Total     time.Duration // time with access in the period, all grants
+	People    int
+	Flags     []flagRow
 	// Review is set on a review: its items can be marked for follow-up
 	// (with CSRF), and those marked already say so.
 	Review string
