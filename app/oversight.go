@@ -135,6 +135,9 @@ func (c *OversightConfig) defaults() {
 	if c.Thresholds.FrequentCount == 0 {
 		c.Thresholds.FrequentCount = th.FrequentCount
 	}
+	if c.Thresholds.StandingCount == 0 {
+		c.Thresholds.StandingCount = th.StandingCount
+	}
 	if c.ProvisionQueues == nil {
 		c.ProvisionQueues = []string{"provision"}
 	}
@@ -195,7 +198,7 @@ func (a *App) setupOversight() error {
 		ProvisionQueues: cfg.ProvisionQueues, AlertQueue: alertQueue})
 	a.runners = append(a.runners, &queue.Runner{Store: a.DB, Queue: alertQueue, Handler: o.deliverFlag, Logger: a.Logger})
 	a.Web.MountOversight(web.Oversight{Reviews: o.reviews, Audit: a.DB, Metrics: o.metrics.Handler(), MetricsToken: cfg.MetricsToken,
-		Status: o.status})
+		Status: o.status, Verify: a.verifyAuditNow})
 	jobs := []struct {
 		spec string
 		fn   func()
@@ -241,6 +244,21 @@ func (a *App) verifyAuditJob() {
 	defer o.verifyMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	_, _ = a.verifyAudit(ctx)
+}
+
+// verifyAuditNow is the web UI's "Verify now": the scheduled verification
+// (status, metrics, alert on a break), run at once, after any in progress.
+func (a *App) verifyAuditNow(ctx context.Context) (audit.Result, error) {
+	o := a.oversight
+	o.verifyMu.Lock()
+	defer o.verifyMu.Unlock()
+	return a.verifyAudit(ctx)
+}
+
+// verifyAudit runs one verification; the caller holds verifyMu.
+func (a *App) verifyAudit(ctx context.Context) (audit.Result, error) {
+	o := a.oversight
 	o.mu.Lock()
 	var expect []audit.Checkpoint
 	if o.head.ID != 0 {
@@ -250,7 +268,7 @@ func (a *App) verifyAuditJob() {
 	res, err := audit.Verify(ctx, a.DB, expect...)
 	if err != nil {
 		a.Logger.Error("audit chain verification could not read the log", "err", err)
-		return
+		return res, err
 	}
 	now := time.Now()
 	o.metrics.ObserveVerify(res, now)
@@ -265,7 +283,7 @@ func (a *App) verifyAuditJob() {
 	o.mu.Unlock()
 	if res.OK {
 		a.Logger.Info("audit chain verified", "records", res.Records, "head", res.Head.String(), "took", time.Duration(res.Took).Round(time.Millisecond))
-		return
+		return res, nil
 	}
 	a.Logger.Error("audit chain BROKEN", "record", res.Break.ID, "kind", res.Break.Kind, "message", res.Break.Message)
 	if newBreak {
@@ -277,6 +295,7 @@ func (a *App) verifyAuditJob() {
 			a.Logger.Error("chain break alert not delivered", "err", err)
 		}
 	}
+	return res, nil
 }
 
 // scanFlagsJob records new anomaly flags; their alerts go out through the

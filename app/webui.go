@@ -114,7 +114,7 @@ func configureWeb(cfg Config, db *store.DB, pol *workflow.Policy, wc *web.Config
 	if w.DisableUI {
 		return
 	}
-	ui := &web.UIConfig{Sessions: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax}
+	ui := &web.UIConfig{Sessions: db, Audit: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax}
 	if w.OIDCIssuer != "" {
 		redirect := w.OIDCRedirectURL
 		if redirect == "" {

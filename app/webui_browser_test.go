@@ -171,9 +171,15 @@ func (b *browser) location() string {
 
 func (b *browser) shot(name string) {
 	b.t.Helper()
+	b.save(name, chromedp.FullScreenshot(100))
+}
+
+// save takes a screenshot and writes it as the next numbered file.
+func (b *browser) save(name string, take chromedp.Action[[]byte]) {
+	b.t.Helper()
 	ctx, cancel := b.timeout()
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(ctx, take)
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}

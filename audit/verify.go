@@ -93,6 +93,7 @@ type Result struct {
 	Anchor   *Anchor      `json:"anchor,omitempty"`
 	Break    *Break       `json:"break,omitempty"`
 	Took     Duration     `json:"took"`
+	At       time.Time    `json:"verified_at,omitzero"` // when Verify began (zero for files)
 	Checked  []int64      `json:"checkpoints_checked,omitempty"`
 	HeadText string       `json:"head"`
 	Expect   []Checkpoint `json:"-"`
@@ -246,8 +247,9 @@ const BatchSize = 5000
 
 // Verify walks the whole log and returns the first problem, if any. A
 // read error is reported as a Break of kind BreakRead and also returned.
-func Verify(ctx context.Context, log Log, expect ...Checkpoint) (Result, error) {
+func Verify(ctx context.Context, log Log, expect ...Checkpoint) (res Result, err error) {
 	start := time.Now()
+	defer func() { res.At = start.UTC() }()
 	anchors, err := log.AuditAnchors(ctx)
 	if err != nil {
 		return Result{Break: &Break{Kind: BreakRead, Message: "cannot read the prune anchors"}}, err
@@ -290,7 +292,7 @@ func Verify(ctx context.Context, log Log, expect ...Checkpoint) (Result, error) 
 			break
 		}
 	}
-	res := v.Finish()
+	res = v.Finish()
 	res.Took = Duration(time.Since(start))
 	return res, nil
 }

@@ -37,8 +37,8 @@ type Series struct {
 	Values []float64
 }
 
-// DefaultColor is the colour of bars without one.
-const DefaultColor = "#3b6ea5"
+// DefaultColor is the colour of bars without one: the web UI's accent.
+const DefaultColor = "#3451b2"
 
 func esc(s string) string { return html.EscapeString(s) }
 

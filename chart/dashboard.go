@@ -9,9 +9,10 @@ import (
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
-// TierColors colour tiers the same way in every chart.
+// TierColors colour tiers the same way in every chart, and as the web
+// UI's tier labels do.
 var TierColors = map[workflow.Tier]string{
-	workflow.TierLow: "#6a9f58", workflow.TierMedium: "#3b6ea5", workflow.TierHigh: "#e08a2c", workflow.TierCritical: "#c0392b",
+	workflow.TierLow: "#8a93a3", workflow.TierMedium: "#5b7be0", workflow.TierHigh: "#d97706", workflow.TierCritical: "#b42318",
 }
 
 // Names lists the dashboard's charts, for routes and pages.
@@ -61,7 +62,7 @@ func Volume(d *review.Dashboard) string {
 // LiveGrants is live grants over the period, per tier and in total.
 func LiveGrants(d *review.Dashboard) string {
 	at := make([]time.Time, len(d.LiveGrants))
-	series := []Series{{Name: "all", Color: "#333"}}
+	series := []Series{{Name: "all", Color: "#1b2230"}}
 	for _, t := range workflow.Tiers {
 		series = append(series, Series{Name: string(t), Color: TierColors[t]})
 	}
@@ -79,7 +80,7 @@ func LiveGrants(d *review.Dashboard) string {
 func Flags(d *review.Dashboard) string {
 	bars := make([]Bar, len(d.Flags))
 	for i, f := range d.Flags {
-		bars[i] = Bar{Label: strings.ReplaceAll(string(f.Kind), "_", " "), Value: float64(f.Count), Color: "#c0392b"}
+		bars[i] = Bar{Label: strings.ReplaceAll(string(f.Kind), "_", " "), Value: float64(f.Count), Color: TierColors[workflow.TierCritical]}
 	}
 	return Bars("Anomaly flags by kind", bars)
 }

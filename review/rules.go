@@ -39,6 +39,36 @@ func CheckRead(pol *workflow.Policy, who workflow.Principal, scope Scope) error 
 	return workflow.Errorf(workflow.CodeForbidden, "only admins and reviewers may read access reviews of %s", scopeWords(scope))
 }
 
+// CheckReviews says whether who may read any access review at all: admins
+// and reviewers, and the approvers of at least one resource (theirs).
+//
+// Errors: CodeForbidden.
+func CheckReviews(pol *workflow.Policy, who workflow.Principal) error {
+	if !who.IsUser() {
+		return workflow.Errorf(workflow.CodeForbidden, "only people may read access reviews, not %s", who.Name())
+	}
+	if CanOversee(pol, who) {
+		return nil
+	}
+	for _, r := range pol.Resources {
+		if pol.CanApprove(who, r) {
+			return nil
+		}
+	}
+	return workflow.Errorf(workflow.CodeForbidden, "only admins, reviewers and approvers may read access reviews")
+}
+
+// CheckDashboard says whether who may see the dashboard: admins and
+// reviewers.
+//
+// Errors: CodeForbidden.
+func CheckDashboard(pol *workflow.Policy, who workflow.Principal) error {
+	if !who.IsUser() || !CanOversee(pol, who) {
+		return workflow.Errorf(workflow.CodeForbidden, "only admins and reviewers may see the dashboard")
+	}
+	return nil
+}
+
 // CheckExport says whether who may export or verify the audit log: admins
 // and reviewers.
 //

@@ -341,6 +341,26 @@ func TestAuthorization(t *testing.T) {
 		if got := workflow.ErrorCode(review.CheckExport(pol, tc.who)); got != tc.code {
 			t.Errorf("export by %s: %s, want %s", tc.who.Name(), got, tc.code)
 		}
+		if got := workflow.ErrorCode(review.CheckDashboard(pol, tc.who)); got != tc.code {
+			t.Errorf("dashboard for %s: %s, want %s", tc.who.Name(), got, tc.code)
+		}
+	}
+	// Any review at all: overseers, and approvers of something.
+	for _, tc := range []struct {
+		who  workflow.Principal
+		code workflow.Code
+	}{
+		{workflow.User("root@example.com"), ""},
+		{workflow.User("ann@example.com"), ""},
+		{workflow.User("carol@example.com"), ""}, // approves crm-notes and crm-payments
+		{workflow.User("bob@example.com"), ""},   // agents approve crm-payments here
+		{workflow.User("stranger@example.com"), workflow.CodeForbidden},
+		{workflow.Principal{Email: "eve@example.com", Groups: []string{"nobody"}}, workflow.CodeForbidden},
+		{workflow.ServiceAccount("siem"), workflow.CodeForbidden},
+	} {
+		if got := workflow.ErrorCode(review.CheckReviews(pol, tc.who)); got != tc.code {
+			t.Errorf("reviews for %s: %s, want %s", tc.who.Name(), got, tc.code)
+		}
 	}
 	open := &review.Review{ID: "r1", Scope: all, State: review.StateOpen}
 	done := &review.Review{ID: "r2", Scope: all, State: review.StateSignedOff, SignedOffBy: "ann@example.com"}

@@ -135,9 +135,8 @@ func (s *Service) Flags(ctx context.Context, who workflow.Principal, scope Scope
 //
 // Errors: CodeForbidden, CodeInvalid.
 func (s *Service) Dashboard(ctx context.Context, who workflow.Principal, p Period) (*Dashboard, error) {
-	pol := s.policy()
-	if !who.IsUser() || !CanOversee(pol, who) {
-		return nil, workflow.Errorf(workflow.CodeForbidden, "only admins and reviewers may see the dashboard")
+	if err := CheckDashboard(s.policy(), who); err != nil {
+		return nil, err
 	}
 	if err := CheckPeriod(p); err != nil {
 		return nil, err
@@ -217,15 +216,16 @@ func (s *Service) Get(ctx context.Context, who workflow.Principal, id string) (*
 
 // List returns the reviews who may read, newest first.
 //
-// Errors: CodeForbidden (not a person), CodeInvalid (bad cursor).
+// Errors: CodeForbidden (may read no review: see CheckReviews),
+// CodeInvalid (bad cursor).
 func (s *Service) List(ctx context.Context, who workflow.Principal, limit int, cursor string) ([]*Review, string, error) {
-	if !who.IsUser() {
-		return nil, "", workflow.Errorf(workflow.CodeForbidden, "only people may read access reviews")
+	pol := s.policy()
+	if err := CheckReviews(pol, who); err != nil {
+		return nil, "", err
 	}
 	if limit <= 0 || limit > 200 {
 		limit = 50
 	}
-	pol := s.policy()
 	var out []*Review
 	for {
 		page, next, err := s.store.ListReviews(ctx, limit, cursor)
@@ -441,7 +441,7 @@ func (s *Service) Scan(ctx context.Context) ([]Flag, error) {
 
 // Audit actions of the audit log's own use.
 const (
-	ActionAuditExport = "audit.export"
+	ActionAuditExport = workflow.ActionAuditExport
 	ActionAuditVerify = "audit.verify"
 )
 

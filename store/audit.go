@@ -246,10 +246,19 @@ func (r reader) AuditAnchors(ctx context.Context) ([]audit.Anchor, error) {
 type AuditFilter struct {
 	Since, Until time.Time // at >= Since, at < Until
 	Person       string    // actor or subject
+	Actor        string
+	Subject      string
 	Resource     string
 	RequestID    string
+	Action       string
 	FromID       int64 // id >= FromID
 	ThroughID    int64 // id <= ThroughID
+}
+
+// AuditFilterOf is the export filter that selects what q selects.
+func AuditFilterOf(q workflow.AuditQuery) AuditFilter {
+	return AuditFilter{Since: q.Since, Until: q.Until, Person: q.Person, Actor: q.Actor, Subject: q.Subject, Resource: q.Resource,
+		RequestID: q.RequestID, Action: q.Action}
 }
 
 // ExportAudit calls fn with every record matching f, in id order, reading
@@ -273,11 +282,10 @@ func (d *DB) ExportAudit(ctx context.Context, f AuditFilter, fn func(*audit.Reco
 		if f.Person != "" {
 			db = db.Where("(actor = ? OR subject = ?)", f.Person, f.Person)
 		}
-		if f.Resource != "" {
-			db = db.Where("resource = ?", f.Resource)
-		}
-		if f.RequestID != "" {
-			db = db.Where("request_id = ?", f.RequestID)
+		for _, kv := range [][2]string{{"actor", f.Actor}, {"subject", f.Subject}, {"resource", f.Resource}, {"request_id", f.RequestID}, {"action", f.Action}} {
+			if kv[1] != "" {
+				db = db.Where(kv[0]+" = ?", kv[1])
+			}
 		}
 		rows, err := db.Order("id").Limit(audit.BatchSize).Rows()
 		if err != nil {

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"crypto/subtle"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -21,7 +20,7 @@ import (
 // implements it.
 type AuditLog interface {
 	audit.Log
-	ExportAudit(ctx context.Context, f store.AuditFilter, fn func(*audit.Record) error) error
+	AuditExporter
 }
 
 // Oversight is what the oversight endpoints need: audit export and
@@ -35,6 +34,10 @@ type Oversight struct {
 	MetricsToken string
 	// Status returns the last scheduled verification (nil before one).
 	Status func() *audit.Result
+	// Verify runs the scheduled verification now (the web UI's "Verify
+	// now"), so that Status, the metrics and the alerts know of it; nil
+	// verifies with audit.Verify alone.
+	Verify func(ctx context.Context) (audit.Result, error)
 }
 
 // MountOversight adds the oversight routes. Who may do what is decided in
@@ -59,6 +62,10 @@ func (s *Server) MountOversight(o Oversight) {
 	api.GET("/flags", h.flags, auth)
 	api.GET("/dashboard", h.dashboard, auth)
 	api.GET("/dashboard/charts/:name", h.dashboardChart, auth)
+	if s.ui != nil {
+		s.ui.over = &h.o
+		s.ui.oversightRoutes(e)
+	}
 }
 
 type oversightHandlers struct {
@@ -135,47 +142,13 @@ func (h *oversightHandlers) exportAudit(c echo.Context) error {
 	if !since.IsZero() && !until.IsZero() && !until.After(since) {
 		return workflow.Errorf(workflow.CodeInvalid, "until must be after since")
 	}
-	f := store.AuditFilter{Since: since, Until: until, Person: workflow.NormalizeEmail(c.QueryParam("person")),
+	q := workflow.AuditQuery{Since: since, Until: until, Person: workflow.NormalizeEmail(c.QueryParam("person")),
 		Resource: c.QueryParam("resource"), RequestID: c.QueryParam("request")}
-	ctx := c.Request().Context()
-	what := "export " + format + " " + filterWords(f)
-	if err := h.o.Reviews.AuthorizeAuditRead(ctx, principal(c), review.ActionAuditExport, what); err != nil {
+	what := "export " + format + " " + q.Describe()
+	if err := h.o.Reviews.AuthorizeAuditRead(c.Request().Context(), principal(c), review.ActionAuditExport, what); err != nil {
 		return err
 	}
-	resp := c.Response()
-	resp.Header().Set(echo.HeaderContentType, audit.ContentType(format))
-	resp.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="jitaccess-audit-%s.%s"`, h.s.svc.Clock()().Format("20060102T150405Z"), format))
-	resp.WriteHeader(http.StatusOK)
-	w, err := audit.NewWriter(resp, format)
-	if err != nil {
-		return err
-	}
-	if err := h.o.Audit.ExportAudit(ctx, f, w.Write); err != nil {
-		// The status is sent; cut the body short so that the client sees
-		// a broken transfer rather than a complete-looking file.
-		h.s.log.Error("audit export failed midway", "err", err, "records", w.Count())
-		panic(http.ErrAbortHandler)
-	}
-	return w.Flush()
-}
-
-func filterWords(f store.AuditFilter) string {
-	var parts []string
-	if !f.Since.IsZero() {
-		parts = append(parts, "since "+f.Since.Format(time.RFC3339))
-	}
-	if !f.Until.IsZero() {
-		parts = append(parts, "until "+f.Until.Format(time.RFC3339))
-	}
-	for _, kv := range [][2]string{{"person", f.Person}, {"resource", f.Resource}, {"request", f.RequestID}} {
-		if kv[1] != "" {
-			parts = append(parts, kv[0]+" "+kv[1])
-		}
-	}
-	if len(parts) == 0 {
-		return "(everything)"
-	}
-	return "(" + strings.Join(parts, ", ") + ")"
+	return streamAudit(c, h.s.log, h.o.Audit, store.AuditFilterOf(q), format, h.s.svc.Clock()())
 }
 
 // GET /api/v1/audit/verify: verify the chain now.

@@ -98,6 +98,7 @@ func TestAPIOversight(t *testing.T) {
 			{"ann", "/api/v1/reviews/not-a-uuid", 404, "not_found"},
 			{"ann", "/api/v1/flags?kind=ufo", 400, "invalid_argument"},
 			{"bob", "/api/v1/flags", 403, "forbidden"},
+			{"bob", "/api/v1/reviews", 403, "forbidden"}, // approves nothing: may read no review
 			{"bob", "/api/v1/dashboard", 403, "forbidden"},
 			{"ann", "/api/v1/dashboard/charts/pie", 404, "not_found"},
 			{"bob", "/api/v1/audit/export", 403, "forbidden"},
@@ -152,6 +153,16 @@ func TestAPIOversight(t *testing.T) {
 		}
 		if r := e.call(t, "GET", "/api/v1/reviews", "ann", nil); len(r.body["reviews"].([]any)) != 1 {
 			t.Errorf("list: %s", r.raw)
+		}
+		if r := e.call(t, "GET", "/api/v1/reviews", "carol", nil); r.status != 200 || len(r.body["reviews"].([]any)) != 0 {
+			t.Errorf("an approver lists reviews of everything: %s", r.raw)
+		}
+		// Reviewers read every request (read only).
+		if r := e.call(t, "GET", "/api/v1/requests/"+id, "ann", nil); r.status != 200 {
+			t.Errorf("a reviewer reading a request: %d %s", r.status, r.raw)
+		}
+		if r := e.call(t, "POST", "/api/v1/requests/"+id+"/revoke", "ann", map[string]string{"comment": "x"}); r.status != 403 {
+			t.Errorf("a reviewer revoking: %d %s", r.status, r.raw)
 		}
 
 		// Flags and the dashboard.

@@ -49,6 +49,7 @@ type Server struct {
 	log     *slog.Logger
 	touched *touchThrottle
 	edge    EdgeConfig
+	ui      *ui // nil without the web UI
 }
 
 // New builds the server and its routes.

@@ -96,6 +96,7 @@ func (u *ui) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		v := newViewer(u.svc.Policy(), s)
+		v.Oversight = u.over != nil
 		c.Set(viewerKey, v)
 		c.SetRequest(c.Request().WithContext(workflow.WithPrincipal(ctx, v.Principal)))
 		return next(c)

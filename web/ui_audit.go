@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -73,8 +74,10 @@ type auditData struct {
 	Pager     pager
 	Actions   []string
 	Resources []string
-	AllOfIt   bool // the viewer sees every record (admins)
+	AllOfIt   bool // the viewer sees every record (admins, reviewers)
 	Export    url.Values
+	CanExport bool
+	Chain     *chainStatus // nil unless the viewer may verify the chain
 }
 
 // auditActions lists the actions the filter offers.
@@ -84,7 +87,8 @@ func auditActions() []string {
 		out = append(out, string(e))
 	}
 	return append(out, workflow.ActionCheck, workflow.ActionTokenCreate, workflow.ActionTokenRevoke,
-		store.ActionSignIn, store.ActionSignOut, store.ActionSessionRevoke)
+		store.ActionSignIn, store.ActionSignOut, store.ActionSessionRevoke,
+		review.ActionReviewOpen, review.ActionReviewSignOff, review.ActionFollowUp, review.ActionFollowUpDone, workflow.ActionAuditExport)
 }
 
 // GET /audit: the audit log, filtered; admins see all of it, everyone else
@@ -95,7 +99,8 @@ func (u *ui) audit(c echo.Context) error {
 	}
 	v := u.newView(c, "Audit log", "audit")
 	f := readAuditFilter(c)
-	d := auditData{Filter: f, Actions: auditActions(), AllOfIt: v.Me.Admin, Export: f.values()}
+	d := auditData{Filter: f, Actions: auditActions(), AllOfIt: workflow.CanReadAllAudit(u.svc.Policy(), v.Me.Principal), Export: f.values(),
+		CanExport: u.cfg.Audit != nil, Chain: u.chainStatusFor(c.Request().Context(), v.Me.Principal)}
 	for _, r := range u.svc.Policy().Resources {
 		d.Resources = append(d.Resources, r.ID)
 	}

@@ -17,12 +17,12 @@ import (
 
 // The roles of the authorization matrix, for a request by alice for
 // crm-payments (approved by managers) and a live grant of bob's for
-// crm-notes.
-var roles = []string{"requester", "other requester", "approver", "approver elsewhere", "admin", "signed out"}
+// crm-notes. The reviewer is in the policy's reviewers group.
+var roles = []string{"requester", "other requester", "approver", "approver elsewhere", "admin", "reviewer", "signed out"}
 
 var roleEmail = map[string]string{
 	"requester": "alice@example.com", "other requester": "bob@example.com", "approver": "carol@example.com",
-	"approver elsewhere": "frank@example.com", "admin": "root@example.com",
+	"approver elsewhere": "frank@example.com", "admin": "root@example.com", "reviewer": "ann@example.com",
 }
 
 // fixture is what every cell of the matrix starts from.
@@ -105,34 +105,39 @@ func TestAuthorizationMatrixPages(t *testing.T) {
 			see, hide map[string][]string
 		}{
 			{path: "/", want: map[string]int{"requester": redirect, "other requester": redirect, "approver": redirect,
-				"approver elsewhere": redirect, "admin": redirect}},
+				"approver elsewhere": redirect, "admin": redirect, "reviewer": redirect}},
 			{path: "/decisions", see: map[string][]string{"approver": {f.pending.ID}, "approver elsewhere": {f.other.ID}},
 				hide: map[string][]string{"requester": {f.pending.ID, f.other.ID}, "other requester": {f.pending.ID}, "approver": {f.other.ID},
-					"approver elsewhere": {f.pending.ID}, "admin": {f.pending.ID}}},
+					"approver elsewhere": {f.pending.ID}, "admin": {f.pending.ID}, "reviewer": {f.pending.ID}}},
 			{path: "/requests", see: map[string][]string{"requester": {f.pending.ID, f.other.ID}, "other requester": {f.live.ID}},
 				hide: map[string][]string{"other requester": {f.pending.ID}, "requester": {f.live.ID}}},
-			{path: "/requests/new", see: map[string][]string{"requester": {"crm-payments"}}, hide: map[string][]string{"approver": {`data-resource="crm-payments"`}}},
-			{path: "/requests/new?resource=crm-payments", want: map[string]int{"approver": forbidden, "approver elsewhere": forbidden, "admin": forbidden}},
+			{path: "/requests/new", see: map[string][]string{"requester": {"crm-payments"}},
+				hide: map[string][]string{"approver": {`data-resource="crm-payments"`}, "reviewer": {`data-resource="crm-payments"`}}},
+			{path: "/requests/new?resource=crm-payments", want: map[string]int{"approver": forbidden, "approver elsewhere": forbidden, "admin": forbidden, "reviewer": forbidden}},
 			{path: "/requests/" + f.pending.ID, want: map[string]int{"other requester": notFound, "approver elsewhere": notFound},
 				see: map[string][]string{"approver": {`action="/requests/` + f.pending.ID + `/approve"`, `action="/requests/` + f.pending.ID + `/deny"`},
 					"requester": {`action="/requests/` + f.pending.ID + `/cancel"`}},
-				hide: map[string][]string{"requester": {"/approve\"", "/deny\""}, "admin": {"/approve\"", "/deny\"", "/cancel\""}}},
+				hide: map[string][]string{"requester": {"/approve\"", "/deny\""}, "admin": {"/approve\"", "/deny\"", "/cancel\""},
+					"reviewer": {"/approve\"", "/deny\"", "/cancel\""}}},
 			{path: "/requests/" + f.live.ID, want: map[string]int{"requester": notFound, "approver elsewhere": notFound},
-				see: map[string][]string{"approver": {"/revoke\""}, "admin": {"/revoke\""}, "other requester": {"Give up my access"}}},
+				see:  map[string][]string{"approver": {"/revoke\""}, "admin": {"/revoke\""}, "other requester": {"Give up my access"}},
+				hide: map[string][]string{"reviewer": {"/revoke\""}}},
 			{path: "/requests/" + f.other.ID, want: map[string]int{"other requester": notFound, "approver": notFound}},
 			{path: "/requests/00000000-0000-0000-0000-000000000000", want: map[string]int{"requester": notFound, "other requester": notFound,
-				"approver": notFound, "approver elsewhere": notFound, "admin": notFound}},
+				"approver": notFound, "approver elsewhere": notFound, "admin": notFound, "reviewer": notFound}},
 			{path: "/requests/not-an-id", want: map[string]int{"requester": notFound, "other requester": notFound,
-				"approver": notFound, "approver elsewhere": notFound, "admin": notFound}},
-			{path: "/grants", see: map[string][]string{"approver": {f.live.ID}, "admin": {f.live.ID}, "other requester": {f.live.ID}},
+				"approver": notFound, "approver elsewhere": notFound, "admin": notFound, "reviewer": notFound}},
+			{path: "/grants", see: map[string][]string{"approver": {f.live.ID}, "admin": {f.live.ID}, "other requester": {f.live.ID}, "reviewer": {f.live.ID}},
 				hide: map[string][]string{"requester": {f.live.ID}, "approver elsewhere": {f.live.ID}}},
-			{path: "/audit", see: map[string][]string{"admin": {"alice@example.com", "bob@example.com"}, "requester": {"alice@example.com"}},
+			{path: "/audit", see: map[string][]string{"admin": {"alice@example.com", "bob@example.com"}, "requester": {"alice@example.com"},
+				"reviewer": {"alice@example.com", "bob@example.com"}},
 				hide: map[string][]string{"requester": {"bob@example.com"}, "other requester": {"alice@example.com"}, "approver elsewhere": {"alice@example.com"}}},
-			{path: "/audit/export?format=csv", see: map[string][]string{"admin": {"alice@example.com", "bob@example.com"}},
+			{path: "/audit/export?format=csv", see: map[string][]string{"admin": {"alice@example.com", "bob@example.com"}, "reviewer": {"alice@example.com", "bob@example.com"}},
 				hide: map[string][]string{"requester": {"bob@example.com"}, "other requester": {"alice@example.com"}}},
-			{path: "/policy", want: map[string]int{"requester": forbidden, "other requester": forbidden, "approver": forbidden, "approver elsewhere": forbidden},
-				see: map[string][]string{"admin": {"frank@example.com"}}},
-			{path: "/sessions", want: map[string]int{"requester": forbidden, "other requester": forbidden, "approver": forbidden, "approver elsewhere": forbidden}},
+			{path: "/policy", want: map[string]int{"requester": forbidden, "other requester": forbidden, "approver": forbidden, "approver elsewhere": forbidden,
+				"reviewer": forbidden}, see: map[string][]string{"admin": {"frank@example.com", `<span class="chip">auditors</span>`}}},
+			{path: "/sessions", want: map[string]int{"requester": forbidden, "other requester": forbidden, "approver": forbidden, "approver elsewhere": forbidden,
+				"reviewer": forbidden}},
 		}
 		for _, pg := range pages {
 			for _, role := range roles {
@@ -146,19 +151,25 @@ func TestAuthorizationMatrixPages(t *testing.T) {
 				}
 				p := c.get(t, pg.path)
 				checkStatus(t, "GET "+pg.path, role, p, want)
-				for _, s := range pg.see[role] {
-					if !strings.Contains(p.body, s) {
-						t.Errorf("GET %s as %s: %q is missing", pg.path, role, s)
-					}
-				}
-				for _, s := range pg.hide[role] {
-					if strings.Contains(p.body, s) {
-						t.Errorf("GET %s as %s: %q is shown", pg.path, role, s)
-					}
-				}
+				checkShown(t, "GET "+pg.path, role, p, pg.see[role], pg.hide[role])
 			}
 		}
 	})
+}
+
+// checkShown checks that a page shows every text of see and none of hide.
+func checkShown(t *testing.T, what, role string, p page, see, hide []string) {
+	t.Helper()
+	for _, s := range see {
+		if !strings.Contains(p.body, s) {
+			t.Errorf("%s as %s: %q is missing", what, role, s)
+		}
+	}
+	for _, s := range hide {
+		if strings.Contains(p.body, s) {
+			t.Errorf("%s as %s: %q is shown", what, role, s)
+		}
+	}
 }
 
 func checkStatus(t *testing.T, what, role string, p page, want int) {
@@ -211,25 +222,32 @@ func TestAuthorizationMatrixActions(t *testing.T) {
 		reason := url.Values{"comment": {"case closed"}}
 		actions := []action{
 			{name: "approve", path: func(f fixture) string { return "/requests/" + f.pending.ID + "/approve" },
-				want:   map[string]int{"requester": forbidden, "other requester": notFound, "approver": redirect, "approver elsewhere": notFound, "admin": forbidden},
+				want: map[string]int{"requester": forbidden, "other requester": notFound, "approver": redirect, "approver elsewhere": notFound, "admin": forbidden,
+					"reviewer": forbidden},
 				target: func(f fixture) *workflow.Request { return f.pending }},
 			{name: "deny", path: func(f fixture) string { return "/requests/" + f.pending.ID + "/deny" }, form: reason,
-				want:   map[string]int{"requester": forbidden, "other requester": notFound, "approver": redirect, "approver elsewhere": notFound, "admin": forbidden},
+				want: map[string]int{"requester": forbidden, "other requester": notFound, "approver": redirect, "approver elsewhere": notFound, "admin": forbidden,
+					"reviewer": forbidden},
 				target: func(f fixture) *workflow.Request { return f.pending }, after: map[string]workflow.State{"approver": workflow.StateDenied}},
 			{name: "cancel", path: func(f fixture) string { return "/requests/" + f.pending.ID + "/cancel" },
-				want:   map[string]int{"requester": redirect, "other requester": notFound, "approver": forbidden, "approver elsewhere": notFound, "admin": forbidden},
+				want: map[string]int{"requester": redirect, "other requester": notFound, "approver": forbidden, "approver elsewhere": notFound, "admin": forbidden,
+					"reviewer": forbidden},
 				target: func(f fixture) *workflow.Request { return f.pending }, after: map[string]workflow.State{"requester": workflow.StateCancelled}},
 			{name: "revoke", path: func(f fixture) string { return "/requests/" + f.live.ID + "/revoke" }, form: reason,
-				want:   map[string]int{"requester": notFound, "other requester": redirect, "approver": redirect, "approver elsewhere": notFound, "admin": redirect},
+				want: map[string]int{"requester": notFound, "other requester": redirect, "approver": redirect, "approver elsewhere": notFound, "admin": redirect,
+					"reviewer": forbidden},
 				target: func(f fixture) *workflow.Request { return f.live },
 				after:  map[string]workflow.State{"other requester": workflow.StateRevoked, "approver": workflow.StateRevoked, "admin": workflow.StateRevoked}},
 			{name: "submit", path: func(fixture) string { return "/requests" },
 				form: url.Values{"resource": {"crm-notes"}, "duration": {"1h"}, "reason": {"case 77"}},
-				want: map[string]int{"requester": redirect, "other requester": http.StatusConflict, "approver": forbidden, "approver elsewhere": forbidden, "admin": forbidden}},
+				want: map[string]int{"requester": redirect, "other requester": http.StatusConflict, "approver": forbidden, "approver elsewhere": forbidden, "admin": forbidden,
+					"reviewer": forbidden}},
 			{name: "end sessions", path: func(fixture) string { return "/sessions/end" }, form: url.Values{"email": {"bob@example.com"}},
-				want: map[string]int{"requester": forbidden, "other requester": forbidden, "approver": forbidden, "approver elsewhere": forbidden, "admin": redirect}},
+				want: map[string]int{"requester": forbidden, "other requester": forbidden, "approver": forbidden, "approver elsewhere": forbidden, "admin": redirect,
+					"reviewer": forbidden}},
 			{name: "sign out", path: func(fixture) string { return "/sign-out" },
-				want: map[string]int{"requester": toSignIn, "other requester": toSignIn, "approver": toSignIn, "approver elsewhere": toSignIn, "admin": toSignIn}},
+				want: map[string]int{"requester": toSignIn, "other requester": toSignIn, "approver": toSignIn, "approver elsewhere": toSignIn, "admin": toSignIn,
+					"reviewer": toSignIn}},
 		}
 		for _, a := range actions {
 			for _, role := range roles {

@@ -14,17 +14,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitaccess/jitaccess/audit"
+	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
 // uiPolicy has a requester (alice), another requester (bob), approvers of
-// the CRM (carol, dave), an approver of something else (frank) and an
-// admin (root).
+// the CRM (carol, dave), an approver of something else (frank), an admin
+// (root) and a reviewer (ann).
 const uiPolicy = `
 admins: [root@example.com]
+reviewers: [auditors]
 groups:
+  auditors: [ann@example.com]
   agents: [alice@example.com, bob@example.com]
   managers: [carol@example.com, dave@example.com]
   dbas: [frank@example.com]
@@ -65,12 +69,26 @@ func mustParse(t testing.TB, src string) *workflow.Policy {
 // uiEnv is a real server (web.New with the UI) on a real database, with a
 // settable clock.
 type uiEnv struct {
-	srv  *httptest.Server
-	base string
-	db   *store.DB
-	svc  *workflow.Service
-	mu   sync.Mutex
-	now  time.Time
+	srv     *httptest.Server
+	base    string
+	db      *store.DB
+	svc     *workflow.Service
+	reviews *review.Service
+	mu      sync.Mutex
+	now     time.Time
+	last    *audit.Result // the "last scheduled verification" the audit page shows
+}
+
+func (e *uiEnv) setLastVerify(r *audit.Result) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.last = r
+}
+
+func (e *uiEnv) lastVerify() *audit.Result {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last
 }
 
 func (e *uiEnv) clock() time.Time {
@@ -94,7 +112,7 @@ func newUIEnv(t testing.TB, db *store.DB, opts ...uiOption) *uiEnv {
 	e.svc = workflow.NewService(db, mustParse(t, uiPolicy), workflow.Options{Now: e.clock})
 	cfg := web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.DiscardHandler),
 		Edge: web.EdgeConfig{SignInPerMinute: -1, APIPerMinute: -1},
-		UI:   &web.UIConfig{Sessions: db, Now: e.clock, SessionIdle: time.Hour, SessionMax: 8 * time.Hour}}
+		UI:   &web.UIConfig{Sessions: db, Audit: db, Now: e.clock, SessionIdle: time.Hour, SessionMax: 8 * time.Hour}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +121,15 @@ func newUIEnv(t testing.TB, db *store.DB, opts ...uiOption) *uiEnv {
 	for _, o := range opts {
 		o(e, &cfg)
 	}
-	e.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: web.New(cfg)}}
+	srv := web.New(cfg)
+	e.reviews = review.New(db, e.svc.Policy, review.Options{Now: e.clock})
+	srv.MountOversight(web.Oversight{Reviews: e.reviews, Audit: db, Status: e.lastVerify,
+		Verify: func(ctx context.Context) (audit.Result, error) {
+			res, err := audit.Verify(ctx, db)
+			e.setLastVerify(&res)
+			return res, err
+		}})
+	e.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: srv}}
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
@@ -117,6 +143,9 @@ type client struct {
 	csrf string
 	who  string
 }
+
+// principal is the signed-in person (without identity-provider groups).
+func (c *client) principal() workflow.Principal { return workflow.User(c.who) }
 
 func (e *uiEnv) anonymous() *client {
 	jar, _ := cookiejar.New(nil)
@@ -227,4 +256,5 @@ var (
 	dave  = workflow.User("dave@example.com")
 	frank = workflow.User("frank@example.com")
 	root  = workflow.User("root@example.com")
+	ann   = workflow.User("ann@example.com")
 )

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitaccess/jitaccess/audit"
+	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -42,7 +44,36 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 			}
 			return id
 		},
-		"pips":  func(n int) []struct{} { return make([]struct{}, n) },
+		"pips": func(n int) []struct{} { return make([]struct{}, n) },
+		"i64":  func(n int64) int { return int(n) },
+		// The oversight pages (ui_oversight.go).
+		"isDate":    isDate,
+		"reqShort":  reqShort,
+		"dayTime":   func(t time.Time) string { return t.UTC().Format("Jan 2, 15:04") },
+		"first":     func(n int, list []string) []string { return list[:min(n, len(list))] },
+		"sub":       func(a, b int) int { return a - b },
+		"flagLabel": flagLabel,
+		"headShort": shortHead,
+		"took":      func(d audit.Duration) string { return time.Duration(d).Round(time.Millisecond).String() },
+		"scopeKind": func(s review.Scope) string {
+			switch s.Kind {
+			case review.ScopeResource:
+				return "one resource"
+			case review.ScopePerson:
+				return "one person"
+			}
+			return "everything"
+		},
+		"followUp": followUpOf,
+		// lineOf is a line of a report with the follow-up control of its
+		// person or resource (kind).
+		"lineOf": func(rv reportView, l review.Line, kind string) lineView {
+			ref := l.Person
+			if kind == review.ItemResource {
+				ref = l.Resource
+			}
+			return lineView{Line: l, Follow: followUpOf(rv, kind, ref)}
+		},
 		"query": func(v url.Values) template.URL { return template.URL(v.Encode()) },
 		"initial": func(email string) string {
 			if email == "" {

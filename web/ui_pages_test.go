@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitaccess/jitaccess/audit"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -158,19 +159,33 @@ func TestAuditPageAndExport(t *testing.T) {
 			t.Errorf("until before since: %d", p.status)
 		}
 
-		// CSV export of the filtered view: all of it, with a header, and
-		// formulas defused.
+		// CSV export of the filtered view: all of it, oldest first, in the
+		// audit package's format (with the hashes), formulas defused, and
+		// verifiable without the database.
 		p := root.get(t, "/audit/export?format=csv&request="+r.ID)
 		if p.status != 200 || !strings.HasPrefix(p.header.Get("Content-Type"), "text/csv") ||
 			!strings.Contains(p.header.Get("Content-Disposition"), `attachment; filename="jitaccess-audit-`) {
 			t.Fatalf("csv: %d %v", p.status, p.header)
 		}
 		recs, err := csv.NewReader(strings.NewReader(p.body)).ReadAll()
-		if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "id,at,actor,action,request_id,resource,subject,from_state,to_state,reason" {
+		if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "id,at,actor,action,request_id,resource,subject,from_state,to_state,reason,prev_hash,hash" {
 			t.Fatalf("csv rows: %v %v", recs, err)
 		}
-		if recs[2][3] != "submit" || recs[2][9] != `'=HYPERLINK("http://evil.example")` || recs[1][2] != "carol@example.com" {
+		if recs[1][3] != "submit" || recs[1][9] != `'=HYPERLINK("http://evil.example")` || recs[2][2] != "carol@example.com" || recs[2][10] != recs[1][11] {
 			t.Fatalf("csv content: %v", recs)
+		}
+		if res, err := audit.VerifyExport(strings.NewReader(p.body), true, nil); err != nil || !res.OK || res.Records != 2 {
+			t.Fatalf("the CSV export does not verify: %+v %v", res, err)
+		}
+		// Every export is itself in the audit log, with who and what.
+		exports, _, err := e.svc.Audit(ctx, workflow.User("root@example.com"), workflow.AuditQuery{Action: workflow.ActionAuditExport})
+		if err != nil || len(exports) != 1 || exports[0].Actor != "root@example.com" || exports[0].Reason != "export csv (request "+r.ID+")" {
+			t.Fatalf("export not audited: %+v %v", exports, err)
+		}
+		// The action filter holds in the export too.
+		p = root.get(t, "/audit/export?format=csv&action=approve")
+		if recs, _ := csv.NewReader(strings.NewReader(p.body)).ReadAll(); len(recs) != 2 || recs[1][3] != "approve" {
+			t.Fatalf("export of approvals: %v", recs)
 		}
 		// JSON lines, every record, more than one page's worth.
 		var checks []*workflow.AuditRecord
@@ -185,7 +200,7 @@ func TestAuditPageAndExport(t *testing.T) {
 		if err := db.Gorm().Table("audit_records").Count(&n64).Error; err != nil {
 			t.Fatal(err)
 		}
-		total := int(n64)
+		total := int(n64) + 1 // and the record of this export
 		p = root.get(t, "/audit/export?format=jsonl")
 		sc := bufio.NewScanner(strings.NewReader(p.body))
 		lines := 0
@@ -198,6 +213,10 @@ func TestAuditPageAndExport(t *testing.T) {
 		}
 		if lines != total || total <= workflow.MaxPageSize {
 			t.Fatalf("jsonl: %d lines, %d records", lines, total)
+		}
+		// An unfiltered export is the whole chain.
+		if res, err := audit.VerifyExport(strings.NewReader(p.body), false, nil); err != nil || !res.OK || int(res.Records) != total {
+			t.Fatalf("the JSON-lines export does not verify as a chain: %+v %v", res, err)
 		}
 		// Everyone else exports only the records about themselves.
 		p = e.signIn(t, "bob@example.com").get(t, "/audit/export?format=csv")

@@ -12,6 +12,7 @@ import (
 type policyData struct {
 	Source    string
 	Admins    []string
+	Reviewers []string // the groups whose members read reviews, flags and the whole audit log
 	Groups    []policyGroup
 	Resources []policyResource
 }
@@ -35,7 +36,7 @@ func (u *ui) policy(c echo.Context) error {
 	}
 	v := u.newView(c, "Policy", "policy")
 	pol := u.svc.Policy()
-	d := policyData{Source: pol.Source, Admins: slices.Sorted(slices.Values(pol.Admins))}
+	d := policyData{Source: pol.Source, Admins: slices.Sorted(slices.Values(pol.Admins)), Reviewers: pol.Reviewers}
 	for name, members := range pol.Groups {
 		d.Groups = append(d.Groups, policyGroup{Name: name, Members: slices.Sorted(slices.Values(members))})
 	}

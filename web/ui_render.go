@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -98,11 +99,20 @@ type viewer struct {
 	Approver  bool // approves at least one resource
 	Requester bool // may request at least one resource
 	Known     bool // named by the policy
+	Reviewer  bool // in one of the policy's reviewers groups
+	// As package review decides: Overseer reads every report, flag and
+	// the dashboard (admins and reviewers); Reviews reads some review
+	// (overseers, and approvers for their resources).
+	Overseer bool
+	Reviews  bool
+	// Oversight is set when this server has the oversight pages.
+	Oversight bool
 }
 
 func newViewer(pol *workflow.Policy, s store.Session) *viewer {
 	p := s.Principal()
-	v := &viewer{Email: p.Email, Principal: p, Session: s, Admin: pol.IsAdmin(p), Known: pol.Knows(p)}
+	v := &viewer{Email: p.Email, Principal: p, Session: s, Admin: pol.IsAdmin(p), Known: pol.Knows(p), Reviewer: pol.IsReviewer(p),
+		Overseer: review.CanOversee(pol, p), Reviews: review.CheckReviews(pol, p) == nil}
 	for _, r := range pol.Resources {
 		v.Approver = v.Approver || pol.CanApprove(p, r)
 		v.Requester = v.Requester || pol.CanRequest(p, r)
@@ -118,6 +128,9 @@ func (v *viewer) Roles() []string {
 	}
 	if v.Approver {
 		out = append(out, "Approver")
+	}
+	if v.Reviewer {
+		out = append(out, "Reviewer")
 	}
 	if v.Admin {
 		out = append(out, "Admin")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/web"
@@ -109,7 +110,13 @@ func TestSecurityHeaders(t *testing.T) {
 		// No page has inline script, inline event handlers or inline
 		// styles (the CSP would block them anyway).
 		req := e.submit(t, alice, "crm-payments", time.Hour)
+		e.approve(t, carol, req.ID)
+		e.approve(t, dave, req.ID) // a rubber stamp: flags and charts have data
 		root := e.signIn(t, "root@example.com")
+		rev, err := e.reviews.Open(context.Background(), root.principal(), review.Scope{Kind: review.ScopeAll}, theDay)
+		if err != nil {
+			t.Fatal(err)
+		}
 		scripts := regexp.MustCompile(`(?s)<script([^>]*)>(.*?)</script>`)
 		handlers := regexp.MustCompile(`\s(on[a-z]+|style)=`)
 		for _, tc := range []struct {
@@ -118,6 +125,8 @@ func TestSecurityHeaders(t *testing.T) {
 		}{
 			{c, "/decisions"}, {c, "/requests/" + req.ID}, {c, "/grants"}, {c, "/audit"}, {root, "/policy"}, {root, "/sessions"},
 			{e.signIn(t, "alice@example.com"), "/requests/new?resource=crm-payments"}, {anon, "/sign-in"}, {c, "/nope"},
+			{root, "/audit"}, {root, "/dashboard"}, {root, "/flags"}, {root, "/reviews"}, {root, "/reviews/report?" + dayPeriod},
+			{root, "/reviews/" + rev.ID}, {root, "/reviews/" + rev.ID + "?view=grants"}, {root, "/reviews/" + rev.ID + "?view=person"},
 		} {
 			p := tc.c.get(t, tc.path)
 			for _, m := range scripts.FindAllStringSubmatch(p.body, -1) {
@@ -283,7 +292,7 @@ func TestSessionExpiryAndRevocation(t *testing.T) {
 		// Removed from the approver group: the next click no longer shows
 		// the request, and the next action is refused.
 		d = e.signIn(t, "dave@example.com")
-		e.svc.SetPolicy(mustParse(t, strings.Replace(uiPolicy, "managers: [carol@example.com, dave@example.com]", "managers: [carol@example.com, erin@example.com]\n  auditors: [dave@example.com]", 1)))
+		e.svc.SetPolicy(mustParse(t, strings.Replace(uiPolicy, "managers: [carol@example.com, dave@example.com]", "managers: [carol@example.com, erin@example.com]\n  observers: [dave@example.com]", 1)))
 		if p := d.get(t, "/requests/"+req.ID); p.status != http.StatusNotFound {
 			t.Fatalf("dave after leaving managers: %d", p.status)
 		}

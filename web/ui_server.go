@@ -13,14 +13,15 @@ import (
 // The web UI is server-rendered HTML (html/template, embedded) with one
 // small script for auto-refresh, so that jitaccess stays one binary with no
 // front-end build. Each page is one handler file (ui_NAME.go) and one
-// template (templates/NAME.html); routes are the table in uiRoutes.
+// template (templates/NAME.html); routes are the tables in routes and
+// oversightRoutes.
 //
 // Adding a page:
 //  1. templates/NAME.html: {{define "content"}}...{{end}}; it gets a *view
 //     whose Data is the page's own struct.
 //  2. ui_NAME.go: a handler that calls one workflow.Service method and
 //     u.render(c, http.StatusOK, "NAME", v), after v := u.newView(c, ...).
-//  3. One line in uiRoutes with the middleware chain it needs (page,
+//  3. One line in routes with the middleware chain it needs (page,
 //     action, adminPage or adminAction), and one navItem if it belongs in
 //     the top navigation.
 //
@@ -49,6 +50,9 @@ type UIConfig struct {
 	RefreshEvery time.Duration
 	// Now is the clock for sessions; default the service's clock.
 	Now func() time.Time
+	// Audit serves the audit page's CSV and JSON-lines export (store.DB);
+	// nil leaves the export out.
+	Audit AuditExporter
 }
 
 // DemoUser is one person on the demo sign-in page.
@@ -71,6 +75,7 @@ type ui struct {
 	now   func() time.Time
 	pages *pages
 	oidc  *oidcClient
+	over  *Oversight // the oversight pages' services; nil until MountOversight
 }
 
 func (s *Server) mountUI(cfg UIConfig) {
@@ -85,6 +90,7 @@ func (s *Server) mountUI(cfg UIConfig) {
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	u := &ui{srv: s, svc: s.svc, cfg: cfg, now: cfg.Now, pages: mustLoadPages()}
+	s.ui = u
 	if u.now == nil {
 		u.now = s.svc.Clock()
 	}
@@ -101,10 +107,7 @@ func (s *Server) mountUI(cfg UIConfig) {
 //	adminPage:   page + admins only
 //	adminAction: action + admins only
 func (u *ui) routes(e *echo.Echo) {
-	page := []echo.MiddlewareFunc{u.htmlErrors, u.requireSession, u.requireKnown}
-	action := append(page[:len(page):len(page)], u.checkCSRF)
-	adminPage := append(page[:len(page):len(page)], u.adminOnly)
-	adminAction := append(action[:len(action):len(action)], u.adminOnly)
+	page, action, adminPage, adminAction := u.chains()
 	signIn := []echo.MiddlewareFunc{u.htmlErrors}
 	if limit := rateLimit(u.srv.edge.SignInPerMinute, DefaultSignInPerMinute, "sign-in attempts"); limit != nil {
 		signIn = append(signIn, limit)
@@ -142,6 +145,34 @@ func (u *ui) routes(e *echo.Echo) {
 	e.RouteNotFound("/*", u.notFound)
 }
 
+// chains are the middleware chains of routes (see routes).
+func (u *ui) chains() (page, action, adminPage, adminAction []echo.MiddlewareFunc) {
+	page = []echo.MiddlewareFunc{u.htmlErrors, u.requireSession, u.requireKnown}
+	action = append(page[:len(page):len(page)], u.checkCSRF)
+	adminPage = append(page[:len(page):len(page)], u.adminOnly)
+	adminAction = append(action[:len(action):len(action)], u.adminOnly)
+	return page, action, adminPage, adminAction
+}
+
+// oversightRoutes are the pages of access reviews, anomaly flags, the
+// dashboard and the audit chain (ui_review*.go, ui_flags.go,
+// ui_dashboard.go, ui_audit_chain.go), added by Server.MountOversight.
+// Who may see and do what is decided by package review; the handlers only
+// ask it.
+func (u *ui) oversightRoutes(e *echo.Echo) {
+	page, action, _, _ := u.chains()
+	e.GET("/reviews", u.reviews, page...)
+	e.GET("/reviews/report", u.reviewReport, page...)
+	e.POST("/reviews", u.openReview, action...)
+	e.GET("/reviews/:id", u.reviewDetail, page...)
+	e.POST("/reviews/:id/signoff", u.signOffReview, action...)
+	e.POST("/reviews/:id/followups", u.markFollowUp, action...)
+	e.POST("/followups/:id/resolve", u.resolveFollowUp, action...)
+	e.GET("/flags", u.flags, page...)
+	e.GET("/dashboard", u.dashboard, page...)
+	e.POST("/audit/verify", u.verifyAudit, action...)
+}
+
 // navItem is one entry of the top navigation.
 type navItem struct {
 	Key   string // matches view.Active
@@ -156,6 +187,8 @@ func always(*viewer) bool       { return true }
 func approvers(v *viewer) bool  { return v.Approver }
 func requesters(v *viewer) bool { return v.Requester }
 func adminsOnly(v *viewer) bool { return v.Admin }
+func reviewers(v *viewer) bool  { return v.Oversight && v.Reviews }
+func overseers(v *viewer) bool  { return v.Oversight && v.Overseer }
 
 // navItems is the top navigation, in order. A page appears for those its
 // Show admits; its handler must still check (adminOnly does for admins).
@@ -163,6 +196,9 @@ var navItems = []navItem{
 	{Key: "decisions", Label: "Needs my decision", Path: "/decisions", Show: approvers, Count: true},
 	{Key: "requests", Label: "My requests", Path: "/requests", Show: requesters},
 	{Key: "grants", Label: "Live grants", Path: "/grants", Show: always},
+	{Key: "dashboard", Label: "Dashboard", Path: "/dashboard", Show: overseers},
+	{Key: "reviews", Label: "Reviews", Path: "/reviews", Show: reviewers},
+	{Key: "flags", Label: "Flags", Path: "/flags", Show: reviewers},
 	{Key: "audit", Label: "Audit log", Path: "/audit", Show: always},
 	{Key: "policy", Label: "Policy", Path: "/policy", Show: adminsOnly},
 	{Key: "sessions", Label: "Sessions", Path: "/sessions", Show: adminsOnly},
@@ -176,6 +212,8 @@ func (u *ui) home(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/decisions")
 	case v.Requester:
 		return c.Redirect(http.StatusSeeOther, "/requests")
+	case v.Oversight && v.Reviewer && !v.Admin:
+		return c.Redirect(http.StatusSeeOther, "/reviews")
 	}
 	return c.Redirect(http.StatusSeeOther, "/grants")
 }

@@ -74,8 +74,8 @@ func (s *Service) CountDecisions(ctx context.Context, who Principal) (int, error
 }
 
 // LiveGrants returns the access that is live now and that who may see
-// (as List decides: admins all, approvers their resources, everyone their
-// own), newest first.
+// (as List decides: admins and reviewers all, approvers their resources,
+// everyone their own), newest first.
 //
 // Errors: CodeForbidden (service principals), CodeInvalid (bad cursor).
 func (s *Service) LiveGrants(ctx context.Context, who Principal, limit int, cursor string) ([]*Request, string, error) {

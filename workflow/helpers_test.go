@@ -13,7 +13,9 @@ import (
 // testPolicy is the policy the service tests run under.
 const testPolicy = `
 admins: [root@example.com]
+reviewers: [auditors]
 groups:
+  auditors: [ann@example.com]
   agents: [alice@example.com, bob@example.com, mallory@example.com]
   managers: [carol@example.com, dave@example.com, erin@example.com]
   dbas: [frank@example.com, grace@example.com]
@@ -62,6 +64,7 @@ var (
 	frank   = workflow.User("frank@example.com")
 	root    = workflow.User("root@example.com")
 	nobody  = workflow.User("nobody@example.com")
+	ann     = workflow.User("ann@example.com") // a reviewer
 	checker = workflow.ServiceAccount("helpdesk", workflow.ScopeCheck)
 )
 

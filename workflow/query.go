@@ -36,8 +36,9 @@ func (s *Service) Get(ctx context.Context, who Principal, id string) (*RequestDe
 const MaxPageSize = 500
 
 // List returns requests who may see, filtered by q, one page at a time.
-// Admins see all; others see their own and those for resources they
-// approve. Its visibility fields are set here, whatever the caller passed.
+// Admins and reviewers see all (as CanView lets them); others see their
+// own and those for resources they approve. Its visibility fields are set
+// here, whatever the caller passed.
 //
 // Errors: CodeForbidden (service principals), CodeInvalid (bad filter).
 func (s *Service) List(ctx context.Context, who Principal, q RequestQuery) ([]*Request, string, error) {
@@ -50,7 +51,7 @@ func (s *Service) List(ctx context.Context, who Principal, q RequestQuery) ([]*R
 	q.Requester = NormalizeEmail(q.Requester)
 	q.Limit = pageSize(q.Limit)
 	pol := s.Policy()
-	q.All, q.Viewer, q.ViewerResources = pol.IsAdmin(who), who.Email, nil
+	q.All, q.Viewer, q.ViewerResources = pol.IsAdmin(who) || pol.IsReviewer(who), who.Email, nil
 	if !q.All {
 		for _, r := range pol.Resources {
 			if pol.CanApprove(who, r) {
@@ -112,27 +113,79 @@ func requireKnown(pol *Policy, who Principal) error {
 	return nil
 }
 
-// Audit returns audit records: all of them for admins, and for everyone
-// else only those about their own requests.
+// Audit returns audit records: all of them for admins and reviewers, and
+// for everyone else only those about their own requests.
 //
 // Errors: CodeForbidden (not in the policy), CodeInvalid (bad filter).
 func (s *Service) Audit(ctx context.Context, who Principal, q AuditQuery) ([]*AuditRecord, string, error) {
-	pol := s.Policy()
-	if err := requireKnown(pol, who); err != nil {
+	q, err := s.auditScope(who, q)
+	if err != nil {
 		return nil, "", err
-	}
-	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
-		return nil, "", Errorf(CodeInvalid, "until must be after since")
-	}
-	q.Actor, q.Subject, q.Person = NormalizeEmail(q.Actor), NormalizeEmail(q.Subject), NormalizeEmail(q.Person)
-	if !pol.IsAdmin(who) {
-		if q.Subject != "" && q.Subject != who.Email {
-			return nil, "", Errorf(CodeForbidden, "only admins may read the audit records of other people's requests")
-		}
-		q.Subject = who.Email
 	}
 	q.Limit = pageSize(q.Limit)
 	return s.store.ListAudit(ctx, q)
+}
+
+// auditScope checks q and narrows it to what who may read.
+func (s *Service) auditScope(who Principal, q AuditQuery) (AuditQuery, error) {
+	pol := s.Policy()
+	if err := requireKnown(pol, who); err != nil {
+		return q, err
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+		return q, Errorf(CodeInvalid, "until must be after since")
+	}
+	q.Actor, q.Subject, q.Person = NormalizeEmail(q.Actor), NormalizeEmail(q.Subject), NormalizeEmail(q.Person)
+	if !CanReadAllAudit(pol, who) {
+		if q.Subject != "" && q.Subject != who.Email {
+			return q, Errorf(CodeForbidden, "only admins and reviewers may read the audit records of other people's requests")
+		}
+		q.Subject = who.Email
+	}
+	return q, nil
+}
+
+// AuditExport prepares an export of the audit records q selects: it
+// checks q as Audit does, narrows it to what who may read, and records the
+// export (ActionAuditExport: who, the format, the filter) in the audit log
+// in its own transaction, before any record is sent. The caller then
+// streams every record the returned query selects (Cursor and Limit are
+// ignored), oldest first.
+//
+// Errors: CodeForbidden (not in the policy), CodeInvalid (bad filter).
+func (s *Service) AuditExport(ctx context.Context, who Principal, q AuditQuery, format string) (AuditQuery, error) {
+	q, err := s.auditScope(who, q)
+	if err != nil {
+		return q, err
+	}
+	q.Cursor, q.Limit, q.Ascending = "", 0, true
+	rec := &AuditRecord{At: s.now(), Actor: who.Name(), Action: ActionAuditExport, Reason: "export " + format + " " + q.Describe()}
+	if err := s.store.InTx(ctx, func(tx Tx) error { return tx.AppendAudit(ctx, rec) }); err != nil {
+		return q, err
+	}
+	return q, nil
+}
+
+// Describe says in words what q selects: "(since 2026-11-01T00:00:00Z,
+// person alice@example.com)", or "(everything)".
+func (q AuditQuery) Describe() string {
+	var parts []string
+	if !q.Since.IsZero() {
+		parts = append(parts, "since "+q.Since.UTC().Format(time.RFC3339))
+	}
+	if !q.Until.IsZero() {
+		parts = append(parts, "until "+q.Until.UTC().Format(time.RFC3339))
+	}
+	for _, kv := range [][2]string{{"person", q.Person}, {"actor", q.Actor}, {"subject", q.Subject}, {"resource", q.Resource},
+		{"request", q.RequestID}, {"action", q.Action}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+" "+kv[1])
+		}
+	}
+	if len(parts) == 0 {
+		return "(everything)"
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
 }
 
 // CheckResult answers "may this user use this resource now?".

@@ -92,9 +92,11 @@ type AuditRecord struct {
 
 // Audit actions that are not state events.
 const (
-	ActionCheck        = "check"
-	ActionTokenCreate  = "token.create"
-	ActionTokenRevoke  = "token.revoke"
+	ActionCheck       = "check"
+	ActionTokenCreate = "token.create"
+	ActionTokenRevoke = "token.revoke"
+	// ActionAuditExport records an export of the audit log itself.
+	ActionAuditExport  = "audit.export"
 	ActionPolicyLoaded = "policy.load"
 )
 

@@ -103,10 +103,18 @@ func RolesOf(pol *Policy, who Principal, req *Request, res *Resource) Role {
 }
 
 // CanView reports whether who may see req: its requester, the approvers of
-// its resource, and admins.
+// its resource, admins, and reviewers (members of the policy's reviewers
+// groups, who read every request an access review or an anomaly flag
+// points at, and may do nothing to it).
 func CanView(pol *Policy, who Principal, req *Request) bool {
 	res, _ := pol.Resource(req.Resource)
-	return RolesOf(pol, who, req, res)&(RoleRequester|RoleApprover|RoleAdmin) != 0
+	return RolesOf(pol, who, req, res)&(RoleRequester|RoleApprover|RoleAdmin) != 0 || pol.IsReviewer(who)
+}
+
+// CanReadAllAudit reports whether who reads the whole audit log: admins
+// and reviewers. Everyone else reads the records about their own requests.
+func CanReadAllAudit(pol *Policy, who Principal) bool {
+	return pol.IsAdmin(who) || pol.IsReviewer(who)
 }
 
 // CheckApprover applies the rules on who may approve or deny: never the

@@ -233,6 +233,9 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 		res, _ := pol.Resource(req.Resource)
 		roles := RolesOf(pol, who, req, res)
 		if roles == 0 {
+			if CanView(pol, who, req) {
+				return Errorf(CodeForbidden, "reviewers may read requests, not act on them")
+			}
 			return Errorf(CodeNotFound, "request %s not found", id)
 		}
 		changes, err := d(tx, req, res, roles, s.now())

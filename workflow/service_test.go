@@ -356,6 +356,7 @@ func TestVisibility(t *testing.T) {
 			{carol, sorted(a.ID, b.ID, d.ID)}, // approves crm-*, requested prod-db
 			{frank, sorted(d.ID)},             // approves prod-db only
 			{root, sorted(a.ID, b.ID, d.ID)},
+			{ann, sorted(a.ID, b.ID, d.ID)}, // a reviewer
 			{nobody, nil},
 		} {
 			if got := ids(tc.who, workflow.RequestQuery{}); !slices.Equal(got, tc.want) {
@@ -390,6 +391,43 @@ func TestVisibility(t *testing.T) {
 		recs, _, _ = svc.Audit(ctx, root, workflow.AuditQuery{})
 		if len(recs) != 3 {
 			t.Fatalf("admin sees %d audit records, want 3", len(recs))
+		}
+		// Reviewers read every request and the whole log, and may do
+		// nothing to a request.
+		if recs, _, _ := svc.Audit(ctx, ann, workflow.AuditQuery{}); len(recs) != 3 {
+			t.Fatalf("reviewer sees %d audit records, want 3", len(recs))
+		}
+		if _, err := svc.Get(ctx, ann, a.ID); err != nil {
+			t.Errorf("reviewer reading a request: %v", err)
+		}
+		if _, err := svc.Approve(ctx, ann, a.ID, ""); workflow.ErrorCode(err) != workflow.CodeForbidden {
+			t.Errorf("reviewer approving: %v", err)
+		}
+		// An export is narrowed like a read, and recorded before it starts.
+		q, err := svc.AuditExport(ctx, alice, workflow.AuditQuery{Person: "Bob@Example.com", Cursor: "x", Limit: 3}, "csv")
+		if err != nil || q.Subject != "alice@example.com" || q.Person != "bob@example.com" || q.Cursor != "" || q.Limit != 0 || !q.Ascending {
+			t.Fatalf("alice's export: %+v %v", q, err)
+		}
+		recs, _, _ = svc.Audit(ctx, root, workflow.AuditQuery{Action: workflow.ActionAuditExport})
+		if len(recs) != 1 || recs[0].Actor != "alice@example.com" || recs[0].Reason != "export csv (person bob@example.com, subject alice@example.com)" {
+			t.Fatalf("export record: %+v", recs)
+		}
+		if q, err := svc.AuditExport(ctx, ann, workflow.AuditQuery{}, "jsonl"); err != nil || q.Subject != "" {
+			t.Errorf("reviewer's export: %+v %v", q, err)
+		}
+		for _, tc := range []struct {
+			who workflow.Principal
+			q   workflow.AuditQuery
+		}{
+			{alice, workflow.AuditQuery{Subject: "bob@example.com"}},
+			{nobody, workflow.AuditQuery{}},
+		} {
+			if _, err := svc.AuditExport(ctx, tc.who, tc.q, "csv"); workflow.ErrorCode(err) != workflow.CodeForbidden {
+				t.Errorf("export by %s of %+v: %v", tc.who.Email, tc.q, err)
+			}
+		}
+		if recs, _, _ = svc.Audit(ctx, root, workflow.AuditQuery{Action: workflow.ActionAuditExport}); len(recs) != 2 {
+			t.Fatalf("refused exports were recorded: %d records", len(recs))
 		}
 		// Check is for admins and check-scoped services only.
 		if _, err := svc.Check(ctx, carol, "alice@example.com", "crm-payments"); workflow.ErrorCode(err) != workflow.CodeForbidden {
