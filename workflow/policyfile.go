@@ -264,6 +264,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 			d.errorf(ref.node, "group %q is not defined under groups", ref.name)
 		}
 	}
+	d.checkProvisioners(resources)
 	p := NewPolicy(d.file, admins, groups, resources)
 	// Rules that need the whole file: approver headcount.
 	for _, r := range resources {
@@ -315,6 +316,8 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 			requiredSet, requiredNode = true, v
 			r.ApprovalsRequired = d.integer(v, "approvals_required")
 		},
+		"provisioner": func(v *yaml.Node) { r.Provisioner = d.provisioner(v) },
+		"fields":      func(v *yaml.Node) { r.Fields = d.maskFields(v) },
 	})
 	if n.Kind != yaml.MappingNode {
 		return nil, nil
