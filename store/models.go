@@ -167,5 +167,5 @@ func (jobRow) TableName() string { return "jobs" }
 
 // Models lists every row type with its table, for the schema test.
 func Models() []any {
-	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}}
+	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}, &provisioningRow{}}
 }
