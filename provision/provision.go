@@ -506,3 +506,9 @@ func (p *Pipeline) List(ctx context.Context, who workflow.Principal, q Query) ([
 	}
 	return p.Store.ListProvisioning(ctx, q)
 }
+
+// Statuses returns the records of the given requests, by id; requests
+// that were never approved are absent.
+func (p *Pipeline) Statuses(ctx context.Context, ids []string) (map[string]Record, error) {
+	return p.Store.ProvisioningStatuses(ctx, ids)
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/jitaccess/jitaccess/access"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -34,6 +35,11 @@ type Config struct {
 	Logger *slog.Logger
 	// BodyLimit caps request bodies; default 64 KiB.
 	BodyLimit string
+	// Access answers the check and mask APIs (cached decisions); nil
+	// uses the service directly. Provisioning adds provisioning status to
+	// requests; nil leaves it out. See api_mask.go, api_provisioning.go.
+	Access       *access.Checker
+	Provisioning Provisioning
 }
 
 // Server is the HTTP handler.
@@ -44,6 +50,9 @@ type Server struct {
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
 	touched *touchThrottle
+
+	access, defaultAccess *access.Checker
+	provisioning          Provisioning
 }
 
 // New builds the server and its routes.
@@ -59,7 +68,8 @@ func New(cfg Config) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute)}
+	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute),
+		access: cfg.Access, defaultAccess: newDefaultAccess(cfg.Service), provisioning: cfg.Provisioning}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
@@ -109,6 +119,8 @@ func (s *Server) routes() {
 	api.POST("/requests/:id/revoke", s.decision(s.svc.Revoke), auth)
 	api.GET("/resources", s.listResources, auth)
 	api.GET("/grants/check", s.checkGrant, auth)
+	api.POST("/mask", s.maskRecord, auth)
+	api.GET("/provisioning", s.listProvisioning, auth)
 	api.GET("/audit", s.listAudit, auth)
 }
 
