@@ -31,6 +31,7 @@ type Config struct {
 	LogFormat       string
 	DBMaxConns      int
 	ShutdownTimeout time.Duration
+	Provision       ProvisionConfig // provision.go
 }
 
 // Defaults.
@@ -132,9 +133,10 @@ func parseServeFlags(args []string) (Config, error) {
 	f.str(&cfg.Listen, "listen", "JITACCESS_LISTEN", DefaultListen, "address to listen on")
 	f.str(&cfg.SweepSchedule, "sweep-schedule", "JITACCESS_SWEEP_SCHEDULE", DefaultSweepSchedule, "when the sweeper runs: cron with seconds (\"*/5 * * * * *\") or @every DURATION")
 	f.duration(&cfg.ReviewTimeout, "review-timeout", "JITACCESS_REVIEW_TIMEOUT", workflow.DefaultReviewTimeout, "how long a request may wait for a decision before it times out")
-	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which grant checks to audit: all, allowed or none")
+	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which check and mask calls to audit: all, allowed (checks that found a live grant, unmasked reads) or none")
 	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
+	f.provisionFlags(&cfg.Provision)
 	if err := f.parse(args); err != nil {
 		return cfg, err
 	}

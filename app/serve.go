@@ -91,6 +91,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("--sweep-schedule: %w", err)
 	}
+	if err := a.wireProvisioning(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return a, nil
 }
 

@@ -13,6 +13,14 @@ import (
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
+// UseAccess makes the server answer the check and mask APIs through chk
+// (cached decisions, group-committed audit) and show provisioning status
+// from prov. Call it before serving. Without it, checks go to the service
+// and masks to an uncached checker, and requests carry no provisioning.
+func (s *Server) UseAccess(chk *access.Checker, prov Provisioning) {
+	s.access, s.provisioning = chk, prov
+}
+
 // check answers the check API: through the access checker (cached
 // decisions, group-committed audit) when one is configured.
 func (s *Server) check(ctx context.Context, who workflow.Principal, user, resource string) (workflow.CheckResult, error) {

@@ -87,8 +87,8 @@ func newMaskEnv(t *testing.T, db *store.DB) *maskEnv {
 	e.svc.OnChange(pipe.Hook)
 	e.svc.OnChange(chk.Hook)
 	me.runner = pipe.Runner(db, time.Minute, time.Second)
-	srv := web.New(web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.DiscardHandler), BodyLimit: "8K",
-		Access: chk, Provisioning: pipe})
+	srv := web.New(web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.DiscardHandler), BodyLimit: "8K"})
+	srv.UseAccess(chk, pipe)
 	e.srv = httptest.NewServer(srv)
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()

@@ -35,11 +35,6 @@ type Config struct {
 	Logger *slog.Logger
 	// BodyLimit caps request bodies; default 64 KiB.
 	BodyLimit string
-	// Access answers the check and mask APIs (cached decisions); nil
-	// uses the service directly. Provisioning adds provisioning status to
-	// requests; nil leaves it out. See api_mask.go, api_provisioning.go.
-	Access       *access.Checker
-	Provisioning Provisioning
 }
 
 // Server is the HTTP handler.
@@ -51,6 +46,7 @@ type Server struct {
 	log     *slog.Logger
 	touched *touchThrottle
 
+	// Check/mask and provisioning status: see UseAccess (api_mask.go).
 	access, defaultAccess *access.Checker
 	provisioning          Provisioning
 }
@@ -69,7 +65,7 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute),
-		access: cfg.Access, defaultAccess: newDefaultAccess(cfg.Service), provisioning: cfg.Provisioning}
+		defaultAccess: newDefaultAccess(cfg.Service)}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
