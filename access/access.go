@@ -47,7 +47,25 @@ type Options struct {
 	AuditMode workflow.CheckAuditMode
 	// CacheTTL is how long a decision is cached; 0 disables the cache.
 	CacheTTL time.Duration
-	Logger   *slog.Logger
+	// AuditFlush, when positive, stops answers from waiting for their
+	// audit record: records are queued in memory and committed in batches
+	// at least this often. A crash (not a graceful stop, which flushes:
+	// Close) loses at most the records of the last AuditFlush. Zero, the
+	// default, makes every answer wait until its record is committed.
+	AuditFlush time.Duration
+	Logger     *slog.Logger
+}
+
+// ReadAuditStore writes the audit records of reads in one statement;
+// store.DB implements it.
+type ReadAuditStore interface {
+	AppendReadAudit(ctx context.Context, recs ...*workflow.AuditRecord) error
+}
+
+// auditWriter writes the audit records of check and mask calls.
+type auditWriter interface {
+	write(ctx context.Context, rec *workflow.AuditRecord) error
+	close(ctx context.Context) error
 }
 
 // Checker answers check and mask calls.
@@ -56,7 +74,7 @@ type Checker struct {
 	masker *masking.Masker
 	mode   workflow.CheckAuditMode
 	cache  *cache
-	audit  *groupCommit
+	audit  auditWriter
 	log    *slog.Logger
 	rules  atomic.Pointer[compiledRules]
 	// keyWarned is set once a missing token key has been logged.
@@ -76,14 +94,23 @@ func New(svc *workflow.Service, opts Options) *Checker {
 		svc:    svc,
 		masker: masking.NewMasker(opts.TokenKey),
 		mode:   opts.AuditMode,
-		audit:  &groupCommit{store: svc.Store()},
 		log:    opts.Logger,
+	}
+	commit := appender(svc.Store())
+	if opts.AuditFlush > 0 {
+		c.audit = newAsyncAudit(commit, opts.AuditFlush, opts.Logger)
+	} else {
+		c.audit = &groupCommit{commit: commit}
 	}
 	if opts.CacheTTL > 0 {
 		c.cache = newCache(opts.CacheTTL)
 	}
 	return c
 }
+
+// Close commits the audit records still queued (with AuditFlush). Call it
+// after the HTTP server has stopped and before the database closes.
+func (c *Checker) Close(ctx context.Context) error { return c.audit.close(ctx) }
 
 // CanTokenize reports whether the token style has a key.
 func (c *Checker) CanTokenize() bool { return c.masker.CanTokenize() }
@@ -306,11 +333,23 @@ func (c *Checker) rulesFor(res *workflow.Resource) *masking.Rules {
 // record is committed, while the callers that arrive during a commit share
 // the next one: one transaction per batch rather than per call.
 type groupCommit struct {
-	store    workflow.Store
+	commit   func(ctx context.Context, recs []*workflow.AuditRecord) error
 	mu       sync.Mutex
 	next     *auditBatch
 	flushing bool
 }
+
+// appender commits a batch of records in one transaction.
+func appender(st workflow.Store) func(ctx context.Context, recs []*workflow.AuditRecord) error {
+	if ra, ok := st.(ReadAuditStore); ok {
+		return func(ctx context.Context, recs []*workflow.AuditRecord) error { return ra.AppendReadAudit(ctx, recs...) }
+	}
+	return func(ctx context.Context, recs []*workflow.AuditRecord) error {
+		return st.InTx(ctx, func(tx workflow.Tx) error { return tx.AppendAudit(ctx, recs...) })
+	}
+}
+
+func (g *groupCommit) close(context.Context) error { return nil }
 
 type auditBatch struct {
 	recs []*workflow.AuditRecord
@@ -352,7 +391,7 @@ func (g *groupCommit) flush(ctx context.Context) {
 		}
 		g.mu.Unlock()
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		b.err = g.store.InTx(wctx, func(tx workflow.Tx) error { return tx.AppendAudit(wctx, b.recs...) })
+		b.err = g.commit(wctx, b.recs)
 		cancel()
 		close(b.done)
 	}

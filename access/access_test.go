@@ -426,3 +426,58 @@ func breakAudit(t *testing.T, db *store.DB) {
 		}
 	}
 }
+
+// TestAsyncAudit: with a flush interval, answers do not wait for their
+// audit records, and Close commits every record still queued.
+func TestAsyncAudit(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, access.Options{TokenKey: tokenKey, CacheTTL: time.Minute, AuditFlush: time.Hour})
+		ctx := context.Background()
+		const n = 50
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := e.chk.Mask(ctx, helpdesk, fmt.Sprintf("user%d@example.com", i), "crm-payments", record(t)); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		count := func() int {
+			recs, _, err := db.ListAudit(ctx, workflow.AuditQuery{Action: access.ActionMask, Limit: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(recs)
+		}
+		if got := count(); got != 0 {
+			t.Fatalf("%d records committed before the first flush (interval 1h)", got)
+		}
+		if err := e.chk.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(); got != n {
+			t.Fatalf("%d records after Close, want %d", got, n)
+		}
+
+		// A short interval commits without Close.
+		e2 := newEnv(t, db, access.Options{TokenKey: tokenKey, AuditFlush: 10 * time.Millisecond})
+		if _, err := e2.chk.Check(ctx, helpdesk, "late@example.com", "crm-payments"); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			recs, _, _ := db.ListAudit(ctx, workflow.AuditQuery{Subject: "late@example.com", Limit: 5})
+			if len(recs) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the record was never flushed")
+			}
+		}
+		if err := e2.chk.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -21,6 +22,11 @@ type ProvisionConfig struct {
 	// CheckCacheTTL is how long a check/mask decision is cached: "" is one
 	// sweep interval, "off" disables the cache, or a duration.
 	CheckCacheTTL string
+	// AuditFlush: 0, every check/mask answer waits until its audit record
+	// is committed; a duration, answers do not wait and records are
+	// committed in batches at least this often (a crash loses at most
+	// that much; a graceful stop loses nothing).
+	AuditFlush time.Duration
 	// Provisioning worker.
 	Lease        time.Duration // how long a worker holds a job before another may retry it
 	MaxBackoff   time.Duration // longest wait between retries of a failing step
@@ -35,6 +41,7 @@ func (f *flagSet) provisionFlags(c *ProvisionConfig) {
 		"key of the token mask style, at least 32 bytes, the same on every replica (prefer the env variable)")
 	f.str(&c.CheckCacheTTL, "check-cache-ttl", "JITACCESS_CHECK_CACHE_TTL", "",
 		"how long check and mask decisions are cached: a duration, off, or empty for one sweep interval")
+	f.flushDuration(&c.AuditFlush)
 	f.duration(&c.Lease, "provision-lease", "JITACCESS_PROVISION_LEASE", time.Minute,
 		"how long a provisioning step may run before another worker takes it over")
 	f.duration(&c.MaxBackoff, "provision-max-backoff", "JITACCESS_PROVISION_MAX_BACKOFF", time.Minute,
@@ -45,6 +52,22 @@ func (f *flagSet) provisionFlags(c *ProvisionConfig) {
 		"provisioning steps run at once")
 	f.duration(&c.PollInterval, "provision-poll", "JITACCESS_PROVISION_POLL", 500*time.Millisecond,
 		"how often the provisioning worker looks for due steps")
+}
+
+// flushDuration registers --audit-checks-flush, whose zero is meaningful.
+func (f *flagSet) flushDuration(p *time.Duration) {
+	const env = "JITACCESS_AUDIT_CHECKS_FLUSH"
+	def := time.Duration(0)
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			f.envErrs = append(f.envErrs, fmt.Sprintf("%s=%q is not a duration like 0, 100ms or 1s", env, v))
+		} else {
+			def = d
+		}
+	}
+	f.DurationVar(p, "audit-checks-flush", def, "0: each check/mask answer waits until its audit record is committed; "+
+		"a duration like 100ms: answers do not wait, records are committed in batches at least this often (a crash loses at most that much)"+envNote(env))
 }
 
 // cacheTTL resolves CheckCacheTTL against the sweep schedule.
@@ -98,7 +121,12 @@ func (a *App) wireProvisioning() error {
 
 	pipe := &provision.Pipeline{Store: a.DB, Policy: a.Service.Policy, Provisioners: provision.Builtin(nil),
 		Logger: a.Logger, Now: a.Service.Clock(), FailAfter: cfg.FailAfter}
-	chk := access.New(a.Service, access.Options{TokenKey: key, AuditMode: a.Config.AuditChecks, CacheTTL: ttl, Logger: a.Logger})
+	if cfg.AuditFlush < 0 || cfg.AuditFlush > time.Minute {
+		return fmt.Errorf("--audit-checks-flush %s: use 0 (wait for each record) or a duration up to 1m", cfg.AuditFlush)
+	}
+	chk := access.New(a.Service, access.Options{TokenKey: key, AuditMode: a.Config.AuditChecks, CacheTTL: ttl,
+		AuditFlush: cfg.AuditFlush, Logger: a.Logger})
+	a.stops = append(a.stops, chk.Close)
 	a.Service.OnChange(pipe.Hook)
 	a.Service.OnChange(chk.Hook)
 

@@ -36,6 +36,9 @@ type App struct {
 	server   *http.Server
 	cron     *cron.Cron
 	runners  []*queue.Runner
+	// stops run at shutdown after the workers, before the database closes
+	// (to flush what is buffered).
+	stops []func(context.Context) error
 }
 
 // loadPolicy returns the configured policy: the file, or the demo's.
@@ -173,6 +176,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stopWork()
 	workers.Wait()
+	for _, stop := range a.stops {
+		if serr := stop(shutdownCtx); serr != nil {
+			a.Logger.Warn("stop", "err", serr)
+		}
+	}
 	if cerr := a.DB.Close(); cerr != nil {
 		a.Logger.Warn("close database", "err", cerr)
 	}

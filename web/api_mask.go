@@ -1,9 +1,10 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -31,9 +32,9 @@ func (s *Server) check(ctx context.Context, who workflow.Principal, user, resour
 }
 
 type maskBody struct {
-	User     string          `json:"user"`
-	Resource string          `json:"resource"`
-	Record   json.RawMessage `json:"record"`
+	User     string `json:"user"`
+	Resource string `json:"resource"`
+	Record   any    `json:"record"`
 }
 
 // MaskJSON is the answer of POST /api/v1/mask.
@@ -53,16 +54,21 @@ type MaskJSON struct {
 // unless the user holds a live grant of the resource. Admins and service
 // tokens with the check scope may call it.
 func (s *Server) maskRecord(c echo.Context) error {
-	var body maskBody
-	if err := decodeJSON(c, &body, false); err != nil {
+	body, err := decodeMaskBody(c)
+	if err != nil {
 		return err
 	}
 	if body.Resource == "" {
 		return workflow.Errorf(workflow.CodeInvalid, "resource is required")
 	}
-	rec, err := decodeRecord(body.Record)
-	if err != nil {
-		return err
+	var rec map[string]any
+	switch r := body.Record.(type) {
+	case nil:
+		return workflow.Errorf(workflow.CodeInvalid, "record is required (a JSON object)")
+	case map[string]any:
+		rec = r
+	default:
+		return workflow.Errorf(workflow.CodeInvalid, "record must be a JSON object")
 	}
 	chk := s.access
 	if chk == nil {
@@ -79,23 +85,24 @@ func (s *Server) maskRecord(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// decodeRecord reads the record to mask: a JSON object, with numbers kept
-// exactly as sent (a 19-digit card number is not a float).
-func decodeRecord(raw json.RawMessage) (map[string]any, error) {
-	trimmed := bytes.TrimSpace(raw)
-	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
-		return nil, workflow.Errorf(workflow.CodeInvalid, "record is required (a JSON object)")
-	}
-	if trimmed[0] != '{' {
-		return nil, workflow.Errorf(workflow.CodeInvalid, "record must be a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
+// decodeMaskBody reads the body as decodeJSON does, strictly, in one pass,
+// keeping numbers exactly as sent (a 19-digit card number is not a float).
+func decodeMaskBody(c echo.Context) (maskBody, error) {
+	var body maskBody
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
 	dec.UseNumber()
-	var rec map[string]any
-	if err := dec.Decode(&rec); err != nil {
-		return nil, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
+	err := dec.Decode(&body)
+	switch {
+	case errors.Is(err, io.EOF):
+		return body, workflow.Errorf(workflow.CodeInvalid, "request body is empty; send a JSON object")
+	case err != nil:
+		return body, jsonError(err)
 	}
-	return rec, nil
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return body, workflow.Errorf(workflow.CodeInvalid, "request body has data after the JSON object")
+	}
+	return body, nil
 }
 
 // newDefaultAccess is the checker used when the server is not given one:
