@@ -20,7 +20,9 @@
 package access
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -251,24 +253,27 @@ func (c *Checker) audited(allowed bool) bool {
 type MaskResult struct {
 	workflow.CheckResult
 	// Record is the record, with every declared field masked unless the
-	// user holds a live grant.
-	Record map[string]any
+	// user holds a live grant; every other byte as it was sent.
+	Record json.RawMessage
 	// Masked lists the paths of the masked values.
 	Masked []string
 }
 
-// Mask returns record with every field that resource declares masked,
-// unless user holds a live grant of resource; undeclared fields pass
-// through. record is modified in place. Same callers, errors and audit
-// rules as Check; with AuditMode allowed, only reads that returned the
-// fields unmasked are audited.
-func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resource string, record map[string]any) (MaskResult, error) {
+// Mask returns record (a JSON object) with every field that resource
+// declares masked, unless user holds a live grant of resource; undeclared
+// fields pass through. Same callers, errors and audit rules as Check; with
+// AuditMode allowed, only reads that returned the fields unmasked are
+// audited.
+func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resource string, record json.RawMessage) (MaskResult, error) {
 	res, user, err := c.authorize(who, user, resource)
 	if err != nil {
 		return MaskResult{}, err
 	}
-	if record == nil {
+	switch trimmed := bytes.TrimLeft(record, " \t\r\n"); {
+	case len(trimmed) == 0 || bytes.HasPrefix(trimmed, []byte("null")):
 		return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is required (a JSON object)")
+	case trimmed[0] != '{':
+		return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record must be a JSON object")
 	}
 	now := c.svc.Clock()()
 	d, err := c.decide(ctx, user, resource, now)
@@ -276,8 +281,15 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 		return MaskResult{}, err
 	}
 	out := MaskResult{CheckResult: d, Record: record, Masked: []string{}}
+	if d.Allowed && !json.Valid(record) {
+		return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
+	}
 	if !d.Allowed {
-		m := c.masker.Mask(record, c.rulesFor(res))
+		masked, m, err := c.masker.MaskJSON(record, c.rulesFor(res))
+		if err != nil {
+			return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
+		}
+		out.Record = masked
 		if m.Masked != nil {
 			out.Masked = m.Masked
 		}

@@ -3,8 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -32,17 +30,17 @@ func (s *Server) check(ctx context.Context, who workflow.Principal, user, resour
 }
 
 type maskBody struct {
-	User     string `json:"user"`
-	Resource string `json:"resource"`
-	Record   any    `json:"record"`
+	User     string          `json:"user"`
+	Resource string          `json:"resource"`
+	Record   json.RawMessage `json:"record"`
 }
 
 // MaskJSON is the answer of POST /api/v1/mask.
 type MaskJSON struct {
-	Allowed   bool           `json:"allowed"`
-	RequestID *string        `json:"request_id"`
-	ExpiresAt *time.Time     `json:"expires_at"`
-	Record    map[string]any `json:"record"`
+	Allowed   bool            `json:"allowed"`
+	RequestID *string         `json:"request_id"`
+	ExpiresAt *time.Time      `json:"expires_at"`
+	Record    json.RawMessage `json:"record"`
 	// Masked lists the paths of the masked values ("payment_card",
 	// "customer.iban", "accounts[1].iban"); empty when nothing was.
 	Masked []string `json:"masked"`
@@ -54,27 +52,18 @@ type MaskJSON struct {
 // unless the user holds a live grant of the resource. Admins and service
 // tokens with the check scope may call it.
 func (s *Server) maskRecord(c echo.Context) error {
-	body, err := decodeMaskBody(c)
-	if err != nil {
+	var body maskBody
+	if err := decodeJSON(c, &body, false); err != nil {
 		return err
 	}
 	if body.Resource == "" {
 		return workflow.Errorf(workflow.CodeInvalid, "resource is required")
 	}
-	var rec map[string]any
-	switch r := body.Record.(type) {
-	case nil:
-		return workflow.Errorf(workflow.CodeInvalid, "record is required (a JSON object)")
-	case map[string]any:
-		rec = r
-	default:
-		return workflow.Errorf(workflow.CodeInvalid, "record must be a JSON object")
-	}
 	chk := s.access
 	if chk == nil {
 		chk = s.defaultAccess
 	}
-	res, err := chk.Mask(c.Request().Context(), principal(c), body.User, body.Resource, rec)
+	res, err := chk.Mask(c.Request().Context(), principal(c), body.User, body.Resource, body.Record)
 	if err != nil {
 		return err
 	}
@@ -83,26 +72,6 @@ func (s *Server) maskRecord(c echo.Context) error {
 		out.RequestID, out.ExpiresAt = &res.RequestID, res.ExpiresAt
 	}
 	return c.JSON(http.StatusOK, out)
-}
-
-// decodeMaskBody reads the body as decodeJSON does, strictly, in one pass,
-// keeping numbers exactly as sent (a 19-digit card number is not a float).
-func decodeMaskBody(c echo.Context) (maskBody, error) {
-	var body maskBody
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	err := dec.Decode(&body)
-	switch {
-	case errors.Is(err, io.EOF):
-		return body, workflow.Errorf(workflow.CodeInvalid, "request body is empty; send a JSON object")
-	case err != nil:
-		return body, jsonError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return body, workflow.Errorf(workflow.CodeInvalid, "request body has data after the JSON object")
-	}
-	return body, nil
 }
 
 // newDefaultAccess is the checker used when the server is not given one:
