@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -289,9 +290,61 @@ func TestServeRefusesMissingProvisioningSettings(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, `--check-cache-ttl "soon"`) {
 		t.Fatalf("bad cache ttl: %d %q", code, errOut)
 	}
+	code, _, errOut = run(t, "serve", "--policy", policy, "--database", db, "--audit-checks-flush", "2m")
+	if code != 1 || !strings.Contains(errOut, "--audit-checks-flush 2m0s") {
+		t.Fatalf("flush too long: %d %q", code, errOut)
+	}
+	t.Setenv("JITACCESS_AUDIT_CHECKS_FLUSH", "-1s")
+	code, _, errOut = run(t, "serve", "--policy", policy, "--database", db)
+	if code != 2 || !strings.Contains(errOut, `JITACCESS_AUDIT_CHECKS_FLUSH="-1s"`) {
+		t.Fatalf("bad flush env: %d %q", code, errOut)
+	}
+	t.Setenv("JITACCESS_AUDIT_CHECKS_FLUSH", "")
 	t.Setenv("JITACCESS_PROVISION_LEASE", "forever")
 	code, _, errOut = run(t, "serve", "--policy", policy, "--database", db)
 	if code != 2 || !strings.Contains(errOut, `JITACCESS_PROVISION_LEASE="forever"`) {
 		t.Fatalf("bad env: %d %q", code, errOut)
 	}
+}
+
+// TestBatchedAuditFlushedAtShutdown: with --audit-checks-flush, answers do
+// not wait for their audit records, and a graceful stop commits them all
+// before the database closes.
+func TestBatchedAuditFlushedAtShutdown(t *testing.T) {
+	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
+		u := storetest.NewURL(t, kind)
+		cfg := app.Config{DatabaseURL: u, PolicyFile: writeFile(t, "policy.yaml", goodPolicy), Listen: "127.0.0.1:0",
+			SweepSchedule: "@every 1s", LogLevel: "info", LogFormat: "text", AuditChecks: workflow.AuditAllChecks,
+			ShutdownTimeout: 5 * time.Second, Provision: app.ProvisionConfig{AuditFlush: time.Hour}}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		a, err := app.New(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		tok, _, err := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, workflow.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := "http://" + a.Addr()
+		for i := 0; i < 5; i++ {
+			if code, body := httpJSON(t, "POST", base+"/api/v1/mask", tok, `{"user":"alice@example.com","resource":"crm-notes","record":{"a":1}}`); code != 200 {
+				t.Fatalf("mask: %d %v", code, body)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		db := storetest.OpenURL(t, u)
+		recs, _, err := db.ListAudit(context.Background(), workflow.AuditQuery{Action: "mask", Limit: 50})
+		if err != nil || len(recs) != 5 {
+			t.Fatalf("%d mask audit records after shutdown, want 5 (%v)", len(recs), err)
+		}
+	})
 }
