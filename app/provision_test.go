@@ -315,7 +315,7 @@ func TestBatchedAuditFlushedAtShutdown(t *testing.T) {
 		u := storetest.NewURL(t, kind)
 		cfg := app.Config{DatabaseURL: u, PolicyFile: writeFile(t, "policy.yaml", goodPolicy), Listen: "127.0.0.1:0",
 			SweepSchedule: "@every 1s", LogLevel: "info", LogFormat: "text", AuditChecks: workflow.AuditAllChecks,
-			ShutdownTimeout: 5 * time.Second, Provision: app.ProvisionConfig{AuditFlush: time.Hour}}
+			ShutdownTimeout: 5 * time.Second, Provision: app.ProvisionConfig{AuditFlush: time.Minute}}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		a, err := app.New(ctx, cfg, slog.New(slog.DiscardHandler))

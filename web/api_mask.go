@@ -40,7 +40,7 @@ type MaskJSON struct {
 	Allowed   bool            `json:"allowed"`
 	RequestID *string         `json:"request_id"`
 	ExpiresAt *time.Time      `json:"expires_at"`
-	Record    json.RawMessage `json:"record"`
+	Record    json.RawMessage `json:"record,omitempty"` // written after the rest, as sent
 	// Masked lists the paths of the masked values ("payment_card",
 	// "customer.iban", "accounts[1].iban"); empty when nothing was.
 	Masked []string `json:"masked"`
@@ -67,11 +67,22 @@ func (s *Server) maskRecord(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := MaskJSON{Allowed: res.Allowed, Record: res.Record, Masked: res.Masked}
+	out := MaskJSON{Allowed: res.Allowed, Masked: res.Masked}
 	if res.Allowed {
 		out.RequestID, out.ExpiresAt = &res.RequestID, res.ExpiresAt
 	}
-	return c.JSON(http.StatusOK, out)
+	// The record goes out as it came in but for the masked values (no
+	// re-encoding: spacing, key order and characters are the sender's).
+	head, err := json.Marshal(out)
+	if err != nil {
+		return workflow.Internal(err, "encode mask answer")
+	}
+	answer := make([]byte, 0, len(head)+len(res.Record)+16)
+	answer = append(answer, head[:len(head)-1]...)
+	answer = append(answer, `,"record":`...)
+	answer = append(answer, res.Record...)
+	answer = append(answer, '}')
+	return c.JSONBlob(http.StatusOK, answer)
 }
 
 // newDefaultAccess is the checker used when the server is not given one:

@@ -150,7 +150,7 @@ func TestEscalationFlow(t *testing.T) {
 			rec["identity_document"] != "[REDACTED]" || !strings.HasPrefix(rec["iban"].(string), "tok_") || rec["email"] != "ada@example.com" {
 			t.Fatalf("before the grant: %s", r.raw)
 		}
-		if !strings.Contains(r.raw, `"balance":12345678901234567890`) {
+		if !strings.Contains(r.raw, `"balance": 12345678901234567890`) || !strings.Contains(r.raw, `"email": "ada@example.com"`) {
 			t.Fatalf("an undeclared big number was not passed through exactly: %s", r.raw)
 		}
 		for _, secret := range []string{"4111 1111", "DE89", "X1234567", "suspected fraud"} {
