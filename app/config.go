@@ -36,6 +36,7 @@ type Config struct {
 	Web             WebConfig       // web UI and HTTP edge (webui.go)
 	Oversight       OversightConfig // oversight.go
 	Slack           SlackConfig     // notifications and the Slack app (slack.go)
+	Provision       ProvisionConfig // provision.go
 
 	// Policy, when set by a program embedding jitaccess (tests, the
 	// bench command), is used instead of PolicyFile.
@@ -150,7 +151,7 @@ func serveFlags(args []string) (Config, error) {
 	f.str(&cfg.Listen, "listen", "JITACCESS_LISTEN", DefaultListen, "address to listen on")
 	f.str(&cfg.SweepSchedule, "sweep-schedule", "JITACCESS_SWEEP_SCHEDULE", DefaultSweepSchedule, "when the sweeper runs: cron with seconds (\"*/5 * * * * *\") or @every DURATION")
 	f.duration(&cfg.ReviewTimeout, "review-timeout", "JITACCESS_REVIEW_TIMEOUT", workflow.DefaultReviewTimeout, "how long a request may wait for a decision before it times out")
-	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which grant checks to audit: all, allowed or none")
+	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which check and mask calls to audit: all, allowed (checks that found a live grant, unmasked reads) or none")
 	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
 	f.duration(&cfg.JobRetention, "job-retention", "JITACCESS_JOB_RETENTION", 7*24*time.Hour, "how long delivered notifications and other finished jobs are kept")
@@ -158,6 +159,7 @@ func serveFlags(args []string) (Config, error) {
 	f.webFlags(&cfg.Web)
 	registerOversightFlags(f, &cfg.Oversight)
 	f.slack(&cfg.Slack)
+	f.provisionFlags(&cfg.Provision)
 	if err := f.parse(args); err != nil {
 		return cfg, err
 	}

@@ -39,6 +39,9 @@ type App struct {
 
 	oversight *oversight // metrics, alerts, chain checks (oversight.go)
 	slack     *slackapp.Handler
+	// stops run at shutdown after the workers, before the database closes
+	// (to flush what is buffered).
+	stops []func(context.Context) error
 }
 
 // loadPolicy returns the configured policy: the file, or the demo's.
@@ -104,6 +107,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("--sweep-schedule: %w", err)
 	}
 	if _, err := a.cron.AddFunc("@every 1h", a.pruneJobs); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// Provisioning's hook before oversight's metrics hook: metrics count
+	// only changes whose follow-up work was enqueued.
+	if err := a.wireProvisioning(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -210,6 +219,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stopWork()
 	workers.Wait()
+	for _, stop := range a.stops {
+		if serr := stop(shutdownCtx); serr != nil {
+			a.Logger.Warn("stop", "err", serr)
+		}
+	}
 	if cerr := a.DB.Close(); cerr != nil {
 		a.Logger.Warn("close database", "err", cerr)
 	}

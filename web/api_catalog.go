@@ -50,7 +50,7 @@ func (s *Server) checkGrant(c echo.Context) error {
 	if c.QueryParam("resource") == "" {
 		return workflow.Errorf(workflow.CodeInvalid, "query parameter resource is required")
 	}
-	res, err := s.svc.Check(c.Request().Context(), principal(c), c.QueryParam("user"), c.QueryParam("resource"))
+	res, err := s.check(c.Request().Context(), principal(c), c.QueryParam("user"), c.QueryParam("resource"))
 	if err != nil {
 		return err
 	}

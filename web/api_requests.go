@@ -33,7 +33,9 @@ func (s *Server) createRequest(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Location", "/api/v1/requests/"+req.ID)
-	return c.JSON(http.StatusCreated, requestJSON(req))
+	out := requestJSON(req)
+	s.attachProvisioning(c.Request().Context(), principal(c), &out)
+	return c.JSON(http.StatusCreated, out)
 }
 
 // GET /api/v1/requests
@@ -68,9 +70,12 @@ func (s *Server) listRequests(c echo.Context) error {
 		Requests   []RequestJSON `json:"requests"`
 		NextCursor string        `json:"next_cursor"`
 	}{Requests: make([]RequestJSON, len(reqs)), NextCursor: next}
+	ptrs := make([]*RequestJSON, len(reqs))
 	for i, r := range reqs {
 		out.Requests[i] = requestJSON(r)
+		ptrs[i] = &out.Requests[i]
 	}
+	s.attachProvisioning(c.Request().Context(), principal(c), ptrs...)
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -85,6 +90,7 @@ func (s *Server) getRequest(c echo.Context) error {
 	for i, h := range d.History {
 		out.History[i] = auditJSON(h)
 	}
+	s.attachProvisioning(c.Request().Context(), principal(c), &out)
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -121,6 +127,8 @@ func (s *Server) decision(do func(ctx context.Context, who workflow.Principal, i
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, requestJSON(req))
+		out := requestJSON(req)
+		s.attachProvisioning(c.Request().Context(), principal(c), &out)
+		return c.JSON(http.StatusOK, out)
 	}
 }

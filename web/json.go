@@ -3,6 +3,7 @@ package web
 import (
 	"time"
 
+	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -26,7 +27,33 @@ type RequestJSON struct {
 	EndedAt           *time.Time     `json:"ended_at"`
 	EndedBy           string         `json:"ended_by"`
 	EndReason         string         `json:"end_reason"`
-	History           []AuditJSON    `json:"history,omitempty"`
+	// Provisioning is where applying and removing the grant at the target
+	// stands; null until the request is approved.
+	Provisioning *ProvisioningJSON `json:"provisioning"`
+	History      []AuditJSON       `json:"history,omitempty"`
+}
+
+// ProvisioningJSON is a grant's provisioning status: operation apply or
+// remove, status pending, applied, removed or failed (still retried).
+type ProvisioningJSON struct {
+	RequestID    string     `json:"request_id,omitempty"` // in listings only
+	Resource     string     `json:"resource,omitempty"`
+	Requester    string     `json:"requester,omitempty"`
+	Provisioner  string     `json:"provisioner"`
+	Operation    string     `json:"operation"`
+	Status       string     `json:"status"`
+	Attempts     int        `json:"attempts"`
+	LastError    string     `json:"last_error"`
+	FailingSince *time.Time `json:"failing_since"`
+	AppliedAt    *time.Time `json:"applied_at"`
+	RemovedAt    *time.Time `json:"removed_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+}
+
+func provisioningJSON(r provision.Record) ProvisioningJSON {
+	return ProvisioningJSON{Provisioner: r.Spec.Type, Operation: string(r.Operation), Status: string(r.Status),
+		Attempts: r.Attempts, LastError: r.LastError, FailingSince: r.FailingSince, AppliedAt: r.AppliedAt,
+		RemovedAt: r.RemovedAt, UpdatedAt: r.UpdatedAt}
 }
 
 // ApprovalJSON is one approval.

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/jitaccess/jitaccess/access"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -50,6 +51,10 @@ type Server struct {
 	touched *touchThrottle
 	edge    EdgeConfig
 	ui      *ui // nil without the web UI
+
+	// Check/mask and provisioning status: see UseAccess (api_mask.go).
+	access, defaultAccess *access.Checker
+	provisioning          Provisioning
 }
 
 // New builds the server and its routes.
@@ -65,7 +70,8 @@ func New(cfg Config) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute), edge: cfg.Edge}
+	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute), edge: cfg.Edge,
+		defaultAccess: newDefaultAccess(cfg.Service)}
 	e.IPExtractor = cfg.Edge.ipExtractor()
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
@@ -113,6 +119,8 @@ func (s *Server) routes() {
 	api.POST("/requests/:id/revoke", s.decision(s.svc.Revoke), auth)
 	api.GET("/resources", s.listResources, auth)
 	api.GET("/grants/check", s.checkGrant, auth)
+	api.POST("/mask", s.maskRecord, auth)
+	api.GET("/provisioning", s.listProvisioning, auth)
 	api.GET("/audit", s.listAudit, auth)
 }
 

@@ -74,6 +74,11 @@ type Resource struct {
 	// needs: at least Tier.MinApprovals(), possibly more. Zero when
 	// AutoApprove is set.
 	ApprovalsRequired int
+	// Provisioner applies and removes access where the data lives; nil
+	// is none (jitaccess's own record only). See policy_provision.go.
+	Provisioner *ProvisionerSpec
+	// Fields are masked by the mask API unless the user holds a live grant.
+	Fields []FieldRule
 	// Line is where the resource is defined in its policy file.
 	Line int
 }

@@ -308,6 +308,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 			d.errorf(ref.node, "group %q is not defined under groups", ref.name)
 		}
 	}
+	d.checkProvisioners(resources)
 	p := NewPolicy(d.file, admins, groups, resources)
 	p.Reviewers, p.WorkingHours = reviewers, hours
 	p.SlackChannels = channels
@@ -362,6 +363,8 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 			r.ApprovalsRequired = d.integer(v, "approvals_required")
 		},
 		"slack_channel": func(v *yaml.Node) { r.SlackChannel = d.slackChannel(v, "slack_channel") },
+		"provisioner":   func(v *yaml.Node) { r.Provisioner = d.provisioner(v) },
+		"fields":        func(v *yaml.Node) { r.Fields = d.maskFields(v) },
 	})
 	if n.Kind != yaml.MappingNode {
 		return nil, nil

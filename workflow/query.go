@@ -203,7 +203,7 @@ type CheckResult struct {
 // (unknown resource).
 func (s *Service) Check(ctx context.Context, who Principal, user, resource string) (CheckResult, error) {
 	pol := s.Policy()
-	if !pol.IsAdmin(who) && !(who.Service != "" && who.HasScope(ScopeCheck)) {
+	if !pol.CanCheck(who) {
 		return CheckResult{}, Errorf(CodeForbidden, "only admins and service tokens with the %q scope may check grants", ScopeCheck)
 	}
 	user = NormalizeEmail(user)

@@ -1,0 +1,410 @@
+// Package access answers the questions integrations ask on every read:
+// may this user use this resource now (the check API), and what of this
+// record may they see (the mask API). Help desks and CRMs call it on each
+// record they show, so it is built for rate:
+//
+//   - Decisions are cached in memory per (user, resource). A change that
+//     starts or ends a grant on this replica invalidates the entry at once
+//     (Hook, run in the change's transaction), and the entry is not cached
+//     again until the change is seen committed, so that no read taken
+//     before the commit can be cached after it. Other replicas learn of a
+//     change when their entry expires: entries live at most one TTL (by
+//     default one sweep interval), and an allowed entry never outlives its
+//     grant's expires_at.
+//   - Audit records of check and mask calls are group-committed: a call
+//     returns only once its record is committed, but calls that arrive
+//     while a commit is in progress share the next transaction. A read
+//     that cannot be audited is refused.
+//
+// Who may ask, and the masking rules, come from the policy in force.
+package access
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jitaccess/jitaccess/masking"
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// ActionMask is the audit action of a mask call; check calls use
+// workflow.ActionCheck.
+const ActionMask = "mask"
+
+// Options configure a Checker.
+type Options struct {
+	// TokenKey keys the token mask style (at least masking.MinKeyLen
+	// bytes). Without one, token fields are redacted.
+	TokenKey []byte
+	// AuditMode says which calls are audited: all, allowed (checks that
+	// found a live grant, mask calls that returned fields unmasked) or
+	// none. Default all.
+	AuditMode workflow.CheckAuditMode
+	// CacheTTL is how long a decision is cached; 0 disables the cache.
+	CacheTTL time.Duration
+	// AuditFlush, when positive, stops answers from waiting for their
+	// audit record: records are queued in memory and committed in batches
+	// at least this often. A crash (not a graceful stop, which flushes:
+	// Close) loses at most the records of the last AuditFlush. Zero, the
+	// default, makes every answer wait until its record is committed.
+	AuditFlush time.Duration
+	Logger     *slog.Logger
+}
+
+// ReadAuditStore writes the audit records of reads in one statement;
+// store.DB implements it.
+type ReadAuditStore interface {
+	AppendReadAudit(ctx context.Context, recs ...*workflow.AuditRecord) error
+}
+
+// auditWriter writes the audit records of check and mask calls.
+type auditWriter interface {
+	write(ctx context.Context, rec *workflow.AuditRecord) error
+	close(ctx context.Context) error
+}
+
+// Checker answers check and mask calls.
+type Checker struct {
+	svc    *workflow.Service
+	masker *masking.Masker
+	mode   workflow.CheckAuditMode
+	cache  *cache
+	audit  auditWriter
+	log    *slog.Logger
+	rules  atomic.Pointer[compiledRules]
+	// keyWarned is set once a missing token key has been logged.
+	keyWarned atomic.Bool
+}
+
+// New returns a checker over svc. Register its Hook with svc.OnChange
+// when caching, so that grants that start or end invalidate decisions.
+func New(svc *workflow.Service, opts Options) *Checker {
+	if opts.AuditMode == "" {
+		opts.AuditMode = workflow.AuditAllChecks
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c := &Checker{
+		svc:    svc,
+		masker: masking.NewMasker(opts.TokenKey),
+		mode:   opts.AuditMode,
+		log:    opts.Logger,
+	}
+	commit := appender(svc.Store())
+	if opts.AuditFlush > 0 {
+		c.audit = newAsyncAudit(commit, opts.AuditFlush, opts.Logger)
+	} else {
+		c.audit = &groupCommit{commit: commit}
+	}
+	if opts.CacheTTL > 0 {
+		c.cache = newCache(opts.CacheTTL)
+	}
+	return c
+}
+
+// Close commits the audit records still queued (with AuditFlush). Call it
+// after the HTTP server has stopped and before the database closes.
+func (c *Checker) Close(ctx context.Context) error { return c.audit.close(ctx) }
+
+// CanTokenize reports whether the token style has a key.
+func (c *Checker) CanTokenize() bool { return c.masker.CanTokenize() }
+
+// Hook invalidates the cached decisions of grants that start or end in a
+// change. It runs inside the change's transaction.
+func (c *Checker) Hook(ctx context.Context, tx workflow.Tx, changes []workflow.Change) error {
+	if c.cache == nil {
+		return nil
+	}
+	var watch []cacheKey
+	var last *workflow.Request
+	for _, ch := range changes {
+		if ch.From != workflow.StateApproved && ch.To != workflow.StateApproved || ch.From == ch.To {
+			continue
+		}
+		k := cacheKey{ch.Request.Requester, ch.Request.Resource}
+		if ch.Event == workflow.EventExpire {
+			// An allowed entry never outlives expires_at: dropping it is
+			// enough, no read can be stale.
+			c.cache.drop(k)
+			continue
+		}
+		c.cache.hold(k)
+		watch = append(watch, k)
+		last = ch.Request
+	}
+	if len(watch) > 0 {
+		go c.release(watch, last.ID, last.Version)
+	}
+	return nil
+}
+
+// release waits until the change that wrote version of request id is
+// visible (committed), then lets its keys be cached again. A change that
+// was rolled back never becomes visible; its keys are released after a
+// minute, having only been uncached meanwhile.
+func (c *Checker) release(keys []cacheKey, id string, version int64) {
+	defer c.cache.release(keys)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	wait := 2 * time.Millisecond
+	for {
+		req, err := c.svc.Store().GetRequest(ctx, id)
+		if err == nil && req.Version >= version {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 100*time.Millisecond)
+	}
+}
+
+// authorize applies the rules shared by check and mask.
+func (c *Checker) authorize(who workflow.Principal, user, resource string) (*workflow.Resource, string, error) {
+	pol := c.svc.Policy()
+	if !pol.CanCheck(who) {
+		return nil, "", workflow.Errorf(workflow.CodeForbidden, "only admins and service tokens with the %q scope may check grants", workflow.ScopeCheck)
+	}
+	user = workflow.NormalizeEmail(user)
+	if user == "" {
+		return nil, "", workflow.Errorf(workflow.CodeInvalid, "user is required")
+	}
+	if len(user) > 320 {
+		return nil, "", workflow.Errorf(workflow.CodeInvalid, "user is longer than 320 characters")
+	}
+	res, ok := pol.Resource(resource)
+	if !ok {
+		return nil, "", workflow.Errorf(workflow.CodeNotFound, "unknown resource %q", resource)
+	}
+	return res, user, nil
+}
+
+// decide returns whether user holds a live grant of resource at now, from
+// the cache when it can.
+func (c *Checker) decide(ctx context.Context, user, resource string, now time.Time) (workflow.CheckResult, error) {
+	k := cacheKey{user, resource}
+	var gen uint64
+	cacheable := false
+	if c.cache != nil {
+		if d, ok := c.cache.get(k, now); ok {
+			return d, nil
+		}
+		gen, cacheable = c.cache.begin(k)
+	}
+	live, err := c.svc.Store().LiveGrant(ctx, user, resource, now)
+	if err != nil {
+		return workflow.CheckResult{}, err
+	}
+	var out workflow.CheckResult
+	if live != nil {
+		out = workflow.CheckResult{Allowed: true, RequestID: live.ID, ExpiresAt: live.ExpiresAt}
+	}
+	if cacheable {
+		c.cache.put(k, out, now, gen)
+	}
+	return out, nil
+}
+
+// Check reports whether user holds a live grant of resource. Admins and
+// service tokens with the check scope may ask. Calls are audited as
+// configured, before the answer is given.
+//
+// Errors: CodeForbidden, CodeInvalid (missing user), CodeNotFound
+// (unknown resource), CodeUnavailable/CodeInternal (cannot read or audit).
+func (c *Checker) Check(ctx context.Context, who workflow.Principal, user, resource string) (workflow.CheckResult, error) {
+	_, user, err := c.authorize(who, user, resource)
+	if err != nil {
+		return workflow.CheckResult{}, err
+	}
+	now := c.svc.Clock()()
+	out, err := c.decide(ctx, user, resource, now)
+	if err != nil {
+		return workflow.CheckResult{}, err
+	}
+	if c.audited(out.Allowed) {
+		outcome := "denied: no live grant"
+		if out.Allowed {
+			outcome = "allowed until " + out.ExpiresAt.Format(time.RFC3339)
+		}
+		rec := &workflow.AuditRecord{At: now, Actor: who.Name(), Action: workflow.ActionCheck, RequestID: out.RequestID,
+			Resource: resource, Subject: user, Reason: outcome}
+		if err := c.audit.write(ctx, rec); err != nil {
+			return workflow.CheckResult{}, err
+		}
+	}
+	return out, nil
+}
+
+func (c *Checker) audited(allowed bool) bool {
+	return c.mode == workflow.AuditAllChecks || c.mode == workflow.AuditAllowedChecks && allowed
+}
+
+// MaskResult is the answer to a mask call.
+type MaskResult struct {
+	workflow.CheckResult
+	// Record is the record, with every declared field masked unless the
+	// user holds a live grant; every other byte as it was sent.
+	Record json.RawMessage
+	// Masked lists the paths of the masked values.
+	Masked []string
+}
+
+// Mask returns record (a JSON object) with every field that resource
+// declares masked, unless user holds a live grant of resource; undeclared
+// fields pass through. Same callers, errors and audit rules as Check; with
+// AuditMode allowed, only reads that returned the fields unmasked are
+// audited.
+func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resource string, record json.RawMessage) (MaskResult, error) {
+	res, user, err := c.authorize(who, user, resource)
+	if err != nil {
+		return MaskResult{}, err
+	}
+	switch trimmed := bytes.TrimLeft(record, " \t\r\n"); {
+	case len(trimmed) == 0 || bytes.HasPrefix(trimmed, []byte("null")):
+		return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is required (a JSON object)")
+	case trimmed[0] != '{':
+		return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record must be a JSON object")
+	}
+	now := c.svc.Clock()()
+	d, err := c.decide(ctx, user, resource, now)
+	if err != nil {
+		return MaskResult{}, err
+	}
+	out := MaskResult{CheckResult: d, Record: record, Masked: []string{}}
+	if d.Allowed && !json.Valid(record) {
+		return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
+	}
+	if !d.Allowed {
+		masked, m, err := c.masker.MaskJSON(record, c.rulesFor(res))
+		if err != nil {
+			return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
+		}
+		out.Record = masked
+		if m.Masked != nil {
+			out.Masked = m.Masked
+		}
+		if m.KeyMissing && !c.keyWarned.Swap(true) {
+			c.log.Warn("token-style fields are redacted: no mask token key is configured (JITACCESS_MASK_TOKEN_KEY)", "resource", resource)
+		}
+	}
+	if c.audited(d.Allowed) {
+		var outcome string
+		switch {
+		case d.Allowed:
+			outcome = "unmasked: live grant until " + d.ExpiresAt.Format(time.RFC3339)
+		case len(out.Masked) == 0:
+			outcome = "no live grant; no declared field in the record"
+		default:
+			outcome = fmt.Sprintf("no live grant; masked %d: %s", len(out.Masked), strings.Join(out.Masked, ", "))
+			if len(outcome) > 1000 {
+				outcome = outcome[:1000]
+			}
+		}
+		rec := &workflow.AuditRecord{At: now, Actor: who.Name(), Action: ActionMask, RequestID: d.RequestID,
+			Resource: resource, Subject: user, Reason: outcome}
+		if err := c.audit.write(ctx, rec); err != nil {
+			return MaskResult{}, err
+		}
+	}
+	return out, nil
+}
+
+// compiledRules holds the masking rules of one policy, compiled.
+type compiledRules struct {
+	policy *workflow.Policy
+	byID   map[string]*masking.Rules
+}
+
+func (c *Checker) rulesFor(res *workflow.Resource) *masking.Rules {
+	pol := c.svc.Policy()
+	cr := c.rules.Load()
+	if cr == nil || cr.policy != pol {
+		cr = &compiledRules{policy: pol, byID: make(map[string]*masking.Rules, len(pol.Resources))}
+		for _, r := range pol.Resources {
+			cr.byID[r.ID] = masking.Compile(r.MaskRules())
+		}
+		c.rules.Store(cr)
+	}
+	if rs, ok := cr.byID[res.ID]; ok {
+		return rs
+	}
+	return masking.Compile(res.MaskRules())
+}
+
+// groupCommit writes audit records so that each caller returns once its
+// record is committed, while the callers that arrive during a commit share
+// the next one: one transaction per batch rather than per call.
+type groupCommit struct {
+	commit   func(ctx context.Context, recs []*workflow.AuditRecord) error
+	mu       sync.Mutex
+	next     *auditBatch
+	flushing bool
+}
+
+// appender commits a batch of records in one transaction.
+func appender(st workflow.Store) func(ctx context.Context, recs []*workflow.AuditRecord) error {
+	if ra, ok := st.(ReadAuditStore); ok {
+		return func(ctx context.Context, recs []*workflow.AuditRecord) error { return ra.AppendReadAudit(ctx, recs...) }
+	}
+	return func(ctx context.Context, recs []*workflow.AuditRecord) error {
+		return st.InTx(ctx, func(tx workflow.Tx) error { return tx.AppendAudit(ctx, recs...) })
+	}
+}
+
+func (g *groupCommit) close(context.Context) error { return nil }
+
+type auditBatch struct {
+	recs []*workflow.AuditRecord
+	done chan struct{}
+	err  error
+}
+
+func (g *groupCommit) write(ctx context.Context, rec *workflow.AuditRecord) error {
+	g.mu.Lock()
+	if g.next == nil {
+		g.next = &auditBatch{done: make(chan struct{})}
+	}
+	b := g.next
+	b.recs = append(b.recs, rec)
+	if !g.flushing {
+		g.flushing = true
+		go g.flush(context.WithoutCancel(ctx))
+	}
+	g.mu.Unlock()
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		// The record may still be written; the caller has gone.
+		return &workflow.Error{Code: workflow.CodeUnavailable, Message: "the audit log did not answer in time", Err: ctx.Err()}
+	}
+}
+
+// flush commits batches until none is waiting.
+func (g *groupCommit) flush(ctx context.Context) {
+	for {
+		g.mu.Lock()
+		b := g.next
+		g.next = nil
+		if b == nil {
+			g.flushing = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		b.err = g.commit(wctx, b.recs)
+		cancel()
+		close(b.done)
+	}
+}

@@ -1,0 +1,309 @@
+package masking
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// MaskJSON masks a JSON document without decoding it: the values of
+// declared fields are replaced and every other byte is copied as it is, so
+// key order, spacing and numbers are kept exactly. It masks what Mask
+// masks, the same way. raw must be valid JSON (for example a
+// json.RawMessage the caller's decoder accepted); MaskJSON reports an
+// error rather than guess when it is not.
+func (m *Masker) MaskJSON(raw []byte, rs *Rules) ([]byte, Result, error) {
+	var res Result
+	if rs.Empty() {
+		return raw, res, nil
+	}
+	s := scanner{src: raw, rs: rs}
+	end, err := s.value(s.ws(0), "", "")
+	if err != nil {
+		return nil, res, err
+	}
+	if s.ws(end) != len(raw) {
+		return nil, res, errBadJSON
+	}
+	if len(s.hits) == 0 {
+		return raw, res, nil
+	}
+	out := make([]byte, 0, len(raw)+16*len(s.hits))
+	prev := 0
+	for _, h := range s.hits {
+		out = append(out, raw[prev:h.start]...)
+		out, err = m.appendMasked(out, h.style, raw[h.start:h.end], &res)
+		if err != nil {
+			return nil, res, err
+		}
+		res.Masked = append(res.Masked, h.path)
+		prev = h.end
+	}
+	out = append(out, raw[prev:]...)
+	slices.Sort(res.Masked)
+	return out, res, nil
+}
+
+var errBadJSON = errors.New("masking: not valid JSON")
+
+// hit is a value to mask: raw[start:end].
+type hit struct {
+	start, end int
+	style      Style
+	path       string
+}
+
+type scanner struct {
+	src  []byte
+	rs   *Rules
+	hits []hit
+}
+
+func (s *scanner) ws(i int) int {
+	for i < len(s.src) {
+		switch s.src[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// value scans the value at i, noting declared fields below it, and
+// returns the index after it.
+func (s *scanner) value(i int, path, plain string) (int, error) {
+	if i >= len(s.src) {
+		return 0, errBadJSON
+	}
+	switch s.src[i] {
+	case '{':
+		return s.object(i, path, plain)
+	case '[':
+		return s.array(i, path, plain)
+	}
+	return s.skip(i)
+}
+
+func (s *scanner) object(i int, path, plain string) (int, error) {
+	i = s.ws(i + 1)
+	if i < len(s.src) && s.src[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(s.src) || s.src[i] != '"' {
+			return 0, errBadJSON
+		}
+		kend, err := s.str(i)
+		if err != nil {
+			return 0, err
+		}
+		// Keys are looked up without allocating; paths are built only for
+		// masked values and for objects and lists walked into.
+		raw, key := s.src[i+1:kend-1], ""
+		plainKey := bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw)
+		if !plainKey {
+			if key, err = unquote(s.src[i:kend]); err != nil {
+				return 0, err
+			}
+		}
+		name := func() string {
+			if plainKey {
+				return string(raw)
+			}
+			return key
+		}
+		i = s.ws(kend)
+		if i >= len(s.src) || s.src[i] != ':' {
+			return 0, errBadJSON
+		}
+		vstart := s.ws(i + 1)
+		var (
+			st      Style
+			matched bool
+			cplain  string
+		)
+		if len(s.rs.byPath) > 0 {
+			cplain = join(plain, name())
+			st, matched = s.rs.byPath[cplain]
+		}
+		if !matched {
+			if plainKey {
+				st, matched = s.rs.byName[string(raw)]
+			} else {
+				st, matched = s.rs.byName[key]
+			}
+		}
+		var vend int
+		switch {
+		case matched:
+			if vend, err = s.skip(vstart); err != nil {
+				return 0, err
+			}
+			if !bytes.Equal(s.src[vstart:vend], []byte("null")) {
+				s.hits = append(s.hits, hit{vstart, vend, st, join(path, name())})
+			}
+		case vstart < len(s.src) && (s.src[vstart] == '{' || s.src[vstart] == '['):
+			if vend, err = s.value(vstart, join(path, name()), cplain); err != nil {
+				return 0, err
+			}
+		default:
+			if vend, err = s.skip(vstart); err != nil {
+				return 0, err
+			}
+		}
+		i = s.ws(vend)
+		if i >= len(s.src) {
+			return 0, errBadJSON
+		}
+		switch s.src[i] {
+		case ',':
+			i = s.ws(i + 1)
+		case '}':
+			return i + 1, nil
+		default:
+			return 0, errBadJSON
+		}
+	}
+}
+
+func (s *scanner) array(i int, path, plain string) (int, error) {
+	i = s.ws(i + 1)
+	if i < len(s.src) && s.src[i] == ']' {
+		return i + 1, nil
+	}
+	for n := 0; ; n++ {
+		end, err := s.value(i, path+"["+strconv.Itoa(n)+"]", plain)
+		if err != nil {
+			return 0, err
+		}
+		i = s.ws(end)
+		if i >= len(s.src) {
+			return 0, errBadJSON
+		}
+		switch s.src[i] {
+		case ',':
+			i = s.ws(i + 1)
+		case ']':
+			return i + 1, nil
+		default:
+			return 0, errBadJSON
+		}
+	}
+}
+
+// skip returns the index after the value at i, without looking inside.
+func (s *scanner) skip(i int) (int, error) {
+	if i >= len(s.src) {
+		return 0, errBadJSON
+	}
+	switch c := s.src[i]; {
+	case c == '"':
+		return s.str(i)
+	case c == '{' || c == '[':
+		depth := 0
+		for j := i; j < len(s.src); j++ {
+			switch s.src[j] {
+			case '"':
+				end, err := s.str(j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errBadJSON
+	default: // number, true, false, null
+		j := i
+		for j < len(s.src) && bytes.IndexByte([]byte("+-.0123456789eEtrufalsn"), s.src[j]) >= 0 {
+			j++
+		}
+		if j == i {
+			return 0, errBadJSON
+		}
+		return j, nil
+	}
+}
+
+// str returns the index after the string starting at i.
+func (s *scanner) str(i int) (int, error) {
+	for j := i + 1; j < len(s.src); j++ {
+		switch s.src[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errBadJSON
+}
+
+// unquote decodes a JSON string token as encoding/json does (invalid
+// UTF-8 becomes U+FFFD).
+func unquote(b []byte) (string, error) {
+	if bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return "", errBadJSON
+	}
+	return s, nil
+}
+
+// appendMasked appends the masked form of the JSON value v.
+func (m *Masker) appendMasked(out []byte, st Style, v []byte, res *Result) ([]byte, error) {
+	switch {
+	case st == Redact, st == Last4 && v[0] != '"' && (v[0] < '0' || v[0] > '9') && v[0] != '-':
+		return appendString(out, Redacted), nil
+	case st == Last4 && v[0] != '"':
+		return appendString(out, last4(json.Number(v)).(string)), nil
+	}
+	var decoded any
+	switch v[0] {
+	case '"':
+		s, err := unquote(v)
+		if err != nil {
+			return nil, err
+		}
+		decoded = s
+	case '{', '[', 't', 'f':
+		dec := json.NewDecoder(bytes.NewReader(v))
+		dec.UseNumber()
+		if err := dec.Decode(&decoded); err != nil {
+			return nil, errBadJSON
+		}
+	default:
+		decoded = json.Number(v)
+	}
+	return appendString(out, m.value(st, decoded, res).(string)), nil
+}
+
+// appendString appends s as a JSON string. Masked values are
+// "[REDACTED]", "****" and letters or digits, or "tok_" and base64url, so
+// this is nearly always a plain copy.
+func appendString(out []byte, s string) []byte {
+	out = append(out, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			out = append(out, '\\', c)
+		case c < 0x20:
+			out = append(out, `\u00`...)
+			out = append(out, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+		default:
+			out = append(out, c)
+		}
+	}
+	return append(out, '"')
+}

@@ -1,0 +1,83 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/provision"
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// Provisioning answers where applying and removing grants stands
+// (provision.Pipeline implements it).
+type Provisioning interface {
+	Statuses(ctx context.Context, ids []string) (map[string]provision.Record, error)
+	List(ctx context.Context, who workflow.Principal, q provision.Query) ([]provision.Record, error)
+}
+
+// attachProvisioning fills the provisioning status of requests. Only the
+// status is shown to a requester who is neither an approver of the
+// resource nor an admin: the last error may name the target's hosts. A
+// status that cannot be read is left out (and logged) rather than failing
+// an answer about a change that has already committed.
+func (s *Server) attachProvisioning(ctx context.Context, who workflow.Principal, outs ...*RequestJSON) {
+	if s.provisioning == nil || len(outs) == 0 {
+		return
+	}
+	ids := make([]string, len(outs))
+	for i, o := range outs {
+		ids[i] = o.ID
+	}
+	recs, err := s.provisioning.Statuses(ctx, ids)
+	if err != nil {
+		s.log.Warn("read provisioning status", "err", err)
+		return
+	}
+	pol := s.svc.Policy()
+	for _, o := range outs {
+		rec, ok := recs[o.ID]
+		if !ok {
+			continue
+		}
+		p := provisioningJSON(rec)
+		res, _ := pol.Resource(o.Resource)
+		if !pol.IsAdmin(who) && (res == nil || !pol.CanApprove(who, res)) {
+			p.LastError = ""
+		}
+		o.Provisioning = &p
+	}
+}
+
+// GET /api/v1/provisioning?status=failed&operation=remove&limit=N
+//
+// Admins only: where provisioning stands, most recently updated first.
+// status=failed lists the steps that keep failing, removals first to look
+// at: an ended grant whose access may still be live at the target.
+func (s *Server) listProvisioning(c echo.Context) error {
+	if err := checkQuery(c, "status", "operation", "limit"); err != nil {
+		return err
+	}
+	if s.provisioning == nil {
+		return workflow.Errorf(workflow.CodeNotFound, "provisioning is not configured on this server")
+	}
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return err
+	}
+	recs, err := s.provisioning.List(c.Request().Context(), principal(c), provision.Query{
+		Status: provision.Status(c.QueryParam("status")), Operation: provision.Operation(c.QueryParam("operation")), Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Provisioning []ProvisioningJSON `json:"provisioning"`
+	}{Provisioning: make([]ProvisioningJSON, len(recs))}
+	for i, r := range recs {
+		p := provisioningJSON(r)
+		p.RequestID, p.Resource, p.Requester = r.RequestID, r.Resource, r.Requester
+		out.Provisioning[i] = p
+	}
+	return c.JSON(http.StatusOK, out)
+}
