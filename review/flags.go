@@ -50,6 +50,8 @@ type DetectInput struct {
 	// Requests from Period.Start - Thresholds.Lookback() on.
 	Requests   []*workflow.Request
 	FailedJobs []FailedJob
+	// ProvisioningFailures in Period.
+	ProvisioningFailures []ProvisioningFailure
 }
 
 // Detect applies every anomaly rule. It is a pure function of its input;
@@ -88,6 +90,9 @@ func Detect(in DetectInput) []Flag {
 	}
 	for _, j := range in.FailedJobs {
 		add(provisioningFailed(j))
+	}
+	for _, f := range in.ProvisioningFailures {
+		add(provisioningFailing(f))
 	}
 	slices.SortFunc(out, func(a, b Flag) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Key, b.Key)) })
 	return out
@@ -243,6 +248,20 @@ func provisioningFailed(j FailedJob) Flag {
 		f.RequestIDs = []string{p.RequestID}
 	}
 	return f
+}
+
+// provisioningFailing flags a grant whose apply or removal keeps failing:
+// access that should be gone may still be live at the target.
+func provisioningFailing(f ProvisioningFailure) Flag {
+	fl := Flag{Kind: FlagProvisioning, Key: string(FlagProvisioning) + ":audit:" + strconv.FormatInt(f.AuditID, 10),
+		Person: f.Requester, Resource: f.Resource, At: f.At, Reason: "provisioning " + firstLine(f.Reason)}
+	if f.Requester != "" {
+		fl.People = []string{f.Requester}
+	}
+	if f.RequestID != "" {
+		fl.RequestIDs = []string{f.RequestID}
+	}
+	return fl
 }
 
 func firstLine(s string) string {

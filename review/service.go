@@ -70,7 +70,12 @@ func (s *Service) detect(ctx context.Context, p Period) ([]Flag, []*workflow.Req
 	if err != nil {
 		return nil, nil, err
 	}
-	flags := Detect(DetectInput{Policy: s.policy(), Thresholds: s.opts.Thresholds, Period: p, Requests: reqs, FailedJobs: jobs})
+	failing, err := s.store.ProvisioningFailures(ctx, p.Start, p.End)
+	if err != nil {
+		return nil, nil, err
+	}
+	flags := Detect(DetectInput{Policy: s.policy(), Thresholds: s.opts.Thresholds, Period: p, Requests: reqs, FailedJobs: jobs,
+		ProvisioningFailures: failing})
 	raised, err := s.store.RaisedFlags(ctx, p.Start, p.End)
 	if err != nil {
 		return nil, nil, err

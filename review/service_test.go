@@ -2,11 +2,13 @@ package review_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jitaccess/jitaccess/audit"
+	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
@@ -257,6 +259,39 @@ func TestScanRaisesEachFlagOnce(t *testing.T) {
 			if f.RaisedAt == nil {
 				t.Errorf("flag %s not marked raised", f.Key)
 			}
+		}
+	})
+}
+
+// TestFailingProvisioningIsFlagged: provisioning retries for ever, so its
+// failures show as provision.failed audit records, not failed jobs; they
+// must raise the provisioning flag all the same.
+func TestFailingProvisioningIsFlagged(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		r1, _ := e.activity(t)
+		err := db.InTx(ctx, func(tx workflow.Tx) error {
+			return tx.AppendAudit(ctx, &workflow.AuditRecord{At: e.clock.Now(), Actor: "system", Action: provision.ActionFailed, RequestID: r1,
+				Resource: "crm-payments", Subject: "bob@example.com", Reason: "remove keeps failing after 3 attempts: connection refused"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(time.Minute)
+		flags, err := e.rv.Flags(ctx, root, review.Scope{Kind: review.ScopeAll}, review.Period{Start: mon.Add(-time.Hour), End: e.clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []review.Flag
+		for _, f := range flags {
+			if f.Kind == review.FlagProvisioning {
+				got = append(got, f)
+			}
+		}
+		if len(got) != 1 || len(got[0].RequestIDs) != 1 || got[0].RequestIDs[0] != r1 || got[0].Person != "bob@example.com" ||
+			!strings.Contains(got[0].Reason, "remove keeps failing") {
+			t.Fatalf("provisioning flags: %+v", got)
 		}
 	})
 }

@@ -17,6 +17,11 @@ type Store interface {
 	// FailedJobsBetween returns the jobs of queues that failed for good
 	// in [since, until).
 	FailedJobsBetween(ctx context.Context, queues []string, since, until time.Time) ([]FailedJob, error)
+	// ProvisioningFailures returns the grants whose provisioning was
+	// declared failing in [since, until) (audit action provision.failed).
+	// Provisioning retries forever, so its jobs never fail for good; this
+	// is where its failures are recorded.
+	ProvisioningFailures(ctx context.Context, since, until time.Time) ([]ProvisioningFailure, error)
 	// GetReview returns a review with its follow-ups, or CodeNotFound.
 	GetReview(ctx context.Context, id string) (*Review, error)
 	// ListReviews returns reviews, newest first, one page at a time.
@@ -49,6 +54,16 @@ type Tx interface {
 	// those it stored: each flag is raised once, whichever replica finds
 	// it.
 	RecordFlags(ctx context.Context, flags []Flag, now time.Time) ([]Flag, error)
+}
+
+// ProvisioningFailure is one provision.failed audit record.
+type ProvisioningFailure struct {
+	AuditID   int64
+	RequestID string
+	Requester string
+	Resource  string
+	Reason    string
+	At        time.Time
 }
 
 // FailedJob is a job that failed for good.

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/jitaccess/jitaccess/audit"
+	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -134,6 +135,24 @@ func (d *DB) FailedJobsBetween(ctx context.Context, queues []string, since, unti
 		out[i] = review.FailedJob{ID: r.ID, Queue: r.Queue, Key: r.OrderKey, Payload: []byte(r.Payload), LastError: r.LastError, Attempts: r.Attempts}
 		if r.FinishedAt != nil {
 			out[i].FinishedAt = r.FinishedAt.UTC()
+		}
+	}
+	return out, nil
+}
+
+// ProvisioningFailures implements review.Store.
+func (d *DB) ProvisioningFailures(ctx context.Context, since, until time.Time) ([]review.ProvisioningFailure, error) {
+	var rows []auditRow
+	err := d.ctx(ctx).Where("action = ? AND at >= ? AND at < ?", provision.ActionFailed, since.UTC(), until.UTC()).
+		Order("id").Limit(10000).Find(&rows).Error
+	if err != nil {
+		return nil, mapError(err)
+	}
+	out := make([]review.ProvisioningFailure, len(rows))
+	for i, r := range rows {
+		out[i] = review.ProvisioningFailure{AuditID: r.ID, Resource: r.Resource, Requester: r.Subject, Reason: r.Reason, At: r.At.UTC()}
+		if r.RequestID != nil {
+			out[i].RequestID = *r.RequestID
 		}
 	}
 	return out, nil
