@@ -9,6 +9,7 @@ import (
 
 	"github.com/jitaccess/jitaccess/access"
 	"github.com/jitaccess/jitaccess/masking"
+	"github.com/jitaccess/jitaccess/notifier"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -120,7 +121,13 @@ func (a *App) wireProvisioning() error {
 	}
 
 	pipe := &provision.Pipeline{Store: a.DB, Policy: a.Service.Policy, Provisioners: provision.Builtin(nil),
-		Logger: a.Logger, Now: a.Service.Clock(), FailAfter: cfg.FailAfter}
+		Logger: a.Logger, Now: a.Service.Clock(), FailAfter: cfg.FailAfter,
+		// Approvers see in their Slack message when access is applied,
+		// removed, or failing at the target.
+		Announce: func(rec provision.Record, at time.Time) ([]workflow.Job, error) {
+			j, err := notifier.RefreshJob(rec.RequestID, at)
+			return []workflow.Job{j}, err
+		}}
 	if cfg.AuditFlush < 0 || cfg.AuditFlush > time.Minute {
 		return fmt.Errorf("--audit-checks-flush %s: use 0 (wait for each record) or a duration up to 1m", cfg.AuditFlush)
 	}

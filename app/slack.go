@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/jitaccess/jitaccess/notifier"
+	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/slackapp"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -133,7 +134,8 @@ func (a *App) wireNotifications() error {
 	cfg := &a.Config.Slack
 	svc := a.Service
 	svc.OnChange(notifier.Outbox{ExpiryWarning: cfg.ExpiryWarning, Policy: svc.Policy}.Hook)
-	d := &notifier.Dispatcher{Channel: notifier.ChannelResolver(svc.Policy, cfg.tiers, cfg.Channel), Requests: a.DB, Logger: a.Logger}
+	d := &notifier.Dispatcher{Channel: notifier.ChannelResolver(svc.Policy, cfg.tiers, cfg.Channel), Requests: a.DB, Logger: a.Logger,
+		Provisioning: a.provisioningStatus, Policy: svc.Policy}
 	// Failures are bounded by time (Dispatcher.GiveUpAfter), not by
 	// attempts: a long Slack outage must not use them up.
 	a.runners = append(a.runners, &queue.Runner{Store: a.DB, Queue: notifier.Queue, Handler: d.Deliver, Logger: a.Logger,
@@ -194,4 +196,25 @@ func (a *App) shutdownSlack(ctx context.Context) {
 	if a.slack != nil {
 		a.slack.Shutdown(ctx)
 	}
+}
+
+// provisioningStatus is where provisioning of one request stands, for the
+// approvers' Slack message; nil when the request has none.
+func (a *App) provisioningStatus(ctx context.Context, requestID string) (*notifier.ProvisioningStatus, error) {
+	recs, err := a.DB.ProvisioningStatuses(ctx, []string{requestID})
+	if err != nil {
+		return nil, err
+	}
+	rec, ok := recs[requestID]
+	if !ok {
+		return nil, nil
+	}
+	p := &notifier.ProvisioningStatus{Provisioner: rec.Spec.Type, Operation: string(rec.Operation), Status: string(rec.Status), LastError: rec.LastError}
+	switch rec.Status {
+	case provision.StatusApplied:
+		p.At = rec.AppliedAt
+	case provision.StatusRemoved:
+		p.At = rec.RemovedAt
+	}
+	return p, nil
 }

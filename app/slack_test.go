@@ -2,11 +2,14 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/jitaccess/jitaccess/slackapp/slackfake"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
+	"github.com/jitaccess/jitaccess/workflow"
 )
 
 // TestServeRefusesBadSlackConfig: Slack half-configured, or configured so
@@ -113,5 +117,67 @@ func TestServeWithSlack(t *testing.T) {
 		if !strings.Contains(string(fake.Messages(channel)[0].Blocks), "Approved* by carol@example.com") {
 			t.Fatalf("message: %s", fake.Messages(channel)[0].Blocks)
 		}
+	})
+}
+
+// TestSlackShowsProvisioning: the approvers' message follows provisioning
+// at the target, edited in place: applying, applied, and a removal that
+// keeps failing.
+func TestSlackShowsProvisioning(t *testing.T) {
+	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
+		var failing atomic.Bool
+		target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if failing.Load() {
+				http.Error(w, "crm is down", http.StatusServiceUnavailable)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		defer target.Close()
+		t.Setenv("CRM_HOOK_SECRET", "a-webhook-secret-for-the-tests")
+		policy := goodPolicy + "    provisioner:\n      type: webhook\n      url: " + target.URL + "\n      secret_env: CRM_HOOK_SECRET\n"
+		fake := slackfake.New(t)
+		channel := fake.AddChannel("#access")
+		cfg := app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: writeFile(t, "policy.yaml", policy),
+			Slack: app.SlackConfig{BotToken: slackfake.Token, SigningSecret: "s", Channel: "#access", APIURL: fake.APIURL()}}
+		cfg.Provision.FailAfter = 1
+		a, base := boot(t, cfg)
+		now := workflow.Now()
+		alice, _, _ := a.DB.CreateToken(context.Background(), store.NewToken{Kind: store.TokenUser, Subject: "alice@example.com", Actor: "test"}, now)
+		carol, _, _ := a.DB.CreateToken(context.Background(), store.NewToken{Kind: store.TokenUser, Subject: "carol@example.com", Actor: "test"}, now)
+
+		message := func() string {
+			m := fake.Messages(channel)
+			if len(m) != 1 {
+				return ""
+			}
+			return string(m[0].Blocks)
+		}
+		waitFor := func(what string, ok func(string) bool) {
+			t.Helper()
+			for deadline := time.Now().Add(20 * time.Second); !ok(message()); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("timed out waiting for %s; message %s", what, message())
+				}
+			}
+		}
+		_, body := httpJSON(t, "POST", base+"/api/v1/requests", alice, `{"resource":"crm-notes","duration":"30m","reason":"case 9"}`)
+		id, _ := body["id"].(string)
+		if code, body := httpJSON(t, "POST", base+"/api/v1/requests/"+id+"/approve", carol, `{}`); code != 200 {
+			t.Fatalf("approve: %d %v", code, body)
+		}
+		waitFor("access applied", func(m string) bool { return strings.Contains(m, "Access applied at the target") })
+
+		failing.Store(true)
+		if code, body := httpJSON(t, "POST", base+"/api/v1/requests/"+id+"/revoke", carol, `{"reason":"case closed"}`); code != 200 {
+			t.Fatalf("revoke: %d %v", code, body)
+		}
+		waitFor("the failing removal", func(m string) bool {
+			return strings.Contains(m, "Revoked") && strings.Contains(m, "Removal at the target keeps failing") && strings.Contains(m, "503")
+		})
+		if n := len(fake.Messages(channel)); n != 1 {
+			t.Fatalf("%d channel messages; updates must edit the one message", n)
+		}
+		failing.Store(false)
 	})
 }

@@ -56,8 +56,13 @@ type Dispatcher struct {
 	// Channel returns the approval channel for a resource ("" for none).
 	Channel func(resource string, tier workflow.Tier) string
 	// Requests, when set, is read to check that an expiry warning is
-	// still due when it runs.
+	// still due when it runs, and to redraw messages (KindRefresh).
 	Requests workflow.Reader
+	// Provisioning, when set, returns where provisioning of a request
+	// stands (nil when it has none), for the approvers' message.
+	Provisioning func(ctx context.Context, requestID string) (*ProvisioningStatus, error)
+	// Policy, when set, names resources in redrawn messages.
+	Policy func() *workflow.Policy
 	// GiveUpAfter is how long a delivery that keeps failing with
 	// transient errors (Slack down, rate limited) is retried before it
 	// fails for good; default 24h.
@@ -109,7 +114,30 @@ func (d *Dispatcher) givenUp(dl Delivery) bool {
 func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) error {
 	e := dl.Event
 	switch dl.Kind {
-	case KindChannel:
+	case KindChannel, KindRefresh:
+		if dl.Kind == KindRefresh {
+			if d.Requests == nil {
+				return nil
+			}
+			r, err := d.Requests.GetRequest(ctx, e.RequestID)
+			if err != nil {
+				return err
+			}
+			e = EventOfRequest(r)
+			e.Refresh = true
+			if d.Policy != nil {
+				if res, ok := d.Policy().Resource(e.Resource); ok && res.Name != res.ID {
+					e.ResourceName = res.Name
+				}
+			}
+		}
+		if d.Provisioning != nil {
+			p, err := d.Provisioning(ctx, e.RequestID)
+			if err != nil {
+				return err
+			}
+			e.Provisioning = p
+		}
 		ch := ""
 		if d.Channel != nil {
 			ch = d.Channel(e.Resource, e.Tier)

@@ -34,6 +34,10 @@ const (
 	// time to run at expires_at minus the lead time, and sends nothing if
 	// the access has ended or changed by then.
 	KindExpiryWarning = "expiry_warning"
+	// KindRefresh redraws the approvers' message from the request as it
+	// is now, for news that does not change the request itself: where
+	// provisioning at the target stands.
+	KindRefresh = "refresh"
 )
 
 // DefaultExpiryWarning is how long before expiry the requester is warned.
@@ -68,6 +72,22 @@ type Event struct {
 	EndedAt           *time.Time     `json:"ended_at,omitempty"`
 	EndedBy           string         `json:"ended_by,omitempty"`
 	EndReason         string         `json:"end_reason,omitempty"`
+
+	// Provisioning is where applying and removing the grant at the target
+	// stands. It is read when the message is sent, not stored with the
+	// event: provisioning finishes after the change that started it.
+	Provisioning *ProvisioningStatus `json:"-"`
+	// Refresh marks a redraw of the same request version (KindRefresh).
+	Refresh bool `json:"-"`
+}
+
+// ProvisioningStatus is a grant's provisioning, as messages show it.
+type ProvisioningStatus struct {
+	Provisioner string
+	Operation   string // apply or remove
+	Status      string // pending, applied, removed or failed (still retried)
+	LastError   string
+	At          *time.Time // when it was applied or removed
 }
 
 // Approval is one approval, as messages show it.
@@ -88,9 +108,14 @@ func (e Event) AutoApproved() bool { return e.RequiredApprovals == 0 }
 // transaction leaves it, so every event of one transaction shows the
 // request's final state in it.
 func EventOf(c workflow.Change) Event {
-	r := c.Request
+	e := EventOfRequest(c.Request)
+	e.Event, e.Actor, e.From, e.To, e.Comment, e.At = c.Event, c.Actor, c.From, c.To, c.Comment, c.At
+	return e
+}
+
+// EventOfRequest describes a request as it is, without a change.
+func EventOfRequest(r *workflow.Request) Event {
 	e := Event{
-		Event: c.Event, Actor: c.Actor, From: c.From, To: c.To, Comment: c.Comment, At: c.At,
 		RequestID: r.ID, Version: r.Version, State: r.State, Requester: r.Requester, Resource: r.Resource, Tier: r.Tier,
 		Reason: r.Reason, Ticket: r.Ticket, DurationSeconds: int64(r.Duration / time.Second),
 		RequiredApprovals: r.RequiredApprovals, CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline,
@@ -100,6 +125,17 @@ func EventOf(c workflow.Change) Event {
 		e.Approvals = append(e.Approvals, Approval{By: a.Approver, At: a.At, Comment: a.Comment})
 	}
 	return e
+}
+
+// RefreshJob is the job that redraws the approvers' message about a
+// request (KindRefresh), keyed like the request's other messages so that
+// it never overtakes them.
+func RefreshJob(requestID string, at time.Time) (workflow.Job, error) {
+	payload, err := json.Marshal(Delivery{Kind: KindRefresh, Event: Event{RequestID: requestID}, Due: at})
+	if err != nil {
+		return workflow.Job{}, workflow.Internal(err, "encode notification")
+	}
+	return workflow.Job{Queue: Queue, Key: requestID, Payload: payload, RunAt: at}, nil
 }
 
 // Delivery is the payload of one notification job: one message to one

@@ -107,6 +107,9 @@ func ChannelMessage(e Event) Message {
 		slack.NewSectionBlock(mrkdwn(clip("*Reason*\n"+quote(e.Reason), 3000)), nil, nil),
 		slack.NewSectionBlock(mrkdwn(clip(status, 3000)), nil, nil),
 	}
+	if p := e.Provisioning; p != nil {
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(clip(provisioningLine(p), 3000))))
+	}
 	switch e.State {
 	case workflow.StatePending:
 		blocks = append(blocks, slack.NewActionBlock("decide",
@@ -122,6 +125,35 @@ func ChannelMessage(e Event) Message {
 	text := fmt.Sprintf("Access request from %s for %s (%s, %s): %s", Esc(e.Requester), Esc(e.resourcePlain()), e.Tier,
 		workflow.FormatDuration(e.Duration()), stateWord(e))
 	return Message{Text: text, Blocks: blocks}
+}
+
+// provisioningLine says where applying or removing the grant at the target
+// stands. The last error goes to approvers only, who see it in the API
+// too.
+func provisioningLine(p *ProvisioningStatus) string {
+	at := ""
+	if p.At != nil {
+		at = " at " + When(*p.At)
+	}
+	by := " (" + Esc(p.Provisioner) + ")"
+	switch {
+	case p.Status == "applied":
+		return ":gear: Access applied at the target" + by + at
+	case p.Status == "removed":
+		return ":gear: Access removed at the target" + by + at
+	case p.Status == "failed" && p.Operation == "remove":
+		return ":warning: *Removal at the target keeps failing*" + by + ": access may still be live there; retrying. " + Esc(firstLineOf(p.LastError))
+	case p.Status == "failed":
+		return ":warning: *Applying access at the target keeps failing*" + by + "; retrying. " + Esc(firstLineOf(p.LastError))
+	case p.Operation == "remove":
+		return ":gear: Removing access at the target" + by + "…"
+	}
+	return ":gear: Applying access at the target" + by + "…"
+}
+
+func firstLineOf(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return clip(line, 300)
 }
 
 // stateWord is a request's state in a few words, for notification text.

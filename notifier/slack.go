@@ -77,8 +77,13 @@ func (s *SlackSender) Channel(ctx context.Context, channel string, e Event, m Me
 	if err != nil {
 		return err
 	}
+	if stored == nil && e.Refresh {
+		return nil // a redraw of a message never posted (no approval channel)
+	}
 	if stored != nil {
-		if stored.Version >= e.Version {
+		// Never go back to an older version; redraw the same version only
+		// for news outside the request (provisioning).
+		if stored.Version > e.Version || stored.Version == e.Version && !e.Refresh {
 			return nil
 		}
 		err := s.send(ctx, s.paceKey(stored.Channel), func() error {

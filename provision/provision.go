@@ -144,9 +144,9 @@ type Store interface {
 	// GetProvisioning returns a request's record, or nil when it has none.
 	GetProvisioning(ctx context.Context, requestID string) (*Record, error)
 	// UpdateProvisioning writes rec's outcome fields if the stored
-	// operation is still op, with audit (if any) in the same transaction.
-	// It reports whether it wrote.
-	UpdateProvisioning(ctx context.Context, rec *Record, op Operation, audit *workflow.AuditRecord) (bool, error)
+	// operation is still op, with audit (if any) and jobs in the same
+	// transaction. It reports whether it wrote.
+	UpdateProvisioning(ctx context.Context, rec *Record, op Operation, audit *workflow.AuditRecord, jobs ...workflow.Job) (bool, error)
 	// UnfinishedRemovals lists the other records of the same person and
 	// resource whose removal has not succeeded.
 	UnfinishedRemovals(ctx context.Context, resource, requester, exceptID string) ([]Record, error)
@@ -175,6 +175,18 @@ type Pipeline struct {
 	// FailAfter is the number of failed attempts after which the status
 	// is failed; default 3.
 	FailAfter int
+	// Announce, when set, returns jobs to enqueue in the same transaction
+	// as a step outcome that changes what people see: applied, removed,
+	// or failing (for example, redrawing the approvers' Slack message).
+	Announce func(rec Record, at time.Time) ([]workflow.Job, error)
+}
+
+// announce returns the jobs that tell about rec's new status.
+func (p *Pipeline) announce(rec *Record) ([]workflow.Job, error) {
+	if p.Announce == nil {
+		return nil, nil
+	}
+	return p.Announce(*rec, p.jobNow())
 }
 
 func (p *Pipeline) now() time.Time {
@@ -361,7 +373,11 @@ func (p *Pipeline) succeeded(ctx context.Context, rec *Record, op Operation) err
 	}
 	audit := &workflow.AuditRecord{At: now, Actor: workflow.System.Name(), Action: action, RequestID: rec.RequestID,
 		Resource: rec.Resource, Subject: rec.Requester, Reason: Describe(rec.Spec, rec.Requester)}
-	wrote, err := p.Store.UpdateProvisioning(ctx, rec, op, audit)
+	jobs, err := p.announce(rec)
+	if err != nil {
+		return err
+	}
+	wrote, err := p.Store.UpdateProvisioning(ctx, rec, op, audit, jobs...)
 	if err != nil {
 		return err
 	}
@@ -412,7 +428,14 @@ func (p *Pipeline) recordFailure(ctx context.Context, rec *Record, op Operation,
 	default:
 		l.Warn("provisioning attempt failed; will retry")
 	}
-	_, err := p.Store.UpdateProvisioning(ctx, rec, op, audit)
+	var jobs []workflow.Job
+	if audit != nil { // newly failing: worth telling
+		var err error
+		if jobs, err = p.announce(rec); err != nil {
+			return err
+		}
+	}
+	_, err := p.Store.UpdateProvisioning(ctx, rec, op, audit, jobs...)
 	return err
 }
 

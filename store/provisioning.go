@@ -102,8 +102,9 @@ func (t *tx) SaveProvisioning(ctx context.Context, rec *provision.Record) error 
 }
 
 // UpdateProvisioning writes the outcome of one step if the record's
-// operation is still op, and its audit record in the same transaction.
-func (d *DB) UpdateProvisioning(ctx context.Context, rec *provision.Record, op provision.Operation, audit *workflow.AuditRecord) (bool, error) {
+// operation is still op, and its audit record and jobs in the same
+// transaction.
+func (d *DB) UpdateProvisioning(ctx context.Context, rec *provision.Record, op provision.Operation, audit *workflow.AuditRecord, jobs ...workflow.Job) (bool, error) {
 	wrote := false
 	err := d.InTx(ctx, func(wtx workflow.Tx) error {
 		t := wtx.(*tx)
@@ -118,6 +119,9 @@ func (d *DB) UpdateProvisioning(ctx context.Context, rec *provision.Record, op p
 			return nil
 		}
 		wrote = true
+		if err := t.Enqueue(ctx, jobs...); err != nil {
+			return err
+		}
 		if audit == nil {
 			return nil
 		}

@@ -23,31 +23,41 @@ type Provisioning interface {
 // status that cannot be read is left out (and logged) rather than failing
 // an answer about a change that has already committed.
 func (s *Server) attachProvisioning(ctx context.Context, who workflow.Principal, outs ...*RequestJSON) {
-	if s.provisioning == nil || len(outs) == 0 {
-		return
-	}
 	ids := make([]string, len(outs))
 	for i, o := range outs {
 		ids[i] = o.ID
 	}
+	statuses := s.provisioningFor(ctx, who, ids)
+	for _, o := range outs {
+		if p, ok := statuses[o.ID]; ok {
+			o.Provisioning = &p
+		}
+	}
+}
+
+// provisioningFor reads the provisioning status of requests as who may see
+// it (the API and the web UI show the same). Requests without a status, or
+// whose status cannot be read, are absent.
+func (s *Server) provisioningFor(ctx context.Context, who workflow.Principal, ids []string) map[string]ProvisioningJSON {
+	if s.provisioning == nil || len(ids) == 0 {
+		return nil
+	}
 	recs, err := s.provisioning.Statuses(ctx, ids)
 	if err != nil {
 		s.log.Warn("read provisioning status", "err", err)
-		return
+		return nil
 	}
 	pol := s.svc.Policy()
-	for _, o := range outs {
-		rec, ok := recs[o.ID]
-		if !ok {
-			continue
-		}
+	out := make(map[string]ProvisioningJSON, len(recs))
+	for id, rec := range recs {
 		p := provisioningJSON(rec)
-		res, _ := pol.Resource(o.Resource)
+		res, _ := pol.Resource(rec.Resource)
 		if !pol.IsAdmin(who) && (res == nil || !pol.CanApprove(who, res)) {
 			p.LastError = ""
 		}
-		o.Provisioning = &p
+		out[id] = p
 	}
+	return out
 }
 
 // GET /api/v1/provisioning?status=failed&operation=remove&limit=N

@@ -69,6 +69,7 @@ func mustParse(t testing.TB, src string) *workflow.Policy {
 // uiEnv is a real server (web.New with the UI) on a real database, with a
 // settable clock.
 type uiEnv struct {
+	web *web.Server
 	srv     *httptest.Server
 	base    string
 	db      *store.DB
@@ -122,6 +123,7 @@ func newUIEnv(t testing.TB, db *store.DB, opts ...uiOption) *uiEnv {
 		o(e, &cfg)
 	}
 	srv := web.New(cfg)
+	e.web = srv
 	e.reviews = review.New(db, e.svc.Policy, review.Options{Now: e.clock})
 	srv.MountOversight(web.Oversight{Reviews: e.reviews, Audit: db, Status: e.lastVerify,
 		Verify: func(ctx context.Context) (audit.Result, error) {

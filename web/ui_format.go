@@ -27,6 +27,7 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 		"human":      humanDuration,
 		"stateLabel": stateLabel,
 		"stateClass": stateClass,
+		"provClass":  provisioningClass,
 		"effective":  func(r *workflow.Request, now time.Time) workflow.State { return r.EffectiveState(now) },
 		"progress":   progressText,
 		"needs":      needsText,
@@ -186,6 +187,20 @@ func stateClass(s workflow.State) string {
 	case workflow.StateApproved:
 		return "live"
 	case workflow.StateDenied, workflow.StateRevoked:
+		return "stopped"
+	}
+	return "ended"
+}
+
+// provisioningClass colours a provisioning status like the request
+// states: applied is live access, failed is the one to look at.
+func provisioningClass(status string) string {
+	switch status {
+	case "pending":
+		return "pending"
+	case "applied":
+		return "live"
+	case "failed":
 		return "stopped"
 	}
 	return "ended"

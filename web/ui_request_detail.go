@@ -17,6 +17,10 @@ type detailData struct {
 	Eligible  []string // who else could still approve
 	Requester bool     // the viewer asked for it
 	Approved  bool     // the viewer approved it
+	// Provisioning is where applying and removing the grant at the
+	// target stands, as the API shows it; nil before approval or when
+	// provisioning is not configured.
+	Provisioning *ProvisioningJSON
 	// After a refused action: which form, and what was typed.
 	Form    string
 	Comment string
@@ -46,6 +50,9 @@ func (u *ui) renderDetail(c echo.Context, status int, refusal, form, comment str
 		Actions: workflow.AllowedActions(pol, who, d.Request, v.Now), Progress: workflow.ApprovalStatus(d.Request),
 		Eligible: workflow.EligibleApprovers(pol, d.Request), Requester: d.Requester == who.Email, Approved: d.ApprovedBy(who.Email),
 		Form: form, Comment: comment,
+	}
+	if p, ok := u.srv.provisioningFor(c.Request().Context(), who, []string{d.ID})[d.ID]; ok {
+		data.Provisioning = &p
 	}
 	v.Title = d.Resource + " for " + d.Requester
 	if r := v.Me; r.Approver && !data.Requester {
