@@ -69,7 +69,7 @@ func mustParse(t testing.TB, src string) *workflow.Policy {
 // uiEnv is a real server (web.New with the UI) on a real database, with a
 // settable clock.
 type uiEnv struct {
-	web *web.Server
+	web     *web.Server
 	srv     *httptest.Server
 	base    string
 	db      *store.DB
