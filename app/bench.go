@@ -96,7 +96,10 @@ func benchPolicy(clients, perClient int) string {
 // benchConfig is serve's configuration for a benchmark: its defaults, an
 // embedded policy, a loopback port.
 func benchConfig(dbURL string, pol *workflow.Policy, schedule string) Config {
-	cfg, err := serveFlags([]string{"--database", dbURL, "--listen", "127.0.0.1:0", "--sweep-schedule", schedule, "--log-level", "error"})
+	cfg, err := serveFlags([]string{"--database", dbURL, "--listen", "127.0.0.1:0", "--sweep-schedule", schedule, "--log-level", "error",
+		// A handful of principals drive all the load: rate limits would
+		// measure themselves.
+		"--api-rate-limit", "0", "--service-rate-limit", "0"})
 	if err != nil {
 		panic("bench configuration: " + err.Error()) // the flags above are constants
 	}

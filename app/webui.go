@@ -27,7 +27,9 @@ type WebConfig struct {
 	SessionMax       time.Duration
 	TrustedProxies   string
 	SignInRateLimit  int // per client per minute; 0: off
-	APIRateLimit     int // per client per minute; 0: off
+	APIRateLimit     int // per person per minute; 0: off
+	ServiceRateLimit int // per service token per minute; 0: off
+	AuthFailureLimit int // failed API authentications per client address per minute; 0: off
 	DisableUI        bool
 }
 
@@ -46,7 +48,9 @@ func (f *flagSet) webFlags(w *WebConfig) {
 	f.duration(&w.SessionMax, "session-max", "JITACCESS_SESSION_MAX", web.DefaultSessionMax, "sign every web session out this long after sign-in")
 	f.str(&w.TrustedProxies, "trusted-proxies", "JITACCESS_TRUSTED_PROXIES", "", "reverse proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDRs (default none)")
 	f.integer(&w.SignInRateLimit, "signin-rate-limit", "JITACCESS_SIGNIN_RATE_LIMIT", web.DefaultSignInPerMinute, "sign-in attempts per client per minute (0: no limit)")
-	f.integer(&w.APIRateLimit, "api-rate-limit", "JITACCESS_API_RATE_LIMIT", web.DefaultAPIPerMinute, "API calls per client per minute (0: no limit)")
+	f.integer(&w.APIRateLimit, "api-rate-limit", "JITACCESS_API_RATE_LIMIT", web.DefaultAPIPerMinute, "API calls per person per minute (0: no limit)")
+	f.integer(&w.ServiceRateLimit, "service-rate-limit", "JITACCESS_SERVICE_RATE_LIMIT", web.DefaultServicePerMinute, "API calls per service token per minute, for integrations calling check and mask (0: no limit)")
+	f.integer(&w.AuthFailureLimit, "auth-failure-limit", "JITACCESS_AUTH_FAILURE_LIMIT", web.DefaultAuthFailuresPerMinute, "failed API authentications per client address per minute before its calls are refused (0: no limit)")
 	f.boolean(&w.DisableUI, "disable-ui", "JITACCESS_DISABLE_UI", "serve the API only, without the web UI")
 }
 
@@ -84,7 +88,7 @@ func (w WebConfig) validate() error {
 	if _, err := web.ParseTrustedProxies(w.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %v", err)
 	}
-	if w.SignInRateLimit < 0 || w.APIRateLimit < 0 {
+	if w.SignInRateLimit < 0 || w.APIRateLimit < 0 || w.ServiceRateLimit < 0 || w.AuthFailureLimit < 0 {
 		return fmt.Errorf("rate limits must be 0 (off) or more")
 	}
 	return nil
@@ -108,8 +112,9 @@ func configureWeb(cfg Config, db *store.DB, pol *workflow.Policy, wc *web.Config
 	wc.Edge = web.EdgeConfig{TrustedProxies: proxies}
 	// A zero WebConfig (tests building Config by hand) keeps web's default
 	// limits; the flags always set them.
-	if w.SignInRateLimit != 0 || w.APIRateLimit != 0 {
+	if w.SignInRateLimit != 0 || w.APIRateLimit != 0 || w.ServiceRateLimit != 0 || w.AuthFailureLimit != 0 {
 		wc.Edge.SignInPerMinute, wc.Edge.APIPerMinute = perMinute(w.SignInRateLimit), perMinute(w.APIRateLimit)
+		wc.Edge.ServicePerMinute, wc.Edge.AuthFailuresPerMinute = perMinute(w.ServiceRateLimit), perMinute(w.AuthFailureLimit)
 	}
 	if w.DisableUI {
 		return

@@ -13,30 +13,58 @@ import (
 // authenticate resolves the bearer token to a principal and puts it in the
 // request's context. It fails closed: no token, an unknown, revoked or
 // expired token are all 401.
+// authenticate resolves the bearer token to a principal and puts it in the
+// request's context. It fails closed: no token, an unknown, revoked or
+// expired token are all 401. It also applies the API rate limits
+// (ratelimit.go): failed authentications per address, calls per person or
+// service.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Request().Header.Get("Authorization")
-		scheme, secret, ok := strings.Cut(h, " ")
-		if h == "" {
-			return workflow.Errorf(workflow.CodeUnauthenticated, "missing Authorization header; send Authorization: Bearer TOKEN")
+		addr := clientKey(c)
+		if s.limits.failures.spent(addr) {
+			return s.limits.failures.refuse(c, "too many failed authentications from your address; wait a moment and try again")
 		}
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-			return workflow.Errorf(workflow.CodeUnauthenticated, "Authorization header must be Bearer TOKEN")
-		}
-		ctx := c.Request().Context()
-		now := s.svc.Clock()()
-		tok, err := s.tokens.LookupToken(ctx, strings.TrimSpace(secret), now)
+		who, err := s.lookupBearer(c)
 		if err != nil {
+			if workflow.ErrorCode(err) == workflow.CodeUnauthenticated {
+				s.limits.failures.allow(addr)
+			}
 			return err
 		}
-		if s.touched.due(tok.ID, now) {
-			if err := s.tokens.TouchToken(ctx, tok.ID, now); err != nil {
-				s.log.Warn("record token use", "token", tok.ID, "err", err)
-			}
+		lim, key := s.limits.people, "user:"+who.Email
+		if !who.IsUser() {
+			lim, key = s.limits.services, "service:"+who.Service
 		}
-		c.SetRequest(c.Request().WithContext(workflow.WithPrincipal(ctx, tok.Principal())))
+		if !lim.allow(key) {
+			return lim.refuse(c, "too many API calls as %s; wait a moment and try again", who.Name())
+		}
+		c.SetRequest(c.Request().WithContext(workflow.WithPrincipal(c.Request().Context(), who)))
 		return next(c)
 	}
+}
+
+// lookupBearer returns the principal of the request's bearer token.
+func (s *Server) lookupBearer(c echo.Context) (workflow.Principal, error) {
+	h := c.Request().Header.Get("Authorization")
+	scheme, secret, ok := strings.Cut(h, " ")
+	if h == "" {
+		return workflow.Principal{}, workflow.Errorf(workflow.CodeUnauthenticated, "missing Authorization header; send Authorization: Bearer TOKEN")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+		return workflow.Principal{}, workflow.Errorf(workflow.CodeUnauthenticated, "Authorization header must be Bearer TOKEN")
+	}
+	ctx := c.Request().Context()
+	now := s.svc.Clock()()
+	tok, err := s.tokens.LookupToken(ctx, strings.TrimSpace(secret), now)
+	if err != nil {
+		return workflow.Principal{}, err
+	}
+	if s.touched.due(tok.ID, now) {
+		if err := s.tokens.TouchToken(ctx, tok.ID, now); err != nil {
+			s.log.Warn("record token use", "token", tok.ID, "err", err)
+		}
+	}
+	return tok.Principal(), nil
 }
 
 // principal returns the authenticated caller.

@@ -26,15 +26,25 @@ type EdgeConfig struct {
 	// SignInPerMinute limits sign-in attempts per client; 0 takes the
 	// default (20), negative turns the limit off.
 	SignInPerMinute int
-	// APIPerMinute limits API calls per client; 0 takes the default
-	// (1200), negative turns the limit off.
+	// APIPerMinute limits API calls per person (per user token's
+	// owner); 0 takes the default (1200), negative turns the limit off.
 	APIPerMinute int
+	// ServicePerMinute limits API calls per service token (integrations
+	// calling check and mask); 0 takes the default (60000), negative
+	// turns the limit off.
+	ServicePerMinute int
+	// AuthFailuresPerMinute is how many failed API authentications a
+	// client address may make; then its calls are refused until the
+	// budget refills. 0 takes the default (60), negative turns it off.
+	AuthFailuresPerMinute int
 }
 
-// Default rate limits, per client and per minute.
+// Default rate limits, per minute.
 const (
-	DefaultSignInPerMinute = 20
-	DefaultAPIPerMinute    = 1200
+	DefaultSignInPerMinute       = 20    // per client address
+	DefaultAPIPerMinute          = 1200  // per person
+	DefaultServicePerMinute      = 60000 // per service token
+	DefaultAuthFailuresPerMinute = 60    // per client address
 )
 
 // contentSecurityPolicy allows scripts, styles and images from jitaccess
@@ -144,20 +154,4 @@ func rateLimit(perMinute, def int, what string) echo.MiddlewareFunc {
 			return workflow.Internal(err, "rate limiter failed")
 		},
 	})
-}
-
-// limitAPI applies the API rate limit to every path under /api/.
-func limitAPI(limit echo.MiddlewareFunc) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		if limit == nil {
-			return next
-		}
-		limited := limit(next)
-		return func(c echo.Context) error {
-			if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-				return limited(c)
-			}
-			return next(c)
-		}
-	}
 }

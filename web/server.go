@@ -50,6 +50,7 @@ type Server struct {
 	log     *slog.Logger
 	touched *touchThrottle
 	edge    EdgeConfig
+	limits  apiLimits
 	ui      *ui // nil without the web UI
 
 	// Check/mask and provisioning status: see UseAccess (api_mask.go).
@@ -73,6 +74,7 @@ func New(cfg Config) *Server {
 	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute), edge: cfg.Edge,
 		defaultAccess: newDefaultAccess(cfg.Service)}
 	e.IPExtractor = cfg.Edge.ipExtractor()
+	s.limits = newAPILimits(cfg.Edge)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
@@ -84,7 +86,6 @@ func New(cfg Config) *Server {
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	e.Use(s.logRequests)
 	e.Use(securityHeaders)
-	e.Use(limitAPI(rateLimit(cfg.Edge.APIPerMinute, DefaultAPIPerMinute, "API calls")))
 	s.routes()
 	if cfg.UI != nil {
 		s.mountUI(*cfg.UI)

@@ -353,31 +353,66 @@ func TestRateLimits(t *testing.T) {
 			t.Errorf("one client behind a trusted proxy: %d of 8 limited, want 3", n)
 		}
 
-		// The API, per client, with the JSON error shape.
-		e = newUIEnv(t, db, func(_ *uiEnv, c *web.Config) { c.Edge.APIPerMinute = 10 })
-		limited := 0
-		for i := 0; i < 12; i++ {
+		// The API is limited per person, whatever address or forwarded
+		// address the calls come from, with the JSON error shape.
+		e = newUIEnv(t, db, func(_ *uiEnv, c *web.Config) {
+			c.Edge.APIPerMinute, c.Edge.ServicePerMinute, c.Edge.AuthFailuresPerMinute = 10, 30, 5
+		})
+		ctx := context.Background()
+		carolToken, _, _ := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "carol@example.com", Actor: "test"}, e.clock())
+		daveToken, _, _ := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "dave@example.com", Actor: "test"}, e.clock())
+		svcToken, _, _ := db.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "crm", Scopes: []string{"check"}, Actor: "test"}, e.clock())
+		api := func(token string, i int) (int, string) {
 			req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/api/v1/me", nil)
 			req.Header.Set("X-Forwarded-For", spoof(i))
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode == http.StatusTooManyRequests {
-				limited++
-				var body struct {
-					Error struct{ Code string } `json:"error"`
+			var body struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			decodeBody(t, resp, &body)
+			if resp.StatusCode == http.StatusTooManyRequests && (body.Error.Code != "rate_limited" || resp.Header.Get("Retry-After") == "") {
+				t.Errorf("API 429: %+v %v", body, resp.Header)
+			}
+			return resp.StatusCode, body.Error.Message
+		}
+		count := func(token string, n int) (limited int) {
+			for i := 0; i < n; i++ {
+				if code, _ := api(token, i); code == http.StatusTooManyRequests {
+					limited++
 				}
-				decodeBody(t, resp, &body)
-				if body.Error.Code != "rate_limited" || resp.Header.Get("Retry-After") == "" {
-					t.Errorf("API 429: %+v %v", body, resp.Header)
-				}
-			} else {
-				resp.Body.Close()
+			}
+			return limited
+		}
+		if n := count(carolToken, 12); n != 2 {
+			t.Errorf("a person: %d of 12 limited, want 2", n)
+		}
+		if n := count(daveToken, 10); n != 0 {
+			t.Errorf("another person from the same address: %d of 10 limited, want 0", n)
+		}
+		if n := count(svcToken, 30); n != 0 {
+			t.Errorf("a service token within its own limit: %d of 30 limited", n)
+		}
+		if n := count(svcToken, 2); n != 2 {
+			t.Errorf("a service token past its limit: %d of 2 limited", n)
+		}
+		// Failed authentications spend the address's budget; then even a
+		// good token from that address is refused until it refills.
+		for i := 0; i < 5; i++ {
+			if code, _ := api("jit_guessed"+string(rune('a'+i)), i); code != http.StatusUnauthorized {
+				t.Fatalf("bad token %d: %d, want 401", i, code)
 			}
 		}
-		if limited != 2 {
-			t.Errorf("API: %d of 12 limited, want 2", limited)
+		if code, msg := api("jit_guessed", 0); code != http.StatusTooManyRequests || !strings.Contains(msg, "failed authentications") {
+			t.Errorf("after 5 failures: %d %q", code, msg)
+		}
+		if code, _ := api(daveToken, 0); code != http.StatusTooManyRequests {
+			t.Errorf("a good token from a blocked address: %d", code)
 		}
 		// Pages are not rate limited.
 		c := e.signIn(t, "carol@example.com")
