@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -247,6 +248,19 @@ func seedExpired(ctx context.Context, db *store.DB, expiries []time.Time) error 
 			})
 		}
 		if err := db.BulkInsertRequests(ctx, reqs); err != nil {
+			return err
+		}
+		// The provisioning records approval would have written (the bench
+		// resource has no provisioner), so that the sweep does what it
+		// does in production.
+		recs := make([]*provision.Record, len(reqs))
+		for i, r := range reqs {
+			recs[i] = &provision.Record{RequestID: r.ID, Resource: r.Resource, Requester: r.Requester,
+				Spec: workflow.ProvisionerSpec{Type: workflow.ProvisionerNone}, Operation: provision.OpApply,
+				Status: provision.StatusApplied, AppliedAt: r.ApprovedAt, CreatedAt: *r.ApprovedAt, UpdatedAt: *r.ApprovedAt}
+		}
+		err := db.InTx(ctx, func(tx workflow.Tx) error { return tx.(provision.Tx).SaveProvisionings(ctx, recs) })
+		if err != nil {
 			return err
 		}
 	}

@@ -63,6 +63,12 @@ type Dispatcher struct {
 	Provisioning func(ctx context.Context, requestID string) (*ProvisioningStatus, error)
 	// Policy, when set, names resources in redrawn messages.
 	Policy func() *workflow.Policy
+	// LoadRequests reads requests by id (for fan-out jobs).
+	LoadRequests func(ctx context.Context, ids []string) ([]*workflow.Request, error)
+	// Expand enqueues the deliveries of fan-out job id and marks it done,
+	// in one transaction, and does nothing when it is already done: each
+	// fan-out expands once even if its worker dies and the job is retried.
+	Expand func(ctx context.Context, id int64, jobs []workflow.Job) error
 	// GiveUpAfter is how long a delivery that keeps failing with
 	// transient errors (Slack down, rate limited) is retried before it
 	// fails for good; default 24h.
@@ -84,7 +90,12 @@ func (d *Dispatcher) Deliver(ctx context.Context, job queue.Job) error {
 	if err := json.Unmarshal(job.Payload, &dl); err != nil {
 		return queue.Permanent(fmt.Errorf("notification %d is not valid JSON: %w", job.ID, err))
 	}
-	err := d.deliver(ctx, dl)
+	var err error
+	if dl.Kind == KindFanout {
+		err = d.expand(ctx, job.ID, dl)
+	} else {
+		err = d.deliver(ctx, dl)
+	}
 	if err == nil {
 		return nil
 	}
@@ -98,6 +109,30 @@ func (d *Dispatcher) Deliver(ctx context.Context, job queue.Job) error {
 		return queue.RetryAfter(later.After, err)
 	}
 	return err
+}
+
+func (d *Dispatcher) expand(ctx context.Context, id int64, dl Delivery) error {
+	if d.Expand == nil || d.LoadRequests == nil {
+		return permanent(fmt.Errorf("fan-out job %d cannot be expanded: no queue configured", id))
+	}
+	reqs, err := d.LoadRequests(ctx, dl.RequestIDs)
+	if err != nil {
+		return err
+	}
+	e := dl.Event
+	changes := make([]workflow.Change, len(reqs))
+	for i, r := range reqs {
+		changes[i] = workflow.Change{Event: e.Event, Actor: e.Actor, From: e.From, To: e.To, At: e.At, Request: r}
+	}
+	var pol *workflow.Policy
+	if d.Policy != nil {
+		pol = d.Policy()
+	}
+	jobs, err := Plan(changes, 0, pol) // final states: no expiry warnings
+	if err != nil {
+		return err
+	}
+	return d.Expand(ctx, id, jobs)
 }
 
 func (d *Dispatcher) giveUpAfter() time.Duration {

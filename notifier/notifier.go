@@ -38,7 +38,16 @@ const (
 	// is now, for news that does not change the request itself: where
 	// provisioning at the target stands.
 	KindRefresh = "refresh"
+	// KindFanout stands for the deliveries of many sweeper changes in one
+	// job: the sweeper's transactions end a thousand grants at once, and
+	// writing one small row instead of two thousand keeps them short. A
+	// worker expands it into the deliveries (Dispatcher.Expand), once.
+	KindFanout = "fanout"
 )
+
+// FanoutAbove is how many sweeper changes one transaction notifies one by
+// one; beyond it they go out as one fan-out job.
+const FanoutAbove = 64
 
 // DefaultExpiryWarning is how long before expiry the requester is warned.
 const DefaultExpiryWarning = 15 * time.Minute
@@ -139,13 +148,50 @@ func RefreshJob(requestID string, at time.Time) (workflow.Job, error) {
 }
 
 // Delivery is the payload of one notification job: one message to one
-// place.
+// place (or, for KindFanout, many deliveries to enqueue).
 type Delivery struct {
 	Kind  string `json:"kind"`
 	Event Event  `json:"event"`
+	// RequestIDs are the requests a fan-out job's event ended.
+	RequestIDs []string `json:"request_ids,omitempty"`
 	// Due is when the job first became due; a delivery that has failed
 	// for longer than the dispatcher's give-up time fails for good.
 	Due time.Time `json:"due"`
+}
+
+// fanout describes many sweeper changes as one job: the event, and the
+// requests it ended. Expired and timed-out requests are final, so the
+// worker that expands it reads them back exactly as the change left them.
+func fanout(changes []workflow.Change) (workflow.Job, error) {
+	c := changes[0]
+	dl := Delivery{Kind: KindFanout, Due: c.At, Event: Event{Event: c.Event, Actor: c.Actor, From: c.From, To: c.To, At: c.At}}
+	dl.RequestIDs = make([]string, len(changes))
+	for i, ch := range changes {
+		dl.RequestIDs[i] = ch.Request.ID
+	}
+	payload, err := json.Marshal(dl)
+	if err != nil {
+		return workflow.Job{}, workflow.Internal(err, "encode notification")
+	}
+	return workflow.Job{Queue: Queue, Payload: payload, RunAt: c.At}, nil
+}
+
+// sweeperBatch reports whether changes are many of one sweeper event,
+// which a fan-out job can carry.
+func sweeperBatch(changes []workflow.Change) bool {
+	if len(changes) <= FanoutAbove {
+		return false
+	}
+	first := changes[0]
+	if first.Event != workflow.EventExpire && first.Event != workflow.EventTimeout {
+		return false
+	}
+	for _, c := range changes {
+		if c.Event != first.Event || !c.At.Equal(first.At) || c.Actor != first.Actor {
+			return false
+		}
+	}
+	return true
 }
 
 // Outbox is the change hook that writes deliveries into the queue, in the
@@ -164,6 +210,13 @@ func (o Outbox) Hook(ctx context.Context, tx workflow.Tx, changes []workflow.Cha
 	var pol *workflow.Policy
 	if o.Policy != nil {
 		pol = o.Policy()
+	}
+	if sweeperBatch(changes) {
+		j, err := fanout(changes)
+		if err != nil {
+			return err
+		}
+		return tx.Enqueue(ctx, j)
 	}
 	jobs, err := Plan(changes, o.ExpiryWarning, pol)
 	if err != nil {

@@ -3,6 +3,7 @@ package notifier_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -541,6 +542,70 @@ func TestChannelPacing(t *testing.T) {
 		}
 		if span, want := sent[len(sent)-1].Sub(sent[0]), time.Duration(len(sent)-1)*interval*9/10; span < want {
 			t.Fatalf("%d sends to one channel within %s, pacing at %s", len(sent), span, interval)
+		}
+	})
+}
+
+// TestSweepFansOut: a sweep that ends many grants enqueues one fan-out job
+// in its transaction instead of two jobs per grant; expanded, every
+// approvers' message is edited once and every requester told once, and a
+// fan-out that is expanded again (its worker died before recording it)
+// adds nothing.
+func TestSweepFansOut(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var pol strings.Builder
+		pol.WriteString("groups:\n  agents: [alice@example.com, bob@example.com]\nslack_channels:\n  default: \"#access-requests\"\nresources:\n")
+		const resources = 40
+		for i := 0; i < resources; i++ {
+			fmt.Fprintf(&pol, "  - id: kb-%d\n    tier: low\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n", i)
+		}
+		e := slackenv.New(t, db, slackenv.Options{Policy: pol.String(), ExpiryLead: -1})
+		var ids []string
+		for i := 0; i < resources; i++ {
+			for _, who := range []workflow.Principal{alice, bob} {
+				ids = append(ids, submit(t, e, who, fmt.Sprintf("kb-%d", i), time.Hour, "docs").ID)
+			}
+		}
+		e.Deliver()
+		e.Clock.Advance(time.Hour)
+		res, err := e.Svc.Sweep(ctx)
+		if err != nil || res.Expired != 2*resources {
+			t.Fatalf("sweep: %+v %v", res, err)
+		}
+		var queued []struct{ Payload string }
+		if err := db.Gorm().Raw(`SELECT payload FROM jobs WHERE state = 'pending'`).Scan(&queued).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(queued) != 1 || !strings.Contains(queued[0].Payload, `"kind":"fanout"`) {
+			t.Fatalf("the sweep enqueued %d jobs, want one fan-out", len(queued))
+		}
+		e.Deliver()
+		for _, id := range ids {
+			m := e.ChannelMessage("#access-requests", id)
+			if m.Updates != 1 || !strings.Contains(string(m.Blocks), "Expired") {
+				t.Fatalf("message about %s: %d updates\n%s", id, m.Updates, m.Blocks)
+			}
+		}
+		for _, who := range []string{"alice", "bob"} {
+			expired := 0
+			for _, dm := range e.DMs(who) {
+				if strings.Contains(dm, "expired") {
+					expired++
+				}
+			}
+			if expired != resources {
+				t.Fatalf("%s got %d expiry messages, want %d: %q", who, expired, resources, e.DMs(who))
+			}
+		}
+		// Expanding a done fan-out again adds nothing.
+		var fan struct{ ID int64 }
+		db.Gorm().Raw(`SELECT id FROM jobs WHERE payload LIKE '%"kind":"fanout"%'`).Scan(&fan)
+		if err := db.ExpandJob(ctx, fan.ID, []workflow.Job{{Queue: notifier.Queue, Key: "x", Payload: []byte("{}")}}); err != nil {
+			t.Fatal(err)
+		}
+		if backlog, _ := db.QueueBacklog(ctx); backlog[notifier.Queue] != 0 {
+			t.Fatalf("a second expansion enqueued jobs: %v", backlog)
 		}
 	})
 }

@@ -126,8 +126,15 @@ type Provisioner interface {
 // transactions implement it.
 type Tx interface {
 	workflow.Tx
-	GetProvisioning(ctx context.Context, requestID string) (*Record, error)
-	SaveProvisioning(ctx context.Context, rec *Record) error
+	// GetProvisionings returns the records of requests, by request id;
+	// requests without one are absent.
+	GetProvisionings(ctx context.Context, requestIDs []string) (map[string]*Record, error)
+	// SaveProvisionings inserts or replaces records.
+	SaveProvisionings(ctx context.Context, recs []*Record) error
+	// RemoveNone marks removed, at at, the applied records of requests
+	// whose provisioner is none, and returns their ids: their grant was
+	// jitaccess's own record, so ending it is all there is to remove.
+	RemoveNone(ctx context.Context, requestIDs []string, at time.Time) ([]string, error)
 }
 
 // Query filters a provisioning listing.
@@ -248,32 +255,106 @@ func (p *Pipeline) Hook(ctx context.Context, tx workflow.Tx, changes []workflow.
 	if !ok {
 		return workflow.Internal(fmt.Errorf("%T does not implement provision.Tx", tx), "this store cannot record provisioning")
 	}
+	type step struct {
+		c  workflow.Change
+		op Operation
+	}
+	var steps []step
+	var ending []string
 	for _, c := range changes {
-		var op Operation
 		switch {
 		case c.To == workflow.StateApproved && c.From != workflow.StateApproved:
-			op = OpApply
+			steps = append(steps, step{c, OpApply})
 		case c.From == workflow.StateApproved && c.To != workflow.StateApproved:
-			op = OpRemove
-		default:
-			continue
+			steps = append(steps, step{c, OpRemove})
+			ending = append(ending, c.Request.ID)
 		}
-		if err := p.start(ctx, ptx, c, op); err != nil {
+	}
+	if len(steps) == 0 {
+		return nil
+	}
+	// A few statements for the whole batch, not a few per grant: the
+	// sweeper ends a thousand grants per transaction. Grants without a
+	// provisioner are removed by one UPDATE; the others are read once,
+	// written once and their jobs enqueued once.
+	var done []string
+	if len(ending) > 0 {
+		var err error
+		if done, err = ptx.RemoveNone(ctx, ending, steps[0].c.At); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-func (p *Pipeline) start(ctx context.Context, tx Tx, c workflow.Change, op Operation) error {
-	r := c.Request
-	rec, err := tx.GetProvisioning(ctx, r.ID)
+	removed := make(map[string]bool, len(done))
+	for _, id := range done {
+		removed[id] = true
+	}
+	var rest []string
+	for _, id := range ending {
+		if !removed[id] {
+			rest = append(rest, id)
+		}
+	}
+	recs, err := ptx.GetProvisionings(ctx, rest)
 	if err != nil {
 		return err
 	}
+	if recs == nil {
+		recs = map[string]*Record{}
+	}
+	var save []*Record
+	var jobs []workflow.Job
+	for _, st := range steps {
+		if st.op == OpRemove && removed[st.c.Request.ID] {
+			continue
+		}
+		rec, j, err := p.start(recs[st.c.Request.ID], st.c, st.op)
+		if err != nil {
+			return err
+		}
+		if rec == nil {
+			continue
+		}
+		recs[rec.RequestID] = rec
+		save = append(save, rec)
+		if j != nil {
+			jobs = append(jobs, *j)
+		}
+	}
+	if err := ptx.SaveProvisionings(ctx, dedupeLast(save)); err != nil {
+		return err
+	}
+	return ptx.Enqueue(ctx, jobs...)
+}
+
+// dedupeLast keeps the last of several records of one request, in order.
+func dedupeLast(recs []*Record) []*Record {
+	last := make(map[string]int, len(recs))
+	for i, r := range recs {
+		last[r.RequestID] = i
+	}
+	out := recs[:0:0]
+	for i, r := range recs {
+		if last[r.RequestID] == i {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// start moves a request's record (nil when it has none) to the start of
+// op, and returns the job that carries the step out (nil for none). It
+// returns no record when there is nothing to record.
+func (p *Pipeline) start(rec *Record, c workflow.Change, op Operation) (*Record, *workflow.Job, error) {
+	r := c.Request
 	if rec == nil || op == OpApply {
 		res, _ := p.Policy().Resource(r.Resource)
-		rec = &Record{RequestID: r.ID, Resource: r.Resource, Requester: r.Requester, Spec: res.ProvisionerOf(), CreatedAt: c.At}
+		spec := res.ProvisionerOf()
+		if rec == nil && op == OpRemove && spec.Type == workflow.ProvisionerNone {
+			// Never recorded (granted before provisioning existed), and
+			// nothing outside jitaccess to remove.
+			return nil, nil, nil
+		}
+		rec = &Record{RequestID: r.ID, Resource: r.Resource, Requester: r.Requester, Spec: spec, CreatedAt: c.At}
 	}
 	rec.Operation, rec.Status, rec.Attempts, rec.LastError, rec.FailingSince, rec.UpdatedAt = op, StatusPending, 0, "", nil, c.At
 	if rec.Spec.Type == workflow.ProvisionerNone {
@@ -285,16 +366,13 @@ func (p *Pipeline) start(ctx context.Context, tx Tx, c workflow.Change, op Opera
 		} else {
 			rec.RemovedAt = &at
 		}
-		return tx.SaveProvisioning(ctx, rec)
-	}
-	if err := tx.SaveProvisioning(ctx, rec); err != nil {
-		return err
+		return rec, nil, nil
 	}
 	j, err := job(op, r)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	return tx.Enqueue(ctx, j)
+	return rec, &j, nil
 }
 
 // Handle runs one provisioning job (a queue.Handler).

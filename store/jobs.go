@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/queue"
+	"github.com/jitaccess/jitaccess/workflow"
 )
 
 var _ queue.Store = (*DB)(nil)
@@ -121,4 +122,21 @@ func (d *DB) PruneJobs(ctx context.Context, doneBefore, failedBefore time.Time) 
 	res := d.ctx(ctx).Exec(`DELETE FROM jobs WHERE (state = 'done' AND finished_at < ?) OR (state = 'failed' AND finished_at < ?)`,
 		doneBefore, failedBefore)
 	return res.RowsAffected, mapError(res.Error)
+}
+
+// ExpandJob replaces pending job id by jobs, in one transaction: it marks
+// id done and enqueues jobs, or does nothing when id is no longer pending
+// (already expanded by a runner that died before recording it).
+func (d *DB) ExpandJob(ctx context.Context, id int64, jobs []workflow.Job) error {
+	return d.InTx(ctx, func(wtx workflow.Tx) error {
+		t := wtx.(*tx)
+		res := t.ctx(ctx).Exec(`UPDATE jobs SET state = 'done', locked_until = NULL, finished_at = ? WHERE id = ? AND state = 'pending'`, workflow.Now(), id)
+		if res.Error != nil {
+			return mapError(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return nil
+		}
+		return t.Enqueue(ctx, jobs...)
+	})
 }

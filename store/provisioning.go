@@ -92,13 +92,75 @@ func (r reader) GetProvisioning(ctx context.Context, requestID string) (*provisi
 	return &rec, err
 }
 
-// SaveProvisioning inserts or replaces a request's provisioning record.
-func (t *tx) SaveProvisioning(ctx context.Context, rec *provision.Record) error {
-	row, err := toProvisioningRow(rec)
-	if err != nil {
-		return err
+// GetProvisionings returns the records of requests, by request id.
+func (r reader) GetProvisionings(ctx context.Context, ids []string) (map[string]*provision.Record, error) {
+	out := map[string]*provision.Record{}
+	for start := 0; start < len(ids); start += 1000 {
+		var valid []string
+		for _, id := range ids[start:min(start+1000, len(ids))] {
+			if validID(id) {
+				valid = append(valid, id)
+			}
+		}
+		if len(valid) == 0 {
+			continue
+		}
+		var rows []provisioningRow
+		if err := r.ctx(ctx).Where("request_id IN ?", valid).Find(&rows).Error; err != nil {
+			return nil, mapError(err)
+		}
+		recs, err := toRecords(rows)
+		if err != nil {
+			return nil, err
+		}
+		for i := range recs {
+			out[recs[i].RequestID] = &recs[i]
+		}
 	}
-	return mapError(t.ctx(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "request_id"}}, UpdateAll: true}).Create(&row).Error)
+	return out, nil
+}
+
+// RemoveNone implements provision.Tx.
+func (t *tx) RemoveNone(ctx context.Context, ids []string, at time.Time) ([]string, error) {
+	var out []string
+	for start := 0; start < len(ids); start += 1000 {
+		var valid []string
+		for _, id := range ids[start:min(start+1000, len(ids))] {
+			if validID(id) {
+				valid = append(valid, id)
+			}
+		}
+		if len(valid) == 0 {
+			continue
+		}
+		var done []string
+		err := t.ctx(ctx).Raw(`UPDATE provisioning SET operation = 'remove', status = 'removed', attempts = 0, last_error = '',
+			failing_since = NULL, removed_at = ?, updated_at = ?
+			WHERE request_id IN ? AND provisioner = 'none' AND operation = 'apply'
+			RETURNING request_id`, at, at, valid).Scan(&done).Error
+		if err != nil {
+			return nil, mapError(err)
+		}
+		out = append(out, done...)
+	}
+	return out, nil
+}
+
+// SaveProvisionings inserts or replaces records, in batches.
+func (t *tx) SaveProvisionings(ctx context.Context, recs []*provision.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	rows := make([]provisioningRow, len(recs))
+	for i, rec := range recs {
+		row, err := toProvisioningRow(rec)
+		if err != nil {
+			return err
+		}
+		rows[i] = row
+	}
+	return mapError(t.ctx(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "request_id"}}, UpdateAll: true}).
+		CreateInBatches(rows, 500).Error)
 }
 
 // UpdateProvisioning writes the outcome of one step if the record's
@@ -196,26 +258,13 @@ func (d *DB) ListProvisioning(ctx context.Context, q provision.Query) ([]provisi
 // ProvisioningStatuses returns the records of the given requests, by id;
 // requests without one are absent.
 func (d *DB) ProvisioningStatuses(ctx context.Context, ids []string) (map[string]provision.Record, error) {
-	valid := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if validID(id) {
-			valid = append(valid, id)
-		}
-	}
-	out := make(map[string]provision.Record, len(valid))
-	if len(valid) == 0 {
-		return out, nil
-	}
-	var rows []provisioningRow
-	if err := d.ctx(ctx).Where("request_id IN ?", valid).Find(&rows).Error; err != nil {
-		return nil, mapError(err)
-	}
-	recs, err := toRecords(rows)
+	recs, err := d.GetProvisionings(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range recs {
-		out[r.RequestID] = r
+	out := make(map[string]provision.Record, len(recs))
+	for id, r := range recs {
+		out[id] = *r
 	}
 	return out, nil
 }

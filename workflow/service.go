@@ -38,7 +38,7 @@ type Options struct {
 	NewID         func() string    // default: UUIDv7 (time-ordered)
 	ReviewTimeout time.Duration    // default 24h: pending requests time out after it
 	AuditChecks   CheckAuditMode   // default all
-	SweepBatch    int              // default 1000 requests per sweeper transaction
+	SweepBatch    int              // default 2000 requests per sweeper transaction
 }
 
 // DefaultReviewTimeout is how long a request may wait for a decision.
@@ -72,7 +72,7 @@ func NewService(store Store, pol *Policy, opts Options) *Service {
 		s.auditChecks = AuditAllChecks
 	}
 	if s.sweepBatch <= 0 {
-		s.sweepBatch = 1000
+		s.sweepBatch = 2000
 	}
 	s.policy.Store(pol)
 	return s

@@ -178,7 +178,7 @@ func New(t testing.TB, db *store.DB, opts Options) *Env {
 	e.Dispatcher = &notifier.Dispatcher{
 		Sender:   &notifier.SlackSender{Client: client, Messages: db, Users: e.Directory, Pacer: opts.Pacer, Now: e.Clock.Now, Logger: logger},
 		Channel:  notifier.ChannelResolver(e.Svc.Policy, nil, ""),
-		Requests: db, Now: e.Clock.Now, Logger: logger,
+		Requests: db, Now: e.Clock.Now, Logger: logger, Expand: db.ExpandJob, LoadRequests: db.GetRequests,
 	}
 	e.Svc.OnChange(notifier.Outbox{ExpiryWarning: max(opts.ExpiryLead, 0), Policy: e.Svc.Policy}.Hook)
 	e.Runner = &queue.Runner{Store: db, Queue: notifier.Queue, Handler: e.Dispatcher.Deliver, Logger: logger, Now: e.Clock.Now,
