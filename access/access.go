@@ -123,50 +123,44 @@ func (c *Checker) Hook(ctx context.Context, tx workflow.Tx, changes []workflow.C
 	if c.cache == nil {
 		return nil
 	}
-	var watch []cacheKey
-	var last *workflow.Request
+	for _, k := range heldKeys(changes, c.cache) {
+		c.cache.hold(k)
+	}
+	return nil
+}
+
+// Committed is the commit hook (workflow.Service.OnCommit): once the
+// transaction has ended, committed or not, its keys may be cached again;
+// a read after this point sees the committed state.
+func (c *Checker) Committed(changes []workflow.Change, committed bool) {
+	if c.cache == nil {
+		return
+	}
+	if keys := heldKeys(changes, nil); len(keys) > 0 {
+		c.cache.release(keys)
+	}
+}
+
+// heldKeys returns the cache keys a change to or from live access holds
+// until its transaction ends. Expiries only drop their key (through drop,
+// when cache is given): an allowed entry never outlives expires_at, so no
+// read can be stale.
+func heldKeys(changes []workflow.Change, drop *cache) []cacheKey {
+	var keys []cacheKey
 	for _, ch := range changes {
 		if ch.From != workflow.StateApproved && ch.To != workflow.StateApproved || ch.From == ch.To {
 			continue
 		}
 		k := cacheKey{ch.Request.Requester, ch.Request.Resource}
 		if ch.Event == workflow.EventExpire {
-			// An allowed entry never outlives expires_at: dropping it is
-			// enough, no read can be stale.
-			c.cache.drop(k)
+			if drop != nil {
+				drop.drop(k)
+			}
 			continue
 		}
-		c.cache.hold(k)
-		watch = append(watch, k)
-		last = ch.Request
+		keys = append(keys, k)
 	}
-	if len(watch) > 0 {
-		go c.release(watch, last.ID, last.Version)
-	}
-	return nil
-}
-
-// release waits until the change that wrote version of request id is
-// visible (committed), then lets its keys be cached again. A change that
-// was rolled back never becomes visible; its keys are released after a
-// minute, having only been uncached meanwhile.
-func (c *Checker) release(keys []cacheKey, id string, version int64) {
-	defer c.cache.release(keys)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	wait := 2 * time.Millisecond
-	for {
-		req, err := c.svc.Store().GetRequest(ctx, id)
-		if err == nil && req.Version >= version {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 100*time.Millisecond)
-	}
+	return keys
 }
 
 // authorize applies the rules shared by check and mask.

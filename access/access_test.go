@@ -75,6 +75,7 @@ func newEnv(t *testing.T, db *store.DB, opts access.Options) *env {
 	opts.Logger = slog.New(slog.DiscardHandler)
 	e.chk = access.New(e.svc, opts)
 	e.svc.OnChange(e.chk.Hook)
+	e.svc.OnCommit(e.chk.Committed)
 	return e
 }
 

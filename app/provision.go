@@ -136,6 +136,7 @@ func (a *App) wireProvisioning() error {
 	a.stops = append(a.stops, chk.Close)
 	a.Service.OnChange(pipe.Hook)
 	a.Service.OnChange(chk.Hook)
+	a.Service.OnCommit(chk.Committed)
 
 	runner := pipe.Runner(a.DB, cfg.Lease, cfg.MaxBackoff)
 	runner.Concurrency, runner.PollInterval = cfg.Concurrency, cfg.PollInterval

@@ -166,7 +166,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) error {
 				}
 			}
 		}
-		if d.Provisioning != nil {
+		if d.Provisioning != nil && e.ApprovedAt != nil { // never approved: nothing provisioned
 			p, err := d.Provisioning(ctx, e.RequestID)
 			if err != nil {
 				return err

@@ -23,9 +23,11 @@ type Provisioning interface {
 // status that cannot be read is left out (and logged) rather than failing
 // an answer about a change that has already committed.
 func (s *Server) attachProvisioning(ctx context.Context, who workflow.Principal, outs ...*RequestJSON) {
-	ids := make([]string, len(outs))
-	for i, o := range outs {
-		ids[i] = o.ID
+	var ids []string
+	for _, o := range outs {
+		if o.ApprovedAt != nil { // never approved: nothing was provisioned
+			ids = append(ids, o.ID)
+		}
 	}
 	statuses := s.provisioningFor(ctx, who, ids)
 	for _, o := range outs {

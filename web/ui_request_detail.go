@@ -51,8 +51,10 @@ func (u *ui) renderDetail(c echo.Context, status int, refusal, form, comment str
 		Eligible: workflow.EligibleApprovers(pol, d.Request), Requester: d.Requester == who.Email, Approved: d.ApprovedBy(who.Email),
 		Form: form, Comment: comment,
 	}
-	if p, ok := u.srv.provisioningFor(c.Request().Context(), who, []string{d.ID})[d.ID]; ok {
-		data.Provisioning = &p
+	if d.ApprovedAt != nil {
+		if p, ok := u.srv.provisioningFor(c.Request().Context(), who, []string{d.ID})[d.ID]; ok {
+			data.Provisioning = &p
+		}
 	}
 	v.Title = d.Resource + " for " + d.Requester
 	if r := v.Me; r.Approver && !data.Requester {

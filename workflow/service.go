@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -21,7 +22,14 @@ type Service struct {
 	auditChecks   CheckAuditMode
 	sweepBatch    int
 	hooks         []Hook
+	commitHooks   []CommitHook
 }
+
+// CommitHook runs after the transaction of changes has ended: committed
+// says whether it committed or rolled back. It runs outside any
+// transaction and must be quick; it is for in-memory state (caches) that
+// must not see a change before it is visible to every reader.
+type CommitHook func(changes []Change, committed bool)
 
 // CheckAuditMode says which check calls are written to the audit log.
 type CheckAuditMode string
@@ -90,6 +98,44 @@ func (s *Service) SetPolicy(p *Policy) { s.policy.Store(p) }
 // Register hooks before the service is used.
 func (s *Service) OnChange(h Hook) { s.hooks = append(s.hooks, h) }
 
+// OnCommit registers a hook that runs after each change's transaction
+// ends. Register hooks before the service is used.
+func (s *Service) OnCommit(h CommitHook) { s.commitHooks = append(s.commitHooks, h) }
+
+// recordingTx is a use case's transaction. It remembers the changes
+// recorded in it, for the commit hooks, and holds back their audit records
+// until the use case is done: appending to the audit log takes the chain's
+// lock (one writer at a time, in a strict order), which is then held only
+// for the append and the commit, not for the rest of the transaction.
+type recordingTx struct {
+	Tx
+	recorded []Change
+	audit    []*AuditRecord
+}
+
+// inTx runs fn in one transaction, appends the audit records of the
+// changes fn recorded (through s.record) as its last statement, and after
+// the transaction ends runs the commit hooks, committed or not.
+func (s *Service) inTx(ctx context.Context, fn func(tx Tx) error) error {
+	var rtx *recordingTx
+	err := s.store.InTx(ctx, func(tx Tx) error {
+		rtx = &recordingTx{Tx: tx}
+		if err := fn(rtx); err != nil {
+			return err
+		}
+		if len(rtx.audit) == 0 {
+			return nil
+		}
+		return tx.AppendAudit(ctx, rtx.audit...)
+	})
+	if rtx != nil && len(rtx.recorded) > 0 {
+		for _, h := range s.commitHooks {
+			h(rtx.recorded, err == nil)
+		}
+	}
+	return err
+}
+
 // Hooks returns the registered hooks, in order (for tools that build a
 // second service with the same follow-up work).
 func (s *Service) Hooks() []Hook { return append([]Hook(nil), s.hooks...) }
@@ -100,8 +146,9 @@ func (s *Service) Clock() func() time.Time { return s.now }
 // Store returns the service's store, for read-only collaborators.
 func (s *Service) Store() Store { return s.store }
 
-// record appends the audit records of changes and runs the hooks, inside
-// tx. A change that cannot be audited does not happen.
+// record audits changes and runs the hooks, inside tx. The audit records
+// are appended when the use case's transaction is done (see inTx); a
+// change that cannot be audited does not happen.
 func (s *Service) record(ctx context.Context, tx Tx, changes []Change) error {
 	if len(changes) == 0 {
 		return nil
@@ -110,11 +157,14 @@ func (s *Service) record(ctx context.Context, tx Tx, changes []Change) error {
 	for i, c := range changes {
 		recs[i] = auditFor(c)
 	}
-	if err := tx.AppendAudit(ctx, recs...); err != nil {
-		return err
+	rtx, ok := tx.(*recordingTx)
+	if !ok {
+		return Internal(fmt.Errorf("record called outside Service.inTx"), "cannot record a change")
 	}
+	rtx.recorded = append(rtx.recorded, changes...)
+	rtx.audit = append(rtx.audit, recs...)
 	for _, h := range s.hooks {
-		if err := h(ctx, tx, changes); err != nil {
+		if err := h(ctx, rtx.Tx, changes); err != nil {
 			return err
 		}
 	}
@@ -138,7 +188,7 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 		return nil, err
 	}
 	var req *Request
-	err = s.store.InTx(ctx, func(tx Tx) error {
+	err = s.inTx(ctx, func(tx Tx) error {
 		now := s.now()
 		if err := s.closeLapsedOpen(ctx, tx, who.Email, res.ID, now); err != nil {
 			return err
@@ -225,7 +275,7 @@ type decision func(tx Tx, req *Request, res *Resource, roles Role, now time.Time
 func (s *Service) decide(ctx context.Context, who Principal, id string, d decision) (*Request, error) {
 	pol := s.Policy()
 	var out *Request
-	err := s.store.InTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
 		req, err := tx.LockRequest(ctx, id)
 		if err != nil {
 			return err
@@ -411,7 +461,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 		}
 		for {
 			var n int
-			err := s.store.InTx(ctx, func(tx Tx) error {
+			err := s.inTx(ctx, func(tx Tx) error {
 				reqs, err := tx.EndDue(ctx, t.From, t.To, now, s.sweepBatch)
 				if err != nil {
 					return err

@@ -117,7 +117,8 @@ type Job struct {
 	RunAt   time.Time
 }
 
-// Hook runs inside the transaction of every committed change, after its
-// audit records are written. Hooks enqueue follow-up work (notifications,
-// provisioning); an error from a hook rolls the whole change back.
+// Hook runs inside the transaction of every committed change. Hooks
+// enqueue follow-up work (notifications, provisioning); an error from a
+// hook rolls the whole change back, audit records included (they are
+// appended at the end of the same transaction).
 type Hook func(ctx context.Context, tx Tx, changes []Change) error
