@@ -37,6 +37,8 @@ type Store interface {
 	// any) has expired, and no earlier pending job has the same key.
 	Claim(ctx context.Context, queue string, limit int, lease time.Duration, now time.Time) ([]Job, error)
 	Complete(ctx context.Context, id int64, now time.Time) error
+	// CompleteMany marks jobs done in one statement.
+	CompleteMany(ctx context.Context, ids []int64, now time.Time) error
 	Retry(ctx context.Context, id int64, at time.Time, reason string) error
 	Fail(ctx context.Context, id int64, reason string, now time.Time) error
 }
@@ -85,6 +87,13 @@ type Runner struct {
 	wake chan struct{}
 	once sync.Once
 }
+
+// completeEvery is how long Run gathers completions before writing them
+// in one statement: a busy queue commits once per batch instead of once
+// per job. The next job of the same key waits at most this long, and a
+// job completed but not yet written when its runner dies runs again
+// (delivery is at least once anyway).
+const completeEvery = 10 * time.Millisecond
 
 func (r *Runner) init() {
 	r.once.Do(func() {
@@ -144,7 +153,10 @@ func (r *Runner) Run(ctx context.Context) {
 	r.init()
 	sem := make(chan struct{}, r.Concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	done := make(chan int64, 4*r.Concurrency) // completions to write
+	flushed := make(chan struct{})
+	go r.completer(done, flushed)
+	defer func() { wg.Wait(); close(done); <-flushed }()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -168,7 +180,7 @@ func (r *Runner) Run(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done(); r.Wake() }()
-				r.runOne(ctx, j)
+				r.runOne(ctx, j, done)
 			}()
 		}
 		wait := r.PollInterval
@@ -193,13 +205,16 @@ func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 			return n, nil
 		}
 		for _, j := range jobs {
-			r.runOne(ctx, j)
+			r.runOne(ctx, j, nil)
 			n++
 		}
 	}
 }
 
-func (r *Runner) runOne(ctx context.Context, j Job) {
+// runOne runs a job and records its outcome; a completion goes to done
+// when it is given (Run writes them in batches), else straight to the
+// store.
+func (r *Runner) runOne(ctx context.Context, j Job, done chan<- int64) {
 	// A job finishes its bookkeeping even when shutdown has begun, so that
 	// its outcome is not lost; the handler itself sees ctx.
 	bg := context.WithoutCancel(ctx)
@@ -208,6 +223,8 @@ func (r *Runner) runOne(ctx context.Context, j Job) {
 	var perm permanentError
 	var after retryAfterError
 	switch {
+	case err == nil && done != nil:
+		done <- j.ID
 	case err == nil:
 		err = r.Store.Complete(bg, j.ID, now)
 	case errors.As(err, &perm):
@@ -226,6 +243,40 @@ func (r *Runner) runOne(ctx context.Context, j Job) {
 	}
 	if err != nil {
 		r.Logger.Error("record job outcome", "queue", r.Queue, "job", j.ID, "err", err)
+	}
+}
+
+// completer writes the completions Run's jobs report, a batch at a time,
+// until done is closed; then it writes what is left and closes flushed.
+func (r *Runner) completer(done <-chan int64, flushed chan<- struct{}) {
+	defer close(flushed)
+	var ids []int64
+	flush := func() {
+		if len(ids) == 0 {
+			return
+		}
+		if err := r.Store.CompleteMany(context.Background(), ids, r.Now()); err != nil {
+			r.Logger.Error("record completed jobs", "queue", r.Queue, "jobs", len(ids), "err", err)
+		}
+		ids = ids[:0]
+		r.Wake() // a completion may unblock the next job of its key
+	}
+	tick := time.NewTicker(completeEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case id, ok := <-done:
+			if !ok {
+				flush()
+				return
+			}
+			ids = append(ids, id)
+			if len(ids) >= 256 {
+				flush()
+			}
+		case <-tick.C:
+			flush()
+		}
 	}
 }
 

@@ -224,6 +224,10 @@ func TestConcurrentRunners(t *testing.T) {
 				t.Fatalf("key %s ran out of order: %v", k, order)
 			}
 		}
+		// Completions are written in batches; when Run returns, all are.
+		if backlog, err := db.QueueBacklog(context.Background()); err != nil || backlog["test"] != 0 {
+			t.Fatalf("backlog after the runners stopped: %v %v", backlog, err)
+		}
 	})
 }
 

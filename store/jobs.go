@@ -52,6 +52,13 @@ func (d *DB) Complete(ctx context.Context, id int64, now time.Time) error {
 	return mapError(d.ctx(ctx).Exec(`UPDATE jobs SET state = 'done', locked_until = NULL, last_error = '', finished_at = ? WHERE id = ?`, now, id).Error)
 }
 
+func (d *DB) CompleteMany(ctx context.Context, ids []int64, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return mapError(d.ctx(ctx).Exec(`UPDATE jobs SET state = 'done', locked_until = NULL, last_error = '', finished_at = ? WHERE id IN ? AND state = 'pending'`, now, ids).Error)
+}
+
 func (d *DB) Retry(ctx context.Context, id int64, at time.Time, reason string) error {
 	return mapError(d.ctx(ctx).Exec(`UPDATE jobs SET run_at = ?, locked_until = NULL, last_error = ? WHERE id = ? AND state = 'pending'`,
 		at, truncate(reason, maxErrorLen), id).Error)
