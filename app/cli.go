@@ -30,7 +30,7 @@ Usage:
   jitaccess token create (--user EMAIL | --service NAME --scope SCOPE) [--description TEXT] [--expires-in DURATION]
   jitaccess token list
   jitaccess token revoke TOKEN_ID
-  jitaccess bench [--database URL] [--clients N] [--lifecycles N]
+  jitaccess bench lifecycle|sweep|sweep-lag --database URL [--clients N] ...
   jitaccess audit verify|export|prune ...   (docs/audit.md)
   jitaccess review report|flags ...          (docs/reviews.md)
   jitaccess version
