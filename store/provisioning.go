@@ -95,55 +95,39 @@ func (r reader) GetProvisioning(ctx context.Context, requestID string) (*provisi
 // GetProvisionings returns the records of requests, by request id.
 func (r reader) GetProvisionings(ctx context.Context, ids []string) (map[string]*provision.Record, error) {
 	out := map[string]*provision.Record{}
-	for start := 0; start < len(ids); start += 1000 {
-		var valid []string
-		for _, id := range ids[start:min(start+1000, len(ids))] {
-			if validID(id) {
-				valid = append(valid, id)
-			}
-		}
-		if len(valid) == 0 {
-			continue
-		}
+	err := inChunks(ids, func(valid []string) error {
 		var rows []provisioningRow
 		if err := r.ctx(ctx).Where("request_id IN ?", valid).Find(&rows).Error; err != nil {
-			return nil, mapError(err)
+			return mapError(err)
 		}
 		recs, err := toRecords(rows)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for i := range recs {
 			out[recs[i].RequestID] = &recs[i]
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // RemoveNone implements provision.Tx.
 func (t *tx) RemoveNone(ctx context.Context, ids []string, at time.Time) ([]string, error) {
 	var out []string
-	for start := 0; start < len(ids); start += 1000 {
-		var valid []string
-		for _, id := range ids[start:min(start+1000, len(ids))] {
-			if validID(id) {
-				valid = append(valid, id)
-			}
-		}
-		if len(valid) == 0 {
-			continue
-		}
+	err := inChunks(ids, func(valid []string) error {
 		var done []string
 		err := t.ctx(ctx).Raw(`UPDATE provisioning SET operation = 'remove', status = 'removed', attempts = 0, last_error = '',
 			failing_since = NULL, removed_at = ?, updated_at = ?
 			WHERE request_id IN ? AND provisioner = 'none' AND operation = 'apply'
 			RETURNING request_id`, at, at, valid).Scan(&done).Error
 		if err != nil {
-			return nil, mapError(err)
+			return mapError(err)
 		}
 		out = append(out, done...)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // SaveProvisionings inserts or replaces records, in batches.

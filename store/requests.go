@@ -37,6 +37,26 @@ func validID(id string) bool {
 	return err == nil && len(id) == 36
 }
 
+// inChunks calls fn with the ids that are valid request ids, at most 1000
+// at a time: an IN list every database accepts.
+func inChunks(ids []string, fn func(valid []string) error) error {
+	for start := 0; start < len(ids); start += 1000 {
+		var valid []string
+		for _, id := range ids[start:min(start+1000, len(ids))] {
+			if validID(id) {
+				valid = append(valid, id)
+			}
+		}
+		if len(valid) == 0 {
+			continue
+		}
+		if err := fn(valid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func notFound(id string) error {
 	return workflow.Errorf(workflow.CodeNotFound, "request %s not found", id)
 }
@@ -49,19 +69,10 @@ func (r reader) GetRequest(ctx context.Context, id string) (*workflow.Request, e
 // of ids; unknown ids are left out.
 func (r reader) GetRequests(ctx context.Context, ids []string) ([]*workflow.Request, error) {
 	var out []*workflow.Request
-	for start := 0; start < len(ids); start += 1000 {
-		var valid []string
-		for _, id := range ids[start:min(start+1000, len(ids))] {
-			if validID(id) {
-				valid = append(valid, id)
-			}
-		}
-		if len(valid) == 0 {
-			continue
-		}
+	err := inChunks(ids, func(valid []string) error {
 		var rows []requestRow
 		if err := r.ctx(ctx).Where("id IN ?", valid).Find(&rows).Error; err != nil {
-			return nil, mapError(err)
+			return mapError(err)
 		}
 		byID := make(map[string]*workflow.Request, len(rows))
 		batch := make([]*workflow.Request, len(rows))
@@ -70,15 +81,16 @@ func (r reader) GetRequests(ctx context.Context, ids []string) ([]*workflow.Requ
 			byID[row.ID] = batch[i]
 		}
 		if err := r.attachApprovals(ctx, batch...); err != nil {
-			return nil, err
+			return err
 		}
 		for _, id := range valid {
 			if req, ok := byID[id]; ok {
 				out = append(out, req)
 			}
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func (r reader) loadRequest(ctx context.Context, q *gorm.DB, id string) (*workflow.Request, error) {
