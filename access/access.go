@@ -163,26 +163,6 @@ func heldKeys(changes []workflow.Change, drop *cache) []cacheKey {
 	return keys
 }
 
-// authorize applies the rules shared by check and mask.
-func (c *Checker) authorize(who workflow.Principal, user, resource string) (*workflow.Resource, string, error) {
-	pol := c.svc.Policy()
-	if !pol.CanCheck(who) {
-		return nil, "", workflow.Errorf(workflow.CodeForbidden, "only admins and service tokens with the %q scope may check grants", workflow.ScopeCheck)
-	}
-	user = workflow.NormalizeEmail(user)
-	if user == "" {
-		return nil, "", workflow.Errorf(workflow.CodeInvalid, "user is required")
-	}
-	if len(user) > 320 {
-		return nil, "", workflow.Errorf(workflow.CodeInvalid, "user is longer than 320 characters")
-	}
-	res, ok := pol.Resource(resource)
-	if !ok {
-		return nil, "", workflow.Errorf(workflow.CodeNotFound, "unknown resource %q", resource)
-	}
-	return res, user, nil
-}
-
 // decide returns whether user holds a live grant of resource at now, from
 // the cache when it can.
 func (c *Checker) decide(ctx context.Context, user, resource string, now time.Time) (workflow.CheckResult, error) {
@@ -216,7 +196,7 @@ func (c *Checker) decide(ctx context.Context, user, resource string, now time.Ti
 // Errors: CodeForbidden, CodeInvalid (missing user), CodeNotFound
 // (unknown resource), CodeUnavailable/CodeInternal (cannot read or audit).
 func (c *Checker) Check(ctx context.Context, who workflow.Principal, user, resource string) (workflow.CheckResult, error) {
-	_, user, err := c.authorize(who, user, resource)
+	_, user, err := workflow.CheckCaller(c.svc.Policy(), who, user, resource)
 	if err != nil {
 		return workflow.CheckResult{}, err
 	}
@@ -259,7 +239,7 @@ type MaskResult struct {
 // AuditMode allowed, only reads that returned the fields unmasked are
 // audited.
 func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resource string, record json.RawMessage) (MaskResult, error) {
-	res, user, err := c.authorize(who, user, resource)
+	res, user, err := workflow.CheckCaller(c.svc.Policy(), who, user, resource)
 	if err != nil {
 		return MaskResult{}, err
 	}

@@ -195,6 +195,30 @@ type CheckResult struct {
 	ExpiresAt *time.Time
 }
 
+// CheckCaller applies the rules the check and mask APIs share: who may
+// ask (admins and service principals with the check scope), and about
+// whom and what. It returns the resource and the normalized user.
+//
+// Errors: CodeForbidden, CodeInvalid (missing or overlong user),
+// CodeNotFound (unknown resource).
+func CheckCaller(pol *Policy, who Principal, user, resource string) (*Resource, string, error) {
+	if !pol.CanCheck(who) {
+		return nil, "", Errorf(CodeForbidden, "only admins and service tokens with the %q scope may check grants", ScopeCheck)
+	}
+	user = NormalizeEmail(user)
+	if user == "" {
+		return nil, "", Errorf(CodeInvalid, "user is required")
+	}
+	if len(user) > 320 {
+		return nil, "", Errorf(CodeInvalid, "user is longer than 320 characters")
+	}
+	res, ok := pol.Resource(resource)
+	if !ok {
+		return nil, "", Errorf(CodeNotFound, "unknown resource %q", resource)
+	}
+	return res, user, nil
+}
+
 // Check reports whether user holds live access to resource. Admins and
 // service principals with the check scope may ask. Checks are audited as
 // configured (Options.AuditChecks).
@@ -202,16 +226,9 @@ type CheckResult struct {
 // Errors: CodeForbidden, CodeInvalid (missing user), CodeNotFound
 // (unknown resource).
 func (s *Service) Check(ctx context.Context, who Principal, user, resource string) (CheckResult, error) {
-	pol := s.Policy()
-	if !pol.CanCheck(who) {
-		return CheckResult{}, Errorf(CodeForbidden, "only admins and service tokens with the %q scope may check grants", ScopeCheck)
-	}
-	user = NormalizeEmail(user)
-	if user == "" {
-		return CheckResult{}, Errorf(CodeInvalid, "user is required")
-	}
-	if _, ok := pol.Resource(resource); !ok {
-		return CheckResult{}, Errorf(CodeNotFound, "unknown resource %q", resource)
+	_, user, err := CheckCaller(s.Policy(), who, user, resource)
+	if err != nil {
+		return CheckResult{}, err
 	}
 	now := s.now()
 	live, err := s.store.LiveGrant(ctx, user, resource, now)
