@@ -130,7 +130,7 @@ func EventOfRequest(r *workflow.Request) Event {
 		RequiredApprovals: r.RequiredApprovals, CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline,
 		ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt, EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
 	}
-	for _, a := range r.Approvals {
+	for _, a := range r.Counting() {
 		e.Approvals = append(e.Approvals, Approval{By: a.Approver, At: a.At, Comment: a.Comment})
 	}
 	return e

@@ -93,6 +93,10 @@ type approvalRow struct {
 	Approver  string `gorm:"primaryKey"`
 	Comment   string
 	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+	// WithdrawnAt is set when the approval stopped counting (its approver
+	// no longer may approve), with WithdrawnReason saying why.
+	WithdrawnAt     *time.Time
+	WithdrawnReason string
 }
 
 func (approvalRow) TableName() string { return "approvals" }
@@ -171,5 +175,6 @@ func (jobRow) TableName() string { return "jobs" }
 // Models lists every row type with its table, for the schema test.
 func Models() []any {
 	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}, &sessionRow{}, &loginFlowRow{},
-		&auditAnchorRow{}, &reviewRow{}, &followUpRow{}, &flagRow{}, &slackMessageRow{}, &slackInboundRow{}, &provisioningRow{}}
+		&auditAnchorRow{}, &reviewRow{}, &followUpRow{}, &flagRow{}, &slackMessageRow{}, &slackInboundRow{}, &provisioningRow{},
+		&personRow{}, &personEmailRow{}, &directoryGroupRow{}, &directoryMemberRow{}}
 }

@@ -128,7 +128,8 @@ func (r reader) attachApprovals(ctx context.Context, reqs ...*workflow.Request) 
 	}
 	for _, a := range rows {
 		q := byID[a.RequestID]
-		q.Approvals = append(q.Approvals, workflow.Approval{Approver: a.Approver, Comment: a.Comment, At: a.CreatedAt.UTC()})
+		q.Approvals = append(q.Approvals, workflow.Approval{Approver: a.Approver, Comment: a.Comment, At: a.CreatedAt.UTC(),
+			WithdrawnAt: utcPtr(a.WithdrawnAt), WithdrawnReason: a.WithdrawnReason})
 	}
 	return nil
 }
@@ -295,12 +296,37 @@ func (t *tx) UpdateRequest(ctx context.Context, req *workflow.Request, prevVersi
 }
 
 func (t *tx) InsertApproval(ctx context.Context, requestID string, a workflow.Approval) error {
+	// An approver whose earlier approval was withdrawn and who may approve
+	// again gives a fresh one in its place. The update comes first: a
+	// failed INSERT would abort a PostgreSQL transaction.
+	res := t.ctx(ctx).Model(&approvalRow{}).
+		Where("request_id = ? AND approver = ? AND withdrawn_at IS NOT NULL", requestID, a.Approver).
+		Updates(map[string]any{"comment": a.Comment, "created_at": a.At, "withdrawn_at": nil, "withdrawn_reason": ""})
+	if res.Error != nil {
+		return mapError(res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
 	row := approvalRow{RequestID: requestID, Approver: a.Approver, Comment: a.Comment, CreatedAt: a.At}
 	err := t.ctx(ctx).Create(&row).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return workflow.Errorf(workflow.CodeDuplicate, "%s has already approved this request", a.Approver)
 	}
 	return mapError(err)
+}
+
+func (t *tx) WithdrawApproval(ctx context.Context, requestID, approver string, at time.Time, reason string) error {
+	res := t.ctx(ctx).Model(&approvalRow{}).
+		Where("request_id = ? AND approver = ? AND withdrawn_at IS NULL", requestID, approver).
+		Updates(map[string]any{"withdrawn_at": at, "withdrawn_reason": reason})
+	if res.Error != nil {
+		return mapError(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return workflow.Errorf(workflow.CodeConflict, "approval of %s by %s is not in force", requestID, approver)
+	}
+	return nil
 }
 
 func (t *tx) EndDue(ctx context.Context, from, to workflow.State, now time.Time, limit int) ([]*workflow.Request, error) {

@@ -61,6 +61,10 @@ type ApprovalJSON struct {
 	Approver string    `json:"approver"`
 	Comment  string    `json:"comment"`
 	At       time.Time `json:"at"`
+	// Withdrawn approvals stay in the history and do not count.
+	Withdrawn       bool       `json:"withdrawn"`
+	WithdrawnAt     *time.Time `json:"withdrawn_at,omitempty"`
+	WithdrawnReason string     `json:"withdrawn_reason,omitempty"`
 }
 
 // AuditJSON is one audit record.
@@ -102,7 +106,8 @@ func requestJSON(r *workflow.Request) RequestJSON {
 		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
 	}
 	for _, a := range r.Approvals {
-		out.Approvals = append(out.Approvals, ApprovalJSON{Approver: a.Approver, Comment: a.Comment, At: a.At})
+		out.Approvals = append(out.Approvals, ApprovalJSON{Approver: a.Approver, Comment: a.Comment, At: a.At,
+			Withdrawn: !a.Counts(), WithdrawnAt: a.WithdrawnAt, WithdrawnReason: a.WithdrawnReason})
 	}
 	return out
 }

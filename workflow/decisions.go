@@ -128,16 +128,23 @@ func AllowedActions(pol *Policy, who Principal, req *Request, now time.Time) Act
 // ones (its requester and those who already approved).
 type Progress struct {
 	Have, Need int
-	// Approvers are those who approved, in order.
+	// Approvers are those whose approvals count, in order.
 	Approvers []string
+	// Withdrawn are approvals that stopped counting, with their reasons.
+	Withdrawn []Approval
 	// Missing is how many more approvals are needed (0 when met).
 	Missing int
 }
 
 // ApprovalStatus returns req's progress towards its quorum.
 func ApprovalStatus(req *Request) Progress {
-	p := Progress{Have: len(req.Approvals), Need: req.RequiredApprovals}
+	p := Progress{Need: req.RequiredApprovals}
 	for _, a := range req.Approvals {
+		if !a.Counts() {
+			p.Withdrawn = append(p.Withdrawn, a)
+			continue
+		}
+		p.Have++
 		p.Approvers = append(p.Approvers, a.Approver)
 	}
 	if p.Need > p.Have {

@@ -124,13 +124,15 @@ func (p *Policy) Resource(id string) (*Resource, bool) {
 }
 
 // IsAdmin reports whether the principal is a policy admin.
-func (p *Policy) IsAdmin(who Principal) bool { return who.IsUser() && p.admins[who.Email] }
+func (p *Policy) IsAdmin(who Principal) bool {
+	return who.IsUser() && who.Active() && p.admins[who.Email]
+}
 
 // Knows reports whether the principal is a person the policy names, as an
 // admin or a group member (directly or through an identity provider group
 // the policy defines).
 func (p *Policy) Knows(who Principal) bool {
-	if !who.IsUser() {
+	if !who.IsUser() || !who.Active() {
 		return false
 	}
 	if p.known[who.Email] {
@@ -147,7 +149,7 @@ func (p *Policy) Knows(who Principal) bool {
 // InAnyGroup reports whether the principal belongs to one of groups, by the
 // policy file or by its identity provider's groups.
 func (p *Policy) InAnyGroup(who Principal, groups []string) bool {
-	if !who.IsUser() {
+	if !who.IsUser() || !who.Active() {
 		return false
 	}
 	for _, g := range groups {

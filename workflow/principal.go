@@ -18,8 +18,16 @@ type Principal struct {
 	// kept for step-up rules.
 	AMR []string
 	ACR string
+	// InDirectory is set when the directory (SCIM) knows the person, and
+	// Disabled when it has deactivated or deleted them: a disabled person
+	// belongs to no group and holds no role (see resolve).
+	InDirectory bool
+	Disabled    bool
 
 	system bool
+	// resolved is set once the directory has been consulted, so that a use
+	// case judges one snapshot of the person.
+	resolved bool
 }
 
 // System is jitaccess itself (the sweeper, auto-approval).
@@ -47,6 +55,10 @@ func (p Principal) Name() string {
 
 // IsUser reports whether the principal is a person.
 func (p Principal) IsUser() bool { return !p.system && p.Email != "" }
+
+// Active reports whether a person may act at all: not disabled by the
+// directory. Service principals and the system are always active.
+func (p Principal) Active() bool { return !p.Disabled }
 
 // IsSystem reports whether the principal is jitaccess itself.
 func (p Principal) IsSystem() bool { return p.system }

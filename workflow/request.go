@@ -34,7 +34,15 @@ type Approval struct {
 	Approver string
 	Comment  string
 	At       time.Time
+	// WithdrawnAt is set when the approval stopped counting because its
+	// approver no longer may approve the resource; it stays in the
+	// request's history with WithdrawnReason.
+	WithdrawnAt     *time.Time
+	WithdrawnReason string
 }
+
+// Counts reports whether the approval counts towards the quorum.
+func (a Approval) Counts() bool { return a.WithdrawnAt == nil }
 
 // EffectiveState is the state as of now: an approved request whose expiry
 // has passed is expired, and a pending request whose review deadline has
@@ -54,10 +62,23 @@ func (r *Request) EffectiveState(now time.Time) State {
 // Live reports whether the request grants access at now.
 func (r *Request) Live(now time.Time) bool { return r.EffectiveState(now) == StateApproved }
 
-// ApprovedBy reports whether who has already approved.
+// Counting returns the approvals that count towards the quorum: all but
+// the withdrawn ones, in order.
+func (r *Request) Counting() []Approval {
+	out := make([]Approval, 0, len(r.Approvals))
+	for _, a := range r.Approvals {
+		if a.Counts() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ApprovedBy reports whether who has an approval in force (one that was
+// withdrawn does not count).
 func (r *Request) ApprovedBy(email string) bool {
 	for _, a := range r.Approvals {
-		if a.Approver == email {
+		if a.Approver == email && a.Counts() {
 			return true
 		}
 	}

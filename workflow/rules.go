@@ -139,11 +139,12 @@ func CheckApprover(pol *Policy, who Principal, req *Request, res *Resource, ev E
 // QuorumMet reports whether req has as many distinct approvals as it needs.
 // Approvals are distinct by construction: the same approver is refused a
 // second time, and storage enforces one approval per approver.
-func QuorumMet(req *Request) bool { return len(req.Approvals) >= req.RequiredApprovals }
+// Withdrawn approvals do not count.
+func QuorumMet(req *Request) bool { return len(req.Counting()) >= req.RequiredApprovals }
 
 // ApprovalProgress describes the approvals so far, e.g. "1 of 2 approvals".
 func ApprovalProgress(req *Request) string {
-	return fmt.Sprintf("%d of %d approvals", len(req.Approvals), req.RequiredApprovals)
+	return fmt.Sprintf("%d of %d approvals", len(req.Counting()), req.RequiredApprovals)
 }
 
 // CheckComment validates a decision comment; required says whether it may

@@ -17,6 +17,7 @@ type Store interface {
 
 // Reader answers queries.
 type Reader interface {
+	DirectoryReader
 	// GetRequest returns one request with its approvals, or CodeNotFound.
 	GetRequest(ctx context.Context, id string) (*Request, error)
 	// ListRequests returns one page of requests, newest first, and the
@@ -48,8 +49,13 @@ type Tx interface {
 	// version is CodeConflict: someone else wrote first.
 	UpdateRequest(ctx context.Context, r *Request, prevVersion int64) error
 	// InsertApproval records one approval. A second approval by the same
-	// approver is CodeDuplicate.
+	// approver is CodeDuplicate, unless the first was withdrawn: then the
+	// new one takes its place.
 	InsertApproval(ctx context.Context, requestID string, a Approval) error
+	// WithdrawApproval marks approver's counting approval of the request
+	// withdrawn at at, with reason: it stays in the history and no longer
+	// counts. CodeConflict when there is no such approval in force.
+	WithdrawApproval(ctx context.Context, requestID, approver string, at time.Time, reason string) error
 	// EndDue moves up to limit requests that are in state from and whose
 	// due time (expires_at for approved, review_deadline for pending) is at
 	// or before now to state to, with ended_at set to that due time and

@@ -1,0 +1,56 @@
+-- +goose Up
+-- The directory: people and groups the identity provider pushes over SCIM.
+-- Deleted people keep their row (deleted_at) so that they stay refused.
+CREATE TABLE directory_people (
+    id           text    PRIMARY KEY,
+    external_id  text    NOT NULL DEFAULT '',
+    user_name    text    NOT NULL UNIQUE,
+    display_name text    NOT NULL DEFAULT '',
+    active       BOOLEAN NOT NULL,
+    -- JSON: the SCIM emails and the attributes conditions read.
+    emails       text    NOT NULL DEFAULT '[]',
+    attributes   text    NOT NULL DEFAULT '{}',
+    -- The whole SCIM resource as last received, for GET.
+    resource     text    NOT NULL DEFAULT '{}',
+    created_at   DATETIME NOT NULL,
+    updated_at   DATETIME NOT NULL,
+    deleted_at   DATETIME,
+    version      bigint  NOT NULL
+);
+CREATE INDEX directory_people_external_idx ON directory_people (external_id) WHERE external_id <> '';
+
+-- Every address of a person, to resolve a signed-in email to its record.
+CREATE TABLE directory_emails (
+    email     text NOT NULL,
+    person_id text NOT NULL REFERENCES directory_people (id) ON DELETE CASCADE,
+    PRIMARY KEY (email, person_id)
+);
+
+CREATE TABLE directory_groups (
+    id           text   PRIMARY KEY,
+    external_id  text   NOT NULL DEFAULT '',
+    display_name text   NOT NULL UNIQUE,
+    created_at   DATETIME NOT NULL,
+    updated_at   DATETIME NOT NULL,
+    version      bigint NOT NULL
+);
+
+CREATE TABLE directory_members (
+    group_id  text NOT NULL REFERENCES directory_groups (id) ON DELETE CASCADE,
+    person_id text NOT NULL REFERENCES directory_people (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, person_id)
+);
+CREATE INDEX directory_members_person_idx ON directory_members (person_id);
+
+-- An approval whose approver no longer may approve stops counting; it is
+-- kept, marked withdrawn, with the reason.
+ALTER TABLE approvals ADD COLUMN withdrawn_at DATETIME;
+ALTER TABLE approvals ADD COLUMN withdrawn_reason text NOT NULL DEFAULT '';
+
+-- +goose Down
+ALTER TABLE approvals DROP COLUMN withdrawn_reason;
+ALTER TABLE approvals DROP COLUMN withdrawn_at;
+DROP TABLE directory_members;
+DROP TABLE directory_groups;
+DROP TABLE directory_emails;
+DROP TABLE directory_people;
