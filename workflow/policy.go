@@ -37,7 +37,12 @@ func (t Tier) MinApprovals() int {
 // built; reloading the file builds a new one.
 type Policy struct {
 	// Source names where the policy came from (a file path, or "demo").
-	Source    string
+	Source string
+	// Version is the policy's number in the policy history (policy.load
+	// audit records), set when it is loaded; 0 before it is recorded.
+	Version int
+	// SHA256 is the hex SHA-256 of the policy file's bytes, when known.
+	SHA256    string
 	Admins    []string
 	Groups    map[string][]string
 	Resources []*Resource

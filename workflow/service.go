@@ -23,6 +23,8 @@ type Service struct {
 	sweepBatch    int
 	hooks         []Hook
 	commitHooks   []CommitHook
+	// directoryHooks run after a directory change commits (reconcile.go).
+	directoryHooks []func(emails []string)
 }
 
 // CommitHook runs after the transaction of changes has ended: committed
