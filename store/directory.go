@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"time"
 
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -67,16 +70,34 @@ func (row personRow) toPerson() *workflow.Person {
 // the first (oldest) whose emails include it, with their groups; nil when
 // the directory does not know the address.
 func (r reader) PersonByEmail(ctx context.Context, email string) (*workflow.Person, error) {
+	return r.personByEmail(ctx, email, false)
+}
+
+// PersonByEmail, in a transaction, also holds the person's row against
+// directory writers until the transaction ends (FOR SHARE on PostgreSQL;
+// SQLite has one writer at a time anyway), so that a decision that judged
+// the person and a directory change to them happen in one order.
+func (t *tx) PersonByEmail(ctx context.Context, email string) (*workflow.Person, error) {
+	return t.personByEmail(ctx, email, true)
+}
+
+func (r reader) personByEmail(ctx context.Context, email string, lock bool) (*workflow.Person, error) {
 	email = workflow.NormalizeEmail(email)
 	if email == "" {
 		return nil, nil
 	}
+	q := func() *gorm.DB {
+		if lock && r.kind == Postgres {
+			return r.ctx(ctx).Clauses(clause.Locking{Strength: "SHARE"})
+		}
+		return r.ctx(ctx)
+	}
 	var rows []personRow
-	if err := r.ctx(ctx).Where("user_name = ?", email).Limit(1).Find(&rows).Error; err != nil {
+	if err := q().Where("user_name = ?", email).Limit(1).Find(&rows).Error; err != nil {
 		return nil, mapError(err)
 	}
 	if len(rows) == 0 {
-		err := r.ctx(ctx).Where("id IN (?)", r.ctx(ctx).Model(&personEmailRow{}).Select("person_id").Where("email = ?", email)).
+		err := q().Where("id IN (?)", r.ctx(ctx).Model(&personEmailRow{}).Select("person_id").Where("email = ?", email)).
 			Order("created_at, id").Limit(1).Find(&rows).Error
 		if err != nil {
 			return nil, mapError(err)

@@ -30,6 +30,7 @@ type requestRow struct {
 	EndedAt           *time.Time
 	EndedBy           string
 	EndReason         string
+	ViaSession        bool
 }
 
 func (requestRow) TableName() string { return "requests" }
@@ -54,6 +55,7 @@ func toRequestRow(r *workflow.Request) requestRow {
 		EndedAt:           r.EndedAt,
 		EndedBy:           r.EndedBy,
 		EndReason:         r.EndReason,
+		ViaSession:        r.ViaSession,
 	}
 }
 
@@ -77,6 +79,7 @@ func (row requestRow) toRequest() *workflow.Request {
 		EndedAt:           utcPtr(row.EndedAt),
 		EndedBy:           row.EndedBy,
 		EndReason:         row.EndReason,
+		ViaSession:        row.ViaSession,
 	}
 }
 
@@ -97,6 +100,7 @@ type approvalRow struct {
 	// no longer may approve), with WithdrawnReason saying why.
 	WithdrawnAt     *time.Time
 	WithdrawnReason string
+	ViaSession      bool
 }
 
 func (approvalRow) TableName() string { return "approvals" }

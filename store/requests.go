@@ -129,7 +129,7 @@ func (r reader) attachApprovals(ctx context.Context, reqs ...*workflow.Request) 
 	for _, a := range rows {
 		q := byID[a.RequestID]
 		q.Approvals = append(q.Approvals, workflow.Approval{Approver: a.Approver, Comment: a.Comment, At: a.CreatedAt.UTC(),
-			WithdrawnAt: utcPtr(a.WithdrawnAt), WithdrawnReason: a.WithdrawnReason})
+			WithdrawnAt: utcPtr(a.WithdrawnAt), WithdrawnReason: a.WithdrawnReason, ViaSession: a.ViaSession})
 	}
 	return nil
 }
@@ -301,14 +301,14 @@ func (t *tx) InsertApproval(ctx context.Context, requestID string, a workflow.Ap
 	// failed INSERT would abort a PostgreSQL transaction.
 	res := t.ctx(ctx).Model(&approvalRow{}).
 		Where("request_id = ? AND approver = ? AND withdrawn_at IS NOT NULL", requestID, a.Approver).
-		Updates(map[string]any{"comment": a.Comment, "created_at": a.At, "withdrawn_at": nil, "withdrawn_reason": ""})
+		Updates(map[string]any{"comment": a.Comment, "created_at": a.At, "withdrawn_at": nil, "withdrawn_reason": "", "via_session": a.ViaSession})
 	if res.Error != nil {
 		return mapError(res.Error)
 	}
 	if res.RowsAffected == 1 {
 		return nil
 	}
-	row := approvalRow{RequestID: requestID, Approver: a.Approver, Comment: a.Comment, CreatedAt: a.At}
+	row := approvalRow{RequestID: requestID, Approver: a.Approver, Comment: a.Comment, CreatedAt: a.At, ViaSession: a.ViaSession}
 	err := t.ctx(ctx).Create(&row).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return workflow.Errorf(workflow.CodeDuplicate, "%s has already approved this request", a.Approver)

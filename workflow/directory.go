@@ -81,10 +81,10 @@ type DirectoryReader interface {
 	PersonByEmail(ctx context.Context, email string) (*Person, error)
 }
 
-// resolve returns who as the rules judge them now: their identity
-// provider's groups (from the session) joined with their directory
-// groups, or, when the directory has deactivated or deleted them, no
-// groups and no standing at all. Service principals and the system are
+// resolve returns who as the rules judge them now: with their directory
+// groups beside the identity provider's groups from the session, or, when
+// the directory has deactivated or deleted them, no groups and no standing
+// at all. Service principals and the system are
 // returned as they are.
 func resolve(ctx context.Context, dir DirectoryReader, who Principal) (Principal, error) {
 	if !who.IsUser() || who.resolved {
@@ -95,20 +95,15 @@ func resolve(ctx context.Context, dir DirectoryReader, who Principal) (Principal
 		return who, err
 	}
 	who.resolved = true
-	who.Groups = slices.Clone(who.Groups)
 	if p == nil {
 		return who, nil
 	}
 	who.InDirectory = true
 	if !p.Enabled() {
 		who.Disabled = true
-		who.Groups = nil
+		who.Groups, who.DirectoryGroups = nil, nil
 		return who, nil
 	}
-	for _, g := range p.Groups {
-		if !slices.Contains(who.Groups, g) {
-			who.Groups = append(who.Groups, g)
-		}
-	}
+	who.DirectoryGroups = slices.Clone(p.Groups)
 	return who, nil
 }

@@ -143,7 +143,7 @@ func (p *Policy) Knows(who Principal) bool {
 	if p.known[who.Email] {
 		return true
 	}
-	for _, g := range who.Groups {
+	for _, g := range slices.Concat(who.Groups, who.DirectoryGroups) {
 		if _, ok := p.members[g]; ok {
 			return true
 		}
@@ -158,11 +158,26 @@ func (p *Policy) InAnyGroup(who Principal, groups []string) bool {
 		return false
 	}
 	for _, g := range groups {
-		if p.members[g][who.Email] || slices.Contains(who.Groups, g) {
+		if p.members[g][who.Email] || slices.Contains(who.Groups, g) || slices.Contains(who.DirectoryGroups, g) {
 			return true
 		}
 	}
 	return false
+}
+
+// withoutSessionGroups returns who without the groups asserted at sign-in,
+// which count for that session alone: what jitaccess can judge again later
+// from the policy file and the directory.
+func withoutSessionGroups(who Principal) Principal {
+	who.Groups = nil
+	return who
+}
+
+// OnlyBySession reports whether who is in one of groups only through the
+// groups their session asserted: re-evaluation cannot judge that standing
+// again (see reconcile.go).
+func (p *Policy) OnlyBySession(who Principal, groups []string) bool {
+	return p.InAnyGroup(who, groups) && !p.InAnyGroup(withoutSessionGroups(who), groups)
 }
 
 // CanRequest reports whether the principal may request r.

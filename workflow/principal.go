@@ -7,8 +7,10 @@ import (
 )
 
 // Principal is whoever is acting: a person (Email set) or a service token
-// (Service set). Groups are groups asserted by an identity provider; they
-// are merged with the policy file's groups.
+// (Service set). Groups are groups asserted by an identity provider at
+// sign-in (the OIDC groups claim; they count for that session alone), and
+// DirectoryGroups those the directory (SCIM) puts the person in; both are
+// merged with the policy file's groups.
 type Principal struct {
 	Email   string
 	Service string
@@ -21,8 +23,9 @@ type Principal struct {
 	// InDirectory is set when the directory (SCIM) knows the person, and
 	// Disabled when it has deactivated or deleted them: a disabled person
 	// belongs to no group and holds no role (see resolve).
-	InDirectory bool
-	Disabled    bool
+	InDirectory     bool
+	Disabled        bool
+	DirectoryGroups []string
 
 	system bool
 	// resolved is set once the directory has been consulted, so that a use

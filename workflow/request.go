@@ -27,6 +27,11 @@ type Request struct {
 	EndedBy        string     // who ended it (a person, or "system")
 	EndReason      string     // the deny, cancel or revoke reason
 	Approvals      []Approval // in the order they were given
+	// ViaSession is set when the requester could ask only through the
+	// groups their web session asserted (the OIDC claim), which
+	// re-evaluation cannot judge again; the directory's deactivation still
+	// ends such access.
+	ViaSession bool
 }
 
 // Approval is one approver's sign-off.
@@ -39,6 +44,9 @@ type Approval struct {
 	// request's history with WithdrawnReason.
 	WithdrawnAt     *time.Time
 	WithdrawnReason string
+	// ViaSession is set when the approver's standing came only from the
+	// groups their web session asserted (see Request.ViaSession).
+	ViaSession bool
 }
 
 // Counts reports whether the approval counts towards the quorum.

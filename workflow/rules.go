@@ -33,6 +33,9 @@ func CheckSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, Sub
 	if !who.IsUser() {
 		return nil, in, Errorf(CodeForbidden, "only people can request access, not %s", who.Name())
 	}
+	if !who.Active() {
+		return nil, in, disabledError(who)
+	}
 	if !pol.Knows(who) {
 		return nil, in, Errorf(CodeForbidden, "%s is not in the access policy", who.Email)
 	}

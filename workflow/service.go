@@ -182,15 +182,19 @@ func (s *Service) record(ctx context.Context, tx Tx, changes []Change) error {
 // or live access for this resource).
 func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*Request, error) {
 	pol := s.Policy()
-	res, in, err := CheckSubmission(pol, who, in)
-	if err != nil {
-		return nil, err
-	}
 	if _, err := Next(StateNew, EventSubmit, RoleRequester); err != nil {
 		return nil, err
 	}
 	var req *Request
-	err = s.inTx(ctx, func(tx Tx) error {
+	err := s.inTx(ctx, func(tx Tx) error {
+		who, err := resolve(ctx, tx, who)
+		if err != nil {
+			return err
+		}
+		res, in, err := CheckSubmission(pol, who, in)
+		if err != nil {
+			return err
+		}
 		now := s.now()
 		if err := s.closeLapsedOpen(ctx, tx, who.Email, res.ID, now); err != nil {
 			return err
@@ -209,6 +213,7 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			CreatedAt:         now,
 			UpdatedAt:         now,
 			ReviewDeadline:    now.Add(s.reviewTimeout),
+			ViaSession:        pol.OnlyBySession(who, res.Requesters),
 		}
 		changes := []Change{{Event: EventSubmit, Actor: who.Name(), From: StateNew, To: StatePending, Comment: in.Reason, At: now, Request: req}}
 		if res.AutoApprove {
@@ -252,7 +257,7 @@ func (s *Service) closeLapsedOpen(ctx context.Context, tx Tx, requester, resourc
 		if eff == StateTimedOut {
 			ev = EventTimeout
 		}
-		changes, err := s.end(ctx, tx, open, ev, System, "", now)
+		changes, err := s.end(ctx, tx, snapshot{who: System}, open, ev, "", now)
 		if err != nil {
 			return err
 		}
@@ -267,10 +272,20 @@ func grant(req *Request, now time.Time) {
 	req.ApprovedAt, req.ExpiresAt = &at, &exp
 }
 
+// snapshot is what one use case judges by: the policy in force when it
+// began and the actor as the directory had them then. Every rule of the
+// use case reads these, never the service's policy again, so that a reload
+// in the middle cannot judge roles under one policy and eligibility under
+// another.
+type snapshot struct {
+	pol *Policy
+	who Principal
+}
+
 // decision is the part of a use case that differs: given the locked
 // request and the actor's roles, it applies one event and returns the
 // changes to record. It may write approvals through tx.
-type decision func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error)
+type decision func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error)
 
 // decide runs one decision on request id in one transaction. Requests the
 // actor may not see are CodeNotFound, so that ids reveal nothing.
@@ -278,6 +293,13 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 	pol := s.Policy()
 	var out *Request
 	err := s.inTx(ctx, func(tx Tx) error {
+		who, err := resolve(ctx, tx, who)
+		if err != nil {
+			return err
+		}
+		if !who.Active() {
+			return disabledError(who)
+		}
 		req, err := tx.LockRequest(ctx, id)
 		if err != nil {
 			return err
@@ -290,7 +312,7 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 			}
 			return Errorf(CodeNotFound, "request %s not found", id)
 		}
-		changes, err := d(tx, req, res, roles, s.now())
+		changes, err := d(tx, snapshot{pol, who}, req, res, roles, s.now())
 		if err != nil {
 			return err
 		}
@@ -308,13 +330,13 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 
 // end applies a state-ending event (deny, cancel, relinquish, revoke, and
 // the sweeper's expire and timeout) to a locked request.
-func (s *Service) end(ctx context.Context, tx Tx, req *Request, ev Event, who Principal, reason string, now time.Time) ([]Change, error) {
+func (s *Service) end(ctx context.Context, tx Tx, sn snapshot, req *Request, ev Event, reason string, now time.Time) ([]Change, error) {
+	who := sn.who
 	from := req.EffectiveState(now)
 	roles := RoleSystem
 	if !who.IsSystem() {
-		pol := s.Policy()
-		res, _ := pol.Resource(req.Resource)
-		roles = RolesOf(pol, who, req, res)
+		res, _ := sn.pol.Resource(req.Resource)
+		roles = RolesOf(sn.pol, who, req, res)
 	}
 	if (ev == EventExpire || ev == EventTimeout) && who.IsSystem() {
 		from = req.State // the sweeper acts on the stored state it is making good
@@ -354,10 +376,10 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 	if err != nil {
 		return nil, err
 	}
-	return s.decide(ctx, who, id, func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+	return s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		from := req.EffectiveState(now)
 		if from == StatePending {
-			if err := CheckApprover(s.Policy(), who, req, res, EventApprove); err != nil {
+			if err := CheckApprover(sn.pol, sn.who, req, res, EventApprove); err != nil {
 				return nil, err
 			}
 		}
@@ -365,7 +387,15 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 		if err != nil {
 			return nil, err
 		}
-		a := Approval{Approver: who.Email, Comment: comment, At: now}
+		// Earlier votes are judged again under this snapshot: one from
+		// someone who no longer may approve stops counting here, so that
+		// no request becomes approved on it, whether or not the
+		// re-evaluation has reached it yet.
+		changes, err := s.withdrawStale(ctx, tx, sn.pol, req, res, cause{}, now)
+		if err != nil {
+			return nil, err
+		}
+		a := Approval{Approver: sn.who.Email, Comment: comment, At: now, ViaSession: sn.pol.OnlyBySession(sn.who, res.Approvers)}
 		if err := tx.InsertApproval(ctx, req.ID, a); err != nil {
 			return nil, err
 		}
@@ -380,7 +410,7 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 		if err := tx.UpdateRequest(ctx, req, prev); err != nil {
 			return nil, err
 		}
-		return []Change{{Event: EventApprove, Actor: who.Name(), From: from, To: to, Comment: comment, At: now, Request: req}}, nil
+		return append(changes, Change{Event: EventApprove, Actor: sn.who.Name(), From: from, To: to, Comment: comment, At: now, Request: req}), nil
 	})
 }
 
@@ -392,13 +422,13 @@ func (s *Service) Deny(ctx context.Context, who Principal, id, reason string) (*
 	if err != nil {
 		return nil, err
 	}
-	return s.decide(ctx, who, id, func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+	return s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		if req.EffectiveState(now) == StatePending {
-			if err := CheckApprover(s.Policy(), who, req, res, EventDeny); err != nil {
+			if err := CheckApprover(sn.pol, sn.who, req, res, EventDeny); err != nil {
 				return nil, err
 			}
 		}
-		return s.end(ctx, tx, req, EventDeny, who, reason, now)
+		return s.end(ctx, tx, sn, req, EventDeny, reason, now)
 	})
 }
 
@@ -411,8 +441,8 @@ func (s *Service) Cancel(ctx context.Context, who Principal, id, comment string)
 	if err != nil {
 		return nil, err
 	}
-	return s.decide(ctx, who, id, func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
-		return s.end(ctx, tx, req, EventCancel, who, comment, now)
+	return s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+		return s.end(ctx, tx, sn, req, EventCancel, comment, now)
 	})
 }
 
@@ -423,7 +453,7 @@ func (s *Service) Cancel(ctx context.Context, who Principal, id, comment string)
 // Errors: CodeNotFound, CodeInvalidState (not approved, or already
 // expired), CodeForbidden, CodePolicy (reason missing).
 func (s *Service) Revoke(ctx context.Context, who Principal, id, reason string) (*Request, error) {
-	return s.decide(ctx, who, id, func(tx Tx, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+	return s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		ev := EventRevoke
 		if roles&RoleRequester != 0 {
 			ev = EventRelinquish
@@ -432,7 +462,7 @@ func (s *Service) Revoke(ctx context.Context, who Principal, id, reason string) 
 		if err != nil {
 			return nil, err
 		}
-		return s.end(ctx, tx, req, ev, who, reason, now)
+		return s.end(ctx, tx, sn, req, ev, reason, now)
 	})
 }
 

@@ -20,7 +20,10 @@ import "strings"
 //	               └─revoke, relinquish─► revoked
 //
 // approved is the only state in which access is live, and only until
-// expires_at. Every other state but pending is final.
+// expires_at. Every other state but pending is final. jitaccess itself
+// (the system) also cancels and revokes: re-evaluation ends what the rules
+// in force no longer justify (reconcile.go), and withdraws approvals that
+// stop counting, which leaves the request pending.
 type State string
 
 const (
@@ -71,10 +74,14 @@ const (
 	EventRelinquish  Event = "relinquish"
 	EventRevoke      Event = "revoke"
 	EventExpire      Event = "expire"
+	// EventWithdrawApproval marks an approval withdrawn: its approver no
+	// longer may approve, so it stops counting (re-evaluation, reconcile.go).
+	// The request stays pending.
+	EventWithdrawApproval Event = "withdraw_approval"
 )
 
 // Events lists every event.
-var Events = []Event{EventSubmit, EventApprove, EventAutoApprove, EventDeny, EventCancel, EventTimeout, EventRelinquish, EventRevoke, EventExpire}
+var Events = []Event{EventSubmit, EventApprove, EventAutoApprove, EventDeny, EventCancel, EventTimeout, EventRelinquish, EventRevoke, EventExpire, EventWithdrawApproval}
 
 // Role is a set of capacities in which an actor may act on one request.
 type Role uint8
@@ -123,10 +130,11 @@ var transitions = []Transition{
 	{StatePending, EventApprove, StateApproved, RoleApprover},
 	{StatePending, EventAutoApprove, StateApproved, RoleSystem},
 	{StatePending, EventDeny, StateDenied, RoleApprover},
-	{StatePending, EventCancel, StateCancelled, RoleRequester},
+	{StatePending, EventCancel, StateCancelled, RoleRequester | RoleSystem},
+	{StatePending, EventWithdrawApproval, StatePending, RoleSystem},
 	{StatePending, EventTimeout, StateTimedOut, RoleSystem},
 	{StateApproved, EventRelinquish, StateRevoked, RoleRequester},
-	{StateApproved, EventRevoke, StateRevoked, RoleApprover | RoleAdmin},
+	{StateApproved, EventRevoke, StateRevoked, RoleApprover | RoleAdmin | RoleSystem},
 	{StateApproved, EventExpire, StateExpired, RoleSystem},
 }
 
@@ -186,6 +194,8 @@ func pastTense(ev Event) string {
 		return "revoked"
 	case EventExpire:
 		return "expired"
+	case EventWithdrawApproval:
+		return "withdrawn"
 	}
 	return string(ev)
 }

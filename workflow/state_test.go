@@ -14,15 +14,16 @@ var expected = map[[2]string]struct {
 	to workflow.State
 	by workflow.Role
 }{
-	{"", "submit"}:              {workflow.StatePending, workflow.RoleRequester},
-	{"pending", "approve"}:      {workflow.StateApproved, workflow.RoleApprover},
-	{"pending", "auto_approve"}: {workflow.StateApproved, workflow.RoleSystem},
-	{"pending", "deny"}:         {workflow.StateDenied, workflow.RoleApprover},
-	{"pending", "cancel"}:       {workflow.StateCancelled, workflow.RoleRequester},
-	{"pending", "timeout"}:      {workflow.StateTimedOut, workflow.RoleSystem},
-	{"approved", "relinquish"}:  {workflow.StateRevoked, workflow.RoleRequester},
-	{"approved", "revoke"}:      {workflow.StateRevoked, workflow.RoleApprover | workflow.RoleAdmin},
-	{"approved", "expire"}:      {workflow.StateExpired, workflow.RoleSystem},
+	{"", "submit"}:                   {workflow.StatePending, workflow.RoleRequester},
+	{"pending", "approve"}:           {workflow.StateApproved, workflow.RoleApprover},
+	{"pending", "auto_approve"}:      {workflow.StateApproved, workflow.RoleSystem},
+	{"pending", "deny"}:              {workflow.StateDenied, workflow.RoleApprover},
+	{"pending", "cancel"}:            {workflow.StateCancelled, workflow.RoleRequester | workflow.RoleSystem},
+	{"pending", "withdraw_approval"}: {workflow.StatePending, workflow.RoleSystem},
+	{"pending", "timeout"}:           {workflow.StateTimedOut, workflow.RoleSystem},
+	{"approved", "relinquish"}:       {workflow.StateRevoked, workflow.RoleRequester},
+	{"approved", "revoke"}:           {workflow.StateRevoked, workflow.RoleApprover | workflow.RoleAdmin | workflow.RoleSystem},
+	{"approved", "expire"}:           {workflow.StateExpired, workflow.RoleSystem},
 }
 
 // TestTransitionTable checks every state × every event × every role.
@@ -57,8 +58,8 @@ func TestTransitionTable(t *testing.T) {
 	if len(workflow.Transitions()) != len(expected) {
 		t.Errorf("table has %d rows, expected %d", len(workflow.Transitions()), len(expected))
 	}
-	if allowed != 10 { // 9 rows, revoke allowed for two roles
-		t.Errorf("%d allowed (state, event, role) triples, want 10", allowed)
+	if allowed != 13 { // 10 rows; revoke by three roles, cancel by two
+		t.Errorf("%d allowed (state, event, role) triples, want 13", allowed)
 	}
 }
 

@@ -1,16 +1,16 @@
 -- +goose Up
 -- The directory: people and groups the identity provider pushes over SCIM.
 -- Deleted people keep their row (deleted_at) so that they stay refused.
+-- emails and attributes are JSON (the SCIM emails, and the attributes that
+-- conditions read); resource is the SCIM resource as last received.
 CREATE TABLE directory_people (
     id           text    PRIMARY KEY,
     external_id  text    NOT NULL DEFAULT '',
     user_name    text    NOT NULL UNIQUE,
     display_name text    NOT NULL DEFAULT '',
     active       boolean NOT NULL,
-    -- JSON: the SCIM emails and the attributes conditions read.
     emails       text    NOT NULL DEFAULT '[]',
     attributes   text    NOT NULL DEFAULT '{}',
-    -- The whole SCIM resource as last received, for GET.
     resource     text    NOT NULL DEFAULT '{}',
     created_at   timestamptz NOT NULL,
     updated_at   timestamptz NOT NULL,
@@ -46,8 +46,15 @@ CREATE INDEX directory_members_person_idx ON directory_members (person_id);
 -- kept, marked withdrawn, with the reason.
 ALTER TABLE approvals ADD COLUMN withdrawn_at timestamptz;
 ALTER TABLE approvals ADD COLUMN withdrawn_reason text NOT NULL DEFAULT '';
+-- Standing that came only from the groups a web session asserted (the
+-- OIDC claim) cannot be judged again later; re-evaluation leaves it to
+-- the directory's deactivation (docs/directory.md).
+ALTER TABLE approvals ADD COLUMN via_session boolean NOT NULL DEFAULT false;
+ALTER TABLE requests ADD COLUMN via_session boolean NOT NULL DEFAULT false;
 
 -- +goose Down
+ALTER TABLE requests DROP COLUMN via_session;
+ALTER TABLE approvals DROP COLUMN via_session;
 ALTER TABLE approvals DROP COLUMN withdrawn_reason;
 ALTER TABLE approvals DROP COLUMN withdrawn_at;
 DROP TABLE directory_members;
