@@ -382,6 +382,15 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 			if err := CheckApprover(sn.pol, sn.who, req, res, EventApprove); err != nil {
 				return nil, err
 			}
+			// Eligibility at activation time: the requester must still be
+			// allowed to ask (re-evaluation cancels the request).
+			requester, err := resolve(ctx, tx, User(req.Requester))
+			if err != nil {
+				return nil, err
+			}
+			if why := (cause{}).requesterReason(sn.pol, requester, req, res); why != "" {
+				return nil, Errorf(CodeInvalidState, "this request can no longer be approved: %s", why)
+			}
 		}
 		t, err := Next(from, EventApprove, roles)
 		if err != nil {
