@@ -232,8 +232,10 @@ func (o Outbox) Hook(ctx context.Context, tx workflow.Tx, changes []workflow.Cha
 //     is posted once, in its final state;
 //   - the requester gets a direct message when the request is approved,
 //     denied, revoked (by someone else), expired or timed out; partial
-//     approvals, cancellations and relinquishments are their own doing
-//     or not yet news;
+//     approvals, withdrawn approvals, their own cancellations and
+//     relinquishments are their own doing or not yet news (a cancellation
+//     by the system, when the rules no longer justify the request, is
+//     news);
 //   - access that becomes live for longer than the warning lead time gets
 //     an expiry warning, due lead time before it expires.
 //
@@ -286,6 +288,8 @@ func tellsRequester(c workflow.Change) bool {
 		return c.To == workflow.StateApproved
 	case workflow.EventDeny, workflow.EventRevoke, workflow.EventExpire, workflow.EventTimeout:
 		return true
+	case workflow.EventCancel:
+		return c.Actor != c.Request.Requester // cancelled by the system, not by them
 	}
 	return false
 }

@@ -74,7 +74,11 @@ func TestPlan(t *testing.T) {
 				{Event: workflow.EventAutoApprove, From: workflow.StatePending, To: workflow.StateApproved, At: at, Request: r},
 			}
 		}(), 15 * time.Minute, []string{"channel/" + key + "@09:00", "dm/" + key + "@09:00", "expiry_warning/expiry:@10:45"}},
-		{"cancel", []workflow.Change{{Event: workflow.EventCancel, From: workflow.StatePending, To: workflow.StateCancelled, At: at, Request: request(workflow.StateCancelled, 1)}},
+		{"cancel", []workflow.Change{{Event: workflow.EventCancel, Actor: request(workflow.StateCancelled, 1).Requester, From: workflow.StatePending, To: workflow.StateCancelled, At: at, Request: request(workflow.StateCancelled, 1)}},
+			15 * time.Minute, []string{"channel/" + key + "@09:00"}},
+		{"cancel by the system tells the requester", []workflow.Change{{Event: workflow.EventCancel, Actor: "system", From: workflow.StatePending, To: workflow.StateCancelled, At: at, Request: request(workflow.StateCancelled, 1)}},
+			15 * time.Minute, []string{"channel/" + key + "@09:00", "dm/" + key + "@09:00"}},
+		{"withdrawn approval redraws the channel message only", []workflow.Change{{Event: workflow.EventWithdrawApproval, Actor: "system", From: workflow.StatePending, To: workflow.StatePending, At: at, Request: request(workflow.StatePending, 1)}},
 			15 * time.Minute, []string{"channel/" + key + "@09:00"}},
 		{"relinquish", []workflow.Change{{Event: workflow.EventRelinquish, From: workflow.StateApproved, To: workflow.StateRevoked, At: at, Request: request(workflow.StateRevoked, 1)}},
 			15 * time.Minute, []string{"channel/" + key + "@09:00"}},

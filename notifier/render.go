@@ -205,6 +205,9 @@ func channelStatus(e Event) string {
 	case workflow.StateDenied:
 		return ":no_entry: *Denied* by " + Esc(e.EndedBy) + ended() + because()
 	case workflow.StateCancelled:
+		if e.EndedBy != e.Requester {
+			return ":no_entry_sign: *Cancelled* by " + Esc(e.EndedBy) + ended() + because()
+		}
 		return ":no_entry_sign: *Cancelled* by the requester" + ended() + because()
 	case workflow.StateTimedOut:
 		return fmt.Sprintf(":hourglass: *Timed out*%s with %d of %d approvals", ended(), len(e.Approvals), e.RequiredApprovals)
@@ -254,6 +257,13 @@ func DirectMessage(e Event) (Message, bool) {
 			at = " at " + When(*e.ExpiresAt)
 		}
 		s = fmt.Sprintf(":clock4: Your access to %s expired%s.", res, at)
+	case workflow.EventCancel:
+		// Only the system cancels someone else's request: the rules in
+		// force no longer justify it (re-evaluation).
+		s = fmt.Sprintf(":no_entry_sign: Your request for %s was cancelled by %s.", res, Esc(e.Actor))
+		if e.Comment != "" {
+			s += "\n" + quote(e.Comment)
+		}
 	case workflow.EventTimeout:
 		s = fmt.Sprintf(":hourglass: Your request for %s timed out at %s with %d of %d approvals. File a new request if you still need access.",
 			res, When(e.ReviewDeadline), len(e.Approvals), e.RequiredApprovals)

@@ -47,6 +47,10 @@ func decisionsQuery(pol *Policy, who Principal, now time.Time) (RequestQuery, bo
 // cursor).
 func (s *Service) Decisions(ctx context.Context, who Principal, limit int, cursor string) ([]*Request, string, error) {
 	pol := s.Policy()
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return nil, "", err
+	}
 	if err := requireKnown(pol, who); err != nil {
 		return nil, "", err
 	}
@@ -63,6 +67,10 @@ func (s *Service) Decisions(ctx context.Context, who Principal, limit int, curso
 // Errors: CodeForbidden (not a person in the policy).
 func (s *Service) CountDecisions(ctx context.Context, who Principal) (int, error) {
 	pol := s.Policy()
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return 0, err
+	}
 	if err := requireKnown(pol, who); err != nil {
 		return 0, err
 	}

@@ -18,6 +18,10 @@ type RequestDetail struct {
 //
 // Errors: CodeNotFound (unknown or not visible).
 func (s *Service) Get(ctx context.Context, who Principal, id string) (*RequestDetail, error) {
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return nil, err
+	}
 	req, err := s.store.GetRequest(ctx, id)
 	if err != nil {
 		return nil, err
@@ -44,6 +48,10 @@ const MaxPageSize = 500
 func (s *Service) List(ctx context.Context, who Principal, q RequestQuery) ([]*Request, string, error) {
 	if !who.IsUser() {
 		return nil, "", Errorf(CodeForbidden, "%s may not list requests", who.Name())
+	}
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return nil, "", err
 	}
 	if q.State != "" && !q.State.Valid() {
 		return nil, "", Errorf(CodeInvalid, "unknown state %q; use one of %s", q.State, joinStates())
@@ -93,6 +101,10 @@ type ResourceView struct {
 // Errors: CodeForbidden (not in the policy).
 func (s *Service) Resources(ctx context.Context, who Principal) ([]ResourceView, error) {
 	pol := s.Policy()
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return nil, err
+	}
 	if err := requireKnown(pol, who); err != nil {
 		return nil, err
 	}
@@ -118,7 +130,11 @@ func requireKnown(pol *Policy, who Principal) error {
 //
 // Errors: CodeForbidden (not in the policy), CodeInvalid (bad filter).
 func (s *Service) Audit(ctx context.Context, who Principal, q AuditQuery) ([]*AuditRecord, string, error) {
-	q, err := s.auditScope(who, q)
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return nil, "", err
+	}
+	q, err = s.auditScope(who, q)
 	if err != nil {
 		return nil, "", err
 	}
@@ -154,7 +170,11 @@ func (s *Service) auditScope(who Principal, q AuditQuery) (AuditQuery, error) {
 //
 // Errors: CodeForbidden (not in the policy), CodeInvalid (bad filter).
 func (s *Service) AuditExport(ctx context.Context, who Principal, q AuditQuery, format string) (AuditQuery, error) {
-	q, err := s.auditScope(who, q)
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return q, err
+	}
+	q, err = s.auditScope(who, q)
 	if err != nil {
 		return q, err
 	}
