@@ -75,7 +75,8 @@ func (h *Handler) helpText() string {
 
 // openRequestForm opens the request modal with the resources the user may
 // request. Slack's trigger is valid for 3 seconds, and nothing here reads
-// the database: the user (cached) and the policy (in memory).
+// the database but for the person's directory record (one indexed read):
+// the Slack user (cached) and the policy (in memory).
 func (h *Handler) openRequestForm(ctx context.Context, in inbound, trigger string) error {
 	who, err := h.principal(ctx, in.user)
 	if err != nil {

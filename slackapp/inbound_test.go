@@ -399,6 +399,28 @@ func TestApproveButtons(t *testing.T) {
 	})
 }
 
+// A person the directory has deactivated is refused in Slack before
+// anything else, with a message that says so, even where the policy file
+// names them.
+func TestDeactivatedPersonRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := slackenv.New(t, db, slackenv.Options{})
+		ctx := context.Background()
+		req, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-payments", Duration: time.Hour, Reason: "case 1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Deliver()
+		ch := e.ChannelMessage("#payments-approvals", req.ID).Channel
+		storetest.SeedPerson(t, db, "carol@example.com", false)
+		contains(t, "deactivated approver's click", answered(t, e, e.Click("carol", ch, "approve", req.ID)), "carol@example.com is deactivated in the directory")
+		got, err := e.Svc.Get(ctx, slackenv.Person("root"), req.ID)
+		if err != nil || len(got.Approvals) != 0 {
+			t.Fatalf("after the refused click: %+v %v", got, err)
+		}
+	})
+}
+
 // TestDenyAndRevokeModals: Deny and Revoke ask for a reason in a modal;
 // the decision is the service's, with its refusals inline.
 func TestDenyAndRevokeModals(t *testing.T) {

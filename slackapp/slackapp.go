@@ -348,13 +348,22 @@ func problem(err error) string {
 	return ":warning: jitaccess could not reach Slack or its database just now; try again in a minute."
 }
 
-// principal maps the Slack user to the person they are in jitaccess.
+// principal maps the Slack user to the person they are in jitaccess, as
+// the directory has them now: someone the directory has deactivated is
+// refused before anything else, with a message that says so.
 func (h *Handler) principal(ctx context.Context, slackID string) (workflow.Principal, error) {
 	u, err := h.cfg.Directory.Lookup(ctx, slackID)
 	if err != nil {
 		return workflow.Principal{}, err
 	}
-	return workflow.User(u.Email), nil
+	who, err := h.cfg.Service.Resolve(ctx, workflow.User(u.Email))
+	if err != nil {
+		return workflow.Principal{}, err
+	}
+	if !who.Active() {
+		return workflow.Principal{}, workflow.Errorf(workflow.CodeForbidden, "%s is deactivated in the directory; jitaccess no longer acts for this account", who.Email)
+	}
+	return who, nil
 }
 
 // allowedResponseURL reports whether u is one of Slack's.
