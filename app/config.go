@@ -24,6 +24,9 @@ type Config struct {
 	PolicyFile      string
 	Listen          string
 	SweepSchedule   string
+	// ReconcileInterval is how often every live grant and pending request
+	// is judged again under the rules in force (0: only on changes).
+	ReconcileInterval time.Duration
 	ReviewTimeout   time.Duration
 	AuditChecks     workflow.CheckAuditMode
 	Demo            bool
@@ -47,6 +50,8 @@ type Config struct {
 const (
 	DefaultListen        = "127.0.0.1:8080"
 	DefaultSweepSchedule = "@every 5s"
+	// DefaultReconcileInterval is how often the periodic re-evaluation runs.
+	DefaultReconcileInterval = 60 * time.Second
 )
 
 // flagSet wraps flag.FlagSet so that every flag has an environment variable
@@ -150,6 +155,7 @@ func serveFlags(args []string) (Config, error) {
 	f.boolean(&cfg.Demo, "demo", "JITACCESS_DEMO", "run with the built-in demo policy and demo users on a local SQLite file")
 	f.str(&cfg.Listen, "listen", "JITACCESS_LISTEN", DefaultListen, "address to listen on")
 	f.str(&cfg.SweepSchedule, "sweep-schedule", "JITACCESS_SWEEP_SCHEDULE", DefaultSweepSchedule, "when the sweeper runs: cron with seconds (\"*/5 * * * * *\") or @every DURATION")
+	f.duration(&cfg.ReconcileInterval, "reconcile-interval", "JITACCESS_RECONCILE_INTERVAL", DefaultReconcileInterval, "how often every live grant and pending request is judged again under the policy and directory in force, besides on every change (0 disables the periodic run)")
 	f.duration(&cfg.ReviewTimeout, "review-timeout", "JITACCESS_REVIEW_TIMEOUT", workflow.DefaultReviewTimeout, "how long a request may wait for a decision before it times out")
 	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which check and mask calls to audit: all, allowed (checks that found a live grant, unmasked reads) or none")
 	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
@@ -183,6 +189,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.PolicyFile == "" && !cfg.Demo && cfg.Policy == nil {
 		return fmt.Errorf("no policy: pass --policy FILE or set JITACCESS_POLICY (or try --demo)")
+	}
+	if cfg.ReconcileInterval < 0 || cfg.ReconcileInterval > 0 && cfg.ReconcileInterval < time.Second {
+		return fmt.Errorf("--reconcile-interval %s: use 0 (off) or at least 1s", cfg.ReconcileInterval)
 	}
 	if _, err := sweepParser.Parse(cfg.SweepSchedule); err != nil {
 		return fmt.Errorf("--sweep-schedule %q: %v; use cron with seconds like \"*/5 * * * * *\" or @every 5s", cfg.SweepSchedule, err)

@@ -38,6 +38,8 @@ type App struct {
 	runners  []*queue.Runner
 
 	oversight *oversight // metrics, alerts, chain checks (oversight.go)
+	// holder names this replica in leases: host, process and a random part.
+	holder string
 	slack     *slackapp.Handler
 	// stops run at shutdown after the workers, before the database closes
 	// (to flush what is buffered).
@@ -78,7 +80,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		logger.Info("applied migrations", "versions", applied)
 	}
 	svc := workflow.NewService(db, pol, workflow.Options{ReviewTimeout: cfg.ReviewTimeout, AuditChecks: cfg.AuditChecks})
-	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger}
+	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger, holder: replicaName()}
 
 	wc := web.Config{
 		Service: svc,
@@ -110,6 +112,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	if cfg.ReconcileInterval > 0 {
+		if _, err := a.cron.AddFunc("@every "+cfg.ReconcileInterval.String(), a.reconcile); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("--reconcile-interval: %w", err)
+		}
+	}
 	// Provisioning's hook before oversight's metrics hook: metrics count
 	// only changes whose follow-up work was enqueued.
 	if err := a.wireProvisioning(); err != nil {
@@ -137,6 +145,34 @@ func (a *App) sweep() {
 	}
 	if res.Expired+res.TimedOut > 0 {
 		a.Logger.Info("sweep", "expired", res.Expired, "timed_out", res.TimedOut, "took", time.Since(start))
+	}
+}
+
+// reconcile is the periodic re-evaluation: every live grant and pending
+// request judged again under the policy and directory in force, catching
+// what a change's own re-evaluation missed (a crash between a directory
+// commit and its reconcile, a lost notification). It is safe on every
+// replica (each ending is compare-and-set); the lease keeps all but one
+// from doing the same reads.
+func (a *App) reconcile() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	now := time.Now().UTC()
+	held, err := a.DB.TakeLease(ctx, "reconcile", a.holder, 2*a.Config.ReconcileInterval, now)
+	if err != nil {
+		a.Logger.Error("reconcile: take the lease", "err", err)
+		return
+	}
+	if !held {
+		return
+	}
+	res, err := a.Service.Reconcile(ctx, "periodic reconcile")
+	if err != nil {
+		a.Logger.Error("reconcile failed", "err", err, "revoked", res.Revoked, "cancelled", res.Cancelled, "withdrawn", res.Withdrawn)
+		return
+	}
+	if res != (workflow.ReconcileResult{}) {
+		a.Logger.Info("reconcile", "revoked", res.Revoked, "cancelled", res.Cancelled, "withdrawn", res.Withdrawn, "took", time.Since(now))
 	}
 }
 

@@ -52,7 +52,16 @@ ALTER TABLE approvals ADD COLUMN withdrawn_reason text NOT NULL DEFAULT '';
 ALTER TABLE approvals ADD COLUMN via_session BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE requests ADD COLUMN via_session BOOLEAN NOT NULL DEFAULT false;
 
+-- Leases: work one replica does at a time (the periodic reconcile) is
+-- held by one holder until expires_at, then anyone may take it over.
+CREATE TABLE leases (
+    name       text PRIMARY KEY,
+    holder     text NOT NULL,
+    expires_at DATETIME NOT NULL
+);
+
 -- +goose Down
+DROP TABLE leases;
 ALTER TABLE requests DROP COLUMN via_session;
 ALTER TABLE approvals DROP COLUMN via_session;
 ALTER TABLE approvals DROP COLUMN withdrawn_reason;
