@@ -266,3 +266,24 @@ func TestRequestDetailShowsState(t *testing.T) {
 		}
 	})
 }
+
+// A vote that stopped counting stays on the request page, struck out and
+// marked withdrawn with its reason, and the progress counts only the rest.
+func TestRequestDetailShowsWithdrawnApprovals(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		r := e.submit(t, alice, "crm-payments", time.Hour)
+		e.approve(t, carol, r.ID)
+		storetest.SeedPerson(t, db, "carol@example.com", false)
+		res, err := e.svc.ReconcilePeople(context.Background(), []workflow.PersonChange{{Email: "carol@example.com", Source: "SCIM", Deactivated: true}})
+		if err != nil || res.Withdrawn != 1 {
+			t.Fatalf("reconcile = %+v, %v", res, err)
+		}
+		p := e.signIn(t, "dave@example.com").get(t, "/requests/"+r.ID)
+		for _, want := range []string{"0 of 2", "<s>carol@example.com</s>", "withdrawn", "carol@example.com was deactivated by SCIM"} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("detail lacks %q: %s", want, excerpt(p.body))
+			}
+		}
+	})
+}
