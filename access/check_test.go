@@ -103,8 +103,12 @@ func TestCacheDrops(t *testing.T) {
 		}{
 			{"unrelated resource", func() { e.chk.Invalidate("alice@example.com", "crm-notes") }, true},
 			{"unrelated person", func() { e.chk.DropUsers([]string{"bob@example.com"}) }, true},
-			{"unrelated notice", func() { e.chk.Apply(access.Notice{Kind: access.NoticeGrant, User: "bob@example.com", Resource: "crm-payments"}) }, true},
-			{"grant notice", func() { e.chk.Apply(access.Notice{Kind: access.NoticeGrant, User: "alice@example.com", Resource: "crm-payments"}) }, false},
+			{"unrelated notice", func() {
+				e.chk.Apply(access.Notice{Kind: access.NoticeGrant, User: "bob@example.com", Resource: "crm-payments"})
+			}, true},
+			{"grant notice", func() {
+				e.chk.Apply(access.Notice{Kind: access.NoticeGrant, User: "alice@example.com", Resource: "crm-payments"})
+			}, false},
 			{"provisioning notice", func() {
 				e.chk.Apply(access.Notice{Kind: access.NoticeProvisioning, User: "alice@example.com", Resource: "crm-payments"})
 			}, false},
