@@ -46,16 +46,17 @@ func benchReplicas(ctx context.Context, dbURL string, rounds, baseline int, ttl 
 		return errors.New("--revocations must be positive and --baseline at least 0")
 	}
 	fmt.Fprintf(out, "cross-replica revocation: %d rounds with LISTEN/NOTIFY, %d without; check cache TTL %s\n", rounds, baseline, ttlName(ttl))
-	with, err := replicaRounds(ctx, dbURL, ttl, false, rounds, 2*time.Millisecond)
+	with, after, err := replicaRounds(ctx, dbURL, ttl, false, rounds, 2*time.Millisecond)
 	if err != nil {
 		return err
 	}
 	report(out, "with NOTIFY", with)
+	report(out, "  after A answered", after)
 	if baseline == 0 {
 		return nil
 	}
 	// The TTL is seconds: poll less often, the error is a poll interval.
-	without, err := replicaRounds(ctx, dbURL, ttl, true, baseline, 10*time.Millisecond)
+	without, _, err := replicaRounds(ctx, dbURL, ttl, true, baseline, 10*time.Millisecond)
 	if err != nil {
 		return err
 	}
@@ -78,10 +79,12 @@ func report(out io.Writer, name string, d []time.Duration) {
 	fmt.Fprintf(out, "%-20s n=%d  p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", name, len(d), ms(pct(d, 50)), ms(pct(d, 99)), ms(d[len(d)-1]))
 }
 
-func replicaRounds(ctx context.Context, dbURL, ttl string, noNotify bool, rounds int, poll time.Duration) ([]time.Duration, error) {
+// replicaRounds returns, per round, the time from sending the revoke to
+// B's first false, and from A's answer to it.
+func replicaRounds(ctx context.Context, dbURL, ttl string, noNotify bool, rounds int, poll time.Duration) (lat, afterAnswer []time.Duration, err error) {
 	pol, err := workflow.ParsePolicy("bench policy", []byte(replicasPolicy))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var apps [2]*App
 	var bases [2]string
@@ -90,11 +93,11 @@ func replicaRounds(ctx context.Context, dbURL, ttl string, noNotify bool, rounds
 		cfg.Provision.CheckCacheTTL, cfg.Provision.NoNotify = ttl, noNotify
 		a, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := a.Listen(); err != nil {
 			a.DB.Close()
-			return nil, err
+			return nil, nil, err
 		}
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
@@ -104,17 +107,17 @@ func replicaRounds(ctx context.Context, dbURL, ttl string, noNotify bool, rounds
 	}
 	for deadline := time.Now().Add(10 * time.Second); !noNotify && apps[1].ListenerConnects() == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			return nil, errors.New("replica B's change listener did not connect")
+			return nil, nil, errors.New("replica B's change listener did not connect")
 		}
 	}
 	now := workflow.Now()
 	rootTok, _, err := apps[0].DB.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "root@bench.example", Actor: "bench"}, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	checkTok, _, err := apps[0].DB.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "bench-check", Scopes: []string{workflow.ScopeCheck}, Actor: "bench"}, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	checkURL := bases[1] + "/api/v1/grants/check?user=" + url.QueryEscape("alice@bench.example") + "&resource=crm-notes"
@@ -136,19 +139,18 @@ func replicaRounds(ctx context.Context, dbURL, ttl string, noNotify bool, rounds
 		return body.Allowed, err
 	}
 	alice, carol := workflow.User("alice@bench.example"), workflow.User("carol@bench.example")
-	var lat []time.Duration
 	for i := 0; i < rounds; i++ {
 		req, err := apps[0].Service.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-notes", Duration: time.Hour, Reason: "bench"})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := apps[0].Service.Approve(ctx, carol, req.ID, ""); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// B answers allowed, twice in a row: the second from its cache.
 		for ok, streak := false, 0; streak < 2; {
 			if ok, err = allowed(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if ok {
 				streak++
@@ -163,26 +165,27 @@ func replicaRounds(ctx context.Context, dbURL, ttl string, noNotify bool, rounds
 		r.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(r)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		resp.Body.Close()
+		answered := time.Now()
 		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("revoke on A: HTTP %d", resp.StatusCode)
+			return nil, nil, fmt.Errorf("revoke on A: HTTP %d", resp.StatusCode)
 		}
 		for {
 			ok, err := allowed()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if !ok {
 				break
 			}
 			if time.Since(start) > time.Minute {
-				return nil, errors.New("replica B still allowed a minute after the revoke")
+				return nil, nil, errors.New("replica B still allowed a minute after the revoke")
 			}
 			time.Sleep(poll)
 		}
-		lat = append(lat, time.Since(start))
+		lat, afterAnswer = append(lat, time.Since(start)), append(afterAnswer, time.Since(answered))
 	}
-	return lat, nil
+	return lat, afterAnswer, nil
 }
