@@ -163,55 +163,51 @@ func heldKeys(changes []workflow.Change, drop *cache) []cacheKey {
 	return keys
 }
 
-// decide returns whether user holds a live grant of resource at now, from
-// the cache when it can.
-func (c *Checker) decide(ctx context.Context, user, resource string, now time.Time) (workflow.CheckResult, error) {
-	k := cacheKey{user, resource}
+// decide judges whether user may use res at now under pol (see
+// workflow.JudgeCheck), from the cache when it can: a cached decision
+// counts only under the policy it was made under.
+func (c *Checker) decide(ctx context.Context, pol *workflow.Policy, res *workflow.Resource, user string, now time.Time) (workflow.CheckResult, error) {
+	k := cacheKey{user, res.ID}
 	var gen uint64
 	cacheable := false
 	if c.cache != nil {
-		if d, ok := c.cache.get(k, now); ok {
+		if d, ok := c.cache.get(k, pol, now); ok {
 			return d, nil
 		}
 		gen, cacheable = c.cache.begin(k)
 	}
-	live, err := c.svc.Store().LiveGrant(ctx, user, resource, now)
+	out, err := c.svc.CheckDecision(ctx, pol, res, user, now)
 	if err != nil {
 		return workflow.CheckResult{}, err
 	}
-	var out workflow.CheckResult
-	if live != nil {
-		out = workflow.CheckResult{Allowed: true, RequestID: live.ID, ExpiresAt: live.ExpiresAt}
-	}
 	if cacheable {
-		c.cache.put(k, out, now, gen)
+		c.cache.put(k, pol, out, now, gen)
 	}
 	return out, nil
 }
 
-// Check reports whether user holds a live grant of resource. Admins and
-// service tokens with the check scope may ask. Calls are audited as
-// configured, before the answer is given.
+// Check reports whether user may use resource now: a live grant, the
+// person still eligible under the rules in force, and the grant applied at
+// the target when the resource has a provisioner (workflow.JudgeCheck).
+// Admins and service tokens with the check scope may ask. Calls are
+// audited as configured, before the answer is given.
 //
 // Errors: CodeForbidden, CodeInvalid (missing user), CodeNotFound
 // (unknown resource), CodeUnavailable/CodeInternal (cannot read or audit).
 func (c *Checker) Check(ctx context.Context, who workflow.Principal, user, resource string) (workflow.CheckResult, error) {
-	_, user, err := workflow.CheckCaller(c.svc.Policy(), who, user, resource)
+	pol := c.svc.Policy()
+	res, user, err := workflow.CheckCaller(pol, who, user, resource)
 	if err != nil {
 		return workflow.CheckResult{}, err
 	}
 	now := c.svc.Clock()()
-	out, err := c.decide(ctx, user, resource, now)
+	out, err := c.decide(ctx, pol, res, user, now)
 	if err != nil {
 		return workflow.CheckResult{}, err
 	}
 	if c.audited(out.Allowed) {
-		outcome := "denied: no live grant"
-		if out.Allowed {
-			outcome = "allowed until " + out.ExpiresAt.Format(time.RFC3339)
-		}
 		rec := &workflow.AuditRecord{At: now, Actor: who.Name(), Action: workflow.ActionCheck, RequestID: out.RequestID,
-			Resource: resource, Subject: user, Reason: outcome}
+			Resource: resource, Subject: user, Reason: out.Outcome}
 		if err := c.audit.write(ctx, rec); err != nil {
 			return workflow.CheckResult{}, err
 		}
@@ -239,7 +235,8 @@ type MaskResult struct {
 // AuditMode allowed, only reads that returned the fields unmasked are
 // audited.
 func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resource string, record json.RawMessage) (MaskResult, error) {
-	res, user, err := workflow.CheckCaller(c.svc.Policy(), who, user, resource)
+	pol := c.svc.Policy()
+	res, user, err := workflow.CheckCaller(pol, who, user, resource)
 	if err != nil {
 		return MaskResult{}, err
 	}
@@ -250,7 +247,7 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 		return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record must be a JSON object")
 	}
 	now := c.svc.Clock()()
-	d, err := c.decide(ctx, user, resource, now)
+	d, err := c.decide(ctx, pol, res, user, now)
 	if err != nil {
 		return MaskResult{}, err
 	}
@@ -259,7 +256,7 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 		return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
 	}
 	if !d.Allowed {
-		masked, m, err := c.masker.MaskJSON(record, c.rulesFor(res))
+		masked, m, err := c.masker.MaskJSON(record, c.rulesFor(pol, res))
 		if err != nil {
 			return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
 		}
@@ -272,18 +269,7 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 		}
 	}
 	if c.audited(d.Allowed) {
-		var outcome string
-		switch {
-		case d.Allowed:
-			outcome = "unmasked: live grant until " + d.ExpiresAt.Format(time.RFC3339)
-		case len(out.Masked) == 0:
-			outcome = "no live grant; no declared field in the record"
-		default:
-			outcome = fmt.Sprintf("no live grant; masked %d: %s", len(out.Masked), strings.Join(out.Masked, ", "))
-			if len(outcome) > 1000 {
-				outcome = outcome[:1000]
-			}
-		}
+		outcome := maskOutcome(d, out.Masked)
 		rec := &workflow.AuditRecord{At: now, Actor: who.Name(), Action: ActionMask, RequestID: d.RequestID,
 			Resource: resource, Subject: user, Reason: outcome}
 		if err := c.audit.write(ctx, rec); err != nil {
@@ -293,14 +279,34 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 	return out, nil
 }
 
+// maskOutcome words a mask call for the audit log.
+func maskOutcome(d workflow.CheckResult, masked []string) string {
+	why := "no live grant"
+	switch {
+	case d.Allowed:
+		return "unmasked: live grant until " + d.ExpiresAt.Format(time.RFC3339) + " (provisioning " + string(d.Provisioning) + ")"
+	case d.Outcome == workflow.OutcomeIneligible:
+		why = "no longer eligible"
+	case d.RequestID != "":
+		why = "live grant not applied at the target (provisioning " + string(d.Provisioning) + ")"
+	}
+	if len(masked) == 0 {
+		return why + "; no declared field in the record"
+	}
+	outcome := fmt.Sprintf("%s; masked %d: %s", why, len(masked), strings.Join(masked, ", "))
+	if len(outcome) > 1000 {
+		outcome = outcome[:1000]
+	}
+	return outcome
+}
+
 // compiledRules holds the masking rules of one policy, compiled.
 type compiledRules struct {
 	policy *workflow.Policy
 	byID   map[string]*masking.Rules
 }
 
-func (c *Checker) rulesFor(res *workflow.Resource) *masking.Rules {
-	pol := c.svc.Policy()
+func (c *Checker) rulesFor(pol *workflow.Policy, res *workflow.Resource) *masking.Rules {
 	cr := c.rules.Load()
 	if cr == nil || cr.policy != pol {
 		cr = &compiledRules{policy: pol, byID: make(map[string]*masking.Rules, len(pol.Resources))}

@@ -11,6 +11,7 @@ type cacheKey struct{ user, resource string }
 
 type cacheEntry struct {
 	d     workflow.CheckResult
+	pol   *workflow.Policy // the policy the decision was made under
 	until time.Time
 }
 
@@ -32,11 +33,11 @@ func newCache(ttl time.Duration) *cache {
 	return &cache{ttl: ttl, entries: map[cacheKey]cacheEntry{}, held: map[cacheKey]int{}}
 }
 
-func (c *cache) get(k cacheKey, now time.Time) (workflow.CheckResult, bool) {
+func (c *cache) get(k cacheKey, pol *workflow.Policy, now time.Time) (workflow.CheckResult, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[k]
 	c.mu.RUnlock()
-	if !ok || !now.Before(e.until) {
+	if !ok || e.pol != pol || !now.Before(e.until) {
 		return workflow.CheckResult{}, false
 	}
 	return e.d, true
@@ -50,7 +51,7 @@ func (c *cache) begin(k cacheKey) (uint64, bool) {
 	return c.gen, c.held[k] == 0
 }
 
-func (c *cache) put(k cacheKey, d workflow.CheckResult, now time.Time, gen uint64) {
+func (c *cache) put(k cacheKey, pol *workflow.Policy, d workflow.CheckResult, now time.Time, gen uint64) {
 	until := now.Add(c.ttl)
 	if d.Allowed && d.ExpiresAt != nil && d.ExpiresAt.Before(until) {
 		until = *d.ExpiresAt
@@ -63,7 +64,7 @@ func (c *cache) put(k cacheKey, d workflow.CheckResult, now time.Time, gen uint6
 	if len(c.entries) >= maxEntries {
 		clear(c.entries)
 	}
-	c.entries[k] = cacheEntry{d: d, until: until}
+	c.entries[k] = cacheEntry{d: d, pol: pol, until: until}
 }
 
 // hold drops k's entry and keeps k uncached until release.
@@ -92,5 +93,25 @@ func (c *cache) drop(k cacheKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.entries, k)
+	c.gen++
+}
+
+// dropUsers removes every entry of the given users.
+func (c *cache) dropUsers(users map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.entries {
+		if users[k.user] {
+			delete(c.entries, k)
+		}
+	}
+	c.gen++
+}
+
+// reset removes every entry.
+func (c *cache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.entries)
 	c.gen++
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
-const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag --database URL [flags]
+const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag|replicas --database URL [flags]
 
   lifecycle   N clients drive full lifecycles (create → approve → approve)
               through the HTTP API of an in-process server; prints
@@ -29,6 +29,9 @@ const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag --database 
               times one sweep of them.
   sweep-lag   runs the real cron sweeper on --sweep-schedule and measures
               the lag from expires_at to the expire audit record.
+  replicas    two replicas on one PostgreSQL database: the time from a
+              revoke on A until check on B answers false, --revocations
+              times with LISTEN/NOTIFY and --baseline times without.
 
 The database should be a scratch one: the benchmark adds rows to it.
 `
@@ -51,6 +54,11 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.IntVar(&batch, "batch", 0, "requests per sweeper transaction (sweep; default the service's)")
 	f.StringVar(&schedule, "sweep-schedule", DefaultSweepSchedule, "sweeper schedule (sweep-lag)")
 	f.DurationVar(&spread, "spread", time.Minute, "expiries are spread over this long (sweep-lag)")
+	var revocations, baseline int
+	var ttl string
+	f.IntVar(&revocations, "revocations", 200, "revocations measured with LISTEN/NOTIFY (replicas)")
+	f.IntVar(&baseline, "baseline", 20, "revocations measured without notifications, TTL only (replicas)")
+	f.StringVar(&ttl, "check-cache-ttl", "", "check cache TTL of both replicas; empty for serve's default (replicas)")
 	if err := f.parse(args[1:]); err != nil {
 		return usageError(stderr, "bench", err)
 	}
@@ -65,6 +73,8 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = benchSweep(ctx, dbURL, requests, batch, stdout)
 	case "sweep-lag":
 		err = benchSweepLag(ctx, dbURL, schedule, requests, spread, stdout)
+	case "replicas":
+		err = benchReplicas(ctx, dbURL, revocations, baseline, ttl, stdout)
 	default:
 		fmt.Fprint(stderr, benchUsage)
 		return 2

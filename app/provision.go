@@ -34,6 +34,10 @@ type ProvisionConfig struct {
 	FailAfter    int           // failed attempts before the status is failed
 	Concurrency  int           // steps run at once
 	PollInterval time.Duration // how often the worker looks for due steps
+	// NoNotify turns off cross-replica invalidation through PostgreSQL
+	// LISTEN/NOTIFY: other replicas then see a change only when their
+	// cached decision expires (the TTL). For the benchmark's baseline.
+	NoNotify bool
 }
 
 // provisionFlags registers the flags of ProvisionConfig.
@@ -137,6 +141,7 @@ func (a *App) wireProvisioning() error {
 	a.Service.OnChange(pipe.Hook)
 	a.Service.OnChange(chk.Hook)
 	a.Service.OnCommit(chk.Committed)
+	a.wireChanges(chk, pipe)
 
 	runner := pipe.Runner(a.DB, cfg.Lease, cfg.MaxBackoff)
 	runner.Concurrency, runner.PollInterval = cfg.Concurrency, cfg.PollInterval

@@ -41,6 +41,7 @@ type App struct {
 	// holder names this replica in leases: host, process and a random part.
 	holder string
 	slack     *slackapp.Handler
+	changes   *changeListener // cross-replica cache invalidation (listen.go)
 	// stops run at shutdown after the workers, before the database closes
 	// (to flush what is buffered).
 	stops []func(context.Context) error
@@ -231,6 +232,7 @@ func (a *App) Run(ctx context.Context) error {
 		workers.Add(1)
 		go func() { defer workers.Done(); r.Run(workCtx) }()
 	}
+	a.changes.start(workCtx, &workers)
 	a.cron.Start()
 
 	serveErr := make(chan error, 1)

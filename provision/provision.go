@@ -151,9 +151,10 @@ type Store interface {
 	// GetProvisioning returns a request's record, or nil when it has none.
 	GetProvisioning(ctx context.Context, requestID string) (*Record, error)
 	// UpdateProvisioning writes rec's outcome fields if the stored
-	// operation is still op, with audit (if any) and jobs in the same
-	// transaction. It reports whether it wrote.
-	UpdateProvisioning(ctx context.Context, rec *Record, op Operation, audit *workflow.AuditRecord, jobs ...workflow.Job) (bool, error)
+	// operation is still op, with audit (if any), within (if any, run
+	// after the write) and jobs in the same transaction. It reports
+	// whether it wrote.
+	UpdateProvisioning(ctx context.Context, rec *Record, op Operation, audit *workflow.AuditRecord, within func(workflow.Tx) error, jobs ...workflow.Job) (bool, error)
 	// UnfinishedRemovals lists the other records of the same person and
 	// resource whose removal has not succeeded.
 	UnfinishedRemovals(ctx context.Context, resource, requester, exceptID string) ([]Record, error)
@@ -186,6 +187,28 @@ type Pipeline struct {
 	// as a step outcome that changes what people see: applied, removed,
 	// or failing (for example, redrawing the approvers' Slack message).
 	Announce func(rec Record, at time.Time) ([]workflow.Job, error)
+	// StatusHook, when set, runs inside the transaction that writes a
+	// step outcome changing the record's status (applied, failed,
+	// removed), for example to notify other replicas; an error rolls the
+	// outcome back. StatusCommitted, when set, runs after that
+	// transaction has committed (to drop cached decisions).
+	StatusHook      func(ctx context.Context, tx workflow.Tx, rec Record) error
+	StatusCommitted func(rec Record)
+}
+
+// update writes a step's outcome; prev is the record's status before it.
+// The status hooks run when the status changed.
+func (p *Pipeline) update(ctx context.Context, rec *Record, prev Status, op Operation, audit *workflow.AuditRecord, jobs ...workflow.Job) (bool, error) {
+	changed := rec.Status != prev
+	var within func(workflow.Tx) error
+	if changed && p.StatusHook != nil {
+		within = func(tx workflow.Tx) error { return p.StatusHook(ctx, tx, *rec) }
+	}
+	wrote, err := p.Store.UpdateProvisioning(ctx, rec, op, audit, within, jobs...)
+	if err == nil && wrote && changed && p.StatusCommitted != nil {
+		p.StatusCommitted(*rec)
+	}
+	return wrote, err
 }
 
 // announce returns the jobs that tell about rec's new status.
@@ -440,6 +463,7 @@ func (p *Pipeline) Handle(ctx context.Context, j queue.Job) error {
 
 func (p *Pipeline) succeeded(ctx context.Context, rec *Record, op Operation) error {
 	now := p.now()
+	prev := rec.Status
 	wasFailing := rec.Status == StatusFailed
 	rec.Status, rec.Attempts, rec.LastError, rec.FailingSince, rec.UpdatedAt = op.done(), 0, "", nil, now
 	action := ActionApplied
@@ -455,7 +479,7 @@ func (p *Pipeline) succeeded(ctx context.Context, rec *Record, op Operation) err
 	if err != nil {
 		return err
 	}
-	wrote, err := p.Store.UpdateProvisioning(ctx, rec, op, audit, jobs...)
+	wrote, err := p.update(ctx, rec, prev, op, audit, jobs...)
 	if err != nil {
 		return err
 	}
@@ -483,6 +507,7 @@ func (p *Pipeline) failed(ctx context.Context, rec *Record, op Operation, cause 
 // FailAfter attempts, which is logged at error level and audited.
 func (p *Pipeline) recordFailure(ctx context.Context, rec *Record, op Operation, cause error) error {
 	now := p.now()
+	prev := rec.Status
 	rec.Attempts++
 	rec.LastError = truncate(cause.Error(), 1000)
 	rec.UpdatedAt = now
@@ -513,7 +538,7 @@ func (p *Pipeline) recordFailure(ctx context.Context, rec *Record, op Operation,
 			return err
 		}
 	}
-	_, err := p.Store.UpdateProvisioning(ctx, rec, op, audit, jobs...)
+	_, err := p.update(ctx, rec, prev, op, audit, jobs...)
 	return err
 }
 

@@ -148,9 +148,9 @@ func (t *tx) SaveProvisionings(ctx context.Context, recs []*provision.Record) er
 }
 
 // UpdateProvisioning writes the outcome of one step if the record's
-// operation is still op, and its audit record and jobs in the same
-// transaction.
-func (d *DB) UpdateProvisioning(ctx context.Context, rec *provision.Record, op provision.Operation, audit *workflow.AuditRecord, jobs ...workflow.Job) (bool, error) {
+// operation is still op, and its audit record, within and jobs in the
+// same transaction.
+func (d *DB) UpdateProvisioning(ctx context.Context, rec *provision.Record, op provision.Operation, audit *workflow.AuditRecord, within func(workflow.Tx) error, jobs ...workflow.Job) (bool, error) {
 	wrote := false
 	err := d.InTx(ctx, func(wtx workflow.Tx) error {
 		t := wtx.(*tx)
@@ -165,6 +165,11 @@ func (d *DB) UpdateProvisioning(ctx context.Context, rec *provision.Record, op p
 			return nil
 		}
 		wrote = true
+		if within != nil {
+			if err := within(t); err != nil {
+				return err
+			}
+		}
 		if err := t.Enqueue(ctx, jobs...); err != nil {
 			return err
 		}
@@ -251,4 +256,29 @@ func (d *DB) ProvisioningStatuses(ctx context.Context, ids []string) (map[string
 		out[id] = *r
 	}
 	return out, nil
+}
+
+// GrantProvisioning implements workflow.ProvisioningReader: where the apply
+// of a grant stands, or "" when it has no record.
+func (r reader) GrantProvisioning(ctx context.Context, requestID string) (workflow.ProvisioningState, error) {
+	if !validID(requestID) {
+		return "", nil
+	}
+	var rows []provisioningRow
+	if err := r.ctx(ctx).Select("provisioner", "operation", "status").Where("request_id = ?", requestID).Limit(1).Find(&rows).Error; err != nil {
+		return "", mapError(err)
+	}
+	if len(rows) == 0 {
+		return "", nil
+	}
+	row := rows[0]
+	switch {
+	case row.Provisioner == workflow.ProvisionerNone:
+		return workflow.ProvisioningNone, nil
+	case row.Operation == string(provision.OpApply) && row.Status == string(provision.StatusApplied):
+		return workflow.ProvisioningApplied, nil
+	case row.Operation == string(provision.OpApply) && row.Status == string(provision.StatusFailed):
+		return workflow.ProvisioningFailed, nil
+	}
+	return workflow.ProvisioningPending, nil // applying, or already being removed
 }

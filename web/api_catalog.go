@@ -58,7 +58,9 @@ func (s *Server) checkGrant(c echo.Context) error {
 		Allowed   bool       `json:"allowed"`
 		RequestID *string    `json:"request_id"`
 		ExpiresAt *time.Time `json:"expires_at"`
-	}{Allowed: res.Allowed}
+		// Provisioning: applied, pending, failed or none.
+		Provisioning workflow.ProvisioningState `json:"provisioning"`
+	}{Allowed: res.Allowed, Provisioning: res.Provisioning}
 	if res.Allowed {
 		out.RequestID, out.ExpiresAt = &res.RequestID, res.ExpiresAt
 	}

@@ -37,10 +37,13 @@ type maskBody struct {
 
 // MaskJSON is the answer of POST /api/v1/mask.
 type MaskJSON struct {
-	Allowed   bool            `json:"allowed"`
-	RequestID *string         `json:"request_id"`
-	ExpiresAt *time.Time      `json:"expires_at"`
-	Record    json.RawMessage `json:"record,omitempty"` // written after the rest, as sent
+	Allowed   bool       `json:"allowed"`
+	RequestID *string    `json:"request_id"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	// Provisioning is where the live grant's apply stands at the target:
+	// applied, pending, failed, or none.
+	Provisioning workflow.ProvisioningState `json:"provisioning"`
+	Record       json.RawMessage            `json:"record,omitempty"` // written after the rest, as sent
 	// Masked lists the paths of the masked values ("payment_card",
 	// "customer.iban", "accounts[1].iban"); empty when nothing was.
 	Masked []string `json:"masked"`
@@ -67,7 +70,7 @@ func (s *Server) maskRecord(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := MaskJSON{Allowed: res.Allowed, Masked: res.Masked}
+	out := MaskJSON{Allowed: res.Allowed, Provisioning: res.Provisioning, Masked: res.Masked}
 	if res.Allowed {
 		out.RequestID, out.ExpiresAt = &res.RequestID, res.ExpiresAt
 	}

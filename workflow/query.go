@@ -210,9 +210,16 @@ func (q AuditQuery) Describe() string {
 
 // CheckResult answers "may this user use this resource now?".
 type CheckResult struct {
-	Allowed   bool
+	Allowed bool
+	// RequestID and ExpiresAt are those of the live grant, when there is
+	// one (allowed or not).
 	RequestID string
 	ExpiresAt *time.Time
+	// Provisioning is where the live grant's apply stands at the target:
+	// applied, pending, failed, or none (no provisioner, or no live grant).
+	Provisioning ProvisioningState
+	// Outcome says why, in the words of the audit log.
+	Outcome string
 }
 
 // CheckCaller applies the rules the check and mask APIs share: who may
@@ -239,32 +246,26 @@ func CheckCaller(pol *Policy, who Principal, user, resource string) (*Resource, 
 	return res, user, nil
 }
 
-// Check reports whether user holds live access to resource. Admins and
-// service principals with the check scope may ask. Checks are audited as
+// Check reports whether user may use resource now (see JudgeCheck: a live
+// grant, still eligible, applied at the target). Admins and service
+// principals with the check scope may ask. Checks are audited as
 // configured (Options.AuditChecks).
 //
 // Errors: CodeForbidden, CodeInvalid (missing user), CodeNotFound
 // (unknown resource).
 func (s *Service) Check(ctx context.Context, who Principal, user, resource string) (CheckResult, error) {
-	_, user, err := CheckCaller(s.Policy(), who, user, resource)
+	pol := s.Policy()
+	res, user, err := CheckCaller(pol, who, user, resource)
 	if err != nil {
 		return CheckResult{}, err
 	}
 	now := s.now()
-	live, err := s.store.LiveGrant(ctx, user, resource, now)
+	out, err := s.CheckDecision(ctx, pol, res, user, now)
 	if err != nil {
 		return CheckResult{}, err
 	}
-	var out CheckResult
-	if live != nil {
-		out = CheckResult{Allowed: true, RequestID: live.ID, ExpiresAt: live.ExpiresAt}
-	}
 	if s.auditChecks == AuditAllChecks || s.auditChecks == AuditAllowedChecks && out.Allowed {
-		outcome := "denied: no live grant"
-		if out.Allowed {
-			outcome = "allowed until " + out.ExpiresAt.Format(time.RFC3339)
-		}
-		rec := &AuditRecord{At: now, Actor: who.Name(), Action: ActionCheck, RequestID: out.RequestID, Resource: resource, Subject: user, Reason: outcome}
+		rec := &AuditRecord{At: now, Actor: who.Name(), Action: ActionCheck, RequestID: out.RequestID, Resource: resource, Subject: user, Reason: out.Outcome}
 		if err := s.store.InTx(ctx, func(tx Tx) error { return tx.AppendAudit(ctx, rec) }); err != nil {
 			return CheckResult{}, err
 		}

@@ -68,6 +68,11 @@ type Tx interface {
 	// Enqueue adds jobs to the persisted work queue; they become visible to
 	// workers when the transaction commits.
 	Enqueue(ctx context.Context, jobs ...Job) error
+	// Notify sends payload on channel to every replica when the
+	// transaction commits (PostgreSQL NOTIFY), and nothing if it rolls
+	// back. On SQLite, where one process is the whole system, it does
+	// nothing.
+	Notify(ctx context.Context, channel, payload string) error
 }
 
 // RequestQuery filters a request listing.
