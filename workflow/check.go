@@ -51,7 +51,9 @@ func JudgeCheck(pol *Policy, who Principal, res *Resource, live *Request, prov P
 	}
 	out := CheckResult{RequestID: live.ID, ExpiresAt: live.ExpiresAt, Provisioning: prov}
 	switch {
-	case !pol.CanRequest(who, res):
+	case (cause{}).requesterReason(pol, who, live, res) != "":
+		// The same judgement as re-evaluation's, so that check never
+		// answers differently from what the reconcile will do.
 		out.Outcome = OutcomeIneligible
 	case prov == ProvisioningPending:
 		out.Outcome = "denied: live grant not yet applied at the target (provisioning pending)"
