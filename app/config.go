@@ -37,6 +37,9 @@ type Config struct {
 	Oversight       OversightConfig // oversight.go
 	Slack           SlackConfig     // notifications and the Slack app (slack.go)
 	Provision       ProvisionConfig // provision.go
+	// PolicyWatchInterval is how often the policy file's content hash is
+	// checked for a change (reloaded as trigger file_change); 0 disables.
+	PolicyWatchInterval time.Duration
 
 	// Policy, when set by a program embedding jitaccess (tests, the
 	// bench command), is used instead of PolicyFile.
@@ -47,6 +50,8 @@ type Config struct {
 const (
 	DefaultListen        = "127.0.0.1:8080"
 	DefaultSweepSchedule = "@every 5s"
+	// DefaultPolicyWatchInterval is how often serve checks the policy file.
+	DefaultPolicyWatchInterval = 5 * time.Second
 )
 
 // flagSet wraps flag.FlagSet so that every flag has an environment variable
@@ -73,6 +78,19 @@ func (f *flagSet) duration(p *time.Duration, name, env string, def time.Duration
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			f.envErrs = append(f.envErrs, fmt.Sprintf("%s=%q is not a positive duration like 30s, 15m or 24h", env, v))
+		} else {
+			def = d
+		}
+	}
+	f.DurationVar(p, name, def, usage+envNote(env))
+}
+
+// durationOrOff is duration for settings where 0 turns the thing off.
+func (f *flagSet) durationOrOff(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			f.envErrs = append(f.envErrs, fmt.Sprintf("%s=%q is not a duration like 5s or 1m (0 disables)", env, v))
 		} else {
 			def = d
 		}
@@ -156,6 +174,7 @@ func serveFlags(args []string) (Config, error) {
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
 	f.duration(&cfg.JobRetention, "job-retention", "JITACCESS_JOB_RETENTION", 7*24*time.Hour, "how long delivered notifications and other finished jobs are kept")
 	f.duration(&cfg.FailedRetention, "failed-job-retention", "JITACCESS_FAILED_JOB_RETENTION", 30*24*time.Hour, "how long jobs that failed for good are kept for admins")
+	f.durationOrOff(&cfg.PolicyWatchInterval, "policy-watch-interval", "JITACCESS_POLICY_WATCH_INTERVAL", DefaultPolicyWatchInterval, "how often to check the policy file for a change and reload it; 0 disables")
 	f.webFlags(&cfg.Web)
 	registerOversightFlags(f, &cfg.Oversight)
 	f.slack(&cfg.Slack)
@@ -183,6 +202,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.PolicyFile == "" && !cfg.Demo && cfg.Policy == nil {
 		return fmt.Errorf("no policy: pass --policy FILE or set JITACCESS_POLICY (or try --demo)")
+	}
+	if cfg.PolicyWatchInterval < 0 {
+		return fmt.Errorf("--policy-watch-interval %s: use a positive duration like 5s, or 0 to disable", cfg.PolicyWatchInterval)
 	}
 	if _, err := sweepParser.Parse(cfg.SweepSchedule); err != nil {
 		return fmt.Errorf("--sweep-schedule %q: %v; use cron with seconds like \"*/5 * * * * *\" or @every 5s", cfg.SweepSchedule, err)

@@ -176,5 +176,6 @@ func (jobRow) TableName() string { return "jobs" }
 func Models() []any {
 	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}, &sessionRow{}, &loginFlowRow{},
 		&auditAnchorRow{}, &reviewRow{}, &followUpRow{}, &flagRow{}, &slackMessageRow{}, &slackInboundRow{}, &provisioningRow{},
-		&personRow{}, &personEmailRow{}, &directoryGroupRow{}, &directoryMemberRow{}}
+		&personRow{}, &personEmailRow{}, &directoryGroupRow{}, &directoryMemberRow{},
+		&policyVersionRow{}}
 }
