@@ -198,3 +198,16 @@ func TestPolicyVersionsCommand(t *testing.T) {
 		}
 	})
 }
+
+func TestPolicyWatchIntervalFlag(t *testing.T) {
+	t.Setenv("JITACCESS_POLICY_WATCH_INTERVAL", "soon")
+	code, _, errOut := run(t, "serve", "--demo")
+	if code != 2 || !strings.Contains(errOut, `JITACCESS_POLICY_WATCH_INTERVAL="soon"`) {
+		t.Fatalf("bad env: %d %q", code, errOut)
+	}
+	t.Setenv("JITACCESS_POLICY_WATCH_INTERVAL", "")
+	code, _, errOut = run(t, "serve", "--demo", "--policy-watch-interval", "-1s")
+	if code != 2 || !strings.Contains(errOut, "--policy-watch-interval") {
+		t.Fatalf("negative: %d %q", code, errOut)
+	}
+}
