@@ -331,6 +331,16 @@ func TestSighupReloads(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("after SIGHUP: %d resources", n)
 	}
+	// The reload is in the audit log with its trigger.
+	sdb, err := store.Open(context.Background(), db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	recs, _, err := sdb.ListAudit(context.Background(), workflow.AuditQuery{Action: workflow.ActionPolicyLoaded, Ascending: true, Limit: 10})
+	if err != nil || len(recs) != 2 || !strings.HasPrefix(recs[1].Reason, "version 2 (sighup) ") || !strings.Contains(recs[1].Reason, "+resource kb") {
+		t.Fatalf("policy.load records after SIGHUP: %v %+v", err, recs)
+	}
 }
 
 type syncBuffer struct {

@@ -27,6 +27,7 @@ Usage:
   jitaccess serve [--demo] [--listen ADDR] [--database URL] [--policy FILE] [--sweep-schedule SPEC] ...
   jitaccess migrate [--database URL]
   jitaccess policy check FILE
+  jitaccess policy versions [--limit N] [--json]
   jitaccess token create (--user EMAIL | --service NAME --scope SCOPE) [--description TEXT] [--expires-in DURATION]
   jitaccess token list
   jitaccess token revoke TOKEN_ID
@@ -53,7 +54,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "migrate":
 		return migrate(ctx, rest, stdout, stderr)
 	case "policy":
-		return policyCmd(rest, stdout, stderr)
+		return policyCmd(ctx, rest, stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, rest, stdout, stderr)
 	case "bench":
@@ -124,10 +125,14 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// policyCmd is `jitaccess policy check FILE`.
-func policyCmd(args []string, stdout, stderr io.Writer) int {
+// policyCmd is `jitaccess policy check FILE` and `jitaccess policy
+// versions` (policy_versions_cmd.go).
+func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "versions" {
+		return policyVersionsCmd(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprintln(stderr, "usage: jitaccess policy check FILE")
+		fmt.Fprintln(stderr, "usage: jitaccess policy check FILE | jitaccess policy versions [--limit N] [--json]")
 		return 2
 	}
 	var c commonFlags

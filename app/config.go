@@ -20,26 +20,29 @@ import (
 // with an environment variable behind it; the flag wins. docs/configuration.md
 // lists them all.
 type Config struct {
-	DatabaseURL     string
-	PolicyFile      string
-	Listen          string
-	SweepSchedule   string
+	DatabaseURL   string
+	PolicyFile    string
+	Listen        string
+	SweepSchedule string
 	// ReconcileInterval is how often every live grant and pending request
 	// is judged again under the rules in force (0: only on changes).
 	ReconcileInterval time.Duration
-	ReviewTimeout   time.Duration
-	AuditChecks     workflow.CheckAuditMode
-	Demo            bool
-	LogLevel        string
-	LogFormat       string
-	DBMaxConns      int
-	ShutdownTimeout time.Duration
-	JobRetention    time.Duration   // finished outbox/queue jobs are deleted after this
-	FailedRetention time.Duration   // failed jobs are kept this long for admins
-	Web             WebConfig       // web UI and HTTP edge (webui.go)
-	Oversight       OversightConfig // oversight.go
-	Slack           SlackConfig     // notifications and the Slack app (slack.go)
-	Provision       ProvisionConfig // provision.go
+	ReviewTimeout     time.Duration
+	AuditChecks       workflow.CheckAuditMode
+	Demo              bool
+	LogLevel          string
+	LogFormat         string
+	DBMaxConns        int
+	ShutdownTimeout   time.Duration
+	JobRetention      time.Duration   // finished outbox/queue jobs are deleted after this
+	FailedRetention   time.Duration   // failed jobs are kept this long for admins
+	Web               WebConfig       // web UI and HTTP edge (webui.go)
+	Oversight         OversightConfig // oversight.go
+	Slack             SlackConfig     // notifications and the Slack app (slack.go)
+	Provision         ProvisionConfig // provision.go
+	// PolicyWatchInterval is how often the policy file's content hash is
+	// checked for a change (reloaded as trigger file_change); 0 disables.
+	PolicyWatchInterval time.Duration
 
 	// Policy, when set by a program embedding jitaccess (tests, the
 	// bench command), is used instead of PolicyFile.
@@ -52,6 +55,8 @@ const (
 	DefaultSweepSchedule = "@every 5s"
 	// DefaultReconcileInterval is how often the periodic re-evaluation runs.
 	DefaultReconcileInterval = 60 * time.Second
+	// DefaultPolicyWatchInterval is how often serve checks the policy file.
+	DefaultPolicyWatchInterval = 5 * time.Second
 )
 
 // flagSet wraps flag.FlagSet so that every flag has an environment variable
@@ -78,6 +83,19 @@ func (f *flagSet) duration(p *time.Duration, name, env string, def time.Duration
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			f.envErrs = append(f.envErrs, fmt.Sprintf("%s=%q is not a positive duration like 30s, 15m or 24h", env, v))
+		} else {
+			def = d
+		}
+	}
+	f.DurationVar(p, name, def, usage+envNote(env))
+}
+
+// durationOrOff is duration for settings where 0 turns the thing off.
+func (f *flagSet) durationOrOff(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			f.envErrs = append(f.envErrs, fmt.Sprintf("%s=%q is not a duration like 5s or 1m (0 disables)", env, v))
 		} else {
 			def = d
 		}
@@ -162,6 +180,7 @@ func serveFlags(args []string) (Config, error) {
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
 	f.duration(&cfg.JobRetention, "job-retention", "JITACCESS_JOB_RETENTION", 7*24*time.Hour, "how long delivered notifications and other finished jobs are kept")
 	f.duration(&cfg.FailedRetention, "failed-job-retention", "JITACCESS_FAILED_JOB_RETENTION", 30*24*time.Hour, "how long jobs that failed for good are kept for admins")
+	f.durationOrOff(&cfg.PolicyWatchInterval, "policy-watch-interval", "JITACCESS_POLICY_WATCH_INTERVAL", DefaultPolicyWatchInterval, "how often to check the policy file for a change and reload it; 0 disables")
 	f.webFlags(&cfg.Web)
 	registerOversightFlags(f, &cfg.Oversight)
 	f.slack(&cfg.Slack)
@@ -192,6 +211,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.ReconcileInterval < 0 || cfg.ReconcileInterval > 0 && cfg.ReconcileInterval < time.Second {
 		return fmt.Errorf("--reconcile-interval %s: use 0 (off) or at least 1s", cfg.ReconcileInterval)
+	}
+	if cfg.PolicyWatchInterval < 0 {
+		return fmt.Errorf("--policy-watch-interval %s: use a positive duration like 5s, or 0 to disable", cfg.PolicyWatchInterval)
 	}
 	if _, err := sweepParser.Parse(cfg.SweepSchedule); err != nil {
 		return fmt.Errorf("--sweep-schedule %q: %v; use cron with seconds like \"*/5 * * * * *\" or @every 5s", cfg.SweepSchedule, err)

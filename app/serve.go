@@ -39,12 +39,17 @@ type App struct {
 
 	oversight *oversight // metrics, alerts, chain checks (oversight.go)
 	// holder names this replica in leases: host, process and a random part.
-	holder string
-	slack     *slackapp.Handler
-	changes   *changeListener // cross-replica cache invalidation (listen.go)
+	holder  string
+	slack   *slackapp.Handler
+	changes *changeListener // cross-replica cache invalidation (listen.go)
 	// stops run at shutdown after the workers, before the database closes
 	// (to flush what is buffered).
 	stops []func(context.Context) error
+	// reloadMu makes policy reloads (SIGHUP, file change) take turns.
+	reloadMu sync.Mutex
+	// startLoad is the start's policy load, followed up (alert,
+	// re-evaluation) at the end of New.
+	startLoad workflow.PolicyLoadResult
 }
 
 // loadPolicy returns the configured policy: the file, or the demo's.
@@ -81,7 +86,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		logger.Info("applied migrations", "versions", applied)
 	}
 	svc := workflow.NewService(db, pol, workflow.Options{ReviewTimeout: cfg.ReviewTimeout, AuditChecks: cfg.AuditChecks})
-	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger, holder: replicaName()}
+	// Every load is in the policy history and the audit log, this one too
+	// (policy_history.go); it sets the policy's version before anything
+	// else reads it.
+	startLoad, err := svc.LoadPolicy(ctx, pol, workflow.PolicyLoad{Trigger: workflow.TriggerStart, LoadedBy: loadedBy()})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("record the policy load: %w", err)
+	}
+	pol = startLoad.Policy
+	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger, startLoad: startLoad, holder: replicaName()}
 
 	wc := web.Config{
 		Service: svc,
@@ -129,6 +143,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	// Everything is wired: alert on a lowered policy and re-evaluate what
+	// is live under the policy loaded at start.
+	a.afterPolicyLoad(ctx, a.startLoad)
 	return a, nil
 }
 
@@ -234,6 +251,8 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.changes.start(workCtx, &workers)
 	a.cron.Start()
+	workers.Add(1)
+	go func() { defer workers.Done(); a.watchPolicyFile(workCtx) }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.listener) }()
@@ -271,20 +290,11 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
-// ReloadPolicy reads the policy file again and puts it in force. A file
-// with errors is refused and the policy in force stays.
+// ReloadPolicy reads the policy file again and puts it in force, as
+// SIGHUP does (trigger sighup; see reloadPolicy). A file with errors is
+// refused and the policy in force stays.
 func (a *App) ReloadPolicy() error {
-	if a.Config.PolicyFile == "" {
-		return errors.New("no policy file to reload (demo or embedded policy)")
-	}
-	pol, err := workflow.LoadPolicyFile(a.Config.PolicyFile)
-	if err != nil {
-		a.Logger.Error("policy reload refused; keeping the policy in force", "err", err)
-		return err
-	}
-	a.Service.SetPolicy(pol)
-	a.Logger.Info("policy reloaded", "file", a.Config.PolicyFile, "resources", len(pol.Resources))
-	return nil
+	return a.reloadPolicy(context.Background(), workflow.TriggerSIGHUP)
 }
 
 // watchReload reloads the policy file on SIGHUP until ctx is done.

@@ -19,9 +19,9 @@ type personRow struct {
 	UserName    string
 	DisplayName string
 	Active      bool
-	Emails      string // JSON list of normalized addresses
-	Attributes  string // JSON object
-	Resource    string // the SCIM resource as last received (JSON)
+	Emails      string    // JSON list of normalized addresses
+	Attributes  string    // JSON object
+	Resource    string    // the SCIM resource as last received (JSON)
 	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
 	UpdatedAt   time.Time `gorm:"autoUpdateTime:false"`
 	DeletedAt   *time.Time

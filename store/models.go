@@ -180,5 +180,6 @@ func (jobRow) TableName() string { return "jobs" }
 func Models() []any {
 	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}, &sessionRow{}, &loginFlowRow{},
 		&auditAnchorRow{}, &reviewRow{}, &followUpRow{}, &flagRow{}, &slackMessageRow{}, &slackInboundRow{}, &provisioningRow{},
-		&personRow{}, &personEmailRow{}, &directoryGroupRow{}, &directoryMemberRow{}, &leaseRow{}}
+		&personRow{}, &personEmailRow{}, &directoryGroupRow{}, &directoryMemberRow{}, &leaseRow{},
+		&policyVersionRow{}}
 }

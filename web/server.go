@@ -123,6 +123,7 @@ func (s *Server) routes() {
 	api.POST("/mask", s.maskRecord, auth)
 	api.GET("/provisioning", s.listProvisioning, auth)
 	api.GET("/audit", s.listAudit, auth)
+	api.GET("/policy/versions", s.listPolicyVersions, auth)
 }
 
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {

@@ -88,7 +88,8 @@ func auditActions() []string {
 	}
 	return append(out, workflow.ActionCheck, workflow.ActionTokenCreate, workflow.ActionTokenRevoke,
 		store.ActionSignIn, store.ActionSignOut, store.ActionSessionRevoke,
-		review.ActionReviewOpen, review.ActionReviewSignOff, review.ActionFollowUp, review.ActionFollowUpDone, workflow.ActionAuditExport)
+		review.ActionReviewOpen, review.ActionReviewSignOff, review.ActionFollowUp, review.ActionFollowUpDone, workflow.ActionAuditExport,
+		workflow.ActionPolicyLoaded, workflow.ActionPolicyLoadRefused)
 }
 
 // GET /audit: the audit log, filtered; admins see all of it, everyone else

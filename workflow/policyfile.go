@@ -1,6 +1,8 @@
 package workflow
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -48,7 +50,7 @@ func LoadPolicyFile(path string) (*Policy, error) {
 }
 
 // ParsePolicy parses and validates a policy. file names the source in
-// error messages. It reports every problem it finds, each with its line,
+// error messages. The policy's SHA256 is the hash of data. It reports every problem it finds, each with its line,
 // as PolicyErrors.
 //
 // The file is walked node by node rather than decoded into structs so that
@@ -68,6 +70,8 @@ func ParsePolicy(file string, data []byte) (*Policy, error) {
 		slices.SortStableFunc(d.errs, func(a, b PolicyError) int { return a.Line - b.Line })
 		return nil, d.errs
 	}
+	sum := sha256.Sum256(data)
+	p.SHA256 = hex.EncodeToString(sum[:])
 	return p, nil
 }
 

@@ -18,6 +18,7 @@ type Store interface {
 // Reader answers queries.
 type Reader interface {
 	DirectoryReader
+	PolicyVersionReader
 	// GetRequest returns one request with its approvals, or CodeNotFound.
 	GetRequest(ctx context.Context, id string) (*Request, error)
 	// ListRequests returns one page of requests, newest first, and the
@@ -39,6 +40,7 @@ type Reader interface {
 // Tx is one transaction.
 type Tx interface {
 	Reader
+	PolicyVersionTx
 	// LockRequest loads a request with its approvals and holds it against
 	// concurrent writers until the transaction ends (SELECT ... FOR UPDATE
 	// where the database has it). CodeNotFound if there is none.

@@ -1,0 +1,100 @@
+package workflow_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+func summaryOf(t *testing.T, yaml string) workflow.PolicySummary {
+	t.Helper()
+	p, err := workflow.ParsePolicy("p.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return workflow.SummarizePolicy(p)
+}
+
+const diffBase = `admins: [root@example.com]
+groups:
+  agents: [alice@example.com]
+  managers: [carol@example.com, dave@example.com, erin@example.com]
+resources:
+  - id: crm-payments
+    tier: high
+    max_duration: 1h
+    requesters: [agents]
+    approvers: [managers]
+  - id: crm-notes
+    tier: medium
+    max_duration: 1h
+    requesters: [agents]
+    approvers: [managers]
+`
+
+func TestDiffPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		new     string
+		want    workflow.PolicyDiff
+		lowered bool
+		text    string
+	}{
+		{name: "same", new: diffBase, want: workflow.PolicyDiff{}, text: "no change to resources, groups or admins"},
+		{name: "comment and duration only", new: strings.Replace(diffBase, "max_duration: 1h", "max_duration: 2h # longer", 1),
+			want: workflow.PolicyDiff{}, text: "no change"},
+		{name: "tier high to medium", new: strings.Replace(diffBase, "tier: high", "tier: medium", 1), lowered: true,
+			want: workflow.PolicyDiff{Resources: []workflow.ResourceChange{{ID: "crm-payments",
+				Tier: &workflow.TierChange{From: "high", To: "medium"}, Approvals: &workflow.IntChange{From: 2, To: 1},
+				Lowered: true, TwoPersonRuleRemoved: true}}},
+			text: "crm-payments tier high → medium (LOWERED); crm-payments approvals_required 2 → 1 (LOWERED: two-person rule removed)"},
+		{name: "tier raised", new: strings.Replace(diffBase, "tier: medium", "tier: high", 1),
+			want: workflow.PolicyDiff{Resources: []workflow.ResourceChange{{ID: "crm-notes",
+				Tier: &workflow.TierChange{From: "medium", To: "high"}, Approvals: &workflow.IntChange{From: 1, To: 2}}}},
+			text: "crm-notes tier medium → high; crm-notes approvals_required 1 → 2"},
+		{name: "member removed", new: strings.Replace(diffBase, "carol@example.com, ", "", 1),
+			want: workflow.PolicyDiff{Groups: []workflow.GroupChange{{Name: "managers", MembersRemoved: []string{"carol@example.com"}}}},
+			text: "group managers: -carol@example.com"},
+		{name: "resource and group added, admin changed",
+			new: strings.Replace(strings.Replace(diffBase, "root@", "boss@", 1), "  managers:", "  contractors: [zed@example.com]\n  managers:", 1) +
+				"  - id: kb\n    tier: low\n    max_duration: 1h\n    requesters: [agents, contractors]\n    auto_approve: true\n",
+			want: workflow.PolicyDiff{ResourcesAdded: []string{"kb"}, GroupsAdded: []string{"contractors"},
+				Admins: &workflow.ListChange{Added: []string{"boss@example.com"}, Removed: []string{"root@example.com"}}},
+			text: "+resource kb; +group contractors; admins: +boss@example.com -root@example.com"},
+		{name: "resource removed, requesters changed",
+			new: strings.Replace(diffBase[:strings.Index(diffBase, "  - id: crm-notes")], "requesters: [agents]", "requesters: [agents, managers]", 1),
+			want: workflow.PolicyDiff{ResourcesRemoved: []string{"crm-notes"}, Resources: []workflow.ResourceChange{{ID: "crm-payments",
+				Requesters: &workflow.ListChange{Added: []string{"managers"}}}}},
+			text: "-resource crm-notes; crm-payments requesters: +managers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := workflow.DiffPolicies(summaryOf(t, diffBase), summaryOf(t, tc.new))
+			if !reflect.DeepEqual(d, tc.want) {
+				t.Errorf("diff\n got %+v\nwant %+v", d, tc.want)
+			}
+			if d.Lowered() != tc.lowered {
+				t.Errorf("lowered %v, want %v", d.Lowered(), tc.lowered)
+			}
+			if !strings.HasPrefix(d.String(), tc.text) {
+				t.Errorf("text %q, want %q", d.String(), tc.text)
+			}
+		})
+	}
+}
+
+func TestFirstPolicyDiffAndLongText(t *testing.T) {
+	s := summaryOf(t, diffBase)
+	d := workflow.FirstPolicyDiff(s)
+	if !d.First || d.Lowered() || d.String() != "first recorded version (2 resources, 2 groups, 1 admins)" {
+		t.Fatalf("first: %+v %q", d, d.String())
+	}
+	big := workflow.PolicySummary{Groups: map[string][]string{}}
+	for i := 0; i < 200; i++ {
+		big.Groups[strings.Repeat("g", 1+i%50)+string(rune('a'+i%26))] = nil
+	}
+	if txt := workflow.DiffPolicies(workflow.PolicySummary{}, big).String(); len(txt) > 800 || !strings.Contains(txt, "more changes") {
+		t.Fatalf("long diff not bounded: %d %q", len(txt), txt)
+	}
+}
