@@ -120,6 +120,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := a.wireSCIM(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
