@@ -284,6 +284,7 @@ func checkAttributes(method, path string, body []byte) error {
 	}
 	return nil
 }
+
 type errSlotKey struct{}
 
 // fail records err for the request and returns it to the library.
