@@ -371,7 +371,7 @@ func TestSCIMOktaDialect(t *testing.T) {
 			t.Fatalf("deactivated: %+v", who)
 		}
 		recs, _, _ := a.DB.ListAudit(ctx, workflow.AuditQuery{Action: workflow.ActionDirectoryGroupUpdate, Limit: 10})
-		if len(recs) == 0 || !strings.Contains(recs[0].Reason, "removed alice@example.com from group agents") {
+		if len(recs) == 0 || recs[0].Subject != "alice@example.com" || recs[0].Reason != "removed from group agents" {
 			t.Fatalf("group audit %+v", recs)
 		}
 	})

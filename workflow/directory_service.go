@@ -525,11 +525,16 @@ func (s *Service) CreateDirectoryGroup(ctx context.Context, who Principal, in Gr
 		if err := tx.InsertDirectoryGroup(ctx, g); err != nil {
 			return nil, err
 		}
+		var recs []*AuditRecord
 		for _, id := range in.Members {
 			changes = append(changes, PersonChange{Email: people[id].UserName, Source: DirectorySource})
+			recs = append(recs, memberAudit(who, ActionDirectoryGroupCreate, g, people[id].UserName, "added to new group "+g.DisplayName))
+		}
+		if len(recs) == 0 {
+			recs = append(recs, groupAudit(who, ActionDirectoryGroupCreate, g, "created group "+g.DisplayName))
 		}
 		out = g
-		return []*AuditRecord{groupAudit(who, ActionDirectoryGroupCreate, g, fmt.Sprintf("created group %s with %d members", g.DisplayName, len(g.Members)))}, nil
+		return recs, nil
 	})
 	if err != nil {
 		return nil, DirectoryOutcome{}, err
@@ -537,8 +542,14 @@ func (s *Service) CreateDirectoryGroup(ctx context.Context, who Principal, in Gr
 	return out, s.afterDirectory(ctx, changes), nil
 }
 
+// Group writes are audited once per person they touch (Subject is the
+// person), or once with no subject when they touch nobody.
 func groupAudit(who Principal, action string, g *DirectoryGroup, reason string) *AuditRecord {
-	return &AuditRecord{At: g.UpdatedAt, Actor: who.Name(), Action: action, Subject: g.DisplayName, Reason: reason}
+	return &AuditRecord{At: g.UpdatedAt, Actor: who.Name(), Action: action, Reason: reason}
+}
+
+func memberAudit(who Principal, action string, g *DirectoryGroup, email, reason string) *AuditRecord {
+	return &AuditRecord{At: g.UpdatedAt, Actor: who.Name(), Action: action, Subject: email, Reason: reason}
 }
 
 // GetDirectoryGroup returns a group by id.
@@ -606,18 +617,17 @@ func (s *Service) PatchDirectoryGroup(ctx context.Context, who Principal, id str
 		if err := tx.UpdateDirectoryGroup(ctx, g, cur.Version); err != nil {
 			return nil, err
 		}
-		renamed := cur.DisplayName != g.DisplayName
-		var parts []string
+		var recs []*AuditRecord
 		for _, p := range gone {
 			changes = append(changes, PersonChange{Email: p.UserName, Source: DirectorySource, RemovedGroups: []string{cur.DisplayName}})
-			parts = append(parts, fmt.Sprintf("removed %s from group %s", p.UserName, cur.DisplayName))
+			recs = append(recs, memberAudit(who, ActionDirectoryGroupUpdate, g, p.UserName, "removed from group "+cur.DisplayName))
 		}
 		for _, pid := range added {
 			changes = append(changes, PersonChange{Email: people[pid].UserName, Source: DirectorySource})
-			parts = append(parts, fmt.Sprintf("added %s to group %s", people[pid].UserName, g.DisplayName))
+			recs = append(recs, memberAudit(who, ActionDirectoryGroupUpdate, g, people[pid].UserName, "added to group "+g.DisplayName))
 		}
-		if renamed {
-			parts = append(parts, fmt.Sprintf("renamed group %s to %s", cur.DisplayName, g.DisplayName))
+		if cur.DisplayName != g.DisplayName {
+			// A rename takes everyone who stays out of the old group.
 			stay, err := tx.PeopleByID(ctx, in.Members)
 			if err != nil {
 				return nil, err
@@ -625,14 +635,19 @@ func (s *Service) PatchDirectoryGroup(ctx context.Context, who Principal, id str
 			for _, p := range stay {
 				if !slices.Contains(added, p.ID) {
 					changes = append(changes, PersonChange{Email: p.UserName, Source: DirectorySource, RemovedGroups: []string{cur.DisplayName}})
+					recs = append(recs, memberAudit(who, ActionDirectoryGroupUpdate, g, p.UserName,
+						fmt.Sprintf("removed from group %s (renamed to %s)", cur.DisplayName, g.DisplayName)))
 				}
 			}
+			if len(stay) == 0 {
+				recs = append(recs, groupAudit(who, ActionDirectoryGroupUpdate, g, fmt.Sprintf("renamed group %s to %s", cur.DisplayName, g.DisplayName)))
+			}
 		}
-		if len(parts) == 0 {
-			parts = append(parts, "no change")
+		if len(recs) == 0 {
+			recs = append(recs, groupAudit(who, ActionDirectoryGroupUpdate, g, "group "+g.DisplayName+": no change"))
 		}
 		out = g
-		return []*AuditRecord{groupAudit(who, ActionDirectoryGroupUpdate, g, strings.Join(parts, "; "))}, nil
+		return recs, nil
 	})
 	if err != nil {
 		return nil, DirectoryOutcome{}, err
@@ -675,11 +690,16 @@ func (s *Service) DeleteDirectoryGroup(ctx context.Context, who Principal, id st
 		if err := tx.DeleteDirectoryGroup(ctx, id); err != nil {
 			return nil, err
 		}
+		cur.UpdatedAt = s.now()
+		var recs []*AuditRecord
 		for _, p := range gone {
 			changes = append(changes, PersonChange{Email: p.UserName, Source: DirectorySource, RemovedGroups: []string{cur.DisplayName}})
+			recs = append(recs, memberAudit(who, ActionDirectoryGroupDelete, cur, p.UserName, "removed from group "+cur.DisplayName+" (group deleted)"))
 		}
-		cur.UpdatedAt = s.now()
-		return []*AuditRecord{groupAudit(who, ActionDirectoryGroupDelete, cur, fmt.Sprintf("deleted group %s with %d members", cur.DisplayName, len(cur.Members)))}, nil
+		if len(recs) == 0 {
+			recs = append(recs, groupAudit(who, ActionDirectoryGroupDelete, cur, "deleted group "+cur.DisplayName))
+		}
+		return recs, nil
 	})
 	if err != nil {
 		return DirectoryOutcome{}, err
