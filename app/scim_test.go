@@ -423,3 +423,22 @@ func canRequest(a *app.App, who workflow.Principal) bool {
 	r, ok := pol.Resource("crm-notes")
 	return ok && pol.CanRequest(who, r)
 }
+
+// The token the docs tell an administrator to create works for SCIM.
+func TestSCIMTokenFromCLI(t *testing.T) {
+	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
+		u := storetest.NewURL(t, kind)
+		code, out, errOut := run(t, "token", "create", "--database", u, "--service", "okta", "--scope", "scim")
+		secret := tokenLine.FindString(out)
+		if code != 0 || secret == "" {
+			t.Fatalf("create: %d %q %q", code, out, errOut)
+		}
+		_, base := boot(t, app.Config{DatabaseURL: u, PolicyFile: writeFile(t, "policy.yaml", scimPolicy)})
+		c := scimClient{t: t, base: base, token: secret}
+		c.must(201, "POST", "/Users", userBody("alice@example.com", true, ""))
+		m := c.must(200, "GET", `/Users?filter=userName%20eq%20%22alice@example.com%22`, "")
+		if m["totalResults"] != float64(1) {
+			t.Fatalf("list: %v", m)
+		}
+	})
+}
