@@ -706,3 +706,47 @@ func (s *Service) DeleteDirectoryGroup(ctx context.Context, who Principal, id st
 	}
 	return s.afterDirectory(ctx, changes), nil
 }
+
+// DirectoryRecord is what the directory says about one person, for
+// admins: their record (nil when the directory does not know them) and the
+// last SCIM change that concerned them.
+type DirectoryRecord struct {
+	Email      string
+	Person     *Person
+	LastChange *AuditRecord
+}
+
+// DirectoryRecordOf returns the directory's record of email. Admins only
+// (judged as the directory resolves them now): CodeForbidden otherwise.
+func (s *Service) DirectoryRecordOf(ctx context.Context, who Principal, email string) (*DirectoryRecord, error) {
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	if !who.IsUser() || !s.Policy().IsAdmin(who) {
+		return nil, Errorf(CodeForbidden, "only admins can read the directory")
+	}
+	email = NormalizeEmail(email)
+	if email == "" {
+		return nil, Errorf(CodeInvalid, "an email is required")
+	}
+	rec := &DirectoryRecord{Email: email}
+	if rec.Person, err = s.store.PersonByEmail(ctx, email); err != nil {
+		return nil, err
+	}
+	subject := email
+	if rec.Person != nil {
+		subject = rec.Person.UserName
+	}
+	recs, _, err := s.store.ListAudit(ctx, AuditQuery{Subject: subject, Limit: 200})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if strings.HasPrefix(r.Action, "directory.") {
+			rec.LastChange = r
+			break
+		}
+	}
+	return rec, nil
+}
