@@ -143,6 +143,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := a.wireSCIM(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	// Everything is wired: alert on a lowered policy and re-evaluate what
 	// is live under the policy loaded at start.
 	a.afterPolicyLoad(ctx, a.startLoad)

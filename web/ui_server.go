@@ -141,6 +141,7 @@ func (u *ui) routes(e *echo.Echo) {
 	e.GET("/policy", u.policy, adminPage...)
 	e.GET("/sessions", u.sessions, adminPage...)
 	e.POST("/sessions/end", u.endSessions, adminAction...)
+	e.GET("/admin/people/:email", u.directoryPerson, adminPage...)
 
 	e.RouteNotFound("/*", u.notFound)
 }

@@ -72,10 +72,11 @@ func (p Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes
 // Scopes a service token may hold.
 const (
 	ScopeCheck = "check" // the check and mask APIs
+	ScopeSCIM  = "scim"  // the SCIM directory (/scim/v2), for the identity provider
 )
 
 // KnownScopes lists every scope a service token may be given.
-var KnownScopes = []string{ScopeCheck}
+var KnownScopes = []string{ScopeCheck, ScopeSCIM}
 
 // NormalizeEmail lower-cases and trims an address so that one person is one
 // identity however they type it.
