@@ -8,8 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/review"
-	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -87,7 +87,7 @@ func auditActions() []string {
 		out = append(out, string(e))
 	}
 	return append(out, workflow.ActionCheck, workflow.ActionTokenCreate, workflow.ActionTokenRevoke,
-		store.ActionSignIn, store.ActionSignOut, store.ActionSessionRevoke,
+		identity.ActionSignIn, identity.ActionSignOut, identity.ActionSessionRevoke,
 		review.ActionReviewOpen, review.ActionReviewSignOff, review.ActionFollowUp, review.ActionFollowUpDone, workflow.ActionAuditExport)
 }
 
