@@ -194,7 +194,7 @@ func TestGroupsMaxAge(t *testing.T) {
 				if p.status != http.StatusOK || strings.Contains(p.body, `id="groups-stale"`) == tc.approves {
 					t.Fatalf("request page: %d, notice shown %v", p.status, strings.Contains(p.body, `id="groups-stale"`))
 				}
-				if !tc.approves && !strings.Contains(p.body, "(managers) are more than 15 minutes old and no longer count") {
+				if !tc.approves && !strings.Contains(p.body, "(managers) are more than 15 min old and no longer count") {
 					t.Fatalf("notice: %s", excerpt(p.body))
 				}
 				p = c.post(t, "/requests/"+req.ID+"/approve", nil)
