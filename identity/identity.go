@@ -28,9 +28,6 @@ const (
 	ActionTokenRevoke   = workflow.ActionTokenRevoke
 )
 
-// Actions lists the audit actions of this package, for filters.
-var Actions = []string{ActionSignIn, ActionSignOut, ActionSessionRevoke}
-
 // SessionStore persists web sessions and sign-ins in flight (store.DB).
 // Each method that changes who is signed in audits it in the same
 // transaction.

@@ -87,8 +87,7 @@ func auditActions() []string {
 		out = append(out, string(e))
 	}
 	return append(out, workflow.ActionCheck, workflow.ActionTokenCreate, workflow.ActionTokenRevoke,
-		identity.ActionSignIn, identity.ActionSignOut, identity.ActionSessionRevoke,
-		review.ActionReviewOpen, review.ActionReviewSignOff, review.ActionFollowUp, review.ActionFollowUpDone, workflow.ActionAuditExport)
+		identity.ActionSignIn, identity.ActionSignOut, identity.ActionSessionRevoke, review.ActionReviewOpen, review.ActionReviewSignOff, review.ActionFollowUp, review.ActionFollowUpDone, workflow.ActionAuditExport)
 }
 
 // GET /audit: the audit log, filtered; admins see all of it, everyone else
