@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/app"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -180,8 +181,8 @@ func TestServeEndToEnd(t *testing.T) {
 		a, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: policy})
 		ctx := context.Background()
 		now := workflow.Now()
-		alice, _, _ := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "alice@example.com", Actor: "test"}, now)
-		carol, _, _ := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "carol@example.com", Actor: "test"}, now)
+		alice, _, _ := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "alice@example.com", Actor: "test"}, now)
+		carol, _, _ := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "carol@example.com", Actor: "test"}, now)
 
 		if code, _ := httpJSON(t, "GET", base+"/readyz", "", ""); code != 200 {
 			t.Fatalf("readyz %d", code)
@@ -267,7 +268,7 @@ func TestServeDemo(t *testing.T) {
 func TestPolicyReload(t *testing.T) {
 	policy := writeFile(t, "policy.yaml", goodPolicy)
 	a, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, store.SQLite), PolicyFile: policy})
-	root, _, _ := a.DB.CreateToken(context.Background(), store.NewToken{Kind: store.TokenUser, Subject: "root@example.com", Actor: "test"}, workflow.Now())
+	root, _, _ := a.DB.CreateToken(context.Background(), identity.NewToken{Kind: identity.TokenUser, Subject: "root@example.com", Actor: "test"}, workflow.Now())
 	count := func() int {
 		_, body := httpJSON(t, "GET", base+"/api/v1/resources", root, "")
 		return len(body["resources"].([]any))

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -149,7 +150,7 @@ func benchLifecycle(ctx context.Context, dbURL string, clients, lifecycles int, 
 	defer func() { stop(); <-done }()
 	now := workflow.Now()
 	token := func(email string) (string, error) {
-		s, _, err := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: email, Actor: "bench"}, now)
+		s, _, err := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: email, Actor: "bench"}, now)
 		return s, err
 	}
 	carol, err := token("carol@bench.example")

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -111,11 +112,11 @@ func replicaRounds(ctx context.Context, dbURL, ttl string, noNotify bool, rounds
 		}
 	}
 	now := workflow.Now()
-	rootTok, _, err := apps[0].DB.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "root@bench.example", Actor: "bench"}, now)
+	rootTok, _, err := apps[0].DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "root@bench.example", Actor: "bench"}, now)
 	if err != nil {
 		return nil, nil, err
 	}
-	checkTok, _, err := apps[0].DB.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "bench-check", Scopes: []string{workflow.ScopeCheck}, Actor: "bench"}, now)
+	checkTok, _, err := apps[0].DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "bench-check", Scopes: []string{workflow.ScopeCheck}, Actor: "bench"}, now)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/app"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -48,13 +49,13 @@ func makeTokens(t *testing.T, db *store.DB) tokens {
 	ctx, now := context.Background(), workflow.Now()
 	tok := tokens{}
 	for _, who := range []string{"alice", "carol", "root"} {
-		s, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: who + "@example.com", Actor: "test"}, now)
+		s, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: who + "@example.com", Actor: "test"}, now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tok[who] = s
 	}
-	s, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, now)
+	s, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -223,9 +224,9 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	now := workflow.Now()
 	switch sub {
 	case "create":
-		nt := store.NewToken{Kind: store.TokenUser, Subject: userEmail, Description: desc, TTL: ttl, Actor: cliActor()}
+		nt := identity.NewToken{Kind: identity.TokenUser, Subject: userEmail, Description: desc, TTL: ttl, Actor: cliActor()}
 		if service != "" {
-			nt = store.NewToken{Kind: store.TokenService, Subject: service, Description: desc, TTL: ttl, Actor: cliActor()}
+			nt = identity.NewToken{Kind: identity.TokenService, Subject: service, Description: desc, TTL: ttl, Actor: cliActor()}
 			for _, s := range strings.Split(scopes, ",") {
 				if s = strings.TrimSpace(s); s != "" {
 					nt.Scopes = append(nt.Scopes, s)

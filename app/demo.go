@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -59,13 +60,13 @@ func issueDemoTokens(ctx context.Context, db *store.DB, p *workflow.Policy, out 
 	}
 	fmt.Fprintln(out, "Demo tokens (new each start; use them as Authorization: Bearer TOKEN):")
 	for _, email := range demoPeople(p) {
-		secret, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: email, Description: demoTokenDescription, Actor: "demo"}, now)
+		secret, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: email, Description: demoTokenDescription, Actor: "demo"}, now)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "  %-22s %-9s %s\n", email, roleLabel(p, email), secret)
 	}
-	secret, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{workflow.ScopeCheck},
+	secret, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{workflow.ScopeCheck},
 		Description: demoTokenDescription, Actor: "demo"}, now)
 	if err != nil {
 		return err

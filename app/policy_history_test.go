@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/app"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -101,9 +102,9 @@ func TestPolicyReloadIsRecorded(t *testing.T) {
 		}
 
 		ctx, now := context.Background(), workflow.Now()
-		root, _, _ := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "root@example.com", Actor: "test"}, now)
-		alice, _, _ := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "alice@example.com", Actor: "test"}, now)
-		agent, _, err := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{workflow.ScopeCheck}, Actor: "test"}, now)
+		root, _, _ := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "root@example.com", Actor: "test"}, now)
+		alice, _, _ := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "alice@example.com", Actor: "test"}, now)
+		agent, _, err := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{workflow.ScopeCheck}, Actor: "test"}, now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/app"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
@@ -182,9 +183,9 @@ func killAndRestart(t *testing.T, kind store.Kind, midCall bool) {
 	now := workflow.Now()
 	tok := map[string]string{}
 	for _, who := range []string{"alice", "carol"} {
-		tok[who], _, _ = db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: who + "@example.com", Actor: "test"}, now)
+		tok[who], _, _ = db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: who + "@example.com", Actor: "test"}, now)
 	}
-	tok["helpdesk"], _, _ = db.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, now)
+	tok["helpdesk"], _, _ = db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, now)
 	common := []string{"--database", u, "--policy", policy, "--provision-lease", "2s", "--sweep-schedule", "@every 1s"}
 
 	// The first process: before the worker ran, it polls only hourly
@@ -337,7 +338,7 @@ func TestBatchedAuditFlushedAtShutdown(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
-		tok, _, err := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, workflow.Now())
+		tok, _, err := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, workflow.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jitaccess/jitaccess/app"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -74,7 +75,7 @@ func bootSCIM(t *testing.T, kind store.Kind) (*app.App, scimClient, string) {
 	t.Helper()
 	policy := writeFile(t, "policy.yaml", scimPolicy)
 	a, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: policy})
-	tok, _, err := a.DB.CreateToken(context.Background(), store.NewToken{Kind: store.TokenService, Subject: "okta", Scopes: []string{workflow.ScopeSCIM}, Actor: "test"}, workflow.Now())
+	tok, _, err := a.DB.CreateToken(context.Background(), identity.NewToken{Kind: identity.TokenService, Subject: "okta", Scopes: []string{workflow.ScopeSCIM}, Actor: "test"}, workflow.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,8 +211,8 @@ func TestSCIMAuth(t *testing.T) {
 	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
 		a, c, base := bootSCIM(t, kind)
 		ctx := context.Background()
-		check, _, _ := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{workflow.ScopeCheck}, Actor: "test"}, workflow.Now())
-		user, _, _ := a.DB.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "root@example.com", Actor: "test"}, workflow.Now())
+		check, _, _ := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{workflow.ScopeCheck}, Actor: "test"}, workflow.Now())
+		user, _, _ := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "root@example.com", Actor: "test"}, workflow.Now())
 		tests := []struct {
 			token  string
 			status int

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/app"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/slackapp/slackenv"
 	"github.com/jitaccess/jitaccess/slackapp/slackfake"
 	"github.com/jitaccess/jitaccess/store"
@@ -143,8 +144,8 @@ func TestSlackShowsProvisioning(t *testing.T) {
 		cfg.Provision.FailAfter = 1
 		a, base := boot(t, cfg)
 		now := workflow.Now()
-		alice, _, _ := a.DB.CreateToken(context.Background(), store.NewToken{Kind: store.TokenUser, Subject: "alice@example.com", Actor: "test"}, now)
-		carol, _, _ := a.DB.CreateToken(context.Background(), store.NewToken{Kind: store.TokenUser, Subject: "carol@example.com", Actor: "test"}, now)
+		alice, _, _ := a.DB.CreateToken(context.Background(), identity.NewToken{Kind: identity.TokenUser, Subject: "alice@example.com", Actor: "test"}, now)
+		carol, _, _ := a.DB.CreateToken(context.Background(), identity.NewToken{Kind: identity.TokenUser, Subject: "carol@example.com", Actor: "test"}, now)
 
 		message := func() string {
 			m := fake.Messages(channel)

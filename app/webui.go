@@ -25,6 +25,7 @@ type WebConfig struct {
 	GroupsClaim      string
 	SessionIdle      time.Duration
 	SessionMax       time.Duration
+	GroupsMaxAge     time.Duration // 0: claim groups count for the whole session
 	TrustedProxies   string
 	SignInRateLimit  int // per client per minute; 0: off
 	APIRateLimit     int // per person per minute; 0: off
@@ -46,6 +47,7 @@ func (f *flagSet) webFlags(w *WebConfig) {
 	f.str(&w.GroupsClaim, "oidc-groups-claim", "JITACCESS_OIDC_GROUPS_CLAIM", "groups", "ID token claim with the person's groups, merged with the policy's (empty: none)")
 	f.duration(&w.SessionIdle, "session-idle", "JITACCESS_SESSION_IDLE", web.DefaultSessionIdle, "sign a web session out after this long without use")
 	f.duration(&w.SessionMax, "session-max", "JITACCESS_SESSION_MAX", web.DefaultSessionMax, "sign every web session out this long after sign-in")
+	f.duration(&w.GroupsMaxAge, "groups-max-age", "JITACCESS_GROUPS_MAX_AGE", web.DefaultGroupsMaxAge, "groups from the OIDC groups claim stop counting this long after sign-in, until the person signs in again (0: for the whole session)")
 	f.str(&w.TrustedProxies, "trusted-proxies", "JITACCESS_TRUSTED_PROXIES", "", "reverse proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDRs (default none)")
 	f.integer(&w.SignInRateLimit, "signin-rate-limit", "JITACCESS_SIGNIN_RATE_LIMIT", web.DefaultSignInPerMinute, "sign-in attempts per client per minute (0: no limit)")
 	f.integer(&w.APIRateLimit, "api-rate-limit", "JITACCESS_API_RATE_LIMIT", web.DefaultAPIPerMinute, "API calls per person per minute (0: no limit)")
@@ -81,6 +83,9 @@ func (w WebConfig) validate() error {
 	}
 	if w.SessionIdle < 0 || w.SessionMax < 0 {
 		return fmt.Errorf("--session-idle and --session-max must be positive")
+	}
+	if w.GroupsMaxAge < 0 {
+		return fmt.Errorf("--groups-max-age must be 0 (no limit) or more")
 	}
 	if w.SessionIdle > 0 && w.SessionMax > 0 && w.SessionIdle > w.SessionMax {
 		return fmt.Errorf("--session-idle (%s) is longer than --session-max (%s)", w.SessionIdle, w.SessionMax)
@@ -119,7 +124,11 @@ func configureWeb(cfg Config, db *store.DB, pol *workflow.Policy, wc *web.Config
 	if w.DisableUI {
 		return
 	}
-	ui := &web.UIConfig{Sessions: db, Audit: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax}
+	ui := &web.UIConfig{Sessions: db, Audit: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax,
+		GroupsMaxAge: w.GroupsMaxAge}
+	if w.GroupsMaxAge == 0 {
+		ui.GroupsMaxAge = -1 // web's "no limit"
+	}
 	if w.OIDCIssuer != "" {
 		redirect := w.OIDCRedirectURL
 		if redirect == "" {

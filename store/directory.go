@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -366,7 +367,7 @@ func (t *tx) writeEmails(ctx context.Context, p *workflow.Person) error {
 	}
 	emails := []string{p.UserName}
 	for _, e := range p.Emails {
-		if !contains(emails, e) {
+		if !slices.Contains(emails, e) {
 			emails = append(emails, e)
 		}
 	}

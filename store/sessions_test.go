@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -26,8 +27,8 @@ func TestSessions(t *testing.T) {
 		ctx := context.Background()
 		now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 		idle := time.Hour
-		secret, s, err := db.CreateSession(ctx, store.NewSession{Email: " Carol@Example.com ", Groups: []string{"managers", "oncall"},
-			AMR: []string{"pwd", "otp"}, ACR: "urn:mfa", Method: store.SessionOIDC, ClientIP: "192.0.2.7", UserAgent: "test", TTL: 8 * time.Hour}, now, idle)
+		secret, s, err := db.CreateSession(ctx, identity.NewSession{Email: " Carol@Example.com ", Groups: []string{"managers", "oncall"},
+			AMR: []string{"pwd", "otp"}, ACR: "urn:mfa", Method: identity.SessionOIDC, ClientIP: "192.0.2.7", UserAgent: "test", TTL: 8 * time.Hour}, now, idle)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,7 +44,7 @@ func TestSessions(t *testing.T) {
 			p.ACR != "urn:mfa" || got.CSRFToken != s.CSRFToken || got.ID != s.ID {
 			t.Fatalf("looked up %+v", got)
 		}
-		if recs := auditOf(t, db, store.ActionSignIn); len(recs) != 1 || recs[0].Subject != "carol@example.com" ||
+		if recs := auditOf(t, db, identity.ActionSignIn); len(recs) != 1 || recs[0].Subject != "carol@example.com" ||
 			recs[0].Reason != "oidc sign-in (amr pwd,otp) (acr urn:mfa) from 192.0.2.7" {
 			t.Fatalf("sign-in audit: %+v", recs)
 		}
@@ -69,7 +70,7 @@ func TestSessions(t *testing.T) {
 		}
 
 		// Absolute: however busy, the session ends at its expiry.
-		secret2, s2, err := db.CreateSession(ctx, store.NewSession{Email: "dave@example.com", Method: store.SessionDemo, TTL: 2 * time.Hour}, now, idle)
+		secret2, s2, err := db.CreateSession(ctx, identity.NewSession{Email: "dave@example.com", Method: identity.SessionDemo, TTL: 2 * time.Hour}, now, idle)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,9 +87,9 @@ func TestSessions(t *testing.T) {
 		}
 
 		// Sign-out, and an admin signing someone out everywhere.
-		a, _, _ := db.CreateSession(ctx, store.NewSession{Email: "erin@example.com", Method: store.SessionDemo, TTL: time.Hour}, now, idle)
-		b, _, _ := db.CreateSession(ctx, store.NewSession{Email: "erin@example.com", Method: store.SessionDemo, TTL: time.Hour}, now, idle)
-		c, sc, _ := db.CreateSession(ctx, store.NewSession{Email: "frank@example.com", Method: store.SessionDemo, TTL: time.Hour}, now, idle)
+		a, _, _ := db.CreateSession(ctx, identity.NewSession{Email: "erin@example.com", Method: identity.SessionDemo, TTL: time.Hour}, now, idle)
+		b, _, _ := db.CreateSession(ctx, identity.NewSession{Email: "erin@example.com", Method: identity.SessionDemo, TTL: time.Hour}, now, idle)
+		c, sc, _ := db.CreateSession(ctx, identity.NewSession{Email: "frank@example.com", Method: identity.SessionDemo, TTL: time.Hour}, now, idle)
 		list, err := db.ListSessions(ctx, now, idle)
 		if err != nil || len(list) != 3 {
 			t.Fatalf("live sessions: %d %v", len(list), err)
@@ -114,22 +115,22 @@ func TestSessions(t *testing.T) {
 		if n, err := db.EndSessionsOf(ctx, "erin@example.com", "root@example.com", now); err != nil || n != 0 {
 			t.Fatalf("nothing left to end: %d %v", n, err)
 		}
-		if recs := auditOf(t, db, store.ActionSignOut); len(recs) != 1 || recs[0].Actor != "frank@example.com" {
+		if recs := auditOf(t, db, identity.ActionSignOut); len(recs) != 1 || recs[0].Actor != "frank@example.com" {
 			t.Fatalf("sign-out audit: %+v", recs)
 		}
-		if recs := auditOf(t, db, store.ActionSessionRevoke); len(recs) != 1 || recs[0].Actor != "root@example.com" || recs[0].Subject != "erin@example.com" {
+		if recs := auditOf(t, db, identity.ActionSessionRevoke); len(recs) != 1 || recs[0].Actor != "root@example.com" || recs[0].Subject != "erin@example.com" {
 			t.Fatalf("revoke audit: %+v", recs)
 		}
 
 		// Creating a session clears out expired ones nobody looked up.
-		if _, _, err := db.CreateSession(ctx, store.NewSession{Email: "henry@example.com", Method: store.SessionDemo, TTL: time.Hour}, now, idle); err != nil {
+		if _, _, err := db.CreateSession(ctx, identity.NewSession{Email: "henry@example.com", Method: identity.SessionDemo, TTL: time.Hour}, now, idle); err != nil {
 			t.Fatal(err)
 		}
 		var before int64
 		if err := db.Gorm().Table("web_sessions").Count(&before).Error; err != nil || before != 1 {
 			t.Fatalf("sessions before purge: %d %v", before, err)
 		}
-		if _, _, err := db.CreateSession(ctx, store.NewSession{Email: "grace@example.com", Method: store.SessionDemo, TTL: time.Hour}, now.Add(3*time.Hour), idle); err != nil {
+		if _, _, err := db.CreateSession(ctx, identity.NewSession{Email: "grace@example.com", Method: identity.SessionDemo, TTL: time.Hour}, now.Add(3*time.Hour), idle); err != nil {
 			t.Fatal(err)
 		}
 		var rows int64
@@ -138,10 +139,10 @@ func TestSessions(t *testing.T) {
 		}
 
 		// Bad input.
-		for _, ns := range []store.NewSession{
-			{Email: "not-an-email", Method: store.SessionDemo, TTL: time.Hour},
+		for _, ns := range []identity.NewSession{
+			{Email: "not-an-email", Method: identity.SessionDemo, TTL: time.Hour},
 			{Email: "a@example.com", Method: "password", TTL: time.Hour},
-			{Email: "a@example.com", Method: store.SessionDemo},
+			{Email: "a@example.com", Method: identity.SessionDemo},
 		} {
 			if _, _, err := db.CreateSession(ctx, ns, now, idle); workflow.ErrorCode(err) != workflow.CodeInvalid {
 				t.Errorf("create %+v: %v", ns, err)
@@ -157,7 +158,7 @@ func TestLoginFlowsAreSingleUse(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-		flow := store.LoginFlow{State: "s", Nonce: "n", PKCEVerifier: "v", ReturnTo: "/decisions", ExpiresAt: now.Add(10 * time.Minute)}
+		flow := identity.LoginFlow{State: "s", Nonce: "n", PKCEVerifier: "v", ReturnTo: "/decisions", ExpiresAt: now.Add(10 * time.Minute)}
 		secret, err := db.StartLoginFlow(ctx, flow, now)
 		if err != nil {
 			t.Fatal(err)
@@ -165,7 +166,7 @@ func TestLoginFlowsAreSingleUse(t *testing.T) {
 		// Many callbacks at once: exactly one gets the flow.
 		var wg sync.WaitGroup
 		var mu sync.Mutex
-		var won []store.LoginFlow
+		var won []identity.LoginFlow
 		for i := 0; i < 8; i++ {
 			wg.Add(1)
 			go func() {

@@ -2,10 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -13,48 +9,15 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
-// Token kinds.
-const (
-	TokenUser    = "user"
-	TokenService = "service"
-)
+// Persistence of API tokens; the types and their rules are package
+// identity's. Only a token's hash is kept (identity.HashSecret).
 
-// tokenPrefix marks jitaccess secrets so that secret scanners can find a
-// leaked one.
-const tokenPrefix = "jit_"
-
-// Token is an API token as stored: the secret itself is never kept, only
-// its SHA-256. Secrets are 256 random bits, so a fast hash is enough.
-type Token struct {
-	ID          string
-	Kind        string
-	Subject     string // an email for user tokens, a name for service tokens
-	Scopes      []string
-	Description string
-	CreatedAt   time.Time
-	ExpiresAt   *time.Time
-	RevokedAt   *time.Time
-	LastUsedAt  *time.Time
-}
-
-// Principal is who the token acts as.
-func (t Token) Principal() workflow.Principal {
-	if t.Kind == TokenService {
-		return workflow.ServiceAccount(t.Subject, t.Scopes...)
-	}
-	return workflow.User(t.Subject)
-}
-
-func hashToken(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
-}
-
-func (row tokenRow) toToken() Token {
-	t := Token{ID: row.ID, Kind: row.Kind, Subject: row.Subject, Description: row.Description,
+func (row tokenRow) toToken() identity.Token {
+	t := identity.Token{ID: row.ID, Kind: row.Kind, Subject: row.Subject, Description: row.Description,
 		CreatedAt: row.CreatedAt.UTC(), ExpiresAt: utcPtr(row.ExpiresAt), RevokedAt: utcPtr(row.RevokedAt), LastUsedAt: utcPtr(row.LastUsedAt)}
 	if row.Scopes != "" {
 		t.Scopes = strings.Split(row.Scopes, ",")
@@ -62,111 +25,58 @@ func (row tokenRow) toToken() Token {
 	return t
 }
 
-// NewToken describes a token to create.
-type NewToken struct {
-	Kind        string
-	Subject     string
-	Scopes      []string
-	Description string
-	TTL         time.Duration // 0: no expiry
-	Actor       string        // who creates it, for the audit log
-}
-
 // CreateToken stores a new token and returns its secret, which is shown
 // once and never again. The creation is audited in the same transaction.
-func (d *DB) CreateToken(ctx context.Context, nt NewToken, now time.Time) (string, Token, error) {
-	switch nt.Kind {
-	case TokenUser:
-		nt.Subject = workflow.NormalizeEmail(nt.Subject)
-		if !strings.Contains(nt.Subject, "@") {
-			return "", Token{}, workflow.Errorf(workflow.CodeInvalid, "user %q is not an email address", nt.Subject)
-		}
-		if len(nt.Scopes) > 0 {
-			return "", Token{}, workflow.Errorf(workflow.CodeInvalid, "scopes are for service tokens only")
-		}
-	case TokenService:
-		nt.Subject = strings.TrimSpace(nt.Subject)
-		if nt.Subject == "" || strings.ContainsAny(nt.Subject, " \t@,") {
-			return "", Token{}, workflow.Errorf(workflow.CodeInvalid, "service name %q must be one word without @ or commas", nt.Subject)
-		}
-		if len(nt.Scopes) == 0 {
-			return "", Token{}, workflow.Errorf(workflow.CodeInvalid, "a service token needs at least one scope (%s)", strings.Join(workflow.KnownScopes, ", "))
-		}
-		for _, s := range nt.Scopes {
-			if !contains(workflow.KnownScopes, s) {
-				return "", Token{}, workflow.Errorf(workflow.CodeInvalid, "unknown scope %q; known scopes: %s", s, strings.Join(workflow.KnownScopes, ", "))
-			}
-		}
-	default:
-		return "", Token{}, workflow.Errorf(workflow.CodeInvalid, "unknown token kind %q", nt.Kind)
+// A token that breaks identity's rules (NewToken.Validate) is CodeInvalid.
+func (d *DB) CreateToken(ctx context.Context, nt identity.NewToken, now time.Time) (string, identity.Token, error) {
+	if err := nt.Validate(); err != nil {
+		return "", identity.Token{}, err
 	}
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
-		return "", Token{}, workflow.Internal(err, "cannot generate a token")
+	secret, err := identity.NewTokenSecret()
+	if err != nil {
+		return "", identity.Token{}, err
 	}
-	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(buf)
 	row := tokenRow{
-		ID: uuid.Must(uuid.NewV7()).String(), Hash: hashToken(secret), Kind: nt.Kind, Subject: nt.Subject,
+		ID: uuid.Must(uuid.NewV7()).String(), Hash: identity.HashSecret(secret), Kind: nt.Kind, Subject: nt.Subject,
 		Scopes: strings.Join(nt.Scopes, ","), Description: nt.Description, CreatedAt: now,
 	}
 	if nt.TTL > 0 {
 		exp := now.Add(nt.TTL)
 		row.ExpiresAt = &exp
 	}
-	err := d.InTx(ctx, func(wtx workflow.Tx) error {
+	err = d.InTx(ctx, func(wtx workflow.Tx) error {
 		t := wtx.(*tx)
 		if err := t.ctx(ctx).Create(&row).Error; err != nil {
 			return mapError(err)
 		}
-		return t.AppendAudit(ctx, &workflow.AuditRecord{At: now, Actor: nt.Actor, Action: workflow.ActionTokenCreate,
-			Subject: nt.Subject, Reason: tokenSummary(row)})
+		return t.AppendAudit(ctx, &workflow.AuditRecord{At: now, Actor: nt.Actor, Action: identity.ActionTokenCreate,
+			Subject: nt.Subject, Reason: row.toToken().Summary()})
 	})
 	if err != nil {
-		return "", Token{}, err
+		return "", identity.Token{}, err
 	}
 	return secret, row.toToken(), nil
 }
 
-func tokenSummary(row tokenRow) string {
-	s := row.Kind + " token " + row.ID
-	if row.Scopes != "" {
-		s += " scopes=" + row.Scopes
-	}
-	if row.Description != "" {
-		s += ": " + row.Description
-	}
-	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // LookupToken returns the live token whose secret is given. Unknown,
-// revoked and expired tokens are CodeUnauthenticated, all with the same
-// message.
-func (d *DB) LookupToken(ctx context.Context, secret string, now time.Time) (Token, error) {
-	bad := workflow.Errorf(workflow.CodeUnauthenticated, "invalid or expired token")
-	if !strings.HasPrefix(secret, tokenPrefix) || len(secret) > 200 {
-		return Token{}, bad
+// revoked and expired tokens are identity.ErrBadToken.
+func (d *DB) LookupToken(ctx context.Context, secret string, now time.Time) (identity.Token, error) {
+	if !identity.PlausibleToken(secret) {
+		return identity.Token{}, identity.ErrBadToken()
 	}
 	var row tokenRow
-	err := d.ctx(ctx).Where("hash = ?", hashToken(secret)).Take(&row).Error
+	err := d.ctx(ctx).Where("hash = ?", identity.HashSecret(secret)).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return Token{}, bad
+		return identity.Token{}, identity.ErrBadToken()
 	}
 	if err != nil {
-		return Token{}, mapError(err)
+		return identity.Token{}, mapError(err)
 	}
-	if row.RevokedAt != nil || row.ExpiresAt != nil && !now.Before(*row.ExpiresAt) {
-		return Token{}, bad
+	tok := row.toToken()
+	if !tok.LiveAt(now) {
+		return identity.Token{}, identity.ErrBadToken()
 	}
-	return row.toToken(), nil
+	return tok, nil
 }
 
 // TouchToken records that a token was used.
@@ -175,12 +85,12 @@ func (d *DB) TouchToken(ctx context.Context, id string, now time.Time) error {
 }
 
 // ListTokens lists every token, newest first, without secrets.
-func (d *DB) ListTokens(ctx context.Context) ([]Token, error) {
+func (d *DB) ListTokens(ctx context.Context) ([]identity.Token, error) {
 	var rows []tokenRow
 	if err := d.ctx(ctx).Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {
 		return nil, mapError(err)
 	}
-	out := make([]Token, len(rows))
+	out := make([]identity.Token, len(rows))
 	for i, r := range rows {
 		out[i] = r.toToken()
 	}
@@ -209,8 +119,8 @@ func (d *DB) RevokeToken(ctx context.Context, id, actor string, now time.Time) e
 		if err := t.ctx(ctx).Model(&tokenRow{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
 			return mapError(err)
 		}
-		return t.AppendAudit(ctx, &workflow.AuditRecord{At: now, Actor: actor, Action: workflow.ActionTokenRevoke,
-			Subject: row.Subject, Reason: tokenSummary(row)})
+		return t.AppendAudit(ctx, &workflow.AuditRecord{At: now, Actor: actor, Action: identity.ActionTokenRevoke,
+			Subject: row.Subject, Reason: row.toToken().Summary()})
 	})
 }
 
@@ -220,3 +130,9 @@ func (d *DB) RevokeTokensByDescription(ctx context.Context, description string, 
 	return mapError(d.ctx(ctx).Model(&tokenRow{}).Where("description = ? AND revoked_at IS NULL", description).
 		Update("revoked_at", now).Error)
 }
+
+// The store implements identity's persistence interfaces.
+var (
+	_ identity.SessionStore = (*DB)(nil)
+	_ identity.TokenStore   = (*DB)(nil)
+)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/access"
-	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -35,7 +35,7 @@ func BenchmarkCheckMaskHandlers(b *testing.B) {
 			srv := web.New(web.Config{Service: svc, Tokens: db, Logger: slog.New(slog.DiscardHandler)})
 			srv.UseAccess(chk, nil)
 			ctx := context.Background()
-			tok, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "bench"}, workflow.Now())
+			tok, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "bench"}, workflow.Now())
 			if err != nil {
 				b.Fatal(err)
 			}

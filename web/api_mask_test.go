@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/access"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/store"
@@ -93,13 +94,13 @@ func newMaskEnv(t *testing.T, db *store.DB) *maskEnv {
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()
 	for _, who := range []string{"alice", "bob", "carol", "dave", "root"} {
-		secret, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.now)
+		secret, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.tokens[who] = secret
 	}
-	secret, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, e.now)
+	secret, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, e.now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/audit"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/metrics"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
@@ -38,7 +39,7 @@ func newOversightEnv(t *testing.T, db *store.DB) *apiEnv {
 	e.srv = httptest.NewServer(srv)
 	t.Cleanup(e.srv.Close)
 	for _, who := range []string{"alice", "bob", "carol", "dave", "erin", "root", "ann"} {
-		secret, _, err := db.CreateToken(context.Background(), store.NewToken{Kind: store.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.now)
+		secret, _, err := db.CreateToken(context.Background(), identity.NewToken{Kind: identity.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/web"
@@ -78,13 +79,13 @@ func newAPIEnv(t *testing.T, db *store.DB) *apiEnv {
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()
 	for _, who := range []string{"alice", "bob", "carol", "dave", "erin", "root", "stranger"} {
-		secret, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.now)
+		secret, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.tokens[who] = secret
 	}
-	secret, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, e.now)
+	secret, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, e.now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +372,7 @@ func TestRevokedAndExpiredTokens(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newAPIEnv(t, db)
 		ctx := context.Background()
-		secret, tok, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "alice@example.com", TTL: time.Hour, Actor: "test"}, e.now)
+		secret, tok, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "alice@example.com", TTL: time.Hour, Actor: "test"}, e.now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -395,7 +396,7 @@ func TestRevokedAndExpiredTokens(t *testing.T) {
 		if err := db.RevokeToken(ctx, tok.ID, "test", e.now); workflow.ErrorCode(err) != workflow.CodeInvalidState {
 			t.Fatalf("second revoke: %v", err)
 		}
-		secret2, tok2, _ := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "bob@example.com", Actor: "test"}, e.now)
+		secret2, tok2, _ := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "bob@example.com", Actor: "test"}, e.now)
 		e.tokens["bob2"] = secret2
 		if r := e.call(t, "GET", "/api/v1/me", "bob2", nil); r.status != 200 {
 			t.Fatalf("bob2: %d", r.status)

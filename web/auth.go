@@ -12,10 +12,10 @@ import (
 
 // authenticate resolves the bearer token to a principal and puts it in the
 // request's context. It fails closed: no token, an unknown, revoked or
-// expired token are all 401.
-// authenticate resolves the bearer token to a principal and puts it in the
-// request's context. It fails closed: no token, an unknown, revoked or
-// expired token are all 401. It also applies the API rate limits
+// expired token, and a user token of a person the directory has
+// deactivated, are all 401. The principal is judged once against the
+// directory (identity.Authenticator.Token), so that every use case of the
+// request decides with that one snapshot. It also applies the API rate limits
 // (ratelimit.go): failed authentications per address, calls per person or
 // service.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
@@ -55,7 +55,7 @@ func (s *Server) lookupBearer(c echo.Context) (workflow.Principal, error) {
 	}
 	ctx := c.Request().Context()
 	now := s.svc.Clock()()
-	tok, err := s.tokens.LookupToken(ctx, strings.TrimSpace(secret), now)
+	tok, who, err := s.auth.Token(ctx, strings.TrimSpace(secret), now)
 	if err != nil {
 		return workflow.Principal{}, err
 	}
@@ -64,7 +64,7 @@ func (s *Server) lookupBearer(c echo.Context) (workflow.Principal, error) {
 			s.log.Warn("record token use", "token", tok.ID, "err", err)
 		}
 	}
-	return tok.Principal(), nil
+	return who, nil
 }
 
 // principal returns the authenticated caller.

@@ -44,8 +44,8 @@ type OIDCConfig struct {
 	DiscoveryRetry time.Duration
 }
 
-// identity is who the provider says signed in.
-type identity struct {
+// oidcIdentity is who the provider says signed in.
+type oidcIdentity struct {
 	Subject string
 	Email   string
 	Groups  []string
@@ -172,84 +172,84 @@ func refused(cause error, format string, args ...any) error {
 // finish exchanges the code, verifies the ID token (signature, issuer,
 // audience, expiry: go-oidc; nonce, authorized party and access token hash:
 // here) and reads the identity from it.
-func (o *oidcClient) finish(ctx context.Context, code, nonce, verifier string) (identity, error) {
+func (o *oidcClient) finish(ctx context.Context, code, nonce, verifier string) (oidcIdentity, error) {
 	rp, err := o.setup(ctx)
 	if err != nil {
-		return identity{}, err
+		return oidcIdentity{}, err
 	}
 	ctx = o.ctx(ctx)
 	tok, err := rp.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return identity{}, refused(err, "the identity provider did not accept the sign-in code")
+		return oidcIdentity{}, refused(err, "the identity provider did not accept the sign-in code")
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return identity{}, refused(nil, "the identity provider sent no ID token")
+		return oidcIdentity{}, refused(nil, "the identity provider sent no ID token")
 	}
 	idt, err := rp.verifier.Verify(ctx, raw)
 	if err != nil {
 		var expired *oidc.TokenExpiredError
 		switch {
 		case errors.As(err, &expired):
-			return identity{}, refused(err, "the ID token has expired")
+			return oidcIdentity{}, refused(err, "the ID token has expired")
 		case strings.Contains(err.Error(), "issued by a different provider"):
-			return identity{}, refused(err, "the ID token was issued by another provider")
+			return oidcIdentity{}, refused(err, "the ID token was issued by another provider")
 		case strings.Contains(err.Error(), "expected audience"):
-			return identity{}, refused(err, "the ID token was issued for another application")
+			return oidcIdentity{}, refused(err, "the ID token was issued for another application")
 		}
-		return identity{}, refused(err, "the ID token is not valid")
+		return oidcIdentity{}, refused(err, "the ID token is not valid")
 	}
 	// go-oidc leaves the nonce to us: it binds the token to this sign-in,
 	// so that a token from an earlier one cannot be replayed.
 	if idt.Nonce == "" || subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
-		return identity{}, refused(nil, "the ID token does not belong to this sign-in (nonce mismatch)")
+		return oidcIdentity{}, refused(nil, "the ID token does not belong to this sign-in (nonce mismatch)")
 	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
-		return identity{}, refused(err, "the ID token's claims cannot be read")
+		return oidcIdentity{}, refused(err, "the ID token's claims cannot be read")
 	}
 	// A token for several audiences must name us as its authorized party.
 	if len(idt.Audience) > 1 {
 		if azp, _ := claims["azp"].(string); azp != o.cfg.ClientID {
-			return identity{}, refused(nil, "the ID token was issued for another application (azp)")
+			return oidcIdentity{}, refused(nil, "the ID token was issued for another application (azp)")
 		}
 	}
 	if idt.AccessTokenHash != "" {
 		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
-			return identity{}, refused(err, "the access token does not match the ID token")
+			return oidcIdentity{}, refused(err, "the access token does not match the ID token")
 		}
 	}
-	id := identity{Subject: idt.Subject, AMR: stringList(claims["amr"])}
+	id := oidcIdentity{Subject: idt.Subject, AMR: stringList(claims["amr"])}
 	id.ACR, _ = claims["acr"].(string)
 	if err := o.readPerson(claims, &id); err != nil {
-		return identity{}, err
+		return oidcIdentity{}, err
 	}
 	if id.Email == "" {
 		// Some providers keep the email out of the ID token; ask userinfo,
 		// for the same subject.
 		info, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
-			return identity{}, refused(err, "the ID token has no %q claim and the userinfo endpoint did not answer", o.cfg.EmailClaim)
+			return oidcIdentity{}, refused(err, "the ID token has no %q claim and the userinfo endpoint did not answer", o.cfg.EmailClaim)
 		}
 		if info.Subject != idt.Subject {
-			return identity{}, refused(nil, "the userinfo answer is about another subject")
+			return oidcIdentity{}, refused(nil, "the userinfo answer is about another subject")
 		}
 		var more map[string]any
 		if err := info.Claims(&more); err != nil {
-			return identity{}, refused(err, "the userinfo answer cannot be read")
+			return oidcIdentity{}, refused(err, "the userinfo answer cannot be read")
 		}
 		if err := o.readPerson(more, &id); err != nil {
-			return identity{}, err
+			return oidcIdentity{}, err
 		}
 	}
 	if !strings.Contains(id.Email, "@") {
-		return identity{}, refused(nil, "the identity provider did not say who you are (no %q claim with an email address)", o.cfg.EmailClaim)
+		return oidcIdentity{}, refused(nil, "the identity provider did not say who you are (no %q claim with an email address)", o.cfg.EmailClaim)
 	}
 	return id, nil
 }
 
 // readPerson takes the email and groups from claims into id, when present.
-func (o *oidcClient) readPerson(claims map[string]any, id *identity) error {
+func (o *oidcClient) readPerson(claims map[string]any, id *oidcIdentity) error {
 	if email, _ := claims[o.cfg.EmailClaim].(string); email != "" {
 		if v, ok := claims["email_verified"].(bool); ok && !v && o.cfg.EmailClaim == "email" {
 			return refused(nil, "the identity provider has not verified the email address %s", email)

@@ -3,18 +3,17 @@ package web
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
-	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
 // loginFlowTTL is how long a person has to finish signing in at the
 // provider.
-const loginFlowTTL = 10 * time.Minute
+const loginFlowTTL = identity.LoginFlowTTL
 
 // GET /sign-in/oidc?next=PATH starts a sign-in: it stores state, nonce and
 // PKCE verifier server-side under a fresh cookie, then sends the browser
@@ -35,7 +34,7 @@ func (u *ui) oidcStart(c echo.Context) error {
 		return u.signInFailed(c, err)
 	}
 	now := u.now()
-	secret, err := u.cfg.Sessions.StartLoginFlow(ctx, store.LoginFlow{State: state, Nonce: nonce, PKCEVerifier: verifier,
+	secret, err := u.cfg.Sessions.StartLoginFlow(ctx, identity.LoginFlow{State: state, Nonce: nonce, PKCEVerifier: verifier,
 		ReturnTo: localPath(c.QueryParam("next"), "/"), ExpiresAt: now.Add(loginFlowTTL)}, now)
 	if err != nil {
 		return err
@@ -73,7 +72,7 @@ func (u *ui) oidcCallback(c echo.Context) error {
 	if err != nil {
 		return u.signInFailed(c, err)
 	}
-	return u.signIn(c, store.NewSession{Email: id.Email, Groups: id.Groups, AMR: id.AMR, ACR: id.ACR, Method: store.SessionOIDC}, flow.ReturnTo)
+	return u.signIn(c, identity.NewSession{Email: id.Email, Groups: id.Groups, AMR: id.AMR, ACR: id.ACR, Method: identity.SessionOIDC}, flow.ReturnTo)
 }
 
 // signInFailed shows the sign-in page with why, and logs the cause. The

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/web"
@@ -109,13 +110,13 @@ func TestOIDCSignIn(t *testing.T) {
 				t.Fatalf("gina's queue lacks the request")
 			}
 			list, _ := e.db.ListSessions(context.Background(), e.clock(), time.Hour)
-			var s store.Session
+			var s identity.Session
 			for _, x := range list {
 				if x.Email == "gina@example.com" {
 					s = x
 				}
 			}
-			if s.Method != store.SessionOIDC || !slices.Equal(s.Groups, []string{"managers", "staff"}) ||
+			if s.Method != identity.SessionOIDC || !slices.Equal(s.Groups, []string{"managers", "staff"}) ||
 				!slices.Equal(s.AMR, []string{"pwd", "otp"}) || s.ACR != "urn:jitaccess:mfa" {
 				t.Fatalf("session %+v", s)
 			}

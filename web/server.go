@@ -15,15 +15,12 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/jitaccess/jitaccess/access"
-	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
-// Tokens looks up API tokens.
-type Tokens interface {
-	LookupToken(ctx context.Context, secret string, now time.Time) (store.Token, error)
-	TouchToken(ctx context.Context, id string, now time.Time) error
-}
+// Tokens looks up API tokens (implemented by store.DB).
+type Tokens = identity.TokenLookup
 
 // Config is what the server needs.
 type Config struct {
@@ -52,6 +49,8 @@ type Server struct {
 	edge    EdgeConfig
 	limits  apiLimits
 	ui      *ui // nil without the web UI
+	// auth turns secrets into principals judged against the directory.
+	auth *identity.Authenticator
 
 	// Check/mask and provisioning status: see UseAccess (api_mask.go).
 	access, defaultAccess *access.Checker
@@ -75,6 +74,7 @@ func New(cfg Config) *Server {
 		defaultAccess: newDefaultAccess(cfg.Service)}
 	e.IPExtractor = cfg.Edge.ipExtractor()
 	s.limits = newAPILimits(cfg.Edge)
+	s.auth = &identity.Authenticator{Tokens: cfg.Tokens, Directory: cfg.Service}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,

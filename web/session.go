@@ -1,7 +1,7 @@
 package web
 
 import (
-	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,22 +9,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
 // Sessions stores web sessions and OpenID Connect sign-ins in flight
-// (implemented by store.DB; see store/sessions.go).
-type Sessions interface {
-	CreateSession(ctx context.Context, ns store.NewSession, now time.Time, idle time.Duration) (string, store.Session, error)
-	LookupSession(ctx context.Context, secret string, now time.Time, idle time.Duration) (store.Session, error)
-	TouchSession(ctx context.Context, id string, now time.Time) error
-	EndSession(ctx context.Context, s store.Session, now time.Time) error
-	EndSessionsOf(ctx context.Context, email, actor string, now time.Time) (int, error)
-	ListSessions(ctx context.Context, now time.Time, idle time.Duration) ([]store.Session, error)
-	StartLoginFlow(ctx context.Context, f store.LoginFlow, now time.Time) (string, error)
-	TakeLoginFlow(ctx context.Context, secret string, now time.Time) (store.LoginFlow, error)
-}
+// (implemented by store.DB).
+type Sessions = identity.SessionStore
 
 // Cookies. The __Host- prefix makes the browser insist on Secure, Path=/
 // and no Domain, so that no other host (a sibling subdomain) can set or
@@ -71,9 +62,12 @@ func (u *ui) viewerOf(c echo.Context) *viewer {
 	return v
 }
 
-// requireSession loads the session named by the cookie and puts its
-// principal in the request context. It does not judge the person: see
-// requireKnown.
+// requireSession loads the session named by the cookie, judges the person
+// once against the directory (identity.Authenticator.Session), and puts
+// that principal in the request context: every use case of the request
+// decides with this one snapshot. A session of a person the directory has
+// deactivated is ended and the browser sent to sign in, with why. It does
+// not judge the person against the policy: see requireKnown.
 func (u *ui) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
@@ -82,10 +76,14 @@ func (u *ui) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 			return workflow.Errorf(workflow.CodeUnauthenticated, "sign in to continue")
 		}
 		now := u.now()
-		s, err := u.cfg.Sessions.LookupSession(ctx, secret, now, u.cfg.SessionIdle)
+		s, who, err := u.auth.Session(ctx, secret, now)
 		if err != nil {
 			if workflow.ErrorCode(err) == workflow.CodeUnauthenticated {
 				clearCookie(c, sessionCookie)
+				if errors.Is(err, identity.ErrDeactivated) {
+					u.setFlash(c, "error", workflow.ErrorMessage(err))
+					return workflow.Errorf(workflow.CodeUnauthenticated, "%s", workflow.ErrorMessage(err))
+				}
 				return workflow.Errorf(workflow.CodeUnauthenticated, "your session has ended; sign in again")
 			}
 			return err
@@ -95,8 +93,14 @@ func (u *ui) requireSession(next echo.HandlerFunc) echo.HandlerFunc {
 				u.srv.log.Warn("record session use", "err", err)
 			}
 		}
-		v := newViewer(u.svc.Policy(), s)
+		v := newViewer(u.svc.Policy(), s, who)
 		v.Oversight = u.over != nil
+		v.GroupsStale = s.GroupsStale(now, u.cfg.GroupsMaxAge)
+		v.ReSignIn = v.GroupsStale && u.oidc != nil
+		v.GroupsMaxAge, v.ReturnTo = humanDuration(u.cfg.GroupsMaxAge), "/"
+		if c.Request().Method == http.MethodGet {
+			v.ReturnTo = localPath(c.Request().URL.RequestURI(), "/")
+		}
 		c.Set(viewerKey, v)
 		c.SetRequest(c.Request().WithContext(workflow.WithPrincipal(ctx, v.Principal)))
 		return next(c)
@@ -117,7 +121,7 @@ func (u *ui) requireKnown(next echo.HandlerFunc) echo.HandlerFunc {
 
 // signIn starts a session for a verified identity and sends the browser
 // on to next.
-func (u *ui) signIn(c echo.Context, ns store.NewSession, next string) error {
+func (u *ui) signIn(c echo.Context, ns identity.NewSession, next string) error {
 	ns.TTL = u.cfg.SessionMax
 	ns.ClientIP = c.RealIP()
 	ns.UserAgent = c.Request().UserAgent()
@@ -129,8 +133,11 @@ func (u *ui) signIn(c echo.Context, ns store.NewSession, next string) error {
 			}
 		}
 	}
-	secret, _, err := u.cfg.Sessions.CreateSession(c.Request().Context(), ns, u.now(), u.cfg.SessionIdle)
+	secret, _, err := u.auth.SignIn(c.Request().Context(), ns, u.now())
 	if err != nil {
+		if workflow.ErrorCode(err) == workflow.CodeUnauthenticated {
+			return u.signInFailed(c, err) // deactivated in the directory
+		}
 		return err
 	}
 	setCookie(c, sessionCookie, secret, u.cfg.SessionMax)

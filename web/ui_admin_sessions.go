@@ -6,12 +6,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
 type sessionsData struct {
-	Sessions []store.Session
+	Sessions []identity.Session
 	Idle     string
 	Max      string
 }

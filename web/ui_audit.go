@@ -8,8 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/review"
-	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -87,9 +87,12 @@ func auditActions() []string {
 		out = append(out, string(e))
 	}
 	return append(out, workflow.ActionCheck, workflow.ActionTokenCreate, workflow.ActionTokenRevoke,
-		store.ActionSignIn, store.ActionSignOut, store.ActionSessionRevoke,
+		identity.ActionSignIn, identity.ActionSignOut, identity.ActionSessionRevoke,
 		review.ActionReviewOpen, review.ActionReviewSignOff, review.ActionFollowUp, review.ActionFollowUpDone, workflow.ActionAuditExport,
-		workflow.ActionPolicyLoaded, workflow.ActionPolicyLoadRefused)
+		workflow.ActionPolicyLoaded, workflow.ActionPolicyLoadRefused,
+		workflow.ActionDirectoryUserCreate, workflow.ActionDirectoryUserUpdate, workflow.ActionDirectoryUserDeactivate,
+		workflow.ActionDirectoryUserReactivate, workflow.ActionDirectoryUserDelete, workflow.ActionDirectoryGroupCreate,
+		workflow.ActionDirectoryGroupUpdate, workflow.ActionDirectoryGroupDelete)
 }
 
 // GET /audit: the audit log, filtered; admins see all of it, everyone else

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -299,7 +300,7 @@ func TestRefusalsShowTheAPIMessage(t *testing.T) {
 		ctx := context.Background()
 		tokens := map[string]string{}
 		for _, who := range []string{"alice", "carol"} {
-			secret, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.clock())
+			secret, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.clock())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/audit"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
@@ -160,7 +161,7 @@ func (e *uiEnv) anonymous() *client {
 // successful sign-in would, and hands its cookie to a new client.
 func (e *uiEnv) signIn(t testing.TB, email string, groups ...string) *client {
 	t.Helper()
-	secret, s, err := e.db.CreateSession(context.Background(), store.NewSession{Email: email, Groups: groups, Method: store.SessionDemo, TTL: 8 * time.Hour},
+	secret, s, err := e.db.CreateSession(context.Background(), identity.NewSession{Email: email, Groups: groups, Method: identity.SessionDemo, TTL: 8 * time.Hour},
 		e.clock(), time.Hour)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/jitaccess/jitaccess/audit"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
@@ -24,7 +25,7 @@ import (
 // apiToken makes a bearer token for who.
 func (e *uiEnv) apiToken(t *testing.T, who string) string {
 	t.Helper()
-	secret, _, err := e.db.CreateToken(context.Background(), store.NewToken{Kind: store.TokenUser, Subject: who, Actor: "test"}, e.clock())
+	secret, _, err := e.db.CreateToken(context.Background(), identity.NewToken{Kind: identity.TokenUser, Subject: who, Actor: "test"}, e.clock())
 	if err != nil {
 		t.Fatal(err)
 	}

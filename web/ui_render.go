@@ -16,8 +16,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/review"
-	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -94,7 +94,7 @@ func loadPages() (*pages, error) {
 type viewer struct {
 	Email     string
 	Principal workflow.Principal
-	Session   store.Session
+	Session   identity.Session
 	Admin     bool
 	Approver  bool // approves at least one resource
 	Requester bool // may request at least one resource
@@ -107,10 +107,18 @@ type viewer struct {
 	Reviews  bool
 	// Oversight is set when this server has the oversight pages.
 	Oversight bool
+	// GroupsStale is set when the session's identity provider groups are
+	// older than --groups-max-age and no longer count; ReSignIn when
+	// signing in again (OIDC) would read them afresh.
+	GroupsStale  bool
+	ReSignIn     bool
+	GroupsMaxAge string // --groups-max-age, for the notice
+	ReturnTo     string // where signing in again comes back to
 }
 
-func newViewer(pol *workflow.Policy, s store.Session) *viewer {
-	p := s.Principal()
+// newViewer describes the viewer of session s, judged as p (the session's
+// principal as identity.Authenticator resolved it for this request).
+func newViewer(pol *workflow.Policy, s identity.Session, p workflow.Principal) *viewer {
 	v := &viewer{Email: p.Email, Principal: p, Session: s, Admin: pol.IsAdmin(p), Known: pol.Knows(p), Reviewer: pol.IsReviewer(p),
 		Overseer: review.CanOversee(pol, p), Reviews: review.CheckReviews(pol, p) == nil}
 	for _, r := range pol.Resources {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
@@ -359,9 +360,9 @@ func TestRateLimits(t *testing.T) {
 			c.Edge.APIPerMinute, c.Edge.ServicePerMinute, c.Edge.AuthFailuresPerMinute = 10, 30, 5
 		})
 		ctx := context.Background()
-		carolToken, _, _ := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "carol@example.com", Actor: "test"}, e.clock())
-		daveToken, _, _ := db.CreateToken(ctx, store.NewToken{Kind: store.TokenUser, Subject: "dave@example.com", Actor: "test"}, e.clock())
-		svcToken, _, _ := db.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "crm", Scopes: []string{"check"}, Actor: "test"}, e.clock())
+		carolToken, _, _ := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "carol@example.com", Actor: "test"}, e.clock())
+		daveToken, _, _ := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "dave@example.com", Actor: "test"}, e.clock())
+		svcToken, _, _ := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "crm", Scopes: []string{"check"}, Actor: "test"}, e.clock())
 		api := func(token string, i int) (int, string) {
 			req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/api/v1/me", nil)
 			req.Header.Set("X-Forwarded-For", spoof(i))

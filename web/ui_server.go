@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -46,6 +47,11 @@ type UIConfig struct {
 	// SessionMax ends every session this long after sign-in (default 8h).
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+	// GroupsMaxAge is how long the groups an OIDC groups claim asserted
+	// at sign-in count (default 15m; negative: for the whole session).
+	// Older claim groups no longer count until the person signs in again;
+	// the policy file's and the directory's groups still do.
+	GroupsMaxAge time.Duration
 	// RefreshEvery is how often live pages refresh themselves (default 20s).
 	RefreshEvery time.Duration
 	// Now is the clock for sessions; default the service's clock.
@@ -65,6 +71,8 @@ type DemoUser struct {
 const (
 	DefaultSessionIdle = time.Hour
 	DefaultSessionMax  = 8 * time.Hour
+	// DefaultGroupsMaxAge is UIConfig.GroupsMaxAge's default.
+	DefaultGroupsMaxAge = 15 * time.Minute
 )
 
 // ui serves the web UI.
@@ -76,6 +84,7 @@ type ui struct {
 	pages *pages
 	oidc  *oidcClient
 	over  *Oversight // the oversight pages' services; nil until MountOversight
+	auth  *identity.Authenticator
 }
 
 func (s *Server) mountUI(cfg UIConfig) {
@@ -85,12 +94,20 @@ func (s *Server) mountUI(cfg UIConfig) {
 	if cfg.SessionMax <= 0 {
 		cfg.SessionMax = DefaultSessionMax
 	}
+	switch {
+	case cfg.GroupsMaxAge == 0:
+		cfg.GroupsMaxAge = DefaultGroupsMaxAge
+	case cfg.GroupsMaxAge < 0:
+		cfg.GroupsMaxAge = 0 // identity: no limit
+	}
 	if cfg.RefreshEvery <= 0 {
 		cfg.RefreshEvery = 20 * time.Second
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	u := &ui{srv: s, svc: s.svc, cfg: cfg, now: cfg.Now, pages: mustLoadPages()}
 	s.ui = u
+	s.auth.Sessions, s.auth.Idle, s.auth.GroupsMaxAge = cfg.Sessions, cfg.SessionIdle, cfg.GroupsMaxAge
+	u.auth = s.auth
 	if u.now == nil {
 		u.now = s.svc.Clock()
 	}

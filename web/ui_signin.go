@@ -1,9 +1,13 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/identity"
+	"github.com/jitaccess/jitaccess/workflow"
 )
 
 // signInData is the sign-in page.
@@ -21,8 +25,13 @@ func (u *ui) signInPage(c echo.Context) error {
 	next := localPath(c.QueryParam("next"), "/")
 	// Already signed in: go on.
 	if secret := cookieValue(c, sessionCookie); secret != "" {
-		if _, err := u.cfg.Sessions.LookupSession(c.Request().Context(), secret, u.now(), u.cfg.SessionIdle); err == nil {
+		_, _, err := u.auth.Session(c.Request().Context(), secret, u.now())
+		if err == nil {
 			return c.Redirect(http.StatusSeeOther, next)
+		}
+		if errors.Is(err, identity.ErrDeactivated) {
+			clearCookie(c, sessionCookie)
+			return u.renderSignIn(c, http.StatusOK, next, workflow.ErrorMessage(err))
 		}
 	}
 	return u.renderSignIn(c, http.StatusOK, next, "")

@@ -3,7 +3,7 @@ package web
 import (
 	"github.com/labstack/echo/v4"
 
-	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -17,7 +17,7 @@ func (u *ui) demoSignIn(c echo.Context) error {
 	email := workflow.NormalizeEmail(c.FormValue("email"))
 	for _, d := range u.cfg.DemoUsers {
 		if workflow.NormalizeEmail(d.Email) == email {
-			return u.signIn(c, store.NewSession{Email: email, Method: store.SessionDemo}, c.FormValue("next"))
+			return u.signIn(c, identity.NewSession{Email: email, Method: identity.SessionDemo}, c.FormValue("next"))
 		}
 	}
 	return workflow.Errorf(workflow.CodeInvalid, "%q is not one of the demo users", email)

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/access"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -154,7 +155,7 @@ func runMode(ctx context.Context, db *store.DB, mode workflow.CheckAuditMode, cl
 	base := "http://" + l.Addr().String()
 
 	now := workflow.Now()
-	helpdesk, _, err := db.CreateToken(ctx, store.NewToken{Kind: store.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "checkload"}, now)
+	helpdesk, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "checkload"}, now)
 	if err != nil {
 		return err
 	}

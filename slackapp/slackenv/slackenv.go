@@ -29,6 +29,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/notifier"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/slackapp"
@@ -198,7 +199,7 @@ func New(t testing.TB, db *store.DB, opts Options) *Env {
 		e.Handler.Shutdown(ctx)
 	})
 	for _, who := range []string{"alice", "bob", "carol", "dave", "root"} {
-		secret, _, err := db.CreateToken(context.Background(), store.NewToken{Kind: store.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.Clock.Now())
+		secret, _, err := db.CreateToken(context.Background(), identity.NewToken{Kind: identity.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.Clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
