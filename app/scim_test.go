@@ -331,7 +331,7 @@ func TestSCIMEntraDialect(t *testing.T) {
 		// The policy file lists alice in agents, yet the directory says
 		// she is inactive: she may not request.
 		who, err := a.Service.Resolve(ctx, workflow.User("alice@example.com"))
-		if err != nil || !who.Disabled || len(who.Groups) != 0 || canRequest(a, who) {
+		if err != nil || !who.Disabled || len(who.DirectoryGroups) != 0 || canRequest(a, who) {
 			t.Fatalf("deactivated alice: %+v %v", who, err)
 		}
 		p, _ := a.DB.PersonByEmail(ctx, "alice@example.com")

@@ -412,6 +412,48 @@ func (t *tx) UpdatePerson(ctx context.Context, p *workflow.Person, resource stri
 	return t.writeEmails(ctx, p)
 }
 
+// lockMembershipChanges holds the rows of the people whose membership of g
+// changes, in id order. A decision that judged one of them holds their row
+// FOR SHARE (PersonByEmail in a transaction) until it commits, so a group
+// change and a decision that read the old membership happen in one order:
+// never an approval counted on a membership already removed.
+func (t *tx) lockMembershipChanges(ctx context.Context, g *workflow.DirectoryGroup) error {
+	if t.kind != Postgres {
+		return nil // one writer at a time
+	}
+	var current []string
+	if err := t.ctx(ctx).Model(&directoryMemberRow{}).Where("group_id = ?", g.ID).Pluck("person_id", &current).Error; err != nil {
+		return mapError(err)
+	}
+	was := make(map[string]bool, len(current))
+	for _, id := range current {
+		was[id] = true
+	}
+	var changed []string
+	for _, id := range g.Members {
+		if !was[id] {
+			changed = append(changed, id)
+		}
+		delete(was, id)
+	}
+	for id := range was {
+		changed = append(changed, id)
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	slices.Sort(changed)
+	for start := 0; start < len(changed); start += 1000 {
+		var ids []string
+		err := t.ctx(ctx).Raw(`SELECT id FROM directory_people WHERE id IN ? ORDER BY id FOR UPDATE`,
+			changed[start:min(start+1000, len(changed))]).Scan(&ids).Error
+		if err != nil {
+			return mapError(err)
+		}
+	}
+	return nil
+}
+
 // ClearMemberships removes a person from every group.
 func (t *tx) ClearMemberships(ctx context.Context, personID string) error {
 	return mapError(t.ctx(ctx).Where("person_id = ?", personID).Delete(&directoryMemberRow{}).Error)
@@ -423,6 +465,9 @@ func (t *tx) LockDirectoryGroup(ctx context.Context, id string) (*workflow.Direc
 }
 
 func (t *tx) writeMembers(ctx context.Context, g *workflow.DirectoryGroup) error {
+	if err := t.lockMembershipChanges(ctx, g); err != nil {
+		return err
+	}
 	// Deleted people's rows stay (they hold no group anyway); live ones
 	// are set to g.Members.
 	err := t.ctx(ctx).Where("group_id = ? AND person_id IN (?)", g.ID,

@@ -57,7 +57,7 @@ func TestDirectoryUserLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		who, _ := svc.Resolve(ctx, alice)
-		if !who.InDirectory || who.Disabled || !slices.Contains(who.Groups, "agents") {
+		if !who.InDirectory || who.Disabled || !slices.Contains(who.DirectoryGroups, "agents") {
 			t.Fatalf("resolved %+v", who)
 		}
 
@@ -73,7 +73,7 @@ func TestDirectoryUserLifecycle(t *testing.T) {
 		}
 		who, _ = svc.Resolve(ctx, alice)
 		res, _ := svc.Policy().Resource("crm-notes")
-		if !who.Disabled || len(who.Groups) != 0 || svc.Policy().CanRequest(who, res) {
+		if !who.Disabled || len(who.DirectoryGroups) != 0 || svc.Policy().CanRequest(who, res) {
 			t.Fatalf("deactivated alice: %+v", who)
 		}
 

@@ -3,6 +3,7 @@ package workflow_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -280,4 +281,112 @@ func TestDeactivatedApproverWhileOneOfTwo(t *testing.T) {
 			t.Fatalf("after carol again and dave: %s", r.State)
 		}
 	})
+}
+
+// A directory change racing the approval that would complete a quorum:
+// whatever the interleaving, one final state, and never a grant on a vote
+// that the directory had already taken away. With the person's row held
+// FOR SHARE by the approval, the two happen in one order; the audit chain
+// (strictly ordered by commit) shows which.
+func TestDirectoryChangeRacesApproval(t *testing.T) {
+	for _, kind := range []string{"deactivate", "leave-group"} {
+		t.Run(kind, func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, db *store.DB) {
+				ctx := context.Background()
+				svc := newService(t, db, newClock())
+				// mia approves only through the directory group managers.
+				mia, _, err := svc.CreateDirectoryUser(ctx, okta, workflow.PersonInput{UserName: "mia@example.com", Active: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				g, _, err := svc.CreateDirectoryGroup(ctx, okta, workflow.GroupInput{DisplayName: "managers", Members: []string{mia.ID}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				miaP := workflow.User("mia@example.com")
+				for round := range 6 {
+					if round > 0 { // restore mia for the next round
+						if _, _, err := svc.ReplaceDirectoryUser(ctx, okta, mia.ID, workflow.PersonInput{UserName: "mia@example.com", Active: true}); err != nil {
+							t.Fatal(err)
+						}
+						if _, _, err := svc.ReplaceDirectoryGroup(ctx, okta, g.ID, workflow.GroupInput{DisplayName: "managers", Members: []string{mia.ID}}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					who := []workflow.Principal{alice, bob}[round%2]
+					res := "crm-payments"
+					if round >= 2 {
+						res = []string{"crm-payments", "prod-db"}[round%2]
+					}
+					req, err := svc.Submit(ctx, who, workflow.SubmitInput{Resource: res, Duration: time.Hour, Reason: "case 77"})
+					if err != nil {
+						t.Fatal(err)
+					}
+					approve(t, svc, miaP, req.ID)
+					if res == "prod-db" { // three approvals: one more before the race
+						approve(t, svc, frank, req.ID)
+					}
+					var wg sync.WaitGroup
+					wg.Add(2)
+					go func() {
+						defer wg.Done()
+						_, err := svc.Approve(ctx, dave, req.ID, "")
+						if err != nil && workflow.ErrorCode(err) != workflow.CodeConflict {
+							t.Errorf("dave's approval: %v", err)
+						}
+					}()
+					go func() {
+						defer wg.Done()
+						var err error
+						if kind == "deactivate" {
+							_, _, err = svc.PatchDirectoryUser(ctx, okta, mia.ID, func(cur *workflow.Person) (workflow.PersonInput, error) {
+								return workflow.PersonInput{UserName: cur.UserName, Active: false}, nil
+							})
+						} else {
+							_, _, err = svc.ReplaceDirectoryGroup(ctx, okta, g.ID, workflow.GroupInput{DisplayName: "managers"})
+						}
+						if err != nil {
+							t.Errorf("directory change: %v", err)
+						}
+					}()
+					wg.Wait()
+					got := mustGet(t, svc, req.ID)
+					var approveID, directoryID int64
+					for _, h := range got.History {
+						if h.Action == "approve" && h.Actor == dave.Email {
+							approveID = h.ID
+						}
+					}
+					recs, _, err := db.ListAudit(ctx, workflow.AuditQuery{Subject: "mia@example.com", Limit: 1})
+					if err != nil || len(recs) == 0 || !strings.HasPrefix(recs[0].Action, "directory.") {
+						t.Fatalf("directory audit record: %+v %v", recs, err)
+					}
+					directoryID = recs[0].ID
+					switch got.State {
+					case workflow.StateApproved:
+						// Granted: the approval committed before the change.
+						if approveID == 0 || approveID > directoryID {
+							t.Fatalf("round %d: approved (record %d) on mia's vote after the directory change (record %d)", round, approveID, directoryID)
+						}
+					case workflow.StatePending:
+						for _, a := range got.Approvals {
+							if a.Approver == miaP.Email && a.Counts() {
+								t.Fatalf("round %d: pending with mia's vote still counting: %+v", round, got.Approvals)
+							}
+						}
+					default:
+						t.Fatalf("round %d: state %s", round, got.State)
+					}
+					// End the round's request, whatever happened.
+					if got.State == workflow.StatePending {
+						if _, err := svc.Cancel(ctx, who, req.ID, ""); err != nil {
+							t.Fatal(err)
+						}
+					} else if _, err := svc.Revoke(ctx, root, req.ID, "next round"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }
