@@ -21,7 +21,7 @@ import (
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
-const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag|replicas --database URL [flags]
+const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag|replicas|offboarding --database URL [flags]
 
   lifecycle   N clients drive full lifecycles (create → approve → approve)
               through the HTTP API of an in-process server; prints
@@ -33,6 +33,11 @@ const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag|replicas --
   replicas    two replicas on one PostgreSQL database: the time from a
               revoke on A until check on B answers false, --revocations
               times with LISTEN/NOTIFY and --baseline times without.
+  offboarding --users people hold a live grant applied at a webhook
+              target; half are revoked by an admin over the API (the
+              baseline), half deactivated over SCIM, each half all at once
+              on --clients connections; prints p50/p99/max from the call to
+              the target receiving the removal, and the ratio.
 
 The database should be a scratch one: the benchmark adds rows to it.
 `
@@ -55,7 +60,8 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.IntVar(&batch, "batch", 0, "requests per sweeper transaction (sweep; default the service's)")
 	f.StringVar(&schedule, "sweep-schedule", DefaultSweepSchedule, "sweeper schedule (sweep-lag)")
 	f.DurationVar(&spread, "spread", time.Minute, "expiries are spread over this long (sweep-lag)")
-	var revocations, baseline int
+	var revocations, baseline, users int
+	f.IntVar(&users, "users", 2000, "people with a live grant: half revoked by an admin (the baseline), half deactivated over SCIM (offboarding)")
 	var ttl string
 	f.IntVar(&revocations, "revocations", 200, "revocations measured with LISTEN/NOTIFY (replicas)")
 	f.IntVar(&baseline, "baseline", 20, "revocations measured without notifications, TTL only (replicas)")
@@ -76,6 +82,8 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = benchSweepLag(ctx, dbURL, schedule, requests, spread, stdout)
 	case "replicas":
 		err = benchReplicas(ctx, dbURL, revocations, baseline, ttl, stdout)
+	case "offboarding":
+		err = benchOffboarding(ctx, dbURL, users, clients, stdout)
 	default:
 		fmt.Fprint(stderr, benchUsage)
 		return 2

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
@@ -72,7 +73,72 @@ func issueDemoTokens(ctx context.Context, db *store.DB, p *workflow.Policy, out 
 		return err
 	}
 	fmt.Fprintf(out, "  %-22s %-9s %s\n", "service:helpdesk", "check", secret)
+	secret, _, err = db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "okta", Scopes: []string{workflow.ScopeSCIM},
+		Description: demoTokenDescription, Actor: "demo"}, now)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  %-22s %-9s %s\n", "service:okta", "scim", secret)
 	return nil
+}
+
+// demoSCIM is the identity provider the demo's directory came from.
+var demoSCIM = workflow.ServiceAccount("okta", workflow.ScopeSCIM)
+
+// seedDemoDirectory puts every demo person in the directory, as an identity
+// provider would over SCIM (audited like any SCIM change), with the
+// attributes conditions read, once: a later start keeps what the demo's
+// users did to it. It prints the SCIM ids, for the README's offboarding
+// example.
+func seedDemoDirectory(ctx context.Context, svc *workflow.Service, p *workflow.Policy, out io.Writer) error {
+	fmt.Fprintln(out, "Directory (SCIM users; deactivate one with PATCH /scim/v2/Users/ID and the okta token):")
+	for _, email := range demoPeople(p) {
+		found, _, err := svc.ListDirectoryUsers(ctx, demoSCIM, workflow.DirectoryQuery{UserName: email, Limit: 1})
+		if err != nil {
+			return err
+		}
+		var person *workflow.Person
+		if len(found) > 0 {
+			person = found[0]
+		} else {
+			role := roleLabel(p, email)
+			person, _, err = svc.CreateDirectoryUser(ctx, demoSCIM, workflow.PersonInput{UserName: email, Active: true, Emails: []string{email},
+				DisplayName: demoDisplayName(email), Attributes: map[string]string{
+					workflow.AttrDepartment: demoDepartment(role), workflow.AttrRegion: "EU", workflow.AttrTitle: role,
+				}})
+			if err != nil {
+				return err
+			}
+		}
+		state := "active"
+		if !person.Enabled() {
+			state = "deactivated"
+		}
+		fmt.Fprintf(out, "  %-22s %-11s %s\n", email, state, person.ID)
+	}
+	return nil
+}
+
+func demoDisplayName(email string) string {
+	name, _, _ := strings.Cut(email, "@")
+	if name == "" {
+		return email
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
+}
+
+func demoDepartment(role string) string {
+	switch role {
+	case "agents":
+		return "Support"
+	case "managers":
+		return "Support management"
+	case "dbas":
+		return "Platform"
+	case "auditors":
+		return "Compliance"
+	}
+	return "IT"
 }
 
 func roleLabel(p *workflow.Policy, email string) string {

@@ -53,8 +53,8 @@ func (f *flagSet) provisionFlags(c *ProvisionConfig) {
 		"longest wait between retries of a failing provisioning step")
 	f.integer(&c.FailAfter, "provision-fail-after", "JITACCESS_PROVISION_FAIL_AFTER", 3,
 		"failed attempts after which a provisioning step is reported failed (it is still retried)")
-	f.integer(&c.Concurrency, "provision-concurrency", "JITACCESS_PROVISION_CONCURRENCY", 4,
-		"provisioning steps run at once")
+	f.integer(&c.Concurrency, "provision-concurrency", "JITACCESS_PROVISION_CONCURRENCY", 16,
+		"provisioning steps run at once (they wait on the targets, not the CPU)")
 	f.duration(&c.PollInterval, "provision-poll", "JITACCESS_PROVISION_POLL", 500*time.Millisecond,
 		"how often the provisioning worker looks for due steps")
 }

@@ -346,6 +346,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "jitaccess serve: demo tokens: %v\n", err)
 			return 1
 		}
+		if err := seedDemoDirectory(ctx, a.Service, a.Service.Policy(), stdout); err != nil {
+			a.DB.Close()
+			fmt.Fprintf(stderr, "jitaccess serve: demo directory: %v\n", err)
+			return 1
+		}
 		fmt.Fprintf(stdout, "Try: curl -H 'Authorization: Bearer TOKEN' http://%s/api/v1/resources\n", a.Addr())
 		fmt.Fprintf(stdout, "Web UI: open http://%s/ and sign in as any demo user.\n", a.Addr())
 	}
