@@ -647,3 +647,77 @@ func TestAdminFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestSameAnswerEverywhere: the same person asking for the same decision
+// gets the same answer from the web UI, the API and Slack, because all
+// three ask the one service, which judges the person as the directory has
+// them now. stranger@example.com is in no group of the policy file; the
+// directory puts them in managers, then deactivates them.
+func TestSameAnswerEverywhere(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := slackenv.New(t, db, slackenv.Options{})
+		ctx := context.Background()
+		storetest.SeedPerson(t, db, "stranger@example.com", true, "managers")
+		// One request per surface, so that each decision is the first.
+		open := func() (web, api, slackReq *workflow.Request) {
+			var out [3]*workflow.Request
+			for i, who := range []string{"alice", "bob", "frank"} {
+				r, err := e.Svc.Submit(ctx, slackenv.Person(who), workflow.SubmitInput{Resource: "crm-notes", Duration: time.Hour, Reason: "case 5"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[i] = r
+			}
+			e.Deliver()
+			return out[0], out[1], out[2]
+		}
+		decide := func(who string) (webOK, apiOK, slackOK bool, slackText string) {
+			w, a, s := open()
+			status, loc := e.WebDecide(who, "approve", w.ID, "")
+			webOK = status == http.StatusSeeOther && strings.HasPrefix(loc, "/requests/"+w.ID)
+			r := e.API(http.MethodPost, "/api/v1/requests/"+a.ID+"/approve", who, map[string]string{})
+			apiOK = r.Status == http.StatusOK
+			ch := e.ChannelMessage("#access-requests", s.ID).Channel
+			slackText = answered(t, e, e.Click(who, ch, "approve", s.ID))
+			slackOK = strings.Contains(slackText, "You approved request")
+			for _, r := range []*workflow.Request{w, a, s} {
+				got, err := e.Svc.Get(ctx, slackenv.Person("root"), r.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if approved := got.State == workflow.StateApproved; approved != (r == w && webOK || r == a && apiOK || r == s && slackOK) {
+					t.Fatalf("%s: request %s is %s but its surface said otherwise", who, r.ID, got.State)
+				}
+				if got.State == workflow.StatePending {
+					if _, err := e.Svc.Cancel(ctx, slackenv.Person(got.Requester[:strings.Index(got.Requester, "@")]), r.ID, ""); err != nil {
+						t.Fatal(err)
+					}
+				} else if _, err := e.Svc.Revoke(ctx, slackenv.Person("root"), r.ID, "next case"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return
+		}
+		for _, c := range []struct {
+			name, who string
+			before    func()
+			want      bool
+			slackSays string
+		}{
+			{"an approver only through the directory", "stranger", nil, true, "You approved request"},
+			{"an agent, no approver anywhere", "bob", nil, false, "you are not one of the approvers"},
+			{"the same approver, deactivated", "stranger", func() { storetest.SetPersonActive(t, db, "stranger@example.com", false) }, false, "deactivated in the directory"},
+		} {
+			if c.before != nil {
+				c.before()
+			}
+			web, api, sl, text := decide(c.who)
+			if web != c.want || api != c.want || sl != c.want {
+				t.Fatalf("%s: web %v, API %v, Slack %v; want all %v (Slack said %q)", c.name, web, api, sl, c.want, text)
+			}
+			if !strings.Contains(text, c.slackSays) {
+				t.Fatalf("%s: Slack said %q, want %q", c.name, text, c.slackSays)
+			}
+		}
+	})
+}

@@ -189,7 +189,11 @@ func New(t testing.TB, db *store.DB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := web.New(web.Config{Service: e.Svc, Tokens: db, Logger: logger, BodyLimit: "256K"})
+	// The web UI too, so that one environment decides through all three
+	// surfaces (see WebDecide).
+	srv := web.New(web.Config{Service: e.Svc, Tokens: db, Logger: logger, BodyLimit: "256K",
+		Edge: web.EdgeConfig{SignInPerMinute: -1, APIPerMinute: -1},
+		UI:   &web.UIConfig{Sessions: db, Audit: db, Now: e.Clock.Now, SessionIdle: time.Hour, SessionMax: 8 * time.Hour}})
 	e.Handler.Register(srv.Echo(), srv.Authenticate)
 	e.Server = httptest.NewServer(srv)
 	t.Cleanup(func() {
@@ -198,7 +202,7 @@ func New(t testing.TB, db *store.DB, opts Options) *Env {
 		defer cancel()
 		e.Handler.Shutdown(ctx)
 	})
-	for _, who := range []string{"alice", "bob", "carol", "dave", "root"} {
+	for _, who := range []string{"alice", "bob", "carol", "dave", "root", "stranger"} {
 		secret, _, err := db.CreateToken(context.Background(), identity.NewToken{Kind: identity.TokenUser, Subject: who + "@example.com", Actor: "test"}, e.Clock.Now())
 		if err != nil {
 			t.Fatal(err)
@@ -263,6 +267,34 @@ func (e *Env) Post(path string, body []byte, h http.Header) Response {
 	}
 	req.Header = h
 	return e.do(req)
+}
+
+// WebDecide signs who in to the web UI (a demo session, as the store would
+// hold it) and presses a decision button on request id's page: action is
+// approve, deny, cancel or revoke. It returns the HTTP status and where it
+// redirected (the UI answers a form with a redirect, to the request page on
+// success and to sign-in when the session has been ended).
+func (e *Env) WebDecide(who, action, id, reason string) (int, string) {
+	e.T.Helper()
+	secret, s, err := e.DB.CreateSession(context.Background(), identity.NewSession{Email: who + "@example.com", Method: identity.SessionDemo, TTL: 8 * time.Hour},
+		e.Clock.Now(), time.Hour)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	form := url.Values{"csrf_token": {s.CSRFToken}, "reason": {reason}, "comment": {reason}}
+	req, _ := http.NewRequest(http.MethodPost, e.Server.URL+"/requests/"+id+"/"+action, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", e.Server.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.AddCookie(&http.Cookie{Name: "__Host-jitaccess-session", Value: secret})
+	cli := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := cli.Do(req)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location")
 }
 
 // API calls the JSON API as person who.
