@@ -17,6 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/jitaccess/jitaccess/queue"
+	"github.com/jitaccess/jitaccess/scim"
 	"github.com/jitaccess/jitaccess/slackapp"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
@@ -109,6 +110,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		},
 	}
 	configureWeb(cfg, db, pol, &wc)
+	wc.OwnBodyLimits = []string{scim.Prefix + "/"} // SCIM limits its own, in its error shape
 	a.Web = web.New(wc)
 	// Hooks run in the order registered: notifications first, so that the
 	// metrics hook (setupOversight) counts only changes whose follow-up

@@ -96,6 +96,12 @@ func New(svc *workflow.Service, log *slog.Logger) (*Handler, error) {
 
 // Register mounts the endpoints on e behind auth (the bearer-token
 // middleware).
+// MaxBody caps a SCIM request body: large enough for a group PATCH of a
+// few thousand members, which identity providers send in one call. The
+// server's general limit does not apply under Prefix (web.Config's
+// OwnBodyLimits), so that a body over this one gets SCIM's error shape.
+const MaxBody = 1 << 20
+
 func (h *Handler) Register(e *echo.Echo, auth echo.MiddlewareFunc) {
 	serve := h.authenticated(auth)
 	e.Any(Prefix, serve)
@@ -111,7 +117,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
-		body, err := io.ReadAll(r.Body)
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -32,6 +33,9 @@ type Config struct {
 	Logger *slog.Logger
 	// BodyLimit caps request bodies; default 64 KiB.
 	BodyLimit string
+	// OwnBodyLimits are path prefixes whose handlers limit bodies
+	// themselves, in their own protocol's error shape (SCIM's /scim/v2/).
+	OwnBodyLimits []string
 	// Edge sets trusted proxies and per-client rate limits (security.go).
 	Edge EdgeConfig
 	// UI, when set, serves the web UI for people (ui_server.go).
@@ -83,7 +87,14 @@ func New(cfg Config) *Server {
 			return err
 		},
 	}))
-	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: cfg.BodyLimit, Skipper: func(c echo.Context) bool {
+		for _, p := range cfg.OwnBodyLimits {
+			if strings.HasPrefix(c.Request().URL.Path, p) {
+				return true
+			}
+		}
+		return false
+	}}))
 	e.Use(s.logRequests)
 	e.Use(securityHeaders)
 	s.routes()
