@@ -287,3 +287,20 @@ func TestRequestDetailShowsWithdrawnApprovals(t *testing.T) {
 		}
 	})
 }
+
+// The policy page names the version in force and links each group member
+// to their directory record.
+func TestPolicyPageShowsVersionAndPeople(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		pol := *e.svc.Policy()
+		pol.Version, pol.SHA256 = 7, "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12"
+		e.svc.SetPolicy(&pol)
+		p := e.signIn(t, "root@example.com").get(t, "/policy")
+		for _, want := range []string{`<strong id="policy-version">version 7</strong>`, "ab12cd34ef56…", `<a href="/admin/people/carol@example.com"`} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("policy page lacks %q", want)
+			}
+		}
+	})
+}

@@ -11,6 +11,8 @@ import (
 
 type policyData struct {
 	Source    string
+	Version   int    // in the policy history (0 before it is recorded)
+	SHA256    string // of the file's bytes
 	Admins    []string
 	Reviewers []string // the groups whose members read reviews, flags and the whole audit log
 	Groups    []policyGroup
@@ -36,7 +38,7 @@ func (u *ui) policy(c echo.Context) error {
 	}
 	v := u.newView(c, "Policy", "policy")
 	pol := u.svc.Policy()
-	d := policyData{Source: pol.Source, Admins: slices.Sorted(slices.Values(pol.Admins)), Reviewers: pol.Reviewers}
+	d := policyData{Source: pol.Source, Version: pol.Version, SHA256: pol.SHA256, Admins: slices.Sorted(slices.Values(pol.Admins)), Reviewers: pol.Reviewers}
 	for name, members := range pol.Groups {
 		d.Groups = append(d.Groups, policyGroup{Name: name, Members: slices.Sorted(slices.Values(members))})
 	}
