@@ -127,7 +127,11 @@ func (s *Service) directoryAuthorize(who Principal) error {
 	return nil
 }
 
-func (s *Service) directoryReads() (DirectoryReads, error) {
+// directoryReader authorizes who to read the directory and returns it.
+func (s *Service) directoryReader(who Principal) (DirectoryReads, error) {
+	if err := s.directoryAuthorize(who); err != nil {
+		return nil, err
+	}
 	r, ok := s.store.(DirectoryReads)
 	if !ok {
 		return nil, Internal(fmt.Errorf("store %T has no directory", s.store), "the directory is not available")
@@ -304,10 +308,7 @@ func (s *Service) CreateDirectoryUser(ctx context.Context, who Principal, in Per
 
 // GetDirectoryUser returns a person by id; deleted people are CodeNotFound.
 func (s *Service) GetDirectoryUser(ctx context.Context, who Principal, id string) (*Person, error) {
-	if err := s.directoryAuthorize(who); err != nil {
-		return nil, err
-	}
-	r, err := s.directoryReads()
+	r, err := s.directoryReader(who)
 	if err != nil {
 		return nil, err
 	}
@@ -316,10 +317,7 @@ func (s *Service) GetDirectoryUser(ctx context.Context, who Principal, id string
 
 // ListDirectoryUsers returns one page of people and the total q selects.
 func (s *Service) ListDirectoryUsers(ctx context.Context, who Principal, q DirectoryQuery) ([]*Person, int, error) {
-	if err := s.directoryAuthorize(who); err != nil {
-		return nil, 0, err
-	}
-	r, err := s.directoryReads()
+	r, err := s.directoryReader(who)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -554,10 +552,7 @@ func memberAudit(who Principal, action string, g *DirectoryGroup, email, reason 
 
 // GetDirectoryGroup returns a group by id.
 func (s *Service) GetDirectoryGroup(ctx context.Context, who Principal, id string) (*DirectoryGroup, error) {
-	if err := s.directoryAuthorize(who); err != nil {
-		return nil, err
-	}
-	r, err := s.directoryReads()
+	r, err := s.directoryReader(who)
 	if err != nil {
 		return nil, err
 	}
@@ -566,10 +561,7 @@ func (s *Service) GetDirectoryGroup(ctx context.Context, who Principal, id strin
 
 // ListDirectoryGroups returns one page of groups and the total q selects.
 func (s *Service) ListDirectoryGroups(ctx context.Context, who Principal, q DirectoryQuery) ([]*DirectoryGroup, int, error) {
-	if err := s.directoryAuthorize(who); err != nil {
-		return nil, 0, err
-	}
-	r, err := s.directoryReads()
+	r, err := s.directoryReader(who)
 	if err != nil {
 		return nil, 0, err
 	}
