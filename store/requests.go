@@ -185,7 +185,10 @@ func (r reader) filterRequests(ctx context.Context, q workflow.RequestQuery) *go
 		db = db.Where("requester <> ?", q.ExcludeRequester)
 	}
 	if q.NotApprovedBy != "" {
-		db = db.Where("NOT EXISTS (SELECT 1 FROM approvals a WHERE a.request_id = requests.id AND a.approver = ?)", q.NotApprovedBy)
+		db = db.Where("NOT EXISTS (SELECT 1 FROM approvals a WHERE a.request_id = requests.id AND a.approver = ? AND a.withdrawn_at IS NULL)", q.NotApprovedBy)
+	}
+	if q.ApprovedBy != "" {
+		db = db.Where("EXISTS (SELECT 1 FROM approvals a WHERE a.request_id = requests.id AND a.approver = ? AND a.withdrawn_at IS NULL)", q.ApprovedBy)
 	}
 	if !q.OpenAt.IsZero() {
 		at := q.OpenAt.UTC()

@@ -327,8 +327,8 @@ func (s *Service) apply(ctx context.Context, pol *Policy, c cause, id string) (R
 
 // sweepOpen judges every open request q selects (paging through them) and
 // applies what fails, one transaction per request, skipping the rest
-// without a write. keep filters the listed requests (nil keeps all).
-func (s *Service) sweepOpen(ctx context.Context, pol *Policy, c cause, q RequestQuery, keep func(*Request) bool) (ReconcileResult, error) {
+// without a write.
+func (s *Service) sweepOpen(ctx context.Context, pol *Policy, c cause, q RequestQuery) (ReconcileResult, error) {
 	var total ReconcileResult
 	ps := &people{r: s.store, seen: map[string]Principal{}}
 	q.All, q.Limit = true, MaxPageSize
@@ -340,9 +340,6 @@ func (s *Service) sweepOpen(ctx context.Context, pol *Policy, c cause, q Request
 			return total, err
 		}
 		for _, req := range reqs {
-			if keep != nil && !keep(req) {
-				continue
-			}
 			j, err := judge(ctx, ps, pol, c, req, now)
 			if err != nil {
 				return total, err
@@ -373,7 +370,7 @@ func (s *Service) Reconcile(ctx context.Context, trigger string) (ReconcileResul
 	c := cause{trigger: trigger}
 	var total ReconcileResult
 	for _, st := range []State{StateApproved, StatePending} {
-		r, err := s.sweepOpen(ctx, pol, c, RequestQuery{State: st}, nil)
+		r, err := s.sweepOpen(ctx, pol, c, RequestQuery{State: st})
 		total.add(r)
 		if err != nil {
 			return total, err
@@ -397,23 +394,17 @@ func (s *Service) ReconcilePeople(ctx context.Context, changes []PersonChange) (
 	}
 	var total ReconcileResult
 	for email := range c.people {
-		for _, st := range []State{StateApproved, StatePending} {
-			r, err := s.sweepOpen(ctx, pol, c, RequestQuery{State: st, Requester: email}, nil)
+		for _, q := range []RequestQuery{
+			{State: StateApproved, Requester: email},
+			{State: StatePending, Requester: email},
+			{State: StatePending, ApprovedBy: email}, // their votes on others' requests
+		} {
+			r, err := s.sweepOpen(ctx, pol, c, q)
 			total.add(r)
 			if err != nil {
 				return total, err
 			}
 		}
 	}
-	// Their votes on other people's pending requests.
-	r, err := s.sweepOpen(ctx, pol, c, RequestQuery{State: StatePending}, func(req *Request) bool {
-		for _, a := range req.Counting() {
-			if _, ok := c.people[a.Approver]; ok {
-				return true
-			}
-		}
-		return false
-	})
-	total.add(r)
-	return total, err
+	return total, nil
 }

@@ -91,8 +91,12 @@ type RequestQuery struct {
 	// ExcludeRequester leaves out this person's own requests (a review
 	// queue never offers someone their own request).
 	ExcludeRequester string
-	// NotApprovedBy leaves out requests this person has already approved.
+	// NotApprovedBy leaves out requests this person has an approval in
+	// force on (a withdrawn one does not count).
 	NotApprovedBy string
+	// ApprovedBy keeps only requests this person has an approval in force
+	// on.
+	ApprovedBy string
 	// OpenAt, when set, keeps only requests still open at that time:
 	// pending before their review deadline, or approved before expiry.
 	OpenAt time.Time
