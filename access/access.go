@@ -43,6 +43,9 @@ type Options struct {
 	// TokenKey keys the token mask style (at least masking.MinKeyLen
 	// bytes). Without one, token fields are redacted.
 	TokenKey []byte
+	// EncryptKeys keys the encrypt mask style and the detokenize API.
+	// Without them, encrypt fields are redacted and nothing opens.
+	EncryptKeys *masking.Keyring
 	// AuditMode says which calls are audited: all, allowed (checks that
 	// found a live grant, mask calls that returned fields unmasked) or
 	// none. Default all.
@@ -81,6 +84,8 @@ type Checker struct {
 	rules  atomic.Pointer[compiledRules]
 	// keyWarned is set once a missing token key has been logged.
 	keyWarned atomic.Bool
+	// encryptWarned is set once missing encrypt keys have been logged.
+	encryptWarned atomic.Bool
 }
 
 // New returns a checker over svc. Register its Hook with svc.OnChange
@@ -98,6 +103,7 @@ func New(svc *workflow.Service, opts Options) *Checker {
 		mode:   opts.AuditMode,
 		log:    opts.Logger,
 	}
+	c.masker.UseKeyring(opts.EncryptKeys)
 	commit := appender(svc.Store())
 	if opts.AuditFlush > 0 {
 		c.audit = newAsyncAudit(commit, opts.AuditFlush, opts.Logger)
@@ -267,6 +273,9 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 		if m.KeyMissing && !c.keyWarned.Swap(true) {
 			c.log.Warn("token-style fields are redacted: no mask token key is configured (JITACCESS_MASK_TOKEN_KEY)", "resource", resource)
 		}
+		if m.EncryptKeyMissing && !c.encryptWarned.Swap(true) {
+			c.log.Warn("encrypt-style fields are redacted: no mask encrypt keys are configured (JITACCESS_MASK_ENCRYPT_KEYS or --mask-encrypt-keys-file)", "resource", resource)
+		}
 	}
 	if c.audited(d.Allowed) {
 		outcome := maskOutcome(d, out.Masked)
@@ -311,14 +320,14 @@ func (c *Checker) rulesFor(pol *workflow.Policy, res *workflow.Resource) *maskin
 	if cr == nil || cr.policy != pol {
 		cr = &compiledRules{policy: pol, byID: make(map[string]*masking.Rules, len(pol.Resources))}
 		for _, r := range pol.Resources {
-			cr.byID[r.ID] = masking.Compile(r.MaskRules())
+			cr.byID[r.ID] = masking.CompileFor(r.ID, r.MaskRules())
 		}
 		c.rules.Store(cr)
 	}
 	if rs, ok := cr.byID[res.ID]; ok {
 		return rs
 	}
-	return masking.Compile(res.MaskRules())
+	return masking.CompileFor(res.ID, res.MaskRules())
 }
 
 // groupCommit writes audit records so that each caller returns once its

@@ -20,6 +20,12 @@ type ProvisionConfig struct {
 	// MaskTokenKey keys the token mask style; every replica needs the same
 	// one, or tokens will not match. Required when a field uses token.
 	MaskTokenKey string
+	// MaskEncryptKeys keys the encrypt mask style: "keyid:base64key,..."
+	// (64-byte keys), the last the newest. MaskEncryptKeysFile names a
+	// file of one keyid:base64key a line instead. Every replica needs the
+	// same keys.
+	MaskEncryptKeys     string
+	MaskEncryptKeysFile string
 	// CheckCacheTTL is how long a check/mask decision is cached: "" is one
 	// sweep interval, "off" disables the cache, or a duration.
 	CheckCacheTTL string
@@ -44,6 +50,10 @@ type ProvisionConfig struct {
 func (f *flagSet) provisionFlags(c *ProvisionConfig) {
 	f.str(&c.MaskTokenKey, "mask-token-key", "JITACCESS_MASK_TOKEN_KEY", "",
 		"key of the token mask style, at least 32 bytes, the same on every replica (prefer the env variable)")
+	f.secret(&c.MaskEncryptKeys, "mask-encrypt-keys", "JITACCESS_MASK_ENCRYPT_KEYS",
+		"keys of the encrypt mask style: keyid:base64key,... (64-byte keys), the last the newest (prefer the env variable)")
+	f.str(&c.MaskEncryptKeysFile, "mask-encrypt-keys-file", "JITACCESS_MASK_ENCRYPT_KEYS_FILE", "",
+		"file of encrypt mask keys, one keyid:base64key a line, the last the newest; # comments allowed")
 	f.str(&c.CheckCacheTTL, "check-cache-ttl", "JITACCESS_CHECK_CACHE_TTL", "",
 		"how long check and mask decisions are cached: a duration, off, or empty for one sweep interval")
 	f.flushDuration(&c.AuditFlush)
@@ -116,6 +126,14 @@ func (a *App) wireProvisioning() error {
 			"resource %q masks field %q with the token style, which needs a key: set JITACCESS_MASK_TOKEN_KEY (at least %d bytes, the same on every replica)",
 			res.ID, f.Name, masking.MinKeyLen)}}
 	}
+	keyring, err := cfg.encryptKeys()
+	if err != nil {
+		return err
+	}
+	if res, f := needsEncryptKeys(pol); res != nil && keyring == nil {
+		a.Logger.Warn("a field uses the encrypt mask style but no keys are configured (JITACCESS_MASK_ENCRYPT_KEYS or --mask-encrypt-keys-file): it is redacted",
+			"resource", res.ID, "field", f.Name)
+	}
 	ttl, err := cfg.cacheTTL(a.Config.SweepSchedule)
 	if err != nil {
 		return err
@@ -135,7 +153,7 @@ func (a *App) wireProvisioning() error {
 	if cfg.AuditFlush < 0 || cfg.AuditFlush > time.Minute {
 		return fmt.Errorf("--audit-checks-flush %s: use 0 (wait for each record) or a duration up to 1m", cfg.AuditFlush)
 	}
-	chk := access.New(a.Service, access.Options{TokenKey: key, AuditMode: a.Config.AuditChecks, CacheTTL: ttl,
+	chk := access.New(a.Service, access.Options{TokenKey: key, EncryptKeys: keyring, AuditMode: a.Config.AuditChecks, CacheTTL: ttl,
 		AuditFlush: cfg.AuditFlush, Logger: a.Logger})
 	a.stops = append(a.stops, chk.Close)
 	a.Service.OnChange(pipe.Hook)
@@ -168,4 +186,42 @@ func (a *App) sweepProvisioning(pipe *provision.Pipeline) {
 	if res.Hurried+res.Requeued > 0 {
 		a.Logger.Info("provisioning sweep", "retried_failing_removals", res.Hurried, "requeued", res.Requeued)
 	}
+}
+
+// encryptKeys reads the keys of the encrypt mask style; nil when none are
+// configured. Bad keys refuse to start.
+func (c ProvisionConfig) encryptKeys() (*masking.Keyring, error) {
+	switch {
+	case c.MaskEncryptKeys != "" && c.MaskEncryptKeysFile != "":
+		return nil, fmt.Errorf("give the encrypt mask keys once: JITACCESS_MASK_ENCRYPT_KEYS or --mask-encrypt-keys-file, not both")
+	case c.MaskEncryptKeys != "":
+		k, err := masking.ParseKeyList(c.MaskEncryptKeys)
+		if err != nil {
+			return nil, fmt.Errorf("JITACCESS_MASK_ENCRYPT_KEYS: %v", err)
+		}
+		return k, nil
+	case c.MaskEncryptKeysFile != "":
+		data, err := os.ReadFile(c.MaskEncryptKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("--mask-encrypt-keys-file: %v", err)
+		}
+		k, err := masking.ParseKeyFile(c.MaskEncryptKeysFile, data)
+		if err != nil {
+			return nil, fmt.Errorf("--mask-encrypt-keys-file: %v", err)
+		}
+		return k, nil
+	}
+	return nil, nil
+}
+
+// needsEncryptKeys returns the first field masked with the encrypt style.
+func needsEncryptKeys(pol *workflow.Policy) (*workflow.Resource, *workflow.FieldRule) {
+	for _, r := range pol.Resources {
+		for i := range r.Fields {
+			if r.Fields[i].Style == masking.Encrypt {
+				return r, &r.Fields[i]
+			}
+		}
+	}
+	return nil, nil
 }

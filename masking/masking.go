@@ -17,6 +17,9 @@
 //     the same key, so records can be matched (same card, same IBAN)
 //     without being read; without the key a token cannot be reversed or
 //     recomputed from a guess.
+//   - encrypt: the value becomes a reversible token "tok2_<key id>_..."
+//     (AES-SIV, deterministic, bound to the resource and field; see
+//     encrypt.go), which POST /api/v1/detokenize opens under a live grant.
 //
 // Field names match a key at any depth of the record ("iban" masks
 // customer.iban and accounts[3].iban); a dotted name ("customer.iban")
@@ -46,10 +49,11 @@ const (
 	Redact Style = "redact"
 	Last4  Style = "last4"
 	Token  Style = "token"
+	// Encrypt is declared in encrypt.go.
 )
 
 // Styles lists every style.
-var Styles = []Style{Redact, Last4, Token}
+var Styles = []Style{Redact, Last4, Token, Encrypt}
 
 // Redacted is what a redacted value becomes.
 const Redacted = "[REDACTED]"
@@ -67,7 +71,7 @@ func ParseStyle(s string) (Style, error) {
 	if slices.Contains(Styles, st) {
 		return st, nil
 	}
-	return "", fmt.Errorf("unknown mask style %q; use redact, last4 or token", s)
+	return "", fmt.Errorf("unknown mask style %q; use redact, last4, token or encrypt", s)
 }
 
 // Rule says how one field is masked.
@@ -81,6 +85,8 @@ type Rules struct {
 	byName map[string]Style // names without a dot: any depth
 	byPath map[string]Style // dotted paths from the root
 	token  bool
+	// resource binds encrypt-style tokens (CompileFor).
+	resource string
 }
 
 // Compile indexes rules. A later rule for the same field wins.
@@ -113,8 +119,9 @@ func (rs *Rules) match(name, path string) (Style, bool) {
 
 // Masker masks records. It is safe for concurrent use.
 type Masker struct {
-	key  []byte
-	macs sync.Pool
+	key     []byte
+	macs    sync.Pool
+	keyring *Keyring // the encrypt style's keys (UseKeyring)
 }
 
 // NewMasker returns a masker whose tokens are keyed by key. A masker with
@@ -140,6 +147,9 @@ type Result struct {
 	// KeyMissing is set when a token-style field was redacted because the
 	// masker has no key.
 	KeyMissing bool
+	// EncryptKeyMissing is set when an encrypt-style field was redacted
+	// because the masker has no keyring.
+	EncryptKeyMissing bool
 }
 
 // Mask masks record in place according to rs and reports which values it
@@ -168,7 +178,10 @@ func (w walker) walk(v any, path, plain string) {
 		for k, child := range x {
 			cpath, cplain := join(path, k), join(plain, k)
 			if st, ok := w.rs.match(k, cplain); ok {
-				if child != nil {
+				if child != nil && st == Encrypt {
+					x[k] = w.m.encrypt(w.rs, w.rs.declared(k, cplain), child, w.res)
+					w.res.Masked = append(w.res.Masked, cpath)
+				} else if child != nil {
 					x[k] = w.m.value(st, child, w.res)
 					w.res.Masked = append(w.res.Masked, cpath)
 				}

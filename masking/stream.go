@@ -35,7 +35,11 @@ func (m *Masker) MaskJSON(raw []byte, rs *Rules) ([]byte, Result, error) {
 	prev := 0
 	for _, h := range s.hits {
 		out = append(out, raw[prev:h.start]...)
-		out, err = m.appendMasked(out, h.style, raw[h.start:h.end], &res)
+		if h.style == Encrypt {
+			out, err = m.appendEncrypted(out, rs, h.field, raw[h.start:h.end], &res)
+		} else {
+			out, err = m.appendMasked(out, h.style, raw[h.start:h.end], &res)
+		}
 		if err != nil {
 			return nil, res, err
 		}
@@ -54,6 +58,7 @@ type hit struct {
 	start, end int
 	style      Style
 	path       string
+	field      string // the declared name that matched
 }
 
 type scanner struct {
@@ -127,9 +132,11 @@ func (s *scanner) object(i int, path, plain string) (int, error) {
 			matched bool
 			cplain  string
 		)
+		field := ""
 		if len(s.rs.byPath) > 0 {
 			cplain = join(plain, name())
 			st, matched = s.rs.byPath[cplain]
+			field = cplain
 		}
 		if !matched {
 			if plainKey {
@@ -145,7 +152,10 @@ func (s *scanner) object(i int, path, plain string) (int, error) {
 				return 0, err
 			}
 			if !bytes.Equal(s.src[vstart:vend], []byte("null")) {
-				s.hits = append(s.hits, hit{vstart, vend, st, join(path, name())})
+				if field == "" || s.rs.byPath[field] == "" {
+					field = name()
+				}
+				s.hits = append(s.hits, hit{vstart, vend, st, join(path, name()), field})
 			}
 		case vstart < len(s.src) && (s.src[vstart] == '{' || s.src[vstart] == '['):
 			if vend, err = s.value(vstart, join(path, name()), cplain); err != nil {

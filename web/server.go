@@ -132,6 +132,7 @@ func (s *Server) routes() {
 	api.GET("/resources", s.listResources, auth)
 	api.GET("/grants/check", s.checkGrant, auth)
 	api.POST("/mask", s.maskRecord, auth)
+	api.POST("/detokenize", s.detokenize, auth)
 	api.GET("/provisioning", s.listProvisioning, auth)
 	api.GET("/audit", s.listAudit, auth)
 	api.GET("/policy/versions", s.listPolicyVersions, auth)

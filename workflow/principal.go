@@ -73,10 +73,13 @@ func (p Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes
 const (
 	ScopeCheck = "check" // the check and mask APIs
 	ScopeSCIM  = "scim"  // the SCIM directory (/scim/v2), for the identity provider
+	// ScopeDetokenize: POST /api/v1/detokenize, which opens encrypt-style
+	// tokens for a user who holds a live grant.
+	ScopeDetokenize = "detokenize"
 )
 
 // KnownScopes lists every scope a service token may be given.
-var KnownScopes = []string{ScopeCheck, ScopeSCIM}
+var KnownScopes = []string{ScopeCheck, ScopeSCIM, ScopeDetokenize}
 
 // NormalizeEmail lower-cases and trims an address so that one person is one
 // identity however they type it.
