@@ -194,7 +194,7 @@ func TestParseStyle(t *testing.T) {
 			t.Fatalf("ParseStyle(%q) = %q, %v", s, got, err)
 		}
 	}
-	if _, err := masking.ParseStyle("hash"); err == nil || !strings.Contains(err.Error(), "redact, last4 or token") {
+	if _, err := masking.ParseStyle("hash"); err == nil || !strings.Contains(err.Error(), "redact, last4, token or encrypt") {
 		t.Fatalf("ParseStyle(hash): %v", err)
 	}
 }

@@ -210,7 +210,7 @@ func (d *policyDecoder) maskFields(n *yaml.Node) []FieldRule {
 			first[f.Name] = c.Line
 		}
 		if seen["mask"] == nil {
-			d.errorf(c, "field %q has no mask (redact, last4 or token)", f.Name)
+			d.errorf(c, "field %q has no mask (redact, last4, token or encrypt)", f.Name)
 		} else if st, err := masking.ParseStyle(mask); err != nil {
 			d.errorf(seen["mask"], "field %q: %v", f.Name, err)
 		} else {
