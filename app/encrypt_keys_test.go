@@ -2,13 +2,16 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
+	"github.com/jitaccess/jitaccess/workflow"
 )
 
 // TestServeRefusesBadEncryptKeys: a bad key of the encrypt mask style,
@@ -57,6 +60,57 @@ func TestTokenCreateDetokenizeScope(t *testing.T) {
 		code, out, _ = run(t, "token", "list", "--database", u)
 		if code != 0 || !strings.Contains(out, "detokenize") {
 			t.Fatalf("list: %d %q", code, out)
+		}
+	})
+}
+
+const encryptPolicy = `admins: [root@example.com]
+groups:
+  agents: [alice@example.com, bob@example.com]
+resources:
+  - id: crm-payments
+    tier: low
+    max_duration: 2h
+    requesters: [agents]
+    auto_approve: true
+    fields:
+      - {name: payment_card, mask: encrypt}
+`
+
+// TestServeDetokenize: serve with a keys file masks with tok2_ tokens of
+// the newest key and opens them through the detokenize API for a user who
+// holds a live grant.
+func TestServeDetokenize(t *testing.T) {
+	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
+		ctx := context.Background()
+		u := storetest.NewURL(t, kind)
+		db := storetest.OpenURL(t, u)
+		now := workflow.Now()
+		tok := map[string]string{}
+		tok["alice"], _, _ = db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: "alice@example.com", Actor: "test"}, now)
+		tok["helpdesk"], _, _ = db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{"check"}, Actor: "test"}, now)
+		tok["crm"], _, _ = db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "crm", Scopes: []string{"detokenize"}, Actor: "test"}, now)
+		k := func(b byte) string { return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{b}, 64)) }
+		keys := writeFile(t, "keys.txt", "# old\nk2026a:"+k(1)+"\n# newest\nk2026b:"+k(2)+"\n")
+		c := startChild(t, "--database", u, "--policy", writeFile(t, "policy.yaml", encryptPolicy), "--mask-encrypt-keys-file", keys)
+
+		code, body := httpJSON(t, "POST", c.base+"/api/v1/mask", tok["helpdesk"],
+			`{"user":"bob@example.com","resource":"crm-payments","record":{"payment_card":"4111 1111 1111 1234"}}`)
+		card, _ := body["record"].(map[string]any)["payment_card"].(string)
+		if code != 200 || !strings.HasPrefix(card, "tok2_k2026b_") {
+			t.Fatalf("mask: %d %v", code, body)
+		}
+		detok := `{"user":"alice@example.com","resource":"crm-payments","tokens":["` + card + `"]}`
+		if code, body := httpJSON(t, "POST", c.base+"/api/v1/detokenize", tok["crm"], detok); code != 403 {
+			t.Fatalf("without a grant: %d %v", code, body)
+		}
+		if code, body := httpJSON(t, "POST", c.base+"/api/v1/requests", tok["alice"], `{"resource":"crm-payments","duration":"1h","reason":"case 9"}`); code != 201 {
+			t.Fatalf("submit: %d %v", code, body)
+		}
+		code, body = httpJSON(t, "POST", c.base+"/api/v1/detokenize", tok["crm"], detok)
+		res, _ := body["results"].([]any)
+		if code != 200 || len(res) != 1 || res[0].(map[string]any)["value"] != "4111 1111 1111 1234" {
+			t.Fatalf("with a grant: %d %v", code, body)
 		}
 	})
 }
