@@ -256,7 +256,7 @@ func (s *Service) List(ctx context.Context, who workflow.Principal, limit int, c
 // it), CodeInvalidState (already signed off), CodeInvalid (notes too
 // long), CodeConflict.
 func (s *Service) SignOff(ctx context.Context, who workflow.Principal, id, notes string) (*Review, error) {
-	notes, err := workflow.CheckComment(notes, false, "sign off")
+	notes, notices, err := workflow.CheckComment(s.policy(), "notes", notes, false, "sign off")
 	if err != nil {
 		return nil, err
 	}
@@ -291,6 +291,7 @@ func (s *Service) SignOff(ctx context.Context, who workflow.Principal, id, notes
 		if notes != "" {
 			text += ": " + notes
 		}
+		rev.Notices = notices
 		out = rev
 		return tx.AppendAudit(ctx, s.auditRecord(rev, who, ActionReviewSignOff, text, now))
 	})
@@ -309,7 +310,7 @@ func (s *Service) MarkFollowUp(ctx context.Context, who workflow.Principal, revi
 	if err != nil {
 		return nil, err
 	}
-	note, err = workflow.CheckComment(note, true, "mark for follow-up")
+	note, notices, err := workflow.CheckComment(s.policy(), "note", note, true, "mark for follow-up")
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +324,7 @@ func (s *Service) MarkFollowUp(ctx context.Context, who workflow.Principal, revi
 			return workflow.Errorf(workflow.CodeNotFound, "review %s not found", reviewID)
 		}
 		now := s.opts.Now()
-		f := &FollowUp{ID: s.opts.NewID(), ReviewID: rev.ID, ItemKind: kind, ItemRef: ref, Note: note, CreatedBy: who.Email, CreatedAt: now}
+		f := &FollowUp{ID: s.opts.NewID(), ReviewID: rev.ID, ItemKind: kind, ItemRef: ref, Note: note, CreatedBy: who.Email, CreatedAt: now, Notices: notices}
 		if err := tx.InsertFollowUp(ctx, f); err != nil {
 			return err
 		}
@@ -344,7 +345,7 @@ func (s *Service) MarkFollowUp(ctx context.Context, who workflow.Principal, revi
 //
 // Errors: CodeNotFound, CodeInvalid, CodeConflict (already resolved).
 func (s *Service) ResolveFollowUp(ctx context.Context, who workflow.Principal, id, resolution string) (*FollowUp, error) {
-	resolution, err := workflow.CheckComment(resolution, true, "resolve a follow-up")
+	resolution, notices, err := workflow.CheckComment(s.policy(), "resolution", resolution, true, "resolve a follow-up")
 	if err != nil {
 		return nil, err
 	}
@@ -369,6 +370,7 @@ func (s *Service) ResolveFollowUp(ctx context.Context, who workflow.Principal, i
 		if err := tx.ResolveFollowUp(ctx, f); err != nil {
 			return err
 		}
+		f.Notices = notices
 		out = f
 		return tx.AppendAudit(ctx, s.auditRecord(rev, who, ActionFollowUpDone, "follow-up "+f.ID+" on "+f.ItemKind+" "+f.ItemRef+" resolved: "+resolution, now))
 	})

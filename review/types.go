@@ -55,6 +55,9 @@ type Review struct {
 	ReportDigest string // the digest of the report as it was signed off
 	Version      int64
 	FollowUps    []FollowUp
+	// Notices say what was masked in the notes just written (see
+	// workflow.MaskText); set by SignOff, never stored.
+	Notices []string
 }
 
 // Item kinds a follow-up can point at.
@@ -77,6 +80,9 @@ type FollowUp struct {
 	ResolvedBy string
 	ResolvedAt *time.Time
 	Resolution string
+	// Notices say what was masked in the note or resolution just written;
+	// set by MarkFollowUp and ResolveFollowUp, never stored.
+	Notices []string
 }
 
 // FlagKind names an anomaly rule.

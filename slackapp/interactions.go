@@ -80,7 +80,7 @@ func (h *Handler) decision(id, done string, do decide) work {
 			h.reply(ctx, in, textMessage(decisionProblem(err, id)))
 			return err
 		}
-		msg := fmt.Sprintf(":white_check_mark: You %s request `%s` (%s for %s).", done, req.ID, req.Resource, req.Requester)
+		msg := fmt.Sprintf(":white_check_mark: You %s request `%s` (%s for %s).", done, req.ID, req.Resource, req.Requester) + maskedNote(req)
 		if req.State == workflow.StatePending {
 			msg += " " + workflow.ApprovalProgress(req) + " so far; it needs more before access is granted."
 		} else if req.State == workflow.StateApproved && req.ExpiresAt != nil {
@@ -296,6 +296,6 @@ func (h *Handler) submitReason(ctx context.Context, in inbound, meta reasonMeta,
 		return submission{response: slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: clip(msg, 150)}), after: msg}
 	}
 	// The channel message, edited by the notifier, shows the decision.
-	msg := fmt.Sprintf(":white_check_mark: You %s request `%s` (%s for %s).", done, req.ID, req.Resource, req.Requester)
+	msg := fmt.Sprintf(":white_check_mark: You %s request `%s` (%s for %s).", done, req.ID, req.Resource, req.Requester) + maskedNote(req)
 	return submission{response: slack.NewClearViewSubmissionResponse(), after: msg}
 }

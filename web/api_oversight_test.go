@@ -135,9 +135,13 @@ func TestAPIOversight(t *testing.T) {
 		if r := e.call(t, "POST", "/api/v1/reviews/"+rid+"/followups", "ann", `{"kind":"request","ref":"x","note":"n","extra":1}`); r.status != 400 {
 			t.Errorf("unknown field: %d %s", r.status, r.raw)
 		}
-		r = e.call(t, "POST", "/api/v1/reviews/"+rid+"/signoff", "ann", map[string]string{"notes": "one follow-up"})
+		r = e.call(t, "POST", "/api/v1/reviews/"+rid+"/signoff", "ann", map[string]string{"notes": "one follow-up; card 4111111111111111 seen"})
 		if r.status != 200 || r.str("state") != "signed_off" || r.str("signed_off_by") != "ann@example.com" {
 			t.Fatalf("sign off: %d %s", r.status, r.raw)
+		}
+		// The notes are stored masked, and the answer says so.
+		if n, _ := r.body["notices"].([]any); r.str("notes") != "one follow-up; card [card ending 1111] seen" || len(n) != 1 || n[0] != "a card number in your notes was masked" {
+			t.Fatalf("sign-off notes: %s", r.raw)
 		}
 		if r := e.call(t, "POST", "/api/v1/reviews/"+rid+"/signoff", "root", nil); r.status != 409 || r.errCode() != "invalid_state" {
 			t.Errorf("second sign-off: %d %s", r.status, r.raw)

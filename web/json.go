@@ -27,6 +27,10 @@ type RequestJSON struct {
 	EndedAt           *time.Time     `json:"ended_at"`
 	EndedBy           string         `json:"ended_by"`
 	EndReason         string         `json:"end_reason"`
+	// Notices say what was masked in the text this call wrote ("a card
+	// number in your reason was masked"); only on the response to the
+	// call that wrote it.
+	Notices []string `json:"notices,omitempty"`
 	// Provisioning is where applying and removing the grant at the target
 	// stands; null until the request is approved.
 	Provisioning *ProvisioningJSON `json:"provisioning"`
@@ -103,7 +107,7 @@ func requestJSON(r *workflow.Request) RequestJSON {
 		DurationSeconds: int64(r.Duration / time.Second), Duration: workflow.FormatDuration(r.Duration),
 		State: r.State, RequiredApprovals: r.RequiredApprovals, Approvals: []ApprovalJSON{},
 		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt,
-		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
+		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Notices: r.Notices,
 	}
 	for _, a := range r.Approvals {
 		out.Approvals = append(out.Approvals, ApprovalJSON{Approver: a.Approver, Comment: a.Comment, At: a.At,

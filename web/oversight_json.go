@@ -140,11 +140,14 @@ type FollowUpJSON struct {
 	ResolvedBy string     `json:"resolved_by"`
 	ResolvedAt *time.Time `json:"resolved_at"`
 	Resolution string     `json:"resolution"`
+	// Notices say what was masked in the note or resolution this call
+	// wrote; only on the response to that call.
+	Notices []string `json:"notices,omitempty"`
 }
 
 func followUpJSON(f review.FollowUp) FollowUpJSON {
 	return FollowUpJSON{ID: f.ID, ReviewID: f.ReviewID, Kind: f.ItemKind, Ref: f.ItemRef, Note: f.Note, CreatedBy: f.CreatedBy,
-		CreatedAt: f.CreatedAt, ResolvedBy: f.ResolvedBy, ResolvedAt: f.ResolvedAt, Resolution: f.Resolution}
+		CreatedAt: f.CreatedAt, ResolvedBy: f.ResolvedBy, ResolvedAt: f.ResolvedAt, Resolution: f.Resolution, Notices: f.Notices}
 }
 
 // ReviewJSON is a review; Report and Changed are set when one review is
@@ -164,11 +167,14 @@ type ReviewJSON struct {
 	FollowUps    []FollowUpJSON `json:"follow_ups"`
 	Changed      *bool          `json:"changed_since_sign_off,omitempty"`
 	Report       *ReportJSON    `json:"report,omitempty"`
+	// Notices say what was masked in the sign-off notes; only on the
+	// response to the sign-off.
+	Notices []string `json:"notices,omitempty"`
 }
 
 func reviewJSON(r *review.Review) ReviewJSON {
 	out := ReviewJSON{ID: r.ID, Scope: r.Scope.String(), Since: r.Period.Start, Until: r.Period.End, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt,
-		State: r.State, SignedOffBy: r.SignedOffBy, SignedOffAt: r.SignedOffAt, Notes: r.Notes, ReportDigest: r.ReportDigest, FollowUps: []FollowUpJSON{}}
+		State: r.State, SignedOffBy: r.SignedOffBy, SignedOffAt: r.SignedOffAt, Notes: r.Notes, ReportDigest: r.ReportDigest, FollowUps: []FollowUpJSON{}, Notices: r.Notices}
 	for _, f := range r.FollowUps {
 		out.FollowUps = append(out.FollowUps, followUpJSON(f))
 	}

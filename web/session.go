@@ -155,6 +155,14 @@ func (u *ui) signOut(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/sign-in")
 }
 
+// withNote adds to a flash what was masked in the text just written.
+func withNote(msg string, notices []string) string {
+	if note := workflow.MaskedNote(notices); note != "" {
+		return msg + " " + note
+	}
+	return msg
+}
+
 // setFlash keeps a message for the next page this browser shows.
 func (u *ui) setFlash(c echo.Context, kind, text string) {
 	setCookie(c, flashCookie, url.QueryEscape(kind+"|"+text), time.Minute)

@@ -53,7 +53,7 @@ func (u *ui) decide(a requestAction) echo.HandlerFunc {
 			}
 			return u.renderDetail(c, Status(code), workflow.ErrorMessage(err), a.name, comment)
 		}
-		u.setFlash(c, "success", a.done(req))
+		u.setFlash(c, "success", withNote(a.done(req), req.Notices))
 		return c.Redirect(http.StatusSeeOther, localPath(c.FormValue("next"), "/requests/"+req.ID))
 	}
 }

@@ -125,7 +125,7 @@ func (u *ui) submitRequest(c echo.Context) error {
 			if req.State == workflow.StateApproved {
 				msg = "Approved automatically: your access is live until " + formatUTCShort(derefTime(req.ExpiresAt)) + "."
 			}
-			u.setFlash(c, "success", msg)
+			u.setFlash(c, "success", withNote(msg, req.Notices))
 			return c.Redirect(http.StatusSeeOther, "/requests/"+req.ID)
 		}
 	}

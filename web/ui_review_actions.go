@@ -50,7 +50,7 @@ func (u *ui) signOffReview(c echo.Context) error {
 	if err != nil {
 		return u.refused(c, c.Param("id"), err, "signoff", notes)
 	}
-	u.setFlash(c, "success", "Review signed off. The sign-off is in the audit log.")
+	u.setFlash(c, "success", withNote("Review signed off. The sign-off is in the audit log.", rev.Notices))
 	return c.Redirect(http.StatusSeeOther, "/reviews/"+rev.ID)
 }
 
@@ -65,7 +65,7 @@ func (u *ui) markFollowUp(c echo.Context) error {
 	if f.ItemKind == review.ItemRequest || f.ItemKind == review.ItemFlag {
 		item = f.ItemKind
 	}
-	u.setFlash(c, "success", fmt.Sprintf("Marked %s for follow-up.", item))
+	u.setFlash(c, "success", withNote(fmt.Sprintf("Marked %s for follow-up.", item), f.Notices))
 	return c.Redirect(http.StatusSeeOther, "/reviews/"+f.ReviewID+"#followups")
 }
 
@@ -77,6 +77,6 @@ func (u *ui) resolveFollowUp(c echo.Context) error {
 	if err != nil {
 		return u.refused(c, c.FormValue("review"), err, "resolve "+c.Param("id"), resolution)
 	}
-	u.setFlash(c, "success", "Follow-up resolved.")
+	u.setFlash(c, "success", withNote("Follow-up resolved.", f.Notices))
 	return c.Redirect(http.StatusSeeOther, "/reviews/"+f.ReviewID+"#followups")
 }

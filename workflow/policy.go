@@ -3,6 +3,8 @@ package workflow
 import (
 	"slices"
 	"time"
+
+	"github.com/jitaccess/jitaccess/masking"
 )
 
 // Tier is how sensitive a resource is; it sets the minimum number of
@@ -54,6 +56,10 @@ type Policy struct {
 	// SlackChannels are the policy's default Slack approval channels
 	// (policy key slack_channels); a resource's own slack_channel wins.
 	SlackChannels SlackChannels
+	// SensitivePatterns are the policy's own free-text detectors (policy
+	// key sensitive_patterns), applied besides card numbers and IBANs to
+	// every text a person writes, before it is stored.
+	SensitivePatterns []masking.Pattern
 
 	byID    map[string]*Resource
 	members map[string]map[string]bool // group → set of emails

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/jitaccess/jitaccess/masking"
 )
 
 // PolicyError is one problem in a policy file, located by file and line.
@@ -230,6 +232,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		reviewers []string
 		hours     []WorkingHours
 		channels  SlackChannels
+		patterns  []masking.Pattern
 	)
 	seen := d.fields(root, "the policy", map[string]func(*yaml.Node){
 		"reviewers": func(v *yaml.Node) {
@@ -280,7 +283,8 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 				groups[name] = members
 			}
 		},
-		"slack_channels": func(v *yaml.Node) { channels = d.slackChannels(v) },
+		"slack_channels":     func(v *yaml.Node) { channels = d.slackChannels(v) },
+		"sensitive_patterns": func(v *yaml.Node) { patterns = d.sensitivePatterns(v) },
 		"resources": func(v *yaml.Node) {
 			if v.Kind != yaml.SequenceNode {
 				d.errorf(v, "resources must be a list, not %s", kindName(v))
@@ -316,6 +320,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 	p := NewPolicy(d.file, admins, groups, resources)
 	p.Reviewers, p.WorkingHours = reviewers, hours
 	p.SlackChannels = channels
+	p.SensitivePatterns = patterns
 	// Rules that need the whole file: approver headcount.
 	for _, r := range resources {
 		if r.AutoApprove || r.ApprovalsRequired == 0 {
@@ -327,6 +332,49 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		}
 	}
 	return p
+}
+
+// sensitivePatterns reads sensitive_patterns: a list of {name, regex,
+// mask}. A regex that does not compile or can match the empty string is
+// an error at its line.
+func (d *policyDecoder) sensitivePatterns(v *yaml.Node) []masking.Pattern {
+	if v.Kind != yaml.SequenceNode {
+		d.errorf(v, "sensitive_patterns must be a list of {name, regex, mask}, not %s", kindName(v))
+		return nil
+	}
+	var out []masking.Pattern
+	names := map[string]int{}
+	for _, c := range v.Content {
+		var name, expr, mask string
+		var regexNode *yaml.Node
+		seen := d.fields(c, "a sensitive pattern", map[string]func(*yaml.Node){
+			"name":  func(n *yaml.Node) { name = d.str(n, "name") },
+			"regex": func(n *yaml.Node) { regexNode, expr = n, d.str(n, "regex") },
+			"mask":  func(n *yaml.Node) { mask = d.str(n, "mask") },
+		})
+		if c.Kind != yaml.MappingNode {
+			continue
+		}
+		switch {
+		case name == "":
+			d.errorf(c, "a sensitive pattern needs a name")
+		case names[name] != 0:
+			d.errorf(seen["name"], "sensitive pattern %q defined twice (first at line %d)", name, names[name])
+		default:
+			names[name] = c.Line
+		}
+		if regexNode == nil || expr == "" {
+			d.errorf(c, "sensitive pattern %q needs a regex", name)
+			continue
+		}
+		pat, err := masking.CompilePattern(name, expr, mask)
+		if err != nil {
+			d.errorf(regexNode, "sensitive pattern %q: %v", name, err)
+			continue
+		}
+		out = append(out, pat)
+	}
+	return out
 }
 
 func allDefined(groups map[string][]string, names []string) bool {

@@ -32,6 +32,11 @@ type Request struct {
 	// re-evaluation cannot judge again; the directory's deactivation still
 	// ends such access.
 	ViaSession bool
+	// Notices tell the person who just wrote to the request what was
+	// masked in their text ("a card number in your reason was masked").
+	// Set by Submit, Approve, Deny, Cancel and Revoke on the request they
+	// return; never stored.
+	Notices []string
 }
 
 // Approval is one approver's sign-off.

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jitaccess/jitaccess/masking"
 )
 
 // Limits on free text, so that a request cannot carry a novel.
@@ -25,8 +27,66 @@ type SubmitInput struct {
 // CheckSubmission applies the rules for asking: the resource exists and the
 // principal may request it, the duration is positive and within the
 // resource's max_duration (refused, never clamped), and there is a reason.
-// It returns the resource and the input with its text trimmed.
-func CheckSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, SubmitInput, error) {
+// It returns the resource and the input with its text trimmed and masked
+// (card numbers, IBANs and the policy's sensitive_patterns; see
+// MaskText), and the notices that tell the person what was masked.
+func CheckSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, SubmitInput, []string, error) {
+	res, in, err := checkSubmission(pol, who, in)
+	if err != nil {
+		return nil, in, nil, err
+	}
+	var notices, more []string
+	in.Reason, notices = MaskText(pol, "reason", in.Reason)
+	in.Ticket, more = MaskText(pol, "ticket", in.Ticket)
+	return res, in, append(notices, more...), nil
+}
+
+// scanFreeText turns the free-text scan off; only the benchmark that
+// measures the scan's cost sets it (through export_test.go).
+var scanFreeText = true
+
+// MaskText replaces the card numbers, IBANs and matches of the policy's
+// sensitive_patterns in text by their masked forms (masking.ScanText),
+// and returns one notice per kind found, naming field: "a card number in
+// your reason was masked". pol may be nil (built-in detectors only).
+func MaskText(pol *Policy, field, text string) (string, []string) {
+	if !scanFreeText || text == "" {
+		return text, nil
+	}
+	var pats []masking.Pattern
+	if pol != nil {
+		pats = pol.SensitivePatterns
+	}
+	masked, found := masking.ScanText(text, pats)
+	if len(found) == 0 {
+		return text, nil
+	}
+	notices := make([]string, len(found))
+	for i, f := range found {
+		if f.Count == 1 {
+			article := "a"
+			if strings.ContainsRune("AEIOUaeiou", rune(f.Name[0])) {
+				article = "an"
+			}
+			notices[i] = fmt.Sprintf("%s %s in your %s was masked", article, f.Name, field)
+		} else {
+			notices[i] = fmt.Sprintf("%d %ss in your %s were masked", f.Count, f.Name, field)
+		}
+	}
+	return masked, notices
+}
+
+// MaskedNote turns notices into one sentence for a flash or a chat reply
+// ("Note: a card number in your reason was masked."), or "" when there
+// are none.
+func MaskedNote(notices []string) string {
+	if len(notices) == 0 {
+		return ""
+	}
+	return "Note: " + strings.Join(notices, "; ") + "."
+}
+
+func checkSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, SubmitInput, error) {
 	in.Reason = strings.TrimSpace(in.Reason)
 	in.Ticket = strings.TrimSpace(in.Ticket)
 	in.Resource = strings.TrimSpace(in.Resource)
@@ -150,17 +210,20 @@ func ApprovalProgress(req *Request) string {
 	return fmt.Sprintf("%d of %d approvals", len(req.Counting()), req.RequiredApprovals)
 }
 
-// CheckComment validates a decision comment; required says whether it may
-// be empty (a deny or revoke needs a reason).
-func CheckComment(comment string, required bool, what string) (string, error) {
+// CheckComment validates a comment, reason or note; required says whether
+// it may be empty (a deny or revoke needs a reason). It returns the text
+// trimmed and masked (see MaskText; field names it in the notices, e.g.
+// "reason" or "notes").
+func CheckComment(pol *Policy, field, comment string, required bool, what string) (string, []string, error) {
 	comment = strings.TrimSpace(comment)
 	if required && comment == "" {
-		return "", Errorf(CodePolicy, "a reason is required to %s", what)
+		return "", nil, Errorf(CodePolicy, "a reason is required to %s", what)
 	}
 	if err := checkText("comment", comment, MaxCommentLen); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return comment, nil
+	comment, notices := MaskText(pol, field, comment)
+	return comment, notices, nil
 }
 
 // FormatDuration prints a duration the way policy files write it: 2h, 90m,

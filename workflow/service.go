@@ -186,12 +186,14 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 		return nil, err
 	}
 	var req *Request
+	var notices []string
 	err := s.inTx(ctx, func(tx Tx) error {
 		who, err := resolve(ctx, tx, who)
 		if err != nil {
 			return err
 		}
-		res, in, err := CheckSubmission(pol, who, in)
+		res, in, n, err := CheckSubmission(pol, who, in)
+		notices = n
 		if err != nil {
 			return err
 		}
@@ -232,6 +234,7 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 	if err != nil {
 		return nil, err
 	}
+	req.Notices = notices
 	return req, nil
 }
 
@@ -372,11 +375,11 @@ func (s *Service) end(ctx context.Context, tx Tx, sn snapshot, req *Request, ev 
 // (own request, not an approver), CodeDuplicate (approved before),
 // CodeInvalid (bad comment).
 func (s *Service) Approve(ctx context.Context, who Principal, id, comment string) (*Request, error) {
-	comment, err := CheckComment(comment, false, "approve")
+	comment, notices, err := CheckComment(s.Policy(), "comment", comment, false, "approve")
 	if err != nil {
 		return nil, err
 	}
-	return s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+	return withNotices(notices)(s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		from := req.EffectiveState(now)
 		if from == StatePending {
 			if err := CheckApprover(sn.pol, sn.who, req, res, EventApprove); err != nil {
@@ -420,25 +423,25 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 			return nil, err
 		}
 		return append(changes, Change{Event: EventApprove, Actor: sn.who.Name(), From: from, To: to, Comment: comment, At: now, Request: req}), nil
-	})
+	}))
 }
 
 // Deny ends a pending request. One deny is enough; a reason is required.
 //
 // Errors: as Approve, and CodePolicy when the reason is missing.
 func (s *Service) Deny(ctx context.Context, who Principal, id, reason string) (*Request, error) {
-	reason, err := CheckComment(reason, true, "deny")
+	reason, notices, err := CheckComment(s.Policy(), "reason", reason, true, "deny")
 	if err != nil {
 		return nil, err
 	}
-	return s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+	return withNotices(notices)(s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		if req.EffectiveState(now) == StatePending {
 			if err := CheckApprover(sn.pol, sn.who, req, res, EventDeny); err != nil {
 				return nil, err
 			}
 		}
 		return s.end(ctx, tx, sn, req, EventDeny, reason, now)
-	})
+	}))
 }
 
 // Cancel withdraws the requester's own pending request.
@@ -446,13 +449,13 @@ func (s *Service) Deny(ctx context.Context, who Principal, id, reason string) (*
 // Errors: CodeNotFound, CodeInvalidState (not pending; live access is
 // ended with Revoke), CodeForbidden (not the requester).
 func (s *Service) Cancel(ctx context.Context, who Principal, id, comment string) (*Request, error) {
-	comment, err := CheckComment(comment, false, "cancel")
+	comment, notices, err := CheckComment(s.Policy(), "comment", comment, false, "cancel")
 	if err != nil {
 		return nil, err
 	}
-	return s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+	return withNotices(notices)(s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		return s.end(ctx, tx, sn, req, EventCancel, comment, now)
-	})
+	}))
 }
 
 // Revoke ends live access before it expires. The requester relinquishes
@@ -462,17 +465,31 @@ func (s *Service) Cancel(ctx context.Context, who Principal, id, comment string)
 // Errors: CodeNotFound, CodeInvalidState (not approved, or already
 // expired), CodeForbidden, CodePolicy (reason missing).
 func (s *Service) Revoke(ctx context.Context, who Principal, id, reason string) (*Request, error) {
-	return s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
+	var notices []string
+	req, err := s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		ev := EventRevoke
 		if roles&RoleRequester != 0 {
 			ev = EventRelinquish
 		}
-		reason, err := CheckComment(reason, ev == EventRevoke, "revoke access")
+		reason, n, err := CheckComment(sn.pol, "reason", reason, ev == EventRevoke, "revoke access")
 		if err != nil {
 			return nil, err
 		}
+		notices = n
 		return s.end(ctx, tx, sn, req, ev, reason, now)
 	})
+	return withNotices(notices)(req, err)
+}
+
+// withNotices sets the notices of what was masked on the request a
+// decision returns.
+func withNotices(notices []string) func(*Request, error) (*Request, error) {
+	return func(req *Request, err error) (*Request, error) {
+		if req != nil && err == nil {
+			req.Notices = notices
+		}
+		return req, err
+	}
 }
 
 // SweepResult counts what one sweep ended.

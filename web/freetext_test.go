@@ -1,0 +1,54 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/store/storetest"
+)
+
+// A card number typed into a reason is masked before it is stored, and
+// the person is told so: in the API's notices and in the web UI's flash.
+func TestMaskedReasonNotices(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAPIEnv(t, db)
+		r := e.call(t, "POST", "/api/v1/requests", "alice", map[string]string{
+			"resource": "crm-payments", "duration": "1h", "reason": "customer card 4111 1111 1111 1111, order 4111111111111112"})
+		if r.status != http.StatusCreated || r.str("reason") != "customer card [card ending 1111], order 4111111111111112" {
+			t.Fatalf("create: %d %s", r.status, r.raw)
+		}
+		if n, _ := r.body["notices"].([]any); len(n) != 1 || n[0] != "a card number in your reason was masked" {
+			t.Fatalf("notices: %s", r.raw)
+		}
+		got := e.call(t, "GET", "/api/v1/requests/"+r.str("id"), "alice", nil)
+		if got.str("reason") != r.str("reason") || got.body["notices"] != nil {
+			t.Fatalf("read back: %s", got.raw)
+		}
+		d := e.call(t, "POST", "/api/v1/requests/"+r.str("id")+"/deny", "carol", map[string]string{"reason": "IBAN DE89 3704 0044 0532 0130 00 is not ours"})
+		if d.status != http.StatusOK || d.str("end_reason") != "IBAN [IBAN DE… 3000] is not ours" {
+			t.Fatalf("deny: %d %s", d.status, d.raw)
+		}
+		if n, _ := d.body["notices"].([]any); len(n) != 1 || n[0] != "an IBAN in your reason was masked" {
+			t.Fatalf("deny notices: %s", d.raw)
+		}
+	})
+}
+
+func TestMaskedReasonFlash(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		c := e.signIn(t, "alice@example.com")
+		p := c.post(t, "/requests", url.Values{"resource": {"crm-payments"}, "duration": {"1h"}, "reason": {"card 4111-1111-1111-1111 declined"}})
+		if p.status != 303 {
+			t.Fatalf("submit: %d %s", p.status, excerpt(p.body))
+		}
+		d := c.get(t, p.location)
+		if !strings.Contains(d.body, "Note: a card number in your reason was masked.") || !strings.Contains(d.body, "card [card ending 1111] declined") ||
+			strings.Contains(d.body, "4111-1111") {
+			t.Fatalf("after submit: %s", excerpt(d.body))
+		}
+	})
+}
