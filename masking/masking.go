@@ -87,6 +87,24 @@ type Rules struct {
 	token  bool
 	// resource binds encrypt-style tokens (CompileFor).
 	resource string
+	// freeText, when set, also scans every other string value with the
+	// free-text detectors (WithFreeText).
+	freeText bool
+	patterns []Pattern
+}
+
+// WithFreeText returns a copy of rs that also masks, in every string value
+// no rule names, what the free-text detectors find (card numbers, IBANs,
+// patterns): the same engine that masks what people type before it is
+// stored, so that a card number in a record's notes is hidden too.
+func (rs *Rules) WithFreeText(patterns []Pattern) *Rules {
+	out := &Rules{byName: map[string]Style{}, byPath: map[string]Style{}}
+	if rs != nil {
+		cp := *rs
+		out = &cp
+	}
+	out.freeText, out.patterns = true, patterns
+	return out
 }
 
 // Compile indexes rules. A later rule for the same field wins.
@@ -104,7 +122,9 @@ func Compile(rules []Rule) *Rules {
 }
 
 // Empty reports whether there is nothing to mask.
-func (rs *Rules) Empty() bool { return rs == nil || len(rs.byName)+len(rs.byPath) == 0 }
+func (rs *Rules) Empty() bool {
+	return rs == nil || len(rs.byName)+len(rs.byPath) == 0 && !rs.freeText
+}
 
 // NeedsKey reports whether any rule uses the token style.
 func (rs *Rules) NeedsKey() bool { return rs != nil && rs.token }

@@ -35,9 +35,13 @@ func (m *Masker) MaskJSON(raw []byte, rs *Rules) ([]byte, Result, error) {
 	prev := 0
 	for _, h := range s.hits {
 		out = append(out, raw[prev:h.start]...)
-		if h.style == Encrypt {
+		switch {
+		case h.text != "":
+			q, _ := json.Marshal(h.text) // a string always encodes
+			out = append(out, q...)
+		case h.style == Encrypt:
 			out, err = m.appendEncrypted(out, rs, h.field, raw[h.start:h.end], &res)
-		} else {
+		default:
 			out, err = m.appendMasked(out, h.style, raw[h.start:h.end], &res)
 		}
 		if err != nil {
@@ -59,6 +63,7 @@ type hit struct {
 	style      Style
 	path       string
 	field      string // the declared name that matched
+	text       string // free text with its findings masked (no rule matched)
 }
 
 type scanner struct {
@@ -90,8 +95,39 @@ func (s *scanner) value(i int, path, plain string) (int, error) {
 		return s.object(i, path, plain)
 	case '[':
 		return s.array(i, path, plain)
+	case '"':
+		if s.rs.freeText {
+			return s.freeText(i, path)
+		}
 	}
-	return s.skip(i)
+	end, err := s.skip(i)
+	if err == nil && s.rs.freeText && end-i >= 13 && isDigit(s.src[i]) {
+		// A card number sent as a JSON number is a card number too.
+		if masked, found := ScanText(string(s.src[i:end]), nil); len(found) > 0 {
+			s.hits = append(s.hits, hit{start: i, end: end, path: path, text: masked})
+		}
+	}
+	return end, err
+}
+
+// freeText scans the string at i with the free-text detectors and notes a
+// hit when they find something.
+func (s *scanner) freeText(i int, path string) (int, error) {
+	end, err := s.str(i)
+	if err != nil {
+		return 0, err
+	}
+	if !hasASCIIDigit(string(s.src[i:end])) && len(s.rs.patterns) == 0 {
+		return end, nil // nothing a built-in detector could find
+	}
+	text, err := unquote(s.src[i:end])
+	if err != nil {
+		return 0, err
+	}
+	if masked, found := ScanText(text, s.rs.patterns); len(found) > 0 {
+		s.hits = append(s.hits, hit{start: i, end: end, path: path, text: masked})
+	}
+	return end, nil
 }
 
 func (s *scanner) object(i int, path, plain string) (int, error) {
@@ -155,14 +191,14 @@ func (s *scanner) object(i int, path, plain string) (int, error) {
 				if field == "" || s.rs.byPath[field] == "" {
 					field = name()
 				}
-				s.hits = append(s.hits, hit{vstart, vend, st, join(path, name()), field})
+				s.hits = append(s.hits, hit{vstart, vend, st, join(path, name()), field, ""})
 			}
 		case vstart < len(s.src) && (s.src[vstart] == '{' || s.src[vstart] == '['):
 			if vend, err = s.value(vstart, join(path, name()), cplain); err != nil {
 				return 0, err
 			}
 		default:
-			if vend, err = s.skip(vstart); err != nil {
+			if vend, err = s.value(vstart, join(path, name()), cplain); err != nil {
 				return 0, err
 			}
 		}
