@@ -298,12 +298,14 @@ func (d *policyDecoder) checkProvisioners(resources []*Resource) {
 }
 
 // NeedsMaskKey reports whether any resource masks a field with the token
-// style, which needs a key.
+// style (as its mask, a group's view or its granted: view), which needs a
+// key.
 func (p *Policy) NeedsMaskKey() (*Resource, *FieldRule) {
 	for _, r := range p.Resources {
 		for i := range r.Fields {
-			if r.Fields[i].Style == masking.Token {
-				return r, &r.Fields[i]
+			f := &r.Fields[i]
+			if f.Style == masking.Token || f.Granted == masking.Token || slices.Contains(slices.Collect(maps.Values(f.Views)), masking.Token) {
+				return r, f
 			}
 		}
 	}
