@@ -233,11 +233,17 @@ type MaskResult struct {
 	Record json.RawMessage
 	// Masked lists the paths of the masked values.
 	Masked []string
+	// Views names the groups whose views (workflow.FieldView) applied to
+	// the reader, sorted; empty when every field got its default mask or a
+	// grant's view.
+	Views []string
 }
 
-// Mask returns record (a JSON object) with every field that resource
-// declares masked, unless user holds a live grant of resource; undeclared
-// fields pass through. Same callers, errors and audit rules as Check; with
+// Mask returns record (a JSON object) with each field that resource
+// declares masked as user may see it (workflow.FieldView): without a live
+// grant, the most revealing view among user's groups (as Resolve gives
+// them, directory groups included), else the field's mask; with one,
+// clear or the field's granted: view. Undeclared fields pass through. Same callers, errors and audit rules as Check; with
 // AuditMode allowed, only reads that returned the fields unmasked are
 // audited.
 func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resource string, record json.RawMessage) (MaskResult, error) {
@@ -258,11 +264,17 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 		return MaskResult{}, err
 	}
 	out := MaskResult{CheckResult: d, Record: record, Masked: []string{}}
-	if d.Allowed && !json.Valid(record) {
-		return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
+	rs, views, err := c.readerRules(ctx, pol, res, user, d.Allowed)
+	if err != nil {
+		return MaskResult{}, err
 	}
-	if !d.Allowed {
-		masked, m, err := c.masker.MaskJSON(record, c.rulesFor(pol, res))
+	out.Views = views
+	if rs.Empty() {
+		if !json.Valid(record) {
+			return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
+		}
+	} else {
+		masked, m, err := c.masker.MaskJSON(record, rs)
 		if err != nil {
 			return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")
 		}
@@ -278,7 +290,7 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 		}
 	}
 	if c.audited(d.Allowed) {
-		outcome := maskOutcome(d, out.Masked)
+		outcome := maskOutcome(d, out.Masked, out.Views)
 		rec := &workflow.AuditRecord{At: now, Actor: who.Name(), Action: ActionMask, RequestID: d.RequestID,
 			Resource: resource, Subject: user, Reason: outcome}
 		if err := c.audit.write(ctx, rec); err != nil {
@@ -289,11 +301,13 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 }
 
 // maskOutcome words a mask call for the audit log.
-func maskOutcome(d workflow.CheckResult, masked []string) string {
+func maskOutcome(d workflow.CheckResult, masked, views []string) string {
 	why := "no live grant"
 	switch {
-	case d.Allowed:
+	case d.Allowed && len(masked) == 0:
 		return "unmasked: live grant until " + d.ExpiresAt.Format(time.RFC3339) + " (provisioning " + string(d.Provisioning) + ")"
+	case d.Allowed:
+		why = "live grant until " + d.ExpiresAt.Format(time.RFC3339) + " (provisioning " + string(d.Provisioning) + "), granted views"
 	case d.Outcome == workflow.OutcomeIneligible:
 		why = "no longer eligible"
 	case d.RequestID != "":
@@ -302,32 +316,84 @@ func maskOutcome(d workflow.CheckResult, masked []string) string {
 	if len(masked) == 0 {
 		return why + "; no declared field in the record"
 	}
-	outcome := fmt.Sprintf("%s; masked %d: %s", why, len(masked), strings.Join(masked, ", "))
+	var viewed string
+	if len(views) > 0 {
+		viewed = " (views: " + strings.Join(views, ", ") + ")"
+	}
+	outcome := fmt.Sprintf("%s; masked %d%s: %s", why, len(masked), viewed, strings.Join(masked, ", "))
 	if len(outcome) > 1000 {
 		outcome = outcome[:1000]
 	}
 	return outcome
 }
 
-// compiledRules holds the masking rules of one policy, compiled.
+// compiledRules holds the masking rules of one policy, compiled: the
+// default masks per resource, and the rules of each distinct combination
+// of views a reader has been given (keyed by resource and the style of
+// every field), up to maxViewRules of them.
 type compiledRules struct {
 	policy *workflow.Policy
 	byID   map[string]*masking.Rules
+	mu     sync.Mutex
+	views  map[string]*masking.Rules
 }
 
-func (c *Checker) rulesFor(pol *workflow.Policy, res *workflow.Resource) *masking.Rules {
+// maxViewRules bounds the compiled per-view rules of one policy; beyond
+// it, rules are compiled per call.
+const maxViewRules = 1024
+
+func (c *Checker) compiled(pol *workflow.Policy) *compiledRules {
 	cr := c.rules.Load()
 	if cr == nil || cr.policy != pol {
-		cr = &compiledRules{policy: pol, byID: make(map[string]*masking.Rules, len(pol.Resources))}
+		cr = &compiledRules{policy: pol, byID: make(map[string]*masking.Rules, len(pol.Resources)), views: map[string]*masking.Rules{}}
 		for _, r := range pol.Resources {
 			cr.byID[r.ID] = masking.CompileFor(r.ID, r.MaskRules())
 		}
 		c.rules.Store(cr)
 	}
-	if rs, ok := cr.byID[res.ID]; ok {
+	return cr
+}
+
+func (c *Checker) rulesFor(pol *workflow.Policy, res *workflow.Resource) *masking.Rules {
+	if rs, ok := c.compiled(pol).byID[res.ID]; ok {
 		return rs
 	}
 	return masking.CompileFor(res.ID, res.MaskRules())
+}
+
+// readerRules returns the rules user reads res under (allowed: with a
+// live grant), and the groups whose views applied. Without a grant and
+// without views on res, these are the resource's default masks; otherwise
+// the person is resolved (directory groups count) and their views
+// compiled, from the cache when this combination was seen before.
+func (c *Checker) readerRules(ctx context.Context, pol *workflow.Policy, res *workflow.Resource, user string, allowed bool) (*masking.Rules, []string, error) {
+	if !allowed && !res.HasViews() {
+		return c.rulesFor(pol, res), nil, nil
+	}
+	who := workflow.User(user)
+	if !allowed {
+		var err error
+		if who, err = c.svc.Resolve(ctx, who); err != nil {
+			return nil, nil, err
+		}
+	}
+	rules, views := workflow.ViewRules(pol, who, res, allowed)
+	var key strings.Builder
+	key.WriteString(res.ID)
+	for _, r := range rules {
+		key.WriteString("\x00" + r.Field + "=" + string(r.Style))
+	}
+	cr := c.compiled(pol)
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if rs, ok := cr.views[key.String()]; ok {
+		return rs, views, nil
+	}
+	rs := masking.Compile(rules)
+	if len(cr.views) < maxViewRules {
+		cr.views[key.String()] = rs
+	}
+	return rs, views, nil
 }
 
 // groupCommit writes audit records so that each caller returns once its

@@ -29,6 +29,7 @@ Usage:
   jitaccess migrate [--database URL]
   jitaccess policy check FILE
   jitaccess policy versions [--limit N] [--json]
+  jitaccess policy views [--resource ID] [--json] [--demo] [FILE]
   jitaccess token create (--user EMAIL | --service NAME --scope SCOPE) [--description TEXT] [--expires-in DURATION]
   jitaccess token list
   jitaccess token revoke TOKEN_ID
@@ -126,14 +127,18 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// policyCmd is `jitaccess policy check FILE` and `jitaccess policy
-// versions` (policy_versions_cmd.go).
+// policyCmd is `jitaccess policy check FILE`, `jitaccess policy
+// versions` (policy_versions_cmd.go) and `jitaccess policy views`
+// (policy_views_cmd.go).
 func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "versions" {
 		return policyVersionsCmd(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "views" {
+		return policyViewsCmd(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprintln(stderr, "usage: jitaccess policy check FILE | jitaccess policy versions [--limit N] [--json]")
+		fmt.Fprintln(stderr, "usage: jitaccess policy check FILE | jitaccess policy versions [--limit N] [--json] | jitaccess policy views [--resource ID] [--json] [--demo] [FILE]")
 		return 2
 	}
 	var c commonFlags

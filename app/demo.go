@@ -13,6 +13,10 @@ import (
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
+// demoMaskTokenKey keys the demo's token mask style when no
+// JITACCESS_MASK_TOKEN_KEY is set. It is public: demo only.
+const demoMaskTokenKey = "jitaccess-demo-mask-token-key-not-a-secret"
+
 //go:embed demo.yaml
 var demoPolicy []byte
 

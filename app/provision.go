@@ -118,6 +118,10 @@ func (a *App) wireProvisioning() error {
 		return err
 	}
 	key := []byte(cfg.MaskTokenKey)
+	if len(key) == 0 && a.Config.Demo {
+		// The demo policy gives auditors a token view; its key is public.
+		key = []byte(demoMaskTokenKey)
+	}
 	if len(key) > 0 && len(key) < masking.MinKeyLen {
 		return fmt.Errorf("the mask token key (JITACCESS_MASK_TOKEN_KEY) is %d bytes; use at least %d", len(key), masking.MinKeyLen)
 	}

@@ -47,12 +47,17 @@ type MaskJSON struct {
 	// Masked lists the paths of the masked values ("payment_card",
 	// "customer.iban", "accounts[1].iban"); empty when nothing was.
 	Masked []string `json:"masked"`
+	// Views names the groups of the user whose views applied (the policy's
+	// fields[].views); empty when every field got its default mask, or
+	// the live grant's view.
+	Views []string `json:"views"`
 }
 
 // POST /api/v1/mask {"user", "resource", "record"}
 //
-// Returns the record with every field the resource declares masked,
-// unless the user holds a live grant of the resource. Admins and service
+// Returns the record with each field the resource declares masked as the
+// user may see it: their groups' most revealing view, else the field's
+// mask; clear (or the field's granted: view) under a live grant. Admins and service
 // tokens with the check scope may call it.
 func (s *Server) maskRecord(c echo.Context) error {
 	var body maskBody
@@ -70,7 +75,10 @@ func (s *Server) maskRecord(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := MaskJSON{Allowed: res.Allowed, Provisioning: res.Provisioning, Masked: res.Masked}
+	out := MaskJSON{Allowed: res.Allowed, Provisioning: res.Provisioning, Masked: res.Masked, Views: res.Views}
+	if out.Views == nil {
+		out.Views = []string{}
+	}
 	if res.Allowed {
 		out.RequestID, out.ExpiresAt = &res.RequestID, res.ExpiresAt
 	}

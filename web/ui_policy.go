@@ -17,6 +17,9 @@ type policyData struct {
 	Reviewers []string // the groups whose members read reviews, flags and the whole audit log
 	Groups    []policyGroup
 	Resources []policyResource
+	// Views are the field × group matrices ("who sees what") of the
+	// resources that declare fields.
+	Views []workflow.ViewMatrix
 }
 
 type policyGroup struct {
@@ -31,7 +34,8 @@ type policyResource struct {
 }
 
 // GET /policy (admins): resources, tiers, limits, groups and who is in
-// them, as the policy in force says.
+// them, as the policy in force says, and who sees what of each resource's
+// masked fields.
 func (u *ui) policy(c echo.Context) error {
 	if err := checkQuery(c); err != nil {
 		return err
@@ -45,6 +49,9 @@ func (u *ui) policy(c echo.Context) error {
 	slices.SortFunc(d.Groups, func(a, b policyGroup) int { return compareStrings(a.Name, b.Name) })
 	for _, r := range pol.Resources {
 		d.Resources = append(d.Resources, policyResource{Resource: r, RequesterPeople: groupPeople(pol, r.Requesters), ApproverPeople: pol.ApproverEmails(r)})
+		if len(r.Fields) > 0 {
+			d.Views = append(d.Views, pol.Matrix(r))
+		}
 	}
 	v.Data = d
 	return u.render(c, http.StatusOK, "policy", v)

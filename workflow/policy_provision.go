@@ -63,11 +63,16 @@ func (r *Resource) ProvisionerOf() ProvisionerSpec {
 }
 
 // FieldRule is a field of a resource's records that a support tool must
-// mask unless the user holds a live grant for the resource.
+// mask unless the user holds a live grant for the resource. Style is the
+// default mask; Views give some groups a more revealing style without a
+// grant, and Granted is what a live grant gives (empty: Clear). See
+// FieldView.
 type FieldRule struct {
-	Name  string
-	Style masking.Style
-	Line  int
+	Name    string
+	Style   masking.Style
+	Views   map[string]masking.Style
+	Granted masking.Style
+	Line    int
 }
 
 // MaskRules returns r's fields as masking rules.
@@ -178,23 +183,28 @@ func (d *policyDecoder) provisioner(n *yaml.Node) *ProvisionerSpec {
 	return p
 }
 
-// maskFields decodes a resource's fields: list.
-func (d *policyDecoder) maskFields(n *yaml.Node) []FieldRule {
+// maskFields decodes a resource's fields: list, and returns the groups
+// its views name (checked against groups: by the caller).
+func (d *policyDecoder) maskFields(n *yaml.Node) ([]FieldRule, []groupRef) {
 	if n.Kind != yaml.SequenceNode {
 		d.errorf(n, "fields must be a list of {name, mask}, not %s", kindName(n))
-		return nil
+		return nil, nil
 	}
 	if len(n.Content) > maxFields {
 		d.errorf(n, "fields lists %d fields; at most %d", len(n.Content), maxFields)
 	}
 	var out []FieldRule
+	var refs []groupRef
 	first := map[string]int{}
 	for _, c := range n.Content {
 		f := FieldRule{Line: c.Line}
-		var mask string
+		var mask, granted string
+		var viewsNode *yaml.Node
 		seen := d.fields(c, "a field", map[string]func(*yaml.Node){
-			"name": func(v *yaml.Node) { f.Name = d.str(v, "field name") },
-			"mask": func(v *yaml.Node) { mask = d.str(v, "mask") },
+			"name":    func(v *yaml.Node) { f.Name = d.str(v, "field name") },
+			"mask":    func(v *yaml.Node) { mask = d.str(v, "mask") },
+			"views":   func(v *yaml.Node) { viewsNode = v },
+			"granted": func(v *yaml.Node) { granted = d.str(v, "granted") },
 		})
 		if c.Kind != yaml.MappingNode {
 			continue
@@ -210,15 +220,59 @@ func (d *policyDecoder) maskFields(n *yaml.Node) []FieldRule {
 			first[f.Name] = c.Line
 		}
 		if seen["mask"] == nil {
-			d.errorf(c, "field %q has no mask (redact, last4, token or encrypt)", f.Name)
+			d.errorf(c, "field %q has no mask (%s)", f.Name, styleList())
 		} else if st, err := masking.ParseStyle(mask); err != nil {
 			d.errorf(seen["mask"], "field %q: %v", f.Name, err)
 		} else {
 			f.Style = st
 		}
+		if gn := seen["granted"]; gn != nil && granted != "" {
+			if st, err := parseViewStyle(granted, true); err != nil {
+				d.errorf(gn, "field %q: granted: %v", f.Name, err)
+			} else if f.Style != "" && !MoreRevealing(st, f.Style) {
+				d.errorf(gn, "field %q: granted: %s reveals no more than its mask %s, so a live grant would change nothing", f.Name, st, f.Style)
+			} else {
+				f.Granted = st
+			}
+		}
+		if viewsNode != nil {
+			f.Views, refs = d.fieldViews(viewsNode, f, refs)
+		}
 		out = append(out, f)
 	}
-	return out
+	return out, refs
+}
+
+// fieldViews decodes a field's views: {GROUP: STYLE}.
+func (d *policyDecoder) fieldViews(n *yaml.Node, f FieldRule, refs []groupRef) (map[string]masking.Style, []groupRef) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "field %q: views must map group names to mask styles, like {escalation: last4}, not %s", f.Name, kindName(n))
+		return nil, refs
+	}
+	views := map[string]masking.Style{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		group := k.Value
+		if _, dup := views[group]; dup {
+			d.errorf(k, "field %q: group %q has two views", f.Name, group)
+			continue
+		}
+		refs = append(refs, groupRef{group, k})
+		st, err := parseViewStyle(d.str(v, "the view of group "+group), false)
+		switch {
+		case err != nil:
+			d.errorf(v, "field %q: view of group %q: %v", f.Name, group, err)
+			continue
+		case f.Style != "" && !MoreRevealing(st, f.Style):
+			d.errorf(v, "field %q: the view %s of group %q reveals no more than the mask %s, so it would change nothing", f.Name, st, group, f.Style)
+			continue
+		case MoreRevealing(st, f.GrantedView()):
+			d.errorf(v, "field %q: the view %s of group %q reveals more than a live grant gives (granted: %s)", f.Name, st, group, f.GrantedView())
+			continue
+		}
+		views[group] = st
+	}
+	return views, refs
 }
 
 // checkProvisioners applies the rules that need every resource: two
@@ -244,12 +298,14 @@ func (d *policyDecoder) checkProvisioners(resources []*Resource) {
 }
 
 // NeedsMaskKey reports whether any resource masks a field with the token
-// style, which needs a key.
+// style (as its mask, a group's view or its granted: view), which needs a
+// key.
 func (p *Policy) NeedsMaskKey() (*Resource, *FieldRule) {
 	for _, r := range p.Resources {
 		for i := range r.Fields {
-			if r.Fields[i].Style == masking.Token {
-				return r, &r.Fields[i]
+			f := &r.Fields[i]
+			if f.Style == masking.Token || f.Granted == masking.Token || slices.Contains(slices.Collect(maps.Values(f.Views)), masking.Token) {
+				return r, f
 			}
 		}
 	}

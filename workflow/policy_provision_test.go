@@ -59,7 +59,7 @@ func TestParseProvisionersAndFields(t *testing.T) {
 	if *pay.Provisioner != want {
 		t.Fatalf("webhook spec = %+v, want %+v", *pay.Provisioner, want)
 	}
-	if len(pay.Fields) != 3 || pay.Fields[0] != (workflow.FieldRule{Name: "payment_card", Style: masking.Last4, Line: 16}) ||
+	if len(pay.Fields) != 3 || pay.Fields[0].Name != "payment_card" || pay.Fields[0].Style != masking.Last4 || pay.Fields[0].Line != 16 ||
 		pay.Fields[1].Style != masking.Token || pay.Fields[2].Name != "customer.internal_notes" {
 		t.Fatalf("fields = %+v", pay.Fields)
 	}

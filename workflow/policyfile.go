@@ -416,7 +416,11 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 		},
 		"slack_channel": func(v *yaml.Node) { r.SlackChannel = d.slackChannel(v, "slack_channel") },
 		"provisioner":   func(v *yaml.Node) { r.Provisioner = d.provisioner(v) },
-		"fields":        func(v *yaml.Node) { r.Fields = d.maskFields(v) },
+		"fields": func(v *yaml.Node) {
+			var frefs []groupRef
+			r.Fields, frefs = d.maskFields(v)
+			refs = append(refs, frefs...)
+		},
 	})
 	if n.Kind != yaml.MappingNode {
 		return nil, nil
