@@ -269,6 +269,12 @@ func (c *Checker) Mask(ctx context.Context, who workflow.Principal, user, resour
 		return MaskResult{}, err
 	}
 	out.Views = views
+	if !d.Allowed {
+		// Free text in any other field is masked by the same detectors
+		// that mask what people type: a field hidden here is hidden
+		// everywhere, free text included.
+		rs = rs.WithFreeText(pol.SensitivePatterns)
+	}
 	if rs.Empty() {
 		if !json.Valid(record) {
 			return MaskResult{}, workflow.Errorf(workflow.CodeInvalid, "record is not valid JSON")

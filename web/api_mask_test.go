@@ -316,3 +316,29 @@ func TestProvisioningListing(t *testing.T) {
 		}
 	})
 }
+
+// Free text in a record's undeclared fields is masked by the same
+// detectors that mask what people type: a card number read out on a call
+// and pasted into the notes stays hidden without a grant.
+func TestMaskFreeTextInRecord(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		me := newMaskEnv(t, db)
+		body := `{"user": "alice@example.com", "resource": "crm-payments", "record": {"id": "cus_9",
+			"notes": "customer read out 4111 1111 1111 1111 on the call; IBAN DE89 3704 0044 0532 0130 00",
+			"order": "order 4111111111111112", "phone": 4111111111111111}}`
+		r := me.call(t, "POST", "/api/v1/mask", "helpdesk", body)
+		if r.status != http.StatusOK {
+			t.Fatalf("mask: %d %s", r.status, r.raw)
+		}
+		for _, secret := range []string{"4111 1111 1111 1111", "DE89 3704", "4111111111111111"} {
+			if strings.Contains(r.raw, secret) {
+				t.Fatalf("free text left %q in clear: %s", secret, r.raw)
+			}
+		}
+		rec := r.body["record"].(map[string]any)
+		if !strings.Contains(rec["notes"].(string), "[card ending 1111]") || rec["order"] != "order 4111111111111112" ||
+			!slices.Contains(masked(r), "notes") || !slices.Contains(masked(r), "phone") {
+			t.Fatalf("masked record: %s", r.raw)
+		}
+	})
+}
