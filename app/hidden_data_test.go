@@ -255,3 +255,145 @@ func TestNothingSensitiveLeavesInClear(t *testing.T) {
 		}
 	})
 }
+
+const escalationPolicy = `admins: [root@example.com]
+reviewers: [auditors]
+groups:
+  agents: [alice@example.com, erin@example.com]
+  escalation: [erin@example.com]
+  managers: [carol@example.com, dave@example.com]
+  auditors: [heidi@example.com]
+resources:
+  - id: crm-payments
+    tier: high
+    max_duration: 2h
+    requesters: [agents]
+    approvers: [managers]
+    fields:
+      - {name: payment_card, mask: redact, views: {escalation: last4, auditors: token}}
+      - {name: iban, mask: last4}
+      - {name: identity_document, mask: redact}
+`
+
+// TestHiddenDataWalkthrough runs the whole escalation with a customer
+// record that has every kind of sensitive field, for each role, and says
+// what each sees at each step: a frontline agent (alice), an escalation
+// agent (erin, standing last4 view), compliance (heidi, a token view). The
+// agent files with the card read out on the call in her reason, two
+// managers approve, the help desk masks for each reader, the grant expires,
+// the help desk masks again; the approvers' Slack message still makes
+// sense with the fields hidden.
+func TestHiddenDataWalkthrough(t *testing.T) {
+	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
+		fake := slackfake.New(t)
+		channel := fake.AddChannel("#access")
+		for _, p := range []string{"alice", "erin", "carol", "dave", "heidi"} {
+			fake.AddPerson("U0"+strings.ToUpper(p), p+"@example.com")
+		}
+		a, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: writeFile(t, "policy.yaml", escalationPolicy),
+			Slack:     app.SlackConfig{BotToken: slackfake.Token, SigningSecret: "walkthrough-signing-secret", Channel: "#access", APIURL: fake.APIURL(), ExpiryWarning: time.Minute},
+			Provision: app.ProvisionConfig{CheckCacheTTL: "1h", MaskTokenKey: "a-mask-token-key-for-the-walkthrough-test", FailAfter: 3, Lease: time.Minute, MaxBackoff: 200 * time.Millisecond, Concurrency: 2, PollInterval: 20 * time.Millisecond}})
+		ctx, now := context.Background(), workflow.Now()
+		tok := map[string]string{}
+		for _, who := range []string{"alice", "carol", "dave"} {
+			s, _, err := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenUser, Subject: who + "@example.com", Actor: "test"}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok[who] = s
+		}
+		s, _, err := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "helpdesk", Scopes: []string{workflow.ScopeCheck}, Actor: "test"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok["helpdesk"] = s
+		record := map[string]any{"name": "Ann Example", "payment_card": "4111111111111111", "iban": "DE89370400440532013000",
+			"identity_document": "X1234567", "notes": "called about a refund"}
+		// sees masks the record for reader and returns the three sensitive
+		// fields as the help desk would show them.
+		sees := func(reader string) (card, iban, doc string) {
+			t.Helper()
+			code, body := httpJSON(t, "POST", base+"/api/v1/mask", tok["helpdesk"],
+				string(must(json.Marshal(map[string]any{"user": reader + "@example.com", "resource": "crm-payments", "record": record}))))
+			if code != 200 {
+				t.Fatalf("mask for %s: %d %v", reader, code, body)
+			}
+			rec := body["record"].(map[string]any)
+			return rec["payment_card"].(string), rec["iban"].(string), rec["identity_document"].(string)
+		}
+		type view struct{ card, iban, doc string }
+		check := func(step string, want map[string]view) {
+			t.Helper()
+			for reader, w := range want {
+				card, iban, doc := sees(reader)
+				if w.card == "tok_" && !strings.HasPrefix(card, "tok_") || w.card != "tok_" && card != w.card || iban != w.iban || doc != w.doc {
+					t.Errorf("%s, %s sees card %q iban %q document %q; want %+v", step, reader, card, iban, doc, w)
+				}
+			}
+		}
+		hidden := map[string]view{
+			"alice": {"[REDACTED]", "****3000", "[REDACTED]"},
+			"erin":  {"****1111", "****3000", "[REDACTED]"},
+			"heidi": {"tok_", "****3000", "[REDACTED]"},
+		}
+		check("before any request", hidden)
+
+		code, body := httpJSON(t, "POST", base+"/api/v1/requests", tok["alice"],
+			`{"resource":"crm-payments","duration":"2s","reason":"refund to the card she read out, 4111 1111 1111 1111"}`)
+		if code != 201 || !strings.Contains(fmt.Sprint(body["reason"]), "[card ending 1111]") || strings.Contains(fmt.Sprint(body), "4111 1111") {
+			t.Fatalf("submit: %d %v", code, body)
+		}
+		id := body["id"].(string)
+		check("while pending", hidden)
+		for _, m := range []string{"carol", "dave"} {
+			if code, body := httpJSON(t, "POST", base+"/api/v1/requests/"+id+"/approve", tok[m], `{}`); code != 200 {
+				t.Fatalf("approve by %s: %d %v", m, code, body)
+			}
+		}
+		// Alice's grant opens the record for alice only.
+		card, iban, doc := sees("alice")
+		if card != "4111111111111111" || iban != "DE89370400440532013000" || doc != "X1234567" {
+			t.Fatalf("alice with the grant sees %q %q %q", card, iban, doc)
+		}
+		check("during alice's grant, the others", map[string]view{"erin": hidden["erin"], "heidi": hidden["heidi"]})
+
+		// The approvers' message made sense without the data: who, what,
+		// the masked reason, the outcome.
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			msgs := fake.Messages(channel)
+			if len(msgs) == 1 && strings.Contains(string(msgs[0].Blocks), "Approved") {
+				blocks := string(msgs[0].Blocks)
+				for _, want := range []string{"alice@example.com", "crm-payments", "[card ending 1111]"} {
+					if !strings.Contains(blocks, want) {
+						t.Fatalf("approvers' message lacks %q: %s", want, blocks)
+					}
+				}
+				if strings.Contains(blocks, "4111 1111") {
+					t.Fatalf("approvers' message shows the card: %s", blocks)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("approvers' message: %+v", fake.Messages(channel))
+			}
+		}
+
+		// The grant expires (the sweeper runs every second): hidden again.
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if card, _, _ := sees("alice"); card == "[REDACTED]" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("alice still sees the card after her grant expired")
+			}
+		}
+		check("after the grant expired", hidden)
+	})
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
