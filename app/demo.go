@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha512"
 	_ "embed"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/jitaccess/jitaccess/identity"
+	"github.com/jitaccess/jitaccess/masking"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -16,6 +18,14 @@ import (
 // demoMaskTokenKey keys the demo's token mask style when no
 // JITACCESS_MASK_TOKEN_KEY is set. It is public: demo only.
 const demoMaskTokenKey = "jitaccess-demo-mask-token-key-not-a-secret"
+
+// demoEncryptKeys is the demo's keyring for the encrypt mask style when no
+// keys are configured: one key derived from a public phrase, so that demo
+// tokens open across restarts. Never use it for real data.
+func demoEncryptKeys() (*masking.Keyring, error) {
+	key := sha512.Sum512([]byte("jitaccess demo encrypt key, not a secret"))
+	return masking.NewKeyring([]masking.EncryptKey{{ID: "demo", Key: key[:]}})
+}
 
 //go:embed demo.yaml
 var demoPolicy []byte
@@ -83,6 +93,12 @@ func issueDemoTokens(ctx context.Context, db *store.DB, p *workflow.Policy, out 
 		return err
 	}
 	fmt.Fprintf(out, "  %-22s %-9s %s\n", "service:okta", "scim", secret)
+	secret, _, err = db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "crm", Scopes: []string{workflow.ScopeDetokenize},
+		Description: demoTokenDescription, Actor: "demo"}, now)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  %-22s %-9s %s\n", "service:crm", "detokenize", secret)
 	return nil
 }
 

@@ -134,6 +134,12 @@ func (a *App) wireProvisioning() error {
 	if err != nil {
 		return err
 	}
+	if keyring == nil && a.Config.Demo {
+		// The demo encrypts identity document numbers; its key is public.
+		if keyring, err = demoEncryptKeys(); err != nil {
+			return err
+		}
+	}
 	if res, f := needsEncryptKeys(pol); res != nil && keyring == nil {
 		a.Logger.Warn("a field uses the encrypt mask style but no keys are configured (JITACCESS_MASK_ENCRYPT_KEYS or --mask-encrypt-keys-file): it is redacted",
 			"resource", res.ID, "field", f.Name)
