@@ -34,12 +34,16 @@ type Config struct {
 	LogFormat         string
 	DBMaxConns        int
 	ShutdownTimeout   time.Duration
-	JobRetention      time.Duration   // finished outbox/queue jobs are deleted after this
-	FailedRetention   time.Duration   // failed jobs are kept this long for admins
-	Web               WebConfig       // web UI and HTTP edge (webui.go)
-	Oversight         OversightConfig // oversight.go
-	Slack             SlackConfig     // notifications and the Slack app (slack.go)
-	Provision         ProvisionConfig // provision.go
+	// ShutdownGrace is how long, at shutdown, /readyz fails while the
+	// listener keeps serving, so that a load balancer stops sending before
+	// the listener closes (0: none).
+	ShutdownGrace   time.Duration
+	JobRetention    time.Duration   // finished outbox/queue jobs are deleted after this
+	FailedRetention time.Duration   // failed jobs are kept this long for admins
+	Web             WebConfig       // web UI and HTTP edge (webui.go)
+	Oversight       OversightConfig // oversight.go
+	Slack           SlackConfig     // notifications and the Slack app (slack.go)
+	Provision       ProvisionConfig // provision.go
 	// PolicyWatchInterval is how often the policy file's content hash is
 	// checked for a change (reloaded as trigger file_change); 0 disables.
 	PolicyWatchInterval time.Duration
@@ -57,6 +61,9 @@ const (
 	DefaultReconcileInterval = 60 * time.Second
 	// DefaultPolicyWatchInterval is how often serve checks the policy file.
 	DefaultPolicyWatchInterval = 5 * time.Second
+	// DefaultShutdownGrace is how long /readyz fails before the listener
+	// closes at shutdown.
+	DefaultShutdownGrace = 5 * time.Second
 )
 
 // flagSet wraps flag.FlagSet so that every flag has an environment variable
@@ -178,6 +185,7 @@ func serveFlags(args []string) (Config, error) {
 	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which check and mask calls to audit: all, allowed (checks that found a live grant, unmasked reads) or none")
 	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
+	f.durationOrOff(&cfg.ShutdownGrace, "shutdown-grace", "JITACCESS_SHUTDOWN_GRACE", DefaultShutdownGrace, "at shutdown, how long /readyz fails while requests are still served, before the listener closes; 0 for none")
 	f.duration(&cfg.JobRetention, "job-retention", "JITACCESS_JOB_RETENTION", 7*24*time.Hour, "how long delivered notifications and other finished jobs are kept")
 	f.duration(&cfg.FailedRetention, "failed-job-retention", "JITACCESS_FAILED_JOB_RETENTION", 30*24*time.Hour, "how long jobs that failed for good are kept for admins")
 	f.durationOrOff(&cfg.PolicyWatchInterval, "policy-watch-interval", "JITACCESS_POLICY_WATCH_INTERVAL", DefaultPolicyWatchInterval, "how often to check the policy file for a change and reload it; 0 disables")
@@ -197,6 +205,12 @@ func serveFlags(args []string) (Config, error) {
 }
 
 func (cfg *Config) validate() error {
+	if err := cfg.validateDemo(); err != nil {
+		return err
+	}
+	if cfg.ShutdownGrace < 0 {
+		return fmt.Errorf("--shutdown-grace %s: use a duration like 5s, or 0 for none", cfg.ShutdownGrace)
+	}
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = store.DefaultURL
 		if cfg.Demo {

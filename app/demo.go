@@ -6,6 +6,8 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -173,3 +175,57 @@ func roleLabel(p *workflow.Policy, email string) string {
 	}
 	return ""
 }
+
+// validateDemo refuses --demo where it could reach production: demo mode
+// lets anyone who can reach the server sign in as anyone in the policy,
+// admins included, so it only runs on this machine. A listen address
+// other than loopback, a public URL that is not localhost, and OIDC are
+// each a sign of a real deployment.
+func (cfg *Config) validateDemo() error {
+	if !cfg.Demo {
+		return nil
+	}
+	const why = "demo mode lets anyone who can reach the server act as anyone in the policy"
+	if !loopbackListen(cfg.Listen) {
+		return fmt.Errorf("--demo refuses --listen %q: %s, so it listens only on loopback (127.0.0.1, ::1 or localhost)", cfg.Listen, why)
+	}
+	if cfg.Web.PublicURL != "" {
+		u, err := url.Parse(cfg.Web.PublicURL)
+		if err != nil || !loopbackHost(u.Hostname()) {
+			return fmt.Errorf("--demo refuses --public-url %q: %s, so its public URL can only be localhost, 127.0.0.1 or [::1]", cfg.Web.PublicURL, why)
+		}
+	}
+	w := cfg.Web
+	if w.OIDCIssuer != "" || w.OIDCClientID != "" || w.OIDCClientSecret != "" || w.OIDCRedirectURL != "" {
+		return fmt.Errorf("--demo refuses OIDC (--oidc-issuer, --oidc-client-id, --oidc-client-secret or --oidc-redirect-url is set): %s; OIDC is for a real deployment, run it without --demo", why)
+	}
+	return nil
+}
+
+// loopbackListen reports whether a listen address binds loopback only:
+// 127.0.0.0/8, ::1 or localhost. An empty host (":8080") and 0.0.0.0 or
+// :: bind every interface.
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// demoOnOwnData reports whether demo mode runs on something other than its
+// own policy and SQLite file: a policy file or a PostgreSQL database.
+func demoOnOwnData(cfg Config) bool {
+	if cfg.PolicyFile != "" || cfg.Policy != nil {
+		return true
+	}
+	kind, _, err := store.ParseURL(cfg.DatabaseURL)
+	return err == nil && kind == store.Postgres
+}
+
+// demoWarning is printed at start (stdout and the log) in demo mode.
+const demoWarning = "WARNING: demo mode: anyone on this machine can act as anyone in the policy, admins included (passwordless sign-in and a printed token for each person). Never run it on real data."

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,6 +49,8 @@ type App struct {
 	stops []func(context.Context) error
 	// reloadMu makes policy reloads (SIGHUP, file change) take turns.
 	reloadMu sync.Mutex
+	// draining is set when shutdown begins: /readyz fails from then on.
+	draining atomic.Bool
 	// startLoad is the start's policy load, followed up (alert,
 	// re-evaluation) at the end of New.
 	startLoad workflow.PolicyLoadResult
@@ -97,12 +100,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	}
 	pol = startLoad.Policy
 	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger, startLoad: startLoad, holder: replicaName()}
-
 	wc := web.Config{
 		Service: svc,
 		Tokens:  db,
 		Logger:  logger,
 		Ready: func(ctx context.Context) error {
+			if a.draining.Load() {
+				return errors.New("shutting down")
+			}
 			if err := db.Ping(ctx); err != nil {
 				return errors.New("database unreachable")
 			}
@@ -232,9 +237,11 @@ func (a *App) Listen() error {
 // Addr is the address the server listens on.
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
-// Run serves until ctx is done, then shuts down gracefully: it stops taking
-// requests, lets those in flight finish, stops the sweeper and the workers
-// after their current job, and closes the database.
+// Run serves until ctx is done, then shuts down gracefully: /readyz fails
+// at once while the listener keeps serving for ShutdownGrace (so that a
+// load balancer stops sending first), then it stops taking requests, lets
+// those in flight finish, stops the sweeper and the workers after their
+// current job, revokes the demo tokens, and closes the database.
 func (a *App) Run(ctx context.Context) error {
 	if a.listener == nil {
 		if err := a.Listen(); err != nil {
@@ -266,8 +273,20 @@ func (a *App) Run(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
+		a.draining.Store(true)
+		if grace := a.Config.ShutdownGrace; grace > 0 {
+			a.Logger.Info("shutting down: not ready, serving for the grace period", "grace", grace)
+			// Responses ask clients to close their connections, so that
+			// few are idle when the listener closes.
+			a.server.SetKeepAlivesEnabled(false)
+			select {
+			case <-time.After(grace):
+			case err = <-serveErr:
+			}
+		}
 	case err = <-serveErr:
 	}
+	a.draining.Store(true)
 	a.Logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
 	defer cancel()
@@ -285,6 +304,13 @@ func (a *App) Run(ctx context.Context) error {
 	for _, stop := range a.stops {
 		if serr := stop(shutdownCtx); serr != nil {
 			a.Logger.Warn("stop", "err", serr)
+		}
+	}
+	if a.Config.Demo {
+		// Demo tokens live as long as the process (the next start revokes
+		// them too, after a crash).
+		if rerr := a.DB.RevokeTokensByDescription(shutdownCtx, demoTokenDescription, workflow.Now()); rerr != nil {
+			a.Logger.Warn("revoke the demo tokens", "err", rerr)
 		}
 	}
 	if cerr := a.DB.Close(); cerr != nil {
@@ -343,6 +369,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a.watchReload(ctx)
 	fmt.Fprintf(stdout, "jitaccess listening on http://%s (database %s, policy %s)\n", a.Addr(), store.Redact(cfg.DatabaseURL), a.Service.Policy().Source)
 	if cfg.Demo {
+		fmt.Fprintln(stdout, demoWarning)
+		logger.Warn(demoWarning)
+		if demoOnOwnData(a.Config) {
+			own := fmt.Sprintf("WARNING: demo mode is on with your own policy (%s) and database (%s): every person in it can be signed in as without a password, and their tokens are printed below.",
+				a.Service.Policy().Source, store.Redact(a.Config.DatabaseURL))
+			fmt.Fprintln(stdout, own)
+			logger.Warn(own)
+		}
 		if err := issueDemoTokens(ctx, a.DB, a.Service.Policy(), stdout); err != nil {
 			a.DB.Close()
 			fmt.Fprintf(stderr, "jitaccess serve: demo tokens: %v\n", err)
