@@ -219,7 +219,7 @@ func TestServeDemo(t *testing.T) {
 	var errb bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- app.Main(ctx, []string{"serve", "--demo", "--listen", "127.0.0.1:0"}, pw, &errb)
+		done <- app.Main(ctx, []string{"serve", "--demo", "--listen", "127.0.0.1:0", "--shutdown-grace", "0"}, pw, &errb)
 		pw.Close()
 	}()
 	var mu sync.Mutex
@@ -305,7 +305,7 @@ func TestSighupReloads(t *testing.T) {
 	var outb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- app.Main(ctx, []string{"serve", "--policy", policy, "--database", db, "--listen", "127.0.0.1:0"}, &outb, io.Discard)
+		done <- app.Main(ctx, []string{"serve", "--policy", policy, "--database", db, "--listen", "127.0.0.1:0", "--shutdown-grace", "0"}, &outb, io.Discard)
 	}()
 	defer func() { cancel(); <-done }()
 	var addr []string

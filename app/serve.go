@@ -276,9 +276,6 @@ func (a *App) Run(ctx context.Context) error {
 		a.draining.Store(true)
 		if grace := a.Config.ShutdownGrace; grace > 0 {
 			a.Logger.Info("shutting down: not ready, serving for the grace period", "grace", grace)
-			// Responses ask clients to close their connections, so that
-			// few are idle when the listener closes.
-			a.server.SetKeepAlivesEnabled(false)
 			select {
 			case <-time.After(grace):
 			case err = <-serveErr:
