@@ -205,9 +205,6 @@ func serveFlags(args []string) (Config, error) {
 }
 
 func (cfg *Config) validate() error {
-	if err := cfg.validateDemo(); err != nil {
-		return err
-	}
 	if cfg.ShutdownGrace < 0 {
 		return fmt.Errorf("--shutdown-grace %s: use a duration like 5s, or 0 for none", cfg.ShutdownGrace)
 	}
@@ -251,7 +248,11 @@ func (cfg *Config) validate() error {
 	if err := cfg.Oversight.validate(); err != nil {
 		return err
 	}
-	return cfg.Slack.validate()
+	if err := cfg.Slack.validate(); err != nil {
+		return err
+	}
+	// Last, so that a flag's own mistake is named first.
+	return cfg.validateDemo()
 }
 
 // sweepParser reads schedules with a seconds field, and descriptors.

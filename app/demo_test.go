@@ -36,7 +36,7 @@ func TestDemoRefusesProductionSigns(t *testing.T) {
 		{"public URL", false, []string{"--public-url", "https://jit.example.com"}, `--demo refuses --public-url "https://jit.example.com"`},
 		{"public URL by address", false, []string{"--public-url", "http://192.168.1.5:8080"}, `--demo refuses --public-url`},
 		{"OIDC", false, []string{"--public-url", "http://localhost:8080", "--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "jit"}, "--demo refuses OIDC"},
-		{"OIDC client id alone", false, []string{"--oidc-client-id", "jit"}, "--demo refuses OIDC"},
+		{"OIDC with a redirect URL", false, []string{"--oidc-issuer", "https://idp.example.com", "--oidc-client-id", "jit", "--oidc-redirect-url", "http://127.0.0.1:8080/auth/callback"}, "--demo refuses OIDC"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
