@@ -103,6 +103,13 @@ type Duration time.Duration
 
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
 // Verifier checks records one at a time, in id order. It serves the
 // database walk (Verify) and exported files (VerifyExport) alike.
 type Verifier struct {
