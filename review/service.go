@@ -231,7 +231,7 @@ func (s *Service) List(ctx context.Context, who workflow.Principal, limit int, c
 	if err := CheckReviews(pol, who); err != nil {
 		return nil, "", err
 	}
-	if limit <= 0 || limit > 200 {
+	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
 	var out []*Review
