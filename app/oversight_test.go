@@ -74,6 +74,14 @@ func TestAuditVerifyCommand(t *testing.T) {
 		if head == nil {
 			t.Fatalf("no head in %q", out)
 		}
+		// --json gives the same head, not "".
+		code, out, _ = run(t, "audit", "verify", "--database", u, "--json")
+		var ok struct {
+			Head string `json:"head"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &ok) != nil || ok.Head != head[1] {
+			t.Fatalf("json head: %d %q, want %s", code, out, head[1])
+		}
 		for _, tc := range []struct {
 			name, stmt, want string
 		}{

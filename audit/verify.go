@@ -85,24 +85,30 @@ func ParseCheckpoint(s string) (Checkpoint, error) {
 
 // Result is the outcome of a verification.
 type Result struct {
-	OK       bool         `json:"ok"`
-	Records  int64        `json:"records"`        // records whose hash was checked
-	Legacy   int64        `json:"legacy_records"` // records from before the chain existed: not verifiable
-	FirstID  int64        `json:"first_id"`       // the first record read
-	Head     Checkpoint   `json:"-"`              // the last record checked
-	Anchor   *Anchor      `json:"anchor,omitempty"`
-	Break    *Break       `json:"break,omitempty"`
-	Took     Duration     `json:"took"`
-	At       time.Time    `json:"verified_at,omitzero"` // when Verify began (zero for files)
-	Checked  []int64      `json:"checkpoints_checked,omitempty"`
-	HeadText string       `json:"head"`
-	Expect   []Checkpoint `json:"-"`
+	OK      bool         `json:"ok"`
+	Records int64        `json:"records"`        // records whose hash was checked
+	Legacy  int64        `json:"legacy_records"` // records from before the chain existed: not verifiable
+	FirstID int64        `json:"first_id"`       // the first record read
+	Head    Checkpoint   `json:"head"`           // the last record checked, as ID:HASH ("" for none)
+	Anchor  *Anchor      `json:"anchor,omitempty"`
+	Break   *Break       `json:"break,omitempty"`
+	Took    Duration     `json:"took"`
+	At      time.Time    `json:"verified_at,omitzero"` // when Verify began (zero for files)
+	Checked []int64      `json:"checkpoints_checked,omitempty"`
+	Expect  []Checkpoint `json:"-"`
 }
 
 // Duration marshals as a Go duration string.
 type Duration time.Duration
 
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
 
 // Verifier checks records one at a time, in id order. It serves the
 // database walk (Verify) and exported files (VerifyExport) alike.
@@ -295,4 +301,19 @@ func Verify(ctx context.Context, log Log, expect ...Checkpoint) (res Result, err
 	res = v.Finish()
 	res.Took = Duration(time.Since(start))
 	return res, nil
+}
+
+// UnmarshalText reads ID:HASH ("" for none), so that a Result read back
+// from JSON keeps its head.
+func (c *Checkpoint) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*c = Checkpoint{}
+		return nil
+	}
+	cp, err := ParseCheckpoint(string(b))
+	if err != nil {
+		return err
+	}
+	*c = cp
+	return nil
 }

@@ -7,6 +7,7 @@
 package review
 
 import (
+	"slices"
 	"time"
 
 	"github.com/jitaccess/jitaccess/workflow"
@@ -92,9 +93,14 @@ func CheckSignOff(pol *workflow.Policy, who workflow.Principal, rev *Review, rep
 	if rev.State != StateOpen {
 		return workflow.Errorf(workflow.CodeInvalidState, "review %s was already signed off by %s", rev.ID, rev.SignedOffBy)
 	}
+	// Separation of duties: whoever requested, approved or held a grant
+	// in the review's scope does not sign off on it.
 	for _, g := range rep.Grants {
 		if g.Person == who.Email {
 			return workflow.Errorf(workflow.CodeForbidden, "you had access in this review (request %s for %s); another reviewer must sign it off", g.RequestID, g.Resource)
+		}
+		if slices.Contains(g.Approvers, who.Email) {
+			return workflow.Errorf(workflow.CodeForbidden, "you approved access in this review (request %s of %s for %s); separation of duties: another reviewer must sign it off", g.RequestID, g.Person, g.Resource)
 		}
 	}
 	return nil

@@ -364,7 +364,8 @@ func TestAuthorization(t *testing.T) {
 	}
 	open := &review.Review{ID: "r1", Scope: all, State: review.StateOpen}
 	done := &review.Review{ID: "r2", Scope: all, State: review.StateSignedOff, SignedOffBy: "ann@example.com"}
-	rep := &review.Report{Grants: []review.Grant{{RequestID: "q1", Person: "alice@example.com", Resource: "crm-notes"}}}
+	rep := &review.Report{Grants: []review.Grant{{RequestID: "q1", Person: "alice@example.com", Resource: "crm-notes", Approvers: []string{"root@example.com"}}}}
+	other := &review.Report{Grants: []review.Grant{{RequestID: "q2", Person: "bob@example.com", Resource: "crm-notes", Approvers: []string{"carol@example.com"}}}}
 	for _, tc := range []struct {
 		name string
 		who  string
@@ -372,14 +373,18 @@ func TestAuthorization(t *testing.T) {
 		code workflow.Code
 	}{
 		{"a reviewer signs", "ann@example.com", open, ""},
-		{"an admin signs", "root@example.com", open, ""},
-		{"not twice", "root@example.com", done, workflow.CodeInvalidState},
+		{"not what you approved", "root@example.com", open, workflow.CodeForbidden}, // separation of duties
+		{"not twice", "ann@example.com", done, workflow.CodeInvalidState},
 		{"not your own access", "alice@example.com", open, workflow.CodeForbidden}, // alice is a reviewer, and a grantee
 		{"not a reader", "carol@example.com", open, workflow.CodeForbidden},
 	} {
 		if got := workflow.ErrorCode(review.CheckSignOff(pol, workflow.User(tc.who), tc.rev, rep)); got != tc.code {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.code)
 		}
+	}
+	// An admin who approved none of it signs.
+	if err := review.CheckSignOff(pol, workflow.User("root@example.com"), open, other); err != nil {
+		t.Errorf("an admin signs another's approvals: %v", err)
 	}
 }
 

@@ -171,6 +171,9 @@ func (s *Service) Open(ctx context.Context, who workflow.Principal, scope Scope,
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkScopeExists(ctx, scope, p); err != nil {
+		return nil, err
+	}
 	now := s.opts.Now()
 	rev := &Review{ID: s.opts.NewID(), Scope: scope, Period: Period{p.Start.UTC(), p.End.UTC()}, CreatedBy: who.Email, CreatedAt: now,
 		State: StateOpen, Version: 1}
@@ -228,7 +231,7 @@ func (s *Service) List(ctx context.Context, who workflow.Principal, limit int, c
 	if err := CheckReviews(pol, who); err != nil {
 		return nil, "", err
 	}
-	if limit <= 0 || limit > 200 {
+	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
 	var out []*Review
@@ -292,6 +295,7 @@ func (s *Service) SignOff(ctx context.Context, who workflow.Principal, id, notes
 			text += ": " + notes
 		}
 		rev.Notices = notices
+		rev.FollowUps = current.FollowUps // LockReview loads none; the answer shows them
 		out = rev
 		return tx.AppendAudit(ctx, s.auditRecord(rev, who, ActionReviewSignOff, text, now))
 	})
@@ -312,6 +316,16 @@ func (s *Service) MarkFollowUp(ctx context.Context, who workflow.Principal, revi
 	}
 	note, notices, err := workflow.CheckComment(s.policy(), "note", note, true, "mark for follow-up")
 	if err != nil {
+		return nil, err
+	}
+	current, err := s.store.GetReview(ctx, reviewID)
+	if err != nil {
+		return nil, err
+	}
+	if CheckRead(s.policy(), who, current.Scope) != nil {
+		return nil, workflow.Errorf(workflow.CodeNotFound, "review %s not found", reviewID)
+	}
+	if err := s.checkItemExists(ctx, current, kind, ref); err != nil {
 		return nil, err
 	}
 	var out *FollowUp
@@ -378,6 +392,100 @@ func (s *Service) ResolveFollowUp(ctx context.Context, who workflow.Principal, i
 		return nil, err
 	}
 	return out, nil
+}
+
+// knownPerson reports whether the policy or the directory knows email.
+func (s *Service) knownPerson(ctx context.Context, email string) (bool, error) {
+	if s.policy().Knows(workflow.User(email)) {
+		return true, nil
+	}
+	p, err := s.store.PersonByEmail(ctx, email)
+	if err != nil {
+		return false, err
+	}
+	return p != nil, nil
+}
+
+// checkScopeExists refuses a review of what does not exist: a resource
+// neither in the policy nor in the period's requests (a retired resource
+// can still be reviewed), a person neither in the policy, nor in the
+// directory, nor in the period's requests.
+//
+// Errors: CodeUnprocessable.
+func (s *Service) checkScopeExists(ctx context.Context, scope Scope, p Period) error {
+	switch scope.Kind {
+	case ScopeResource:
+		if _, ok := s.policy().Resource(scope.Value); ok {
+			return nil
+		}
+	case ScopePerson:
+		if ok, err := s.knownPerson(ctx, scope.Value); err != nil || ok {
+			return err
+		}
+	default:
+		return nil
+	}
+	reqs, err := s.store.PeriodRequests(ctx, p.Start, p.End)
+	if err != nil {
+		return err
+	}
+	for _, r := range reqs {
+		if scope.Kind == ScopeResource && r.Resource == scope.Value || scope.Kind == ScopePerson && r.Requester == scope.Value {
+			return nil
+		}
+	}
+	if scope.Kind == ScopeResource {
+		return workflow.Errorf(workflow.CodeUnprocessable, "unknown resource %q: not in the policy and no request for it in the period", scope.Value)
+	}
+	return workflow.Errorf(workflow.CodeUnprocessable, "unknown person %q: not in the policy, not in the directory and no request by them in the period", scope.Value)
+}
+
+// checkItemExists refuses a follow-up on something that does not exist:
+// a request not in the database, a flag not in the review's report, a
+// person unknown to the policy, the directory and the report, a resource
+// unknown to the policy and the report.
+//
+// Errors: CodeUnprocessable.
+func (s *Service) checkItemExists(ctx context.Context, rev *Review, kind, ref string) error {
+	switch kind {
+	case ItemRequest:
+		if !validUUID(ref) {
+			return workflow.Errorf(workflow.CodeUnprocessable, "follow-up ref %q names no request", ref)
+		}
+		_, err := s.store.GetRequest(ctx, ref)
+		if workflow.ErrorCode(err) == workflow.CodeNotFound {
+			return workflow.Errorf(workflow.CodeUnprocessable, "follow-up ref %q names no request", ref)
+		}
+		return err
+	case ItemPerson:
+		if ok, err := s.knownPerson(ctx, ref); err != nil || ok {
+			return err
+		}
+	case ItemResource:
+		if _, ok := s.policy().Resource(ref); ok {
+			return nil
+		}
+	}
+	rep, err := s.report(ctx, rev.Scope, rev.Period)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case ItemFlag:
+		for _, f := range rep.Flags {
+			if f.Key == ref {
+				return nil
+			}
+		}
+		return workflow.Errorf(workflow.CodeUnprocessable, "follow-up ref %q names no flag of this review's report", ref)
+	case ItemPerson, ItemResource:
+		for _, g := range rep.Grants {
+			if kind == ItemPerson && g.Person == ref || kind == ItemResource && g.Resource == ref {
+				return nil
+			}
+		}
+	}
+	return workflow.Errorf(workflow.CodeUnprocessable, "follow-up ref %q names no %s known to the policy, the directory or this review", ref, kind)
 }
 
 func validUUID(s string) bool { _, err := uuid.Parse(s); return err == nil && len(s) == 36 }

@@ -29,6 +29,11 @@ type Store interface {
 	// RaisedFlags returns the flags raised (recorded by a scan) whose
 	// occurrence is in [since, until), by key.
 	RaisedFlags(ctx context.Context, since, until time.Time) (map[string]RaisedFlag, error)
+	// GetRequest returns a request with its approvals, or CodeNotFound.
+	GetRequest(ctx context.Context, id string) (*workflow.Request, error)
+	// PersonByEmail returns the directory user with that address, or nil
+	// when the directory does not know it.
+	PersonByEmail(ctx context.Context, email string) (*workflow.Person, error)
 	// InReviewTx runs fn in one transaction.
 	InReviewTx(ctx context.Context, fn func(tx Tx) error) error
 }

@@ -72,7 +72,7 @@ func (s *Server) listAudit(c echo.Context) error {
 	if err := checkQuery(c, "request", "actor", "subject", "person", "resource", "action", "since", "until", "limit", "cursor"); err != nil {
 		return err
 	}
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
 	}

@@ -217,7 +217,7 @@ func (h *oversightHandlers) listReviews(c echo.Context) error {
 	if err := checkQuery(c, "limit", "cursor"); err != nil {
 		return err
 	}
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
 	}

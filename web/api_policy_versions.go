@@ -28,7 +28,7 @@ func (s *Server) listPolicyVersions(c echo.Context) error {
 	if err := checkQuery(c, "limit", "cursor"); err != nil {
 		return err
 	}
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func (s *Server) listProvisioning(c echo.Context) error {
 	if s.provisioning == nil {
 		return workflow.Errorf(workflow.CodeNotFound, "provisioning is not configured on this server")
 	}
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
 	}

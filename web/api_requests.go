@@ -43,7 +43,7 @@ func (s *Server) listRequests(c echo.Context) error {
 	if err := checkQuery(c, "state", "requester", "resource", "limit", "cursor", "order"); err != nil {
 		return err
 	}
-	limit, err := queryInt(c, "limit")
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
 	}

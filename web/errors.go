@@ -3,6 +3,8 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -21,6 +23,7 @@ var statusOf = map[workflow.Code]int{
 	workflow.CodeConflict:        http.StatusConflict,
 	workflow.CodeTooLarge:        http.StatusRequestEntityTooLarge,
 	workflow.CodePolicy:          http.StatusUnprocessableEntity,
+	workflow.CodeUnprocessable:   http.StatusUnprocessableEntity,
 	workflow.CodeRateLimited:     http.StatusTooManyRequests,
 	workflow.CodeUnavailable:     http.StatusServiceUnavailable,
 	workflow.CodeInternal:        http.StatusInternalServerError,
@@ -86,6 +89,15 @@ func AsDomainError(err error) error {
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) && (he.Code == http.StatusNotFound || he.Code == http.StatusMethodNotAllowed) {
+		// A known path with another method is 405 with the methods it
+		// takes; only a path no route has is 404.
+		if allow := allowedMethods(s.echo, c.Request().URL.Path); len(allow) > 0 && !slices.Contains(allow, c.Request().Method) {
+			c.Response().Header().Set(echo.HeaderAllow, strings.Join(allow, ", "))
+			err = echo.ErrMethodNotAllowed
+		}
 	}
 	err = AsDomainError(err)
 	code := workflow.ErrorCode(err)

@@ -248,8 +248,8 @@ func (u *ui) adminOnly(next echo.HandlerFunc) echo.HandlerFunc {
 
 // notFound answers unknown paths: JSON under /api/, a page elsewhere.
 func (u *ui) notFound(c echo.Context) error {
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		return echo.ErrNotFound
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") || len(allowedMethods(c.Echo(), c.Request().URL.Path)) > 0 {
+		return echo.ErrNotFound // the JSON 404, or 405 with Allow (handleError)
 	}
 	return u.htmlErrors(func(echo.Context) error {
 		return workflow.Errorf(workflow.CodeNotFound, "there is no page at %s", c.Request().URL.Path)

@@ -19,6 +19,7 @@ const (
 	CodeConflict        Code = "conflict"           // lost a race with another writer; safe to retry
 	CodeTooLarge        Code = "payload_too_large"
 	CodePolicy          Code = "policy_violation" // well-formed, but the policy refuses it
+	CodeUnprocessable   Code = "unprocessable"    // well-formed, but names something that does not exist
 	CodeRateLimited     Code = "rate_limited"
 	CodeUnavailable     Code = "unavailable" // a dependency (the database) is down
 	CodeInternal        Code = "internal"
