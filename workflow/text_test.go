@@ -27,7 +27,8 @@ func TestClip(t *testing.T) {
 		{"emoji", "a😀b", 4, "a"},
 		{"emoji whole", "a😀b", 5, "a😀"},
 		{"invalid replaced", "a\xffb", 10, "a\uFFFDb"},
-		{"invalid then cut", "\xff\xffabc", 4, "\uFFFD"},
+		{"invalid run then cut", "\xff\xffabc", 4, "\uFFFDa"},
+		{"invalid then cut inside replacement", "\xffabc", 2, ""},
 		{"half a char at the end", "ab\xd0", 10, "ab\uFFFD"},
 		{"empty", "", 5, ""},
 	} {
