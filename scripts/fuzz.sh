@@ -3,7 +3,8 @@
 # after the other. The seed corpora also run in plain `go test`; this
 # explores beyond them. A failure leaves its input under
 # PKG/testdata/fuzz/FuzzX/ for `go test` to replay, and stops the script.
-set -eu
+# FUZZFLAGS adds go test flags, e.g. FUZZFLAGS=-parallel=1 on a busy machine.
+set -u
 duration=${1:-30s}
 cd "$(dirname "$0")/.."
 for target in \
@@ -18,5 +19,5 @@ for target in \
 	pkg=${target%%:*}
 	name=${target#*:}
 	echo "== $name ($pkg) for $duration"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$duration" "$pkg"
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$duration" ${FUZZFLAGS:-} "$pkg"
 done

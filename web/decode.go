@@ -58,7 +58,7 @@ func decodeJSONFrom(body io.Reader, v any, optional bool) error {
 	if err := json.Unmarshal(raw, &generic); err != nil {
 		return jsonError(err)
 	}
-	return checkJSONText("", generic)
+	return workflow.CheckJSONText("", generic)
 }
 
 func jsonError(err error) error {

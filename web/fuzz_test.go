@@ -59,7 +59,7 @@ func FuzzCheckText(f *testing.F) {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, s string, free bool) {
-		err := checkText("query parameter \"x\"", s, free)
+		err := workflow.CheckText("query parameter \"x\"", s, free)
 		bad := !utf8.ValidString(s)
 		for _, r := range s {
 			if r == 0 || (r < 0x20 || r == 0x7f) && !(free && (r == '\n' || r == '\r' || r == '\t')) {
@@ -67,11 +67,11 @@ func FuzzCheckText(f *testing.F) {
 			}
 		}
 		if bad != (err != nil) {
-			t.Fatalf("checkText(%q, %v) = %v", s, free, err)
+			t.Fatalf("workflow.CheckText(%q, %v) = %v", s, free, err)
 		}
 		var we *workflow.Error
 		if err != nil && (!errors.As(err, &we) || we.Code != workflow.CodeInvalid) {
-			t.Fatalf("checkText(%q): %v is not invalid", s, err)
+			t.Fatalf("workflow.CheckText(%q): %v is not invalid", s, err)
 		}
 	})
 }
