@@ -1,12 +1,13 @@
 #!/bin/sh
 # Runs each fuzz target for DURATION (a Go duration, default 30s), one
-# after the other. The seed corpora also run in plain `go test`; this
-# explores beyond them. A failure leaves its input under
-# PKG/testdata/fuzz/FuzzX/ for `go test` to replay, and stops the script.
+# after the other, and exits non-zero if any found a failure. The seed
+# corpora also run in plain `go test`; this explores beyond them. A failing
+# input is left under PKG/testdata/fuzz/FuzzX/ for `go test` to replay.
 # FUZZFLAGS adds go test flags, e.g. FUZZFLAGS=-parallel=1 on a busy machine.
 set -u
 duration=${1:-30s}
 cd "$(dirname "$0")/.."
+failed=""
 for target in \
 	./web:FuzzDecodeJSON \
 	./web:FuzzCheckText \
@@ -19,5 +20,10 @@ for target in \
 	pkg=${target%%:*}
 	name=${target#*:}
 	echo "== $name ($pkg) for $duration"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$duration" ${FUZZFLAGS:-} "$pkg"
+	# shellcheck disable=SC2086 # FUZZFLAGS is a list of flags
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$duration" ${FUZZFLAGS:-} "$pkg" || failed="$failed $name"
 done
+if [ -n "$failed" ]; then
+	echo "fuzzing found failures in:$failed" >&2
+	exit 1
+fi
