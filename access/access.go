@@ -327,10 +327,7 @@ func maskOutcome(d workflow.CheckResult, masked, views []string) string {
 		viewed = " (views: " + strings.Join(views, ", ") + ")"
 	}
 	outcome := fmt.Sprintf("%s; masked %d%s: %s", why, len(masked), viewed, strings.Join(masked, ", "))
-	if len(outcome) > 1000 {
-		outcome = outcome[:1000]
-	}
-	return outcome
+	return workflow.Clip(outcome, 1000)
 }
 
 // compiledRules holds the masking rules of one policy, compiled: the

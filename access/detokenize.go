@@ -111,7 +111,7 @@ func open(keys *masking.Keyring, resource string, fields []string, tok string) T
 	r := TokenResult{Token: tok}
 	switch {
 	case len(tok) > maxTokenLen:
-		r.Token = tok[:64] + "..."
+		r.Token = workflow.Clip(tok, 64) + "..."
 		r.Err = workflow.Errorf(workflow.CodeInvalid, "malformed token: longer than %d bytes", maxTokenLen)
 		return r
 	case keys == nil:
@@ -177,8 +177,6 @@ func releaseOutcome(results []TokenResult) string {
 	if len(parts) > 0 {
 		outcome += ": " + strings.Join(parts, ", ")
 	}
-	if len(outcome) > 1000 {
-		outcome = outcome[:1000]
-	}
+	outcome = workflow.Clip(outcome, 1000)
 	return outcome
 }

@@ -179,8 +179,5 @@ func ErrFlowGone() error {
 
 // Clip cuts s to at most n bytes, on a character boundary.
 func Clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
+	return workflow.Clip(s, n)
 }

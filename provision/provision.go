@@ -558,12 +558,7 @@ func Describe(spec workflow.ProvisionerSpec, user string) string {
 	return spec.Type
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
+func truncate(s string, n int) string { return workflow.Clip(s, n) }
 
 // SweepResult counts what one provisioning sweep did.
 type SweepResult struct {

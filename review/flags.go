@@ -267,7 +267,7 @@ func provisioningFailing(f ProvisioningFailure) Flag {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	if len(s) > 300 {
-		s = s[:300] + "…"
+		s = workflow.Clip(s, 300) + "…"
 	}
 	if s == "" {
 		return "no error recorded"

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	lib "github.com/elimity-com/scim"
 	scimerrors "github.com/elimity-com/scim/errors"
@@ -116,6 +117,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "", fmt.Sprintf("the SCIM API needs a service token with scope %q", workflow.ScopeSCIM))
 		return
 	}
+	if err := checkURLText(r); err != nil {
+		writeError(w, http.StatusBadRequest, "invalidValue", workflow.ErrorMessage(err))
+		return
+	}
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodDelete {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 		if err != nil {
@@ -131,6 +136,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			body, err = normalizeBody(r.Method, body)
 			if err != nil {
 				writeError(w, http.StatusBadRequest, "invalidSyntax", "the request body is not valid JSON")
+				return
+			}
+			if err := checkBodyText(body); err != nil {
+				writeError(w, http.StatusBadRequest, "invalidValue", workflow.ErrorMessage(err))
 				return
 			}
 			if err := checkAttributes(r.Method, r.URL.Path, body); err != nil {
@@ -424,4 +433,38 @@ func boolish(v any) any {
 		}
 	}
 	return v
+}
+
+// checkURLText applies the server's one text rule (workflow.CheckText) to
+// the path and every query parameter: NUL, invalid UTF-8 and control
+// characters are refused in SCIM's error shape before they reach a filter
+// or the database.
+func checkURLText(r *http.Request) error {
+	if err := workflow.CheckText("the path", r.URL.Path, false); err != nil {
+		return err
+	}
+	for name, values := range r.URL.Query() {
+		if err := workflow.CheckText("a query parameter name", name, false); err != nil {
+			return err
+		}
+		for _, v := range values {
+			if err := workflow.CheckText(fmt.Sprintf("query parameter %q", name), v, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkBodyText applies workflow.CheckJSONText to a JSON body; a body
+// that does not decode is left to the library's own answer.
+func checkBodyText(body []byte) error {
+	if !utf8.Valid(body) {
+		return workflow.Errorf(workflow.CodeInvalid, "the request body is not valid UTF-8")
+	}
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return nil
+	}
+	return workflow.CheckJSONText("", doc)
 }

@@ -69,12 +69,8 @@ func (d *DB) Fail(ctx context.Context, id int64, reason string, now time.Time) e
 		truncate(reason, maxErrorLen), now, id).Error)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
+// truncate cuts text for a column, keeping it valid UTF-8.
+func truncate(s string, n int) string { return workflow.Clip(s, n) }
 
 // JobInfo is a job as admins see it.
 type JobInfo struct {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -21,10 +23,17 @@ import (
 // whatever it says, and the API takes no cookies, so a cross-site form
 // post cannot act for anyone.
 func decodeJSON(c echo.Context, v any, optional bool) error {
-	r := c.Request()
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	return decodeJSONFrom(c.Request().Body, v, optional)
+}
+
+// decodeJSONFrom is decodeJSON on a reader. Besides the strict decoding it
+// refuses invalid text in every string and key (checkJSONText): encoding/json
+// would silently turn invalid UTF-8 into U+FFFD and hand \u0000 through to
+// the database.
+func decodeJSONFrom(body io.Reader, v any, optional bool) error {
+	var raw json.RawMessage
+	dec := json.NewDecoder(body)
+	err := dec.Decode(&raw)
 	if errors.Is(err, io.EOF) {
 		if optional {
 			return nil
@@ -37,7 +46,19 @@ func decodeJSON(c echo.Context, v any, optional bool) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return workflow.Errorf(workflow.CodeInvalid, "request body has data after the JSON object")
 	}
-	return nil
+	if !utf8.Valid(raw) {
+		return workflow.Errorf(workflow.CodeInvalid, "request body is not valid UTF-8")
+	}
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	var generic any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		return jsonError(err)
+	}
+	return workflow.CheckJSONText("", generic)
 }
 
 func jsonError(err error) error {

@@ -56,9 +56,7 @@ func (u *ui) oidcCallback(c echo.Context) error {
 	}
 	if e := c.QueryParam("error"); e != "" {
 		desc := c.QueryParam("error_description")
-		if len(desc) > 200 {
-			desc = desc[:200]
-		}
+		desc = workflow.Clip(desc, 200)
 		return u.signInFailed(c, refused(nil, "the identity provider said %s %s", e, desc))
 	}
 	if !tokensEqual(c.QueryParam("state"), flow.State) {

@@ -96,6 +96,7 @@ func New(cfg Config) *Server {
 		return false
 	}}))
 	e.Use(s.logRequests)
+	e.Use(checkInput(cfg.OwnBodyLimits))
 	e.Use(securityHeaders)
 	s.routes()
 	if cfg.UI != nil {

@@ -188,8 +188,6 @@ func (u *ui) takeFlash(c echo.Context) *flash {
 	default:
 		kind = "info"
 	}
-	if len(text) > 500 {
-		text = text[:500]
-	}
+	text = workflow.Clip(text, 500)
 	return &flash{Kind: kind, Text: text}
 }

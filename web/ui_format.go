@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jitaccess/jitaccess/audit"
 	"github.com/jitaccess/jitaccess/review"
@@ -80,7 +81,8 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 			if email == "" {
 				return "?"
 			}
-			return strings.ToUpper(email[:1])
+			r, _ := utf8.DecodeRuneInString(email) // a whole character, never half of one
+			return strings.ToUpper(string(r))
 		},
 	}
 }

@@ -1,0 +1,52 @@
+package web
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// checkInput is the one place that refuses invalid text in query and path
+// parameters, before any handler sees them. JSON bodies are checked by
+// decodeJSON (workflow.CheckJSONText). Paths under the own prefixes (SCIM's
+// /scim/v2/) answer in their own protocol's error shape and check for
+// themselves.
+func checkInput(own []string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			for _, p := range own {
+				if strings.HasPrefix(c.Request().URL.Path, p) {
+					return next(c)
+				}
+			}
+			if err := checkParams(c); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	}
+}
+
+func checkParams(c echo.Context) error {
+	for name, values := range c.QueryParams() {
+		if err := workflow.CheckText("a query parameter name", name, false); err != nil {
+			return err
+		}
+		for _, v := range values {
+			if err := workflow.CheckText(fmt.Sprintf("query parameter %q", name), v, false); err != nil {
+				return err
+			}
+		}
+	}
+	for i, name := range c.ParamNames() {
+		if vals := c.ParamValues(); i < len(vals) {
+			if err := workflow.CheckText(fmt.Sprintf("path parameter %q", name), vals[i], false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
