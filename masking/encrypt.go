@@ -348,22 +348,9 @@ func (m *Masker) encrypt(rs *Rules, field string, v any, res *Result) string {
 
 // appendEncrypted appends the reversible token of the JSON value v.
 func (m *Masker) appendEncrypted(out []byte, rs *Rules, field string, v []byte, res *Result) ([]byte, error) {
-	var decoded any
-	switch v[0] {
-	case '"':
-		s, err := unquote(v)
-		if err != nil {
-			return nil, err
-		}
-		decoded = s
-	case '{', '[', 't', 'f':
-		dec := json.NewDecoder(bytes.NewReader(v))
-		dec.UseNumber()
-		if err := dec.Decode(&decoded); err != nil {
-			return nil, errBadJSON
-		}
-	default:
-		decoded = json.Number(v)
+	decoded, err := decodeValue(v)
+	if err != nil {
+		return nil, err
 	}
 	return appendString(out, m.encrypt(rs, field, decoded, res)), nil
 }

@@ -37,8 +37,7 @@ func (m *Masker) MaskJSON(raw []byte, rs *Rules) ([]byte, Result, error) {
 		out = append(out, raw[prev:h.start]...)
 		switch {
 		case h.text != "":
-			q, _ := json.Marshal(h.text) // a string always encodes
-			out = append(out, q...)
+			out = appendString(out, h.text)
 		case h.style == Encrypt:
 			out, err = m.appendEncrypted(out, rs, h.field, raw[h.start:h.end], &res)
 		default:
@@ -315,22 +314,9 @@ func (m *Masker) appendMasked(out []byte, st Style, v []byte, res *Result) ([]by
 	case st == Last4 && v[0] != '"':
 		return appendString(out, last4(json.Number(v)).(string)), nil
 	}
-	var decoded any
-	switch v[0] {
-	case '"':
-		s, err := unquote(v)
-		if err != nil {
-			return nil, err
-		}
-		decoded = s
-	case '{', '[', 't', 'f':
-		dec := json.NewDecoder(bytes.NewReader(v))
-		dec.UseNumber()
-		if err := dec.Decode(&decoded); err != nil {
-			return nil, errBadJSON
-		}
-	default:
-		decoded = json.Number(v)
+	decoded, err := decodeValue(v)
+	if err != nil {
+		return nil, err
 	}
 	return appendString(out, m.value(st, decoded, res).(string)), nil
 }
@@ -338,6 +324,25 @@ func (m *Masker) appendMasked(out []byte, st Style, v []byte, res *Result) ([]by
 // appendString appends s as a JSON string. Masked values are
 // "[REDACTED]", "****" and letters or digits, or "tok_" and base64url, so
 // this is nearly always a plain copy.
+// decodeValue decodes one JSON value as the masking styles take it:
+// strings as strings, numbers exactly as sent (json.Number), objects and
+// lists as their decoded form.
+func decodeValue(v []byte) (any, error) {
+	switch v[0] {
+	case '"':
+		return unquote(v)
+	case '{', '[', 't', 'f':
+		var decoded any
+		dec := json.NewDecoder(bytes.NewReader(v))
+		dec.UseNumber()
+		if err := dec.Decode(&decoded); err != nil {
+			return nil, errBadJSON
+		}
+		return decoded, nil
+	}
+	return json.Number(v), nil
+}
+
 func appendString(out []byte, s string) []byte {
 	out = append(out, '"')
 	for i := 0; i < len(s); i++ {
