@@ -81,6 +81,17 @@ type DirectoryReader interface {
 	PersonByEmail(ctx context.Context, email string) (*Person, error)
 }
 
+// afresh returns who to be read from the directory again, keeping the
+// groups their session asserted. A use case's transaction reads the actor
+// afresh even when authentication already did, because only that read
+// holds their directory row until the decision commits (see
+// store's PersonByEmail): a deactivation that lands between the
+// authentication and the decision is then seen, or waits.
+func (p Principal) afresh() Principal {
+	p.resolved = false
+	return p
+}
+
 // resolve returns who as the rules judge them now: with their directory
 // groups beside the identity provider's groups from the session, or, when
 // the directory has deactivated or deleted them, no groups and no standing
@@ -95,6 +106,7 @@ func resolve(ctx context.Context, dir DirectoryReader, who Principal) (Principal
 		return who, err
 	}
 	who.resolved = true
+	who.InDirectory, who.Disabled, who.DirectoryGroups = false, false, nil // this read decides them
 	if p == nil {
 		return who, nil
 	}

@@ -188,7 +188,7 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 	var req *Request
 	var notices []string
 	err := s.inTx(ctx, func(tx Tx) error {
-		who, err := resolve(ctx, tx, who)
+		who, err := resolve(ctx, tx, who.afresh())
 		if err != nil {
 			return err
 		}
@@ -296,7 +296,7 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 	pol := s.Policy()
 	var out *Request
 	err := s.inTx(ctx, func(tx Tx) error {
-		who, err := resolve(ctx, tx, who)
+		who, err := resolve(ctx, tx, who.afresh())
 		if err != nil {
 			return err
 		}
