@@ -58,8 +58,15 @@ func (a *asyncAudit) run() {
 	var batch []*workflow.AuditRecord
 	failures := 0
 	for {
+		// A full batch is written before more is taken, so that while the
+		// database is down the records back up into the bounded queue
+		// (callers wait, then fail) instead of growing the batch.
+		in := a.queue
+		if len(batch) >= maxAuditBatch {
+			in = nil
+		}
 		select {
-		case rec := <-a.queue:
+		case rec := <-in:
 			batch = append(batch, rec)
 			if len(batch) < maxAuditBatch {
 				continue
@@ -75,40 +82,44 @@ func (a *asyncAudit) run() {
 					more = false
 				}
 			}
-			if a.lastErr = a.commitBatch(batch); a.lastErr != nil {
-				a.log.Error("check/mask audit records lost at shutdown", "records", len(batch), "err", a.lastErr)
+			var n int
+			if n, a.lastErr = a.commitBatch(batch); a.lastErr != nil {
+				a.log.Error("check/mask audit records lost at shutdown", "records", len(batch)-n, "err", a.lastErr)
 			}
 			return
 		}
 		if len(batch) == 0 {
 			continue
 		}
-		if err := a.commitBatch(batch); err != nil {
+		n, err := a.commitBatch(batch)
+		// What was committed is dropped even when a later chunk failed:
+		// retrying it would write those records twice.
+		batch = append(batch[:0], batch[n:]...)
+		if err != nil {
 			failures++
 			if failures == 1 || failures%100 == 0 {
 				a.log.Error("cannot write check/mask audit records; keeping them and retrying", "queued", len(batch)+len(a.queue), "err", err)
 			}
-			if len(batch) >= maxAuditBatch {
-				time.Sleep(a.every) // do not spin on a dead database
-			}
 			continue
 		}
 		failures = 0
-		batch = batch[:0]
 	}
 }
 
-func (a *asyncAudit) commitBatch(batch []*workflow.AuditRecord) error {
+// commitBatch commits batch in chunks of at most maxAuditBatch and returns
+// how many records it committed, a prefix of batch.
+func (a *asyncAudit) commitBatch(batch []*workflow.AuditRecord) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for len(batch) > 0 {
-		n := min(len(batch), maxAuditBatch)
-		if err := a.commit(ctx, batch[:n]); err != nil {
-			return err
+	done := 0
+	for done < len(batch) {
+		n := min(len(batch)-done, maxAuditBatch)
+		if err := a.commit(ctx, batch[done:done+n]); err != nil {
+			return done, err
 		}
-		batch = batch[n:]
+		done += n
 	}
-	return nil
+	return done, nil
 }
 
 // close stops the writer once it has committed everything queued. Calls

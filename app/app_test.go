@@ -106,6 +106,12 @@ func TestTokenCommands(t *testing.T) {
 		if code, _, errOut := run(t, "token", "create", "--database", u, "--service", "x", "--scope", "admin"); code != 1 || !strings.Contains(errOut, `unknown scope "admin"`) {
 			t.Fatalf("bad scope: %d %q", code, errOut)
 		}
+		// A bad address is reported as such, before any policy warning.
+		polFile := writeFile(t, "policy.yaml", "admins: [root@example.com]\nresources: []\n")
+		if code, _, errOut := run(t, "token", "create", "--database", u, "--policy", polFile, "--user", "not an email"); code != 1 ||
+			!strings.Contains(errOut, "is not an email address") || strings.Contains(errOut, "warning") {
+			t.Fatalf("bad address: %d %q", code, errOut)
+		}
 		if code, _, _ := run(t, "token", "create", "--database", u); code != 2 {
 			t.Fatalf("create without subject: %d", code)
 		}

@@ -207,6 +207,26 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if ttl < 0 {
 			return usageError(stderr, "token create", errors.New("--expires-in must be positive"))
 		}
+		if service == "" && scopes != "" {
+			return usageError(stderr, "token create", errors.New("--scope is for service tokens; a user token acts with its user's rights"))
+		}
+	}
+	// The token is checked before anything else is read, so that a bad
+	// address is the one thing reported (not a policy warning about it).
+	nt := identity.NewToken{Kind: identity.TokenUser, Subject: userEmail, Description: desc, TTL: ttl, Actor: cliActor()}
+	if service != "" {
+		nt = identity.NewToken{Kind: identity.TokenService, Subject: service, Description: desc, TTL: ttl, Actor: cliActor()}
+		for _, s := range strings.Split(scopes, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				nt.Scopes = append(nt.Scopes, s)
+			}
+		}
+	}
+	if sub == "create" {
+		if err := nt.Validate(); err != nil {
+			fmt.Fprintf(stderr, "jitaccess token create: %s\n", workflow.ErrorMessage(err))
+			return 1
+		}
 	}
 	if sub == "revoke" && f.NArg() != 1 {
 		return usageError(stderr, "token revoke", errors.New("pass the id of the token to revoke (see jitaccess token list)"))
@@ -229,19 +249,8 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	now := workflow.Now()
 	switch sub {
 	case "create":
-		nt := identity.NewToken{Kind: identity.TokenUser, Subject: userEmail, Description: desc, TTL: ttl, Actor: cliActor()}
-		if service != "" {
-			nt = identity.NewToken{Kind: identity.TokenService, Subject: service, Description: desc, TTL: ttl, Actor: cliActor()}
-			for _, s := range strings.Split(scopes, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					nt.Scopes = append(nt.Scopes, s)
-				}
-			}
-		} else if scopes != "" {
-			return usageError(stderr, "token create", errors.New("--scope is for service tokens; a user token acts with its user's rights"))
-		}
-		if pol != nil && service == "" && !pol.Knows(workflow.User(userEmail)) {
-			fmt.Fprintf(stderr, "warning: %s is not in %s; the token will be refused everything but reading their own requests\n", userEmail, c.PolicyFile)
+		if pol != nil && service == "" && !pol.Knows(workflow.User(nt.Subject)) {
+			fmt.Fprintf(stderr, "warning: %s is not in %s; the token will be refused everything but reading their own requests\n", nt.Subject, c.PolicyFile)
 		}
 		secret, tok, err := db.CreateToken(ctx, nt, now)
 		if err != nil {

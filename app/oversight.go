@@ -188,7 +188,7 @@ func (a *App) setupOversight() error {
 	a.oversight = o
 	queues := append([]string{notifier.Queue, alertQueue}, cfg.ProvisionQueues...)
 	o.metrics = metrics.New(a.DB, a.Service.Clock(), queues...)
-	a.Service.OnChange(o.metrics.Hook)
+	a.Service.OnCommit(o.metrics.Committed)
 	senders := alert.Multi{alert.Log{Logger: a.Logger}}
 	if cfg.SlackChannel != "" {
 		senders = append(senders, &alert.Slack{Token: cfg.SlackToken, Channel: cfg.SlackChannel, URL: slackMethodURL(cfg.SlackAPIURL, "chat.postMessage")})

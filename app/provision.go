@@ -109,14 +109,10 @@ func (c ProvisionConfig) cacheTTL(sweepSchedule string) (time.Duration, error) {
 // new App: the hooks that enqueue apply and remove steps and invalidate
 // cached decisions in the transaction of each change, the provisioning
 // worker, its part of the sweep, and the API's checker. It refuses to
-// start when an environment variable the policy names is missing, or a
-// field uses the token style without a key.
+// start when a field uses the token style without a key.
 func (a *App) wireProvisioning() error {
 	cfg := a.Config.Provision
-	pol := a.Service.Policy()
-	if err := provision.CheckEnv(pol, nil); err != nil {
-		return err
-	}
+	pol := a.Service.Policy() // its environment was checked by New
 	key := []byte(cfg.MaskTokenKey)
 	if len(key) == 0 && a.Config.Demo {
 		// The demo policy gives auditors a token view; its key is public.

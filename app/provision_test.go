@@ -287,6 +287,21 @@ func TestServeRefusesMissingProvisioningSettings(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, policy+`:12: resource "crm-payments": environment variable CRM_SECRET`) {
 		t.Fatalf("missing secret: %d %q", code, errOut)
 	}
+	// It said so before touching the database: nothing was migrated.
+	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
+		u := storetest.NewURL(t, kind)
+		if code, _, errOut := run(t, "serve", "--policy", policy, "--database", u, "--listen", "127.0.0.1:0"); code != 1 || !strings.Contains(errOut, "CRM_SECRET") {
+			t.Fatalf("missing secret: %d %q", code, errOut)
+		}
+		fresh, err := store.Open(context.Background(), u, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Close()
+		if err := fresh.CheckMigrated(context.Background()); err == nil {
+			t.Fatal("serve applied migrations before refusing to start")
+		}
+	})
 	tokenPolicy := writeFile(t, "token.yaml", strings.Replace(fmt.Sprintf(restartPolicy, "https://crm.example.com"), "mask: last4", "mask: token", 1))
 	t.Setenv("CRM_SECRET", crmSecret)
 	code, _, errOut = run(t, "serve", "--policy", tokenPolicy, "--database", db, "--listen", "127.0.0.1:0")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/scim"
 	"github.com/jitaccess/jitaccess/slackapp"
@@ -77,6 +78,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before the database is touched: a server that cannot start must not
+	// leave migrations applied behind it.
+	if err := provision.CheckEnv(pol, nil); err != nil {
+		return nil, err
+	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxConns, SlowQuery: time.Second, Logger: logger})
 	if err != nil {
 		return nil, err
@@ -117,9 +123,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	configureWeb(cfg, db, pol, &wc)
 	wc.OwnBodyLimits = []string{scim.Prefix + "/"} // SCIM limits its own, in its error shape
 	a.Web = web.New(wc)
-	// Hooks run in the order registered: notifications first, so that the
-	// metrics hook (setupOversight) counts only changes whose follow-up
-	// work was enqueued.
+	// Hooks run in the order registered: notifications first.
 	if err := a.wireNotifications(); err != nil {
 		db.Close()
 		return nil, err

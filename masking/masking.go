@@ -198,10 +198,12 @@ func (w walker) walk(v any, path, plain string) {
 		for k, child := range x {
 			cpath, cplain := join(path, k), join(plain, k)
 			if st, ok := w.rs.match(k, cplain); ok {
-				if child != nil && st == Encrypt {
+				switch {
+				case nothingToHide(child):
+				case st == Encrypt:
 					x[k] = w.m.encrypt(w.rs, w.rs.declared(k, cplain), child, w.res)
 					w.res.Masked = append(w.res.Masked, cpath)
-				} else if child != nil {
+				default:
 					x[k] = w.m.value(st, child, w.res)
 					w.res.Masked = append(w.res.Masked, cpath)
 				}
@@ -214,6 +216,18 @@ func (w walker) walk(v any, path, plain string) {
 			w.walk(child, path+"["+strconv.Itoa(i)+"]", plain)
 		}
 	}
+}
+
+// nothingToHide reports whether v is null or an empty (or blank) string:
+// it is left as it is in every style. A token or ciphertext of "" would
+// be the same for every record, a marker that says "empty" in a form
+// that looks like data.
+func nothingToHide(v any) bool {
+	if v == nil {
+		return true
+	}
+	s, ok := v.(string)
+	return ok && strings.TrimSpace(s) == ""
 }
 
 func join(path, key string) string {

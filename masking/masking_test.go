@@ -140,6 +140,12 @@ func TestMaskRecord(t *testing.T) {
 			masked: nil,
 		},
 		{
+			name:   "empty and blank values have nothing to hide, in every style",
+			in:     `{"iban":"","payment_card":"","identity_document":"  ","customer":{"internal_notes":null}}`,
+			want:   `{"customer":{"internal_notes":null},"iban":"","identity_document":"  ","payment_card":""}`,
+			masked: nil,
+		},
+		{
 			name:   "field names are case sensitive",
 			in:     `{"IBAN":"DE89370400440532013000"}`,
 			want:   `{"IBAN":"DE89370400440532013000"}`,

@@ -101,11 +101,13 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-// Hook records committed changes: decision times and transition counts. It
-// runs inside the change's transaction, as the last hook, so a change
-// rolled back after it (a failed commit) may be counted; the database
-// gauges are exact.
-func (m *Metrics) Hook(ctx context.Context, tx workflow.Tx, changes []workflow.Change) error {
+// Committed records committed changes: decision times and transition
+// counts. It is a commit hook (workflow.Service.OnCommit), so a change
+// whose transaction rolled back is not counted.
+func (m *Metrics) Committed(changes []workflow.Change, committed bool) {
+	if !committed {
+		return
+	}
 	for _, c := range changes {
 		r := c.Request
 		m.transitions.WithLabelValues(string(c.Event), string(r.Tier)).Inc()
@@ -116,7 +118,6 @@ func (m *Metrics) Hook(ctx context.Context, tx workflow.Tx, changes []workflow.C
 			m.decisionSeconds.WithLabelValues(string(r.Tier), "denied").Observe(c.At.Sub(r.CreatedAt).Seconds())
 		}
 	}
-	return nil
 }
 
 // ObserveSweep records one sweep.

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -45,7 +46,7 @@ func TestMetrics(t *testing.T) {
 		svc := workflow.NewService(db, p, workflow.Options{Now: clock})
 		metrics.CacheFor = 0 // read the database at every scrape
 		m := metrics.New(db, clock, "notify", "provision")
-		svc.OnChange(m.Hook)
+		svc.OnCommit(m.Committed)
 		alice, bob, carol, dave := workflow.User("alice@example.com"), workflow.User("bob@example.com"), workflow.User("carol@example.com"), workflow.User("dave@example.com")
 		r1, _ := svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "pay", Duration: time.Hour, Reason: "x"})
 		now = now.Add(90 * time.Second)
@@ -115,4 +116,51 @@ func TestMetrics(t *testing.T) {
 			t.Error("a database outage is not reported")
 		}
 	})
+}
+
+// TestRolledBackChangesAreNotCounted: a change whose transaction rolls
+// back (here a later hook fails) leaves the counters as they were.
+func TestRolledBackChangesAreNotCounted(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		p, err := workflow.ParsePolicy("p.yaml", []byte(pol))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := workflow.NewService(db, p, workflow.Options{})
+		metrics.CacheFor = 0
+		m := metrics.New(db, time.Now, "notify")
+		svc.OnCommit(m.Committed)
+		fail := true
+		svc.OnChange(func(ctx context.Context, tx workflow.Tx, changes []workflow.Change) error {
+			if fail {
+				return errors.New("injected failure after the change")
+			}
+			return nil
+		})
+		alice := workflow.User("alice@example.com")
+		if _, err := svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "notes", Duration: time.Hour, Reason: "x"}); err == nil {
+			t.Fatal("submit succeeded despite the failing hook")
+		}
+		if out := scrape(t, m); strings.Contains(out, `jitaccess_transitions_total{event="submit"`) {
+			t.Errorf("a rolled-back submit was counted:\n%s", grepLines(out, "transitions_total"))
+		}
+		fail = false
+		if _, err := svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "notes", Duration: time.Hour, Reason: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if out := scrape(t, m); !strings.Contains(out, `jitaccess_transitions_total{event="submit",tier="medium"} 1`+"\n") {
+			t.Errorf("the committed submit is not counted once:\n%s", grepLines(out, "transitions_total"))
+		}
+	})
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
