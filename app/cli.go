@@ -35,7 +35,7 @@ Usage:
   jitaccess token revoke TOKEN_ID
   jitaccess bench lifecycle|sweep|sweep-lag --database URL [--clients N] ...
   jitaccess audit verify|export|prune|checkpoint ...   (docs/audit.md)
-  jitaccess review report|flags ...          (docs/reviews.md)
+  jitaccess review report|flags ...                    (docs/reviews.md)
   jitaccess version
 
 Every subcommand takes --database URL (env DATABASE_URL; default sqlite:jitaccess.db)

@@ -316,7 +316,11 @@ func (a *App) alertBreak(ctx context.Context, res audit.Result, heads witnessHea
 		kind, summary = "audit_rewritten", fmt.Sprintf("Audit log rewritten: record %d no longer has the hash serve verified", b.ID)
 		details = b.Message + "\nWitnessed by " + heads.sources(b.ID) + ".\nThe log forked from what was verified; compare with the last published checkpoint and with backups."
 	}
-	a.Logger.Error("audit chain BROKEN", "record", b.ID, "kind", b.Kind, "message", b.Message, "witness", heads.sources(b.ID))
+	attrs := []any{"record", b.ID, "kind", b.Kind, "message", b.Message}
+	if w := heads.sources(b.ID); w != "" {
+		attrs = append(attrs, "witness", w)
+	}
+	a.Logger.Error("audit chain BROKEN", attrs...)
 	if !newBreak {
 		return
 	}

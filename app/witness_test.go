@@ -168,24 +168,40 @@ func TestAuditWitnessCatchesFork(t *testing.T) {
 	})
 }
 
-// TestAuditWitnessAtStart: serve checks at start, so the file holds the
-// head verified then without waiting for the first minute.
-func TestAuditWitnessAtStart(t *testing.T) {
+// TestAuditWitnessInServe: serve checks at start, so the file holds the
+// head verified then without waiting for the first minute; the scheduled
+// full verification advances it too.
+func TestAuditWitnessInServe(t *testing.T) {
 	policy := writeFile(t, "policy.yaml", goodPolicy)
-	file := filepath.Join(t.TempDir(), "witness.json")
-	boot(t, app.Config{DatabaseURL: storetest.NewURL(t, store.SQLite), PolicyFile: policy, Oversight: app.OversightConfig{WitnessFile: file}})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if data, err := os.ReadFile(file); err == nil {
-			if cp, err := audit.ParseSignedCheckpoint(data); err == nil && cp.Head.ID == 1 {
-				return
+	waitWitness := func(file string, id int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if data, err := os.ReadFile(file); err == nil {
+				if cp, err := audit.ParseSignedCheckpoint(data); err == nil && cp.Head.ID == id {
+					return
+				}
 			}
+			if time.Now().After(deadline) {
+				data, _ := os.ReadFile(file)
+				t.Fatalf("the witness file never reached record %d: %s", id, data)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the witness file was not written at start")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	t.Run("at start", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "witness.json")
+		boot(t, app.Config{DatabaseURL: storetest.NewURL(t, store.SQLite), PolicyFile: policy,
+			Oversight: app.OversightConfig{WitnessFile: file, VerifySchedule: "off"}})
+		waitWitness(file, 1) // the start's policy.load
+	})
+	t.Run("by the scheduled verification", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "witness.json")
+		a, _ := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, store.SQLite), PolicyFile: policy,
+			Oversight: app.OversightConfig{WitnessFile: file, VerifySchedule: "@every 1s"}})
+		seedLifecycles(t, a.DB, 1)
+		waitWitness(file, 4) // the witness check itself waits a minute
+	})
 }
 
 func TestAuditWitnessFlag(t *testing.T) {
