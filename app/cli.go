@@ -34,8 +34,8 @@ Usage:
   jitaccess token list
   jitaccess token revoke TOKEN_ID
   jitaccess bench lifecycle|sweep|sweep-lag --database URL [--clients N] ...
-  jitaccess audit verify|export|prune ...   (docs/audit.md)
-  jitaccess review report|flags ...          (docs/reviews.md)
+  jitaccess audit verify|export|prune|checkpoint ...   (docs/audit.md)
+  jitaccess review report|flags ...                    (docs/reviews.md)
   jitaccess version
 
 Every subcommand takes --database URL (env DATABASE_URL; default sqlite:jitaccess.db)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,10 @@ type OversightConfig struct {
 	SlackToken      string   // the Slack app's bot token (SLACK_BOT_TOKEN or --slack-bot-token)
 	SlackAPIURL     string   // the Slack app's API URL
 	MetricsToken    string   // bearer token /metrics asks for; "" serves it to anyone
+	// WitnessFile is the local copy of the audit witness (witness.go):
+	// the highest chain head this server verified; "" keeps it in the
+	// database (and memory) only.
+	WitnessFile string
 }
 
 // Oversight defaults.
@@ -79,6 +84,7 @@ func registerOversightFlags(f *flagSet, c *OversightConfig) {
 	}
 	f.str(&c.SlackChannel, "security-slack-channel", "JITACCESS_SECURITY_SLACK_CHANNEL", "", "Slack channel id for security alerts (chain breaks, flags); needs SLACK_BOT_TOKEN")
 	f.str(&c.MetricsToken, "metrics-token", "JITACCESS_METRICS_TOKEN", "", "bearer token that /metrics requires; empty serves it without one")
+	f.str(&c.WitnessFile, "audit-witness", "JITACCESS_AUDIT_WITNESS", "", "local file where serve keeps the highest audit chain head it has verified, besides the database; a log shorter than it, or with another hash at its head, is alerted on as truncated or rewritten")
 }
 
 func splitList(s string) []string {
@@ -172,11 +178,12 @@ type oversight struct {
 	reviews *review.Service
 	alerts  alert.Sender
 
+	witness *witness // the highest head verified: the chain must still hold it (witness.go)
+
 	mu       sync.Mutex
 	last     *audit.Result
-	head     audit.Checkpoint // the head seen by the last good verify: the chain must still hold it
-	alerted  int64            // the break last alerted on, to alert once per break
-	verifyMu sync.Mutex
+	alerted  int64      // the break last alerted on, to alert once per break
+	verifyMu sync.Mutex // one chain check at a time: the scheduled verify or the witness check
 }
 
 // setupOversight wires oversight into a built App: the metrics hook and
@@ -184,7 +191,11 @@ type oversight struct {
 // the cron jobs.
 func (a *App) setupOversight() error {
 	cfg := a.Config.Oversight
-	o := &oversight{cfg: cfg}
+	w, err := openWitness(cfg.WitnessFile)
+	if err != nil {
+		return err
+	}
+	o := &oversight{cfg: cfg, witness: w}
 	a.oversight = o
 	queues := append([]string{notifier.Queue, alertQueue}, cfg.ProvisionQueues...)
 	o.metrics = metrics.New(a.DB, a.Service.Clock(), queues...)
@@ -202,7 +213,7 @@ func (a *App) setupOversight() error {
 	jobs := []struct {
 		spec string
 		fn   func()
-	}{{cfg.VerifySchedule, a.verifyAuditJob}, {cfg.ScanSchedule, a.scanFlagsJob}}
+	}{{cfg.VerifySchedule, a.verifyAuditJob}, {cfg.ScanSchedule, a.scanFlagsJob}, {"@every " + WitnessInterval.String(), a.witnessJob}}
 	if cfg.Retention > 0 {
 		jobs = append(jobs, struct {
 			spec string
@@ -256,16 +267,13 @@ func (a *App) verifyAuditNow(ctx context.Context) (audit.Result, error) {
 	return a.verifyAudit(ctx)
 }
 
-// verifyAudit runs one verification; the caller holds verifyMu.
+// verifyAudit runs one verification of the whole chain, against the
+// witnessed heads too; the caller holds verifyMu. A good one advances the
+// witness.
 func (a *App) verifyAudit(ctx context.Context) (audit.Result, error) {
 	o := a.oversight
-	o.mu.Lock()
-	var expect []audit.Checkpoint
-	if o.head.ID != 0 {
-		expect = append(expect, o.head)
-	}
-	o.mu.Unlock()
-	res, err := audit.Verify(ctx, a.DB, expect...)
+	heads := a.witnessHeads(ctx)
+	res, err := audit.Verify(ctx, a.DB, heads.checkpoints()...)
 	if err != nil {
 		a.Logger.Error("audit chain verification could not read the log", "err", err)
 		return res, err
@@ -274,28 +282,53 @@ func (a *App) verifyAudit(ctx context.Context) (audit.Result, error) {
 	o.metrics.ObserveVerify(res, now)
 	o.mu.Lock()
 	o.last = &res
-	newBreak := !res.OK && res.Break.ID != o.alerted
 	if res.OK {
-		o.head, o.alerted = res.Head, 0
-	} else {
-		o.alerted = res.Break.ID
+		o.alerted = 0
 	}
 	o.mu.Unlock()
 	if res.OK {
 		a.Logger.Info("audit chain verified", "records", res.Records, "head", res.Head.String(), "took", time.Duration(res.Took).Round(time.Millisecond))
+		a.advanceWitness(ctx, res.Head, now)
 		return res, nil
 	}
-	a.Logger.Error("audit chain BROKEN", "record", res.Break.ID, "kind", res.Break.Kind, "message", res.Break.Message)
-	if newBreak {
-		err := o.alerts.Send(ctx, alert.Alert{Kind: "audit_chain", Severity: alert.Critical, At: now,
-			Summary: fmt.Sprintf("Audit chain broken at record %d (%s)", res.Break.ID, res.Break.Kind),
-			Details: res.Break.Message + "\nRun jitaccess audit verify to confirm; export the log and compare with backups."})
-		o.metrics.ObserveAlert(err)
-		if err != nil {
-			a.Logger.Error("chain break alert not delivered", "err", err)
-		}
-	}
+	a.alertBreak(ctx, res, heads, now)
 	return res, nil
+}
+
+// alertBreak logs a break at error level and, once per break, sends the
+// security alert. A truncation or a rewritten head names the witness copy
+// that still holds what the log lost.
+func (a *App) alertBreak(ctx context.Context, res audit.Result, heads witnessHeads, now time.Time) {
+	o := a.oversight
+	o.mu.Lock()
+	newBreak := res.Break.ID != o.alerted
+	o.alerted = res.Break.ID
+	o.mu.Unlock()
+	b := res.Break
+	kind := "audit_chain"
+	summary := fmt.Sprintf("Audit chain broken at record %d (%s)", b.ID, b.Kind)
+	details := b.Message + "\nRun jitaccess audit verify to confirm; export the log and compare with backups."
+	switch b.Kind {
+	case audit.BreakTruncated:
+		kind, summary = "audit_truncated", fmt.Sprintf("Audit log truncated: record %d, which serve had verified, is gone", b.ID)
+		details = b.Message + "\nWitnessed by " + heads.sources(b.ID) + ".\nCompare with the last published checkpoint (jitaccess audit verify --checkpoint FILE) and with backups."
+	case audit.BreakMismatch:
+		kind, summary = "audit_rewritten", fmt.Sprintf("Audit log rewritten: record %d no longer has the hash serve verified", b.ID)
+		details = b.Message + "\nWitnessed by " + heads.sources(b.ID) + ".\nThe log forked from what was verified; compare with the last published checkpoint and with backups."
+	}
+	attrs := []any{"record", b.ID, "kind", b.Kind, "message", b.Message}
+	if w := heads.sources(b.ID); w != "" {
+		attrs = append(attrs, "witness", w)
+	}
+	a.Logger.Error("audit chain BROKEN", attrs...)
+	if !newBreak {
+		return
+	}
+	err := o.alerts.Send(ctx, alert.Alert{Kind: kind, Severity: alert.Critical, At: now, Summary: summary, Details: details})
+	o.metrics.ObserveAlert(err)
+	if err != nil {
+		a.Logger.Error("chain break alert not delivered", "err", err)
+	}
 }
 
 // scanFlagsJob records new anomaly flags; their alerts go out through the
@@ -344,13 +377,14 @@ func (o *oversight) deliverFlag(ctx context.Context, job queue.Job) error {
 // The command line: jitaccess audit verify|export|prune, jitaccess review report|flags.
 
 const auditUsage = `usage:
-  jitaccess audit verify [--checkpoint ID:HASH]... [--file EXPORT [--partial]] [--json]
+  jitaccess audit verify [--checkpoint ID:HASH|FILE]... [--public-key PEMFILE] [--file EXPORT [--partial]] [--json]
+  jitaccess audit checkpoint [--sign KEYFILE] [--output FILE]
   jitaccess audit export [--format jsonl|csv] [--since TIME] [--until TIME] [--person EMAIL] [--resource ID] [--request ID] [--output FILE]
   jitaccess audit prune (--older-than 400d | --before TIME) [--export FILE] [--yes]
 TIME is RFC 3339 (2026-01-02T15:04:05Z) or a date (2026-01-02, midnight UTC).`
 
-// auditCmd is `jitaccess audit verify|export|prune`. verify exits 1 when
-// the chain is broken.
+// auditCmd is `jitaccess audit verify|export|prune|checkpoint`. verify
+// exits 1 when the chain is broken or a checkpoint's signature is bad.
 func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, auditUsage)
@@ -367,14 +401,25 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		person, resource, req string
 		olderThan, exportFile string
 		partial, asJSON, yes  bool
+		cpFiles               []checkpointFile
+		publicKey, signKey    string
 	)
 	switch sub {
 	case "verify":
-		f.Func("checkpoint", "ID:HASH of a record written down earlier (from a previous verify); repeatable", func(s string) error {
+		f.Func("checkpoint", "ID:HASH of a record written down earlier (from a previous verify), or a checkpoint FILE (from audit checkpoint, or serve's --audit-witness file); repeatable", func(s string) error {
 			cp, err := audit.ParseCheckpoint(s)
-			checkpoints = append(checkpoints, cp)
-			return err
+			if err == nil {
+				checkpoints = append(checkpoints, cp)
+				return nil
+			}
+			cf, ferr := readCheckpointFile(s)
+			if ferr != nil {
+				return fmt.Errorf("%v, nor a checkpoint file: %v", err, ferr)
+			}
+			cpFiles = append(cpFiles, cf)
+			return nil
 		})
+		f.StringVar(&publicKey, "public-key", "", "Ed25519 public key (PEM, as openssl pkey -pubout writes it): every checkpoint FILE must be signed with its private key")
 		f.StringVar(&file, "file", "", "verify an export file instead of the database")
 		f.BoolVar(&partial, "partial", false, "the file is a filtered export: check each record's own hash only")
 		f.BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -391,6 +436,9 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		f.StringVar(&before, "before", "", "prune records before TIME")
 		f.StringVar(&exportFile, "export", "", "first write the records to be pruned to FILE (JSON lines)")
 		f.BoolVar(&yes, "yes", false, "prune; without it, only say what would be pruned")
+	case "checkpoint":
+		f.StringVar(&signKey, "sign", "", "sign with this Ed25519 private key (PEM PKCS #8, as openssl genpkey -algorithm ed25519 writes it); without it the checkpoint is unsigned")
+		f.StringVar(&output, "output", "", "write to FILE (replaced atomically) instead of standard output")
 	default:
 		fmt.Fprintf(stderr, "jitaccess audit: unknown subcommand %q\n%s\n", sub, auditUsage)
 		return 2
@@ -400,6 +448,24 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if f.NArg() > 0 {
 		return usageError(stderr, "audit "+sub, fmt.Errorf("unexpected arguments %q", f.Args()))
+	}
+	if sub == "verify" {
+		cps, code := checkCheckpointFiles(cpFiles, publicKey, stderr)
+		if code != 0 {
+			return code
+		}
+		checkpoints = append(checkpoints, cps...)
+	}
+	var key ed25519.PrivateKey
+	if sub == "checkpoint" && signKey != "" {
+		data, err := os.ReadFile(signKey)
+		if err == nil {
+			key, err = audit.ParsePrivateKeyPEM(data)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "jitaccess audit checkpoint: --sign %s: %v\n", signKey, err)
+			return 1
+		}
 	}
 	if sub == "verify" && file != "" {
 		return verifyFile(file, partial, asJSON, checkpoints, stdout, stderr)
@@ -418,6 +484,8 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		return printVerify(res, asJSON, stdout)
+	case "checkpoint":
+		return checkpointCmd(ctx, db, key, output, stdout, stderr)
 	case "export":
 		return exportCmd(ctx, db, format, since, until, person, resource, req, output, stdout, stderr)
 	default:

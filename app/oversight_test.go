@@ -53,6 +53,7 @@ func sneak(t *testing.T, db *store.DB, stmt string) {
 		} else {
 			g.Exec("DROP TRIGGER IF EXISTS audit_records_no_update")
 			g.Exec("DROP TRIGGER IF EXISTS audit_records_delete_anchored")
+			g.Exec("DROP TRIGGER IF EXISTS audit_witness_forward")
 		}
 		return g.Exec(stmt).Error
 	})

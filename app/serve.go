@@ -268,6 +268,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.changes.start(workCtx, &workers)
 	a.cron.Start()
+	// The witness check at start; WitnessInterval after that (cron).
+	workers.Add(1)
+	go func() { defer workers.Done(); a.witnessJob() }()
 	workers.Add(1)
 	go func() { defer workers.Done(); a.watchPolicyFile(workCtx) }()
 

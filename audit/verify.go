@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,7 +115,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // database walk (Verify) and exported files (VerifyExport) alike.
 type Verifier struct {
 	anchors []Anchor
-	expect  map[int64]string
+	expect  map[int64][]string // several hashes for one id: copies of a witness that disagree
 	expects []Checkpoint
 	x       *Hasher
 	res     Result
@@ -127,9 +128,9 @@ type Verifier struct {
 // NewVerifier returns a verifier for a log with these anchors (oldest
 // first) and checkpoints.
 func NewVerifier(anchors []Anchor, expect ...Checkpoint) *Verifier {
-	v := &Verifier{anchors: anchors, expect: map[int64]string{}, x: NewHasher()}
+	v := &Verifier{anchors: anchors, expect: map[int64][]string{}, x: NewHasher()}
 	for _, c := range expect {
-		v.expect[c.ID] = c.Hash
+		v.expect[c.ID] = append(v.expect[c.ID], c.Hash)
 	}
 	v.expects = expect
 	return v
@@ -201,9 +202,11 @@ func (v *Verifier) Add(r *Record) error {
 	if got := v.x.Hash(r.PrevHash, &r.AuditRecord); got != r.Hash {
 		return v.fail(r.ID, BreakHash, "record %d's content does not match its hash: it was changed after it was written", r.ID)
 	}
-	if h, ok := v.expect[r.ID]; ok {
-		if h != r.Hash {
-			return v.fail(r.ID, BreakMismatch, "record %d's hash is not the checkpoint's: the log was rewritten up to it", r.ID)
+	if hs, ok := v.expect[r.ID]; ok {
+		for _, h := range hs {
+			if h != r.Hash {
+				return v.fail(r.ID, BreakMismatch, "record %d's hash is not the checkpoint's: the log was rewritten up to it", r.ID)
+			}
 		}
 		v.res.Checked = append(v.res.Checked, r.ID)
 	}
@@ -260,7 +263,52 @@ func Verify(ctx context.Context, log Log, expect ...Checkpoint) (res Result, err
 	if err != nil {
 		return Result{Break: &Break{Kind: BreakRead, Message: "cannot read the prune anchors"}}, err
 	}
-	v := NewVerifier(anchors, expect...)
+	return walk(ctx, log, NewVerifier(anchors, expect...), 0, start)
+}
+
+// VerifyFrom checks the log from the oldest of the checkpoints on, not
+// from its first record: that record must still be there with the
+// checkpoint's hash (and match its own hash), every record after it must
+// follow on, and the other checkpoints must be passed with their hashes or
+// lie past the end (truncated). It is what serve's witness runs every
+// minute: it reads only what was appended since the last check. When the
+// oldest checkpoint's record is gone (pruned, deleted, or the log ends
+// before it) it verifies the whole log against the checkpoints instead,
+// which tells a prune from a deletion. Without checkpoints it is Verify.
+// The result's Records and FirstID count from the checkpoint.
+func VerifyFrom(ctx context.Context, log Log, expect ...Checkpoint) (Result, error) {
+	start := time.Now()
+	expect = slices.DeleteFunc(slices.Clone(expect), func(c Checkpoint) bool { return c.ID == 0 }) // an empty log's: nothing to hold
+	if len(expect) == 0 {
+		return Verify(ctx, log)
+	}
+	from := expect[0]
+	for _, c := range expect[1:] {
+		if c.ID < from.ID {
+			from = c
+		}
+	}
+	recs, err := log.AuditChain(ctx, from.ID-1, 1)
+	if err != nil {
+		return Result{At: start.UTC(), Break: &Break{ID: from.ID, Kind: BreakRead, Message: "the log could not be read: " + err.Error()}}, err
+	}
+	if len(recs) == 0 || recs[0].ID != from.ID || recs[0].Hash == "" {
+		return Verify(ctx, log, expect...)
+	}
+	v := NewVerifier(nil, expect...)
+	// Resume the chain just before the checkpoint's record: Add then
+	// checks its hash, the checkpoint, and everything after it.
+	v.started, v.any = true, true
+	v.prevID, v.prev = from.ID-1, recs[0].PrevHash
+	v.res.FirstID = from.ID
+	res, err := walk(ctx, log, v, from.ID-1, start)
+	res.At = start.UTC()
+	return res, err
+}
+
+// walk feeds v the records after afterID, in batches, until the end of
+// the log or the first problem.
+func walk(ctx context.Context, log Log, v *Verifier, afterID int64, start time.Time) (Result, error) {
 	// Read the next batch while this one is hashed.
 	type batch struct {
 		recs []Record
@@ -271,7 +319,7 @@ func Verify(ctx context.Context, log Log, expect ...Checkpoint) (res Result, err
 		recs, err := log.AuditChain(ctx, after, BatchSize)
 		next <- batch{recs, err}
 	}
-	go fetch(0)
+	go fetch(afterID)
 	for {
 		b := <-next
 		if b.err != nil {
@@ -298,7 +346,7 @@ func Verify(ctx context.Context, log Log, expect ...Checkpoint) (res Result, err
 			break
 		}
 	}
-	res = v.Finish()
+	res := v.Finish()
 	res.Took = Duration(time.Since(start))
 	return res, nil
 }

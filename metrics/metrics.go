@@ -45,6 +45,7 @@ type Metrics struct {
 	chainRecords    prometheus.Gauge
 	chainLast       prometheus.Gauge
 	chainBreaks     prometheus.Counter
+	witnessHead     prometheus.Gauge
 	verifySeconds   prometheus.Histogram
 	flagsRaised     *prometheus.CounterVec
 	alerts          *prometheus.CounterVec
@@ -78,12 +79,13 @@ func New(src Source, now func() time.Time, queues ...string) *Metrics {
 		chainRecords:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_chain_verified_records", Help: "Records checked by the last audit chain verification."}),
 		chainLast:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_chain_last_verify_timestamp_seconds", Help: "When the audit chain was last verified (Unix time)."}),
 		chainBreaks:   prometheus.NewCounter(prometheus.CounterOpts{Name: "jitaccess_audit_chain_breaks_total", Help: "Verifications that found the audit chain broken."}),
+		witnessHead:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_witness_head", Help: "Id of the highest audit chain head this replica has verified (the log's size then); the log must never be shorter."}),
 		verifySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitaccess_audit_verify_duration_seconds", Help: "How long audit chain verification took.", Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 300}}),
 		flagsRaised:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_flags_raised_total", Help: "Anomaly flags raised by this replica's scans, by kind."}, []string{"kind"}),
 		alerts:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_alerts_total", Help: "Alerts sent to the security channel, by outcome (sent, failed)."}, []string{"outcome"}),
 	}
 	reg.MustRegister(m.decisionSeconds, m.transitions, m.sweepSeconds, m.sweepEnded, m.sweepErrors, m.sweepLast,
-		m.chainRecords, m.chainLast, m.chainBreaks, m.verifySeconds, m.flagsRaised, m.alerts)
+		m.chainRecords, m.chainLast, m.chainBreaks, m.witnessHead, m.verifySeconds, m.flagsRaised, m.alerts)
 	for _, k := range review.FlagKinds {
 		m.flagsRaised.WithLabelValues(string(k))
 	}
@@ -145,6 +147,9 @@ func (m *Metrics) ObserveVerify(res audit.Result, now time.Time) {
 		m.chainBreaks.Inc()
 	}
 }
+
+// ObserveWitness records the head the witness holds now.
+func (m *Metrics) ObserveWitness(headID int64) { m.witnessHead.Set(float64(headID)) }
 
 // ObserveFlags counts flags raised by a scan.
 func (m *Metrics) ObserveFlags(flags []review.Flag) {
