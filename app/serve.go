@@ -106,12 +106,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		Logger:  logger,
 		Ready: func(ctx context.Context) error {
 			if a.draining.Load() {
-				return errors.New("shutting down")
+				return workflow.Errorf(workflow.CodeUnavailable, "shutting down")
 			}
 			if err := db.Ping(ctx); err != nil {
-				return errors.New("database unreachable")
+				return &workflow.Error{Code: workflow.CodeUnavailable, Message: "database unreachable", Err: err}
 			}
-			return db.CheckMigrated(ctx)
+			if err := db.CheckMigrated(ctx); err != nil {
+				return &workflow.Error{Code: workflow.CodeUnavailable, Message: "database migrations not applied", Err: err}
+			}
+			return nil
 		},
 	}
 	configureWeb(cfg, db, pol, &wc)
