@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/url"
 	"regexp"
 	"strings"
@@ -181,6 +182,28 @@ func TestAuditPageAndExport(t *testing.T) {
 		exports, _, err := e.svc.Audit(ctx, workflow.User("root@example.com"), workflow.AuditQuery{Action: workflow.ActionAuditExport})
 		if err != nil || len(exports) != 1 || exports[0].Actor != "root@example.com" || exports[0].Reason != "export csv (request "+r.ID+")" {
 			t.Fatalf("export not audited: %+v %v", exports, err)
+		}
+		// The page's export links carry its filter: followed from a
+		// filtered page, they export that view.
+		page := root.get(t, "/audit?request="+r.ID+"&action=approve")
+		for _, link := range []struct{ id, format string }{{"export-csv", "csv"}, {"export-jsonl", "jsonl"}} {
+			m := regexp.MustCompile(`id="` + link.id + `" href="([^"]+)"`).FindStringSubmatch(page.body)
+			if m == nil {
+				t.Fatalf("no %s link on the filtered page", link.id)
+			}
+			href := html.UnescapeString(m[1])
+			u, err := url.Parse(href)
+			if err != nil || u.Path != "/audit/export" || u.Query().Get("format") != link.format || u.Query().Get("request") != r.ID || u.Query().Get("action") != "approve" {
+				t.Fatalf("%s link: %s", link.id, href)
+			}
+			p := root.get(t, href)
+			if p.status != 200 {
+				t.Fatalf("%s link %s: %d %s", link.id, href, p.status, p.body)
+			}
+			if res, err := audit.VerifyExport(strings.NewReader(p.body), true, nil); err != nil || !res.OK || res.Records != 1 ||
+				!strings.Contains(p.body, r.ID) || !strings.Contains(p.body, "approve") || strings.Contains(p.body, "submit") {
+				t.Fatalf("%s link exports: %+v %v\n%s", link.id, res, err, p.body)
+			}
 		}
 		// The action filter holds in the export too.
 		p = root.get(t, "/audit/export?format=csv&action=approve")
