@@ -388,7 +388,7 @@ func TestRevokedAndExpiredTokens(t *testing.T) {
 		if err := db.RevokeToken(ctx, tok.ID, "test", e.now); err != nil {
 			t.Fatal(err)
 		}
-		toks, _ := db.ListTokens(ctx)
+		toks, _, _ := db.ListTokens(ctx, 0, "")
 		for _, tk := range toks {
 			if tk.ID == tok.ID && tk.RevokedAt == nil {
 				t.Fatal("revoked token not marked")

@@ -327,3 +327,54 @@ func TestPolicyPageShowsVersionAndPeople(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionsPage: the admins' session list pages (?limit=, ?cursor=)
+// through every live session, and refuses a limit out of 1..500.
+func TestSessionsPage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		for _, who := range []string{"alice", "bob", "carol", "dave"} {
+			e.signIn(t, who+"@example.com")
+		}
+		root := e.signIn(t, "root@example.com")
+		want := e.sessionCount(t)
+		if want != 5 {
+			t.Fatalf("%d sessions", want)
+		}
+		row := regexp.MustCompile(`<input type="hidden" name="email" value="([^"]+)">`)
+		next := regexp.MustCompile(`<a class="btn btn-sm" href="([^"]+)">Next page</a>`)
+		seen := map[string]bool{}
+		pages := 0
+		for path := "/sessions?limit=2"; path != ""; pages++ {
+			p := root.get(t, path)
+			if p.status != 200 {
+				t.Fatalf("%s: %d %s", path, p.status, p.body)
+			}
+			rows := row.FindAllStringSubmatch(p.body, -1)
+			if len(rows) == 0 || len(rows) > 2 {
+				t.Fatalf("%s: %d rows", path, len(rows))
+			}
+			for _, r := range rows {
+				if seen[r[1]] {
+					t.Fatalf("%s shown twice", r[1])
+				}
+				seen[r[1]] = true
+			}
+			path = ""
+			if m := next.FindStringSubmatch(p.body); m != nil {
+				path = html.UnescapeString(m[1])
+			}
+			if pages > 5 {
+				t.Fatal("the pages do not end")
+			}
+		}
+		if len(seen) != want || pages != 3 {
+			t.Fatalf("%d sessions in %d pages, want %d in 3: %v", len(seen), pages, want, seen)
+		}
+		for _, q := range []string{"limit=0", "limit=501", "limit=x", "cursor=garbage", "page=2"} {
+			if p := root.get(t, "/sessions?"+q); p.status != 400 {
+				t.Errorf("/sessions?%s: %d", q, p.status)
+			}
+		}
+	})
+}
