@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -361,3 +362,39 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestTokenListReadsEveryPage: the store lists tokens a page (at most
+// 500) at a time; `jitaccess token list` still lists them all.
+func TestTokenListReadsEveryPage(t *testing.T) {
+	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
+		u := storetest.NewURL(t, kind)
+		ctx := context.Background()
+		db, err := store.Open(ctx, u, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const n = identity.MaxListLimit + 7
+		now := workflow.Now()
+		for i := range n {
+			if _, _, err := db.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: fmt.Sprintf("svc-%04d", i), Scopes: []string{"check"}, Actor: "test"}, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+		code, out, errOut := run(t, "token", "list", "--database", u)
+		if code != 0 {
+			t.Fatalf("list: %d %s", code, errOut)
+		}
+		for i := range n {
+			if !strings.Contains(out, fmt.Sprintf(" svc-%04d ", i)) {
+				t.Fatalf("svc-%04d missing from the list", i)
+			}
+		}
+		if lines := strings.Count(strings.TrimSpace(out), "\n"); lines != n {
+			t.Fatalf("%d token lines, want %d", lines, n)
+		}
+	})
+}

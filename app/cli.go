@@ -264,10 +264,19 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "Created %s token %s for %s (%s). It is shown once; store it now:\n", tok.Kind, tok.ID, tok.Subject, exp)
 		fmt.Fprintln(stdout, secret)
 	case "list":
-		toks, err := db.ListTokens(ctx)
-		if err != nil {
-			fmt.Fprintf(stderr, "jitaccess token list: %v\n", err)
-			return 1
+		// Every token: the store pages, the command reads every page.
+		var toks []identity.Token
+		for cursor := ""; ; {
+			page, next, err := db.ListTokens(ctx, identity.MaxListLimit, cursor)
+			if err != nil {
+				fmt.Fprintf(stderr, "jitaccess token list: %v\n", err)
+				return 1
+			}
+			toks = append(toks, page...)
+			if next == "" {
+				break
+			}
+			cursor = next
 		}
 		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tKIND\tSUBJECT\tSCOPES\tCREATED\tEXPIRES\tSTATUS\tLAST USED\tDESCRIPTION")

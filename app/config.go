@@ -34,6 +34,10 @@ type Config struct {
 	LogFormat         string
 	DBMaxConns        int
 	ShutdownTimeout   time.Duration
+	// WriteTimeout is the HTTP server's deadline for writing a response
+	// (default DefaultWriteTimeout). Audit exports stream past it with a
+	// deadline per write instead (web/audit_stream.go). Tests shorten it.
+	WriteTimeout time.Duration
 	// ShutdownGrace is how long, at shutdown, /readyz fails while the
 	// listener keeps serving, so that a load balancer stops sending before
 	// the listener closes (0: none).
@@ -64,6 +68,8 @@ const (
 	// DefaultShutdownGrace is how long /readyz fails before the listener
 	// closes at shutdown.
 	DefaultShutdownGrace = 5 * time.Second
+	// DefaultWriteTimeout is the HTTP server's WriteTimeout.
+	DefaultWriteTimeout = 60 * time.Second
 )
 
 // flagSet wraps flag.FlagSet so that every flag has an environment variable

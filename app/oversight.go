@@ -42,6 +42,9 @@ type OversightConfig struct {
 	// the highest chain head this server verified; "" keeps it in the
 	// database (and memory) only.
 	WitnessFile string
+	// ReportMaxRequests bounds the requests one report, dashboard or
+	// review loads (0: review.DefaultMaxPeriodRequests; negative: none).
+	ReportMaxRequests int
 }
 
 // Oversight defaults.
@@ -74,6 +77,7 @@ func registerOversightFlags(f *flagSet, c *OversightConfig) {
 	f.duration(&c.Thresholds.RubberStamp, "flag-rubber-stamp", "JITACCESS_FLAG_RUBBER_STAMP", th.RubberStamp, "flag high or critical approvals given sooner than this after filing")
 	f.duration(&c.Thresholds.MutualWindow, "flag-mutual-window", "JITACCESS_FLAG_MUTUAL_WINDOW", th.MutualWindow, "flag two people approving each other's requests within this long")
 	f.integer(&c.Thresholds.StandingCount, "standing-exception-count", "JITACCESS_STANDING_EXCEPTION_COUNT", th.StandingCount, "grants of one high or critical resource to one person in a review period that make a standing exception")
+	f.integer(&c.ReportMaxRequests, "report-max-requests", "JITACCESS_REPORT_MAX_REQUESTS", review.DefaultMaxPeriodRequests, "the most requests a review report, dashboard or flag listing may load for its period (with the rules' lookback); a larger period is refused, to be narrowed; -1 for no bound")
 	f.Func("provision-queues", "job queues whose failures are flagged, comma-separated (env JITACCESS_PROVISION_QUEUES; default provision)", func(s string) error {
 		c.ProvisionQueues = splitList(s)
 		return nil
@@ -206,7 +210,7 @@ func (a *App) setupOversight() error {
 	}
 	o.alerts = senders
 	o.reviews = review.New(a.DB, a.Service.Policy, review.Options{Now: a.Service.Clock(), Thresholds: cfg.Thresholds,
-		ProvisionQueues: cfg.ProvisionQueues, AlertQueue: alertQueue})
+		ProvisionQueues: cfg.ProvisionQueues, AlertQueue: alertQueue, MaxPeriodRequests: cfg.ReportMaxRequests})
 	a.runners = append(a.runners, &queue.Runner{Store: a.DB, Queue: alertQueue, Handler: o.deliverFlag, Logger: a.Logger})
 	a.Web.MountOversight(web.Oversight{Reviews: o.reviews, Audit: a.DB, Metrics: o.metrics.Handler(), MetricsToken: cfg.MetricsToken,
 		Status: o.status, Verify: a.verifyAuditNow})
@@ -736,7 +740,8 @@ func reviewCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	defer db.Close()
-	svc := review.New(db, func() *workflow.Policy { return pol }, review.Options{Thresholds: oc.Thresholds, ProvisionQueues: oc.ProvisionQueues})
+	svc := review.New(db, func() *workflow.Policy { return pol }, review.Options{Thresholds: oc.Thresholds, ProvisionQueues: oc.ProvisionQueues,
+		MaxPeriodRequests: oc.ReportMaxRequests})
 	rep, err := svc.OperatorReport(ctx, scope, review.Period{Start: s, End: u})
 	if err != nil {
 		fmt.Fprintf(stderr, "jitaccess review %s: %s\n", sub, workflow.ErrorMessage(err))

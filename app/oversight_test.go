@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/jitaccess/jitaccess/app"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -180,6 +182,14 @@ func TestReviewCommand(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Grants) != 2 {
 		t.Fatalf("json report: %d %q", code, out)
 	}
+	// --report-max-requests bounds what a report loads: 2 requests fit, 1 is too few.
+	if code, _, errOut := run(t, "review", "report", "--database", u, "--policy", policy, "--since", today, "--until", tomorrow, "--report-max-requests", "2"); code != 0 {
+		t.Fatalf("report within the bound: %d %q", code, errOut)
+	}
+	if code, _, errOut := run(t, "review", "report", "--database", u, "--policy", policy, "--since", today, "--until", tomorrow, "--report-max-requests", "1"); code != 1 ||
+		!strings.Contains(errOut, "period too large") || !strings.Contains(errOut, "more than 1 requests") {
+		t.Fatalf("report past the bound: %d %q", code, errOut)
+	}
 	if code, _, errOut := run(t, "review", "report", "--database", u, "--since", today, "--until", tomorrow); code != 2 || !strings.Contains(errOut, "--policy") {
 		t.Fatalf("no policy: %d %q", code, errOut)
 	}
@@ -263,4 +273,28 @@ func TestOversightFlags(t *testing.T) {
 			os.Unsetenv(tc.env[0])
 		}
 	}
+}
+
+// TestServeReportBound: serve's report refuses a period holding more
+// requests than --report-max-requests with 400, and serves one within it.
+func TestServeReportBound(t *testing.T) {
+	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
+		a, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: writeFile(t, "policy.yaml", goodPolicy),
+			Oversight: app.OversightConfig{ReportMaxRequests: 2}})
+		seedLifecycles(t, a.DB, 3)
+		root, _, err := a.DB.CreateToken(context.Background(), identity.NewToken{Kind: identity.TokenUser, Subject: "root@example.com", Actor: "test"}, workflow.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := "since=" + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + "&until=" + time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
+		code, body := httpJSON(t, "GET", base+"/api/v1/reviews/report?"+q, root, "")
+		e, _ := body["error"].(map[string]any)
+		if code != 400 || e["code"] != "invalid_argument" || !strings.Contains(fmt.Sprint(e["message"]), "period too large") {
+			t.Fatalf("report past the bound: %d %v", code, body)
+		}
+		q = "since=" + time.Now().UTC().Add(-time.Hour).Format(time.RFC3339) + "&until=" + time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+		if code, body := httpJSON(t, "GET", base+"/api/v1/reviews/report?"+q, root, ""); code != 200 {
+			t.Fatalf("report of an empty period: %d %v", code, body)
+		}
+	})
 }

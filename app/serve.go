@@ -112,12 +112,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		Logger:  logger,
 		Ready: func(ctx context.Context) error {
 			if a.draining.Load() {
-				return errors.New("shutting down")
+				return workflow.Errorf(workflow.CodeUnavailable, "shutting down")
 			}
 			if err := db.Ping(ctx); err != nil {
-				return errors.New("database unreachable")
+				return &workflow.Error{Code: workflow.CodeUnavailable, Message: "database unreachable", Err: err}
 			}
-			return db.CheckMigrated(ctx)
+			if err := db.CheckMigrated(ctx); err != nil {
+				return &workflow.Error{Code: workflow.CodeUnavailable, Message: "database migrations not applied", Err: err}
+			}
+			return nil
 		},
 	}
 	configureWeb(cfg, db, pol, &wc)
@@ -252,11 +255,15 @@ func (a *App) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	writeTimeout := a.Config.WriteTimeout
+	if writeTimeout <= 0 {
+		writeTimeout = DefaultWriteTimeout
+	}
 	a.server = &http.Server{
 		Handler:           a.Web,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
 	}

@@ -50,9 +50,11 @@ type SessionStore interface {
 	// RevokeSessions is EndSessionsOf with the reason given, for endings
 	// jitaccess decides itself (actor "system").
 	RevokeSessions(ctx context.Context, email, actor, reason string, now time.Time) (int, error)
-	// ListSessions returns the sessions live at now, most recently used
-	// first.
-	ListSessions(ctx context.Context, now time.Time, idle time.Duration) ([]Session, error)
+	// ListSessions returns one page of the sessions live at now, most
+	// recently used first, at most limit (DefaultListLimit when 0), after
+	// cursor ("" for the first page), and the next page's cursor ("" on
+	// the last).
+	ListSessions(ctx context.Context, now time.Time, idle time.Duration, limit int, cursor string) ([]Session, string, error)
 	// StartLoginFlow stores a sign-in in flight and returns the secret for
 	// the browser's cookie.
 	StartLoginFlow(ctx context.Context, f LoginFlow, now time.Time) (string, error)
@@ -60,6 +62,13 @@ type SessionStore interface {
 	// is finished at most once; ErrFlowGone when unknown, used or expired.
 	TakeLoginFlow(ctx context.Context, secret string, now time.Time) (LoginFlow, error)
 }
+
+// DefaultListLimit is the page size of the token and session listings
+// when none is asked for; MaxListLimit the largest page.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 500
+)
 
 // TokenLookup finds API tokens by their secret (store.DB).
 type TokenLookup interface {
@@ -77,8 +86,10 @@ type TokenStore interface {
 	// NewToken.Validate), audits ActionTokenCreate and returns its secret,
 	// shown once.
 	CreateToken(ctx context.Context, nt NewToken, now time.Time) (string, Token, error)
-	// ListTokens lists every token, newest first.
-	ListTokens(ctx context.Context) ([]Token, error)
+	// ListTokens returns one page of the tokens, newest first, without
+	// secrets: at most limit (DefaultListLimit when 0), after cursor (""
+	// for the first page), and the next page's cursor ("" on the last).
+	ListTokens(ctx context.Context, limit int, cursor string) ([]Token, string, error)
 	// RevokeToken revokes a token by id and audits ActionTokenRevoke:
 	// CodeNotFound for an unknown id, CodeInvalidState when it was already
 	// revoked.

@@ -30,7 +30,16 @@ type Options struct {
 	AlertQueue string
 	// ScanWindow is how far back Scan looks for new flags; default 48h.
 	ScanWindow time.Duration
+	// MaxPeriodRequests bounds what a report, a dashboard or a review
+	// loads: a period (with the rules' lookback) holding more requests
+	// is refused with CodeInvalid, to be narrowed. Default
+	// DefaultMaxPeriodRequests; negative for no bound (the command line,
+	// which runs on its own). Scan, over its fixed window, is not bound.
+	MaxPeriodRequests int
 }
+
+// DefaultMaxPeriodRequests is the default Options.MaxPeriodRequests.
+const DefaultMaxPeriodRequests = 50000
 
 // Service runs access reviews and anomaly scans.
 type Service struct {
@@ -54,15 +63,50 @@ func New(store Store, policy func() *workflow.Policy, opts Options) *Service {
 	if opts.ScanWindow <= 0 {
 		opts.ScanWindow = 48 * time.Hour
 	}
+	if opts.MaxPeriodRequests == 0 {
+		opts.MaxPeriodRequests = DefaultMaxPeriodRequests
+	}
 	return &Service{store: store, policy: policy, opts: opts}
 }
 
 // Thresholds returns the thresholds in force.
 func (s *Service) Thresholds() Thresholds { return s.opts.Thresholds }
 
-// detect loads what the rules need and runs them over period.
-func (s *Service) detect(ctx context.Context, p Period) ([]Flag, []*workflow.Request, error) {
-	reqs, err := s.store.PeriodRequests(ctx, p.Start.Add(-s.opts.Thresholds.Lookback()), p.End)
+// periodRequests loads the requests of [since, until) within max (0: no
+// bound); p is the period asked for, for the refusal's message.
+//
+// Errors: CodeInvalid (more than max).
+func (s *Service) periodRequests(ctx context.Context, since, until time.Time, p Period, max int) ([]*workflow.Request, error) {
+	reqs, more, err := s.store.PeriodRequests(ctx, since, until, max)
+	if err != nil {
+		return nil, err
+	}
+	if more {
+		return nil, workflow.Errorf(workflow.CodeInvalid,
+			"period too large: %s to %s holds more than %d requests (counting the %s before it that the anomaly rules look back on); narrow it with since and until",
+			p.Start.UTC().Format(time.RFC3339), p.End.UTC().Format(time.RFC3339), max, humanDays(until.Sub(since)-p.End.Sub(p.Start)))
+	}
+	return reqs, nil
+}
+
+// maxLoad is the bound on what a report loads (0: none).
+func (s *Service) maxLoad() int { return max(s.opts.MaxPeriodRequests, 0) }
+
+func humanDays(d time.Duration) string {
+	if d <= 0 {
+		return "nothing"
+	}
+	if d%(24*time.Hour) == 0 {
+		return itoa(int(d/(24*time.Hour))) + " days"
+	}
+	return d.String()
+}
+
+// detect loads what the rules need and runs them over period, loading at
+// most max requests (0: no bound).
+func (s *Service) detect(ctx context.Context, p Period, max int) ([]Flag, []*workflow.Request, error) {
+	since := p.Start.Add(-s.opts.Thresholds.Lookback())
+	reqs, err := s.periodRequests(ctx, since, p.End, p, max)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,7 +160,7 @@ func (s *Service) checkAsk(who *workflow.Principal, scope Scope, p Period) (Scop
 }
 
 func (s *Service) report(ctx context.Context, scope Scope, p Period) (*Report, error) {
-	flags, reqs, err := s.detect(ctx, p)
+	flags, reqs, err := s.detect(ctx, p, s.maxLoad())
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +190,7 @@ func (s *Service) Dashboard(ctx context.Context, who workflow.Principal, p Perio
 	if err := CheckPeriod(p); err != nil {
 		return nil, err
 	}
-	flags, reqs, err := s.detect(ctx, p)
+	flags, reqs, err := s.detect(ctx, p, s.maxLoad())
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +469,7 @@ func (s *Service) checkScopeExists(ctx context.Context, scope Scope, p Period) e
 	default:
 		return nil
 	}
-	reqs, err := s.store.PeriodRequests(ctx, p.Start, p.End)
+	reqs, err := s.periodRequests(ctx, p.Start, p.End, p, s.maxLoad())
 	if err != nil {
 		return err
 	}
@@ -519,7 +563,7 @@ func (f Flag) ToJSON() FlagJSON {
 // the new flags.
 func (s *Service) Scan(ctx context.Context) ([]Flag, error) {
 	now := s.opts.Now()
-	flags, _, err := s.detect(ctx, Period{Start: now.Add(-s.opts.ScanWindow), End: now.Add(time.Microsecond)})
+	flags, _, err := s.detect(ctx, Period{Start: now.Add(-s.opts.ScanWindow), End: now.Add(time.Microsecond)}, 0)
 	if err != nil {
 		return nil, err
 	}

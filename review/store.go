@@ -12,8 +12,9 @@ import (
 type Store interface {
 	// PeriodRequests returns, with their approvals, the requests created
 	// in [since, until) and those whose access began before until and
-	// had not ended by since.
-	PeriodRequests(ctx context.Context, since, until time.Time) ([]*workflow.Request, error)
+	// had not ended by since, oldest first. With max > 0 it returns at
+	// most max of them, and more set when there are others.
+	PeriodRequests(ctx context.Context, since, until time.Time, max int) (reqs []*workflow.Request, more bool, err error)
 	// FailedJobsBetween returns the jobs of queues that failed for good
 	// in [since, until).
 	FailedJobsBetween(ctx context.Context, queues []string, since, until time.Time) ([]FailedJob, error)

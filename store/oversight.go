@@ -97,26 +97,50 @@ var _ review.Store = (*DB)(nil)
 var _ review.Tx = (*tx)(nil)
 var _ audit.Log = (*DB)(nil)
 
-// PeriodRequests implements review.Store.
-func (d *DB) PeriodRequests(ctx context.Context, since, until time.Time) ([]*workflow.Request, error) {
-	var rows []requestRow
-	err := d.ctx(ctx).Where(`created_at < ? AND (created_at >= ?
-		OR (approved_at IS NOT NULL AND approved_at < ? AND (ended_at IS NULL OR ended_at > ?)))`,
-		until.UTC(), since.UTC(), until.UTC(), since.UTC()).Order("created_at, id").Find(&rows).Error
-	if err != nil {
-		return nil, mapError(err)
-	}
-	reqs := make([]*workflow.Request, len(rows))
-	for i, row := range rows {
-		reqs[i] = row.toRequest()
-	}
-	// Bound the IN list: PostgreSQL takes at most 65535 parameters.
-	for start := 0; start < len(reqs); start += 5000 {
-		if err := d.attachApprovals(ctx, reqs[start:min(start+5000, len(reqs))]...); err != nil {
-			return nil, err
+// PeriodBatch is how many requests PeriodRequests reads per query. A
+// variable so that tests can cross batch boundaries with few rows.
+var PeriodBatch = 500
+
+// PeriodRequests implements review.Store. It reads in keyset batches on
+// (created_at, id), each batch (and its approvals) its own short query,
+// so that a long period never holds a connection (SQLite's only one) for
+// the whole read, and it stops reading after max requests.
+func (d *DB) PeriodRequests(ctx context.Context, since, until time.Time, max int) ([]*workflow.Request, bool, error) {
+	var reqs []*workflow.Request
+	var after *requestCursor
+	for {
+		q := d.ctx(ctx).Where(`created_at < ? AND (created_at >= ?
+			OR (approved_at IS NOT NULL AND approved_at < ? AND (ended_at IS NULL OR ended_at > ?)))`,
+			until.UTC(), since.UTC(), until.UTC(), since.UTC())
+		if after != nil {
+			q = q.Where("(created_at, id) > (?, ?)", after.T, after.ID)
 		}
+		n := PeriodBatch
+		if max > 0 {
+			n = min(n, max+1-len(reqs)) // one more than max says there is more
+		}
+		var rows []requestRow
+		if err := q.Order("created_at, id").Limit(n).Find(&rows).Error; err != nil {
+			return nil, false, mapError(err)
+		}
+		batch := make([]*workflow.Request, len(rows))
+		for i, row := range rows {
+			batch[i] = row.toRequest()
+		}
+		more := max > 0 && len(reqs)+len(batch) > max
+		if more {
+			batch = batch[:max-len(reqs)]
+		}
+		if err := d.attachApprovals(ctx, batch...); err != nil {
+			return nil, false, err
+		}
+		reqs = append(reqs, batch...)
+		if more || len(rows) < n {
+			return reqs, more, nil
+		}
+		last := rows[len(rows)-1]
+		after = &requestCursor{T: last.CreatedAt.UTC(), ID: last.ID}
 	}
-	return reqs, nil
 }
 
 // FailedJobsBetween implements review.Store.

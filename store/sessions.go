@@ -216,23 +216,39 @@ func (d *DB) revokeSessions(ctx context.Context, email, actor, reason string, no
 	return n, err
 }
 
-// ListSessions returns the sessions that are live at now, most recently
-// used first.
-func (d *DB) ListSessions(ctx context.Context, now time.Time, idle time.Duration) ([]identity.Session, error) {
+// ListSessions implements identity.SessionStore: pages most recently used
+// first, keyed on (last_seen_at, id). A session used while an admin pages
+// moves to the front, so it may be missed or shown twice; the listing is
+// a view, not a snapshot.
+func (d *DB) ListSessions(ctx context.Context, now time.Time, idle time.Duration, limit int, cursor string) ([]identity.Session, string, error) {
+	limit = listLimit(limit)
 	expiredBy, idleBy := identity.PurgeCutoffs(now, idle)
 	q := d.ctx(ctx).Where("expires_at > ?", expiredBy)
 	if !idleBy.IsZero() {
 		q = q.Where("last_seen_at > ?", idleBy)
 	}
+	if cursor != "" {
+		var c listCursor
+		if err := decodeCursor(cursor, &c); err != nil {
+			return nil, "", err
+		}
+		q = q.Where("(last_seen_at, id) < (?, ?)", c.T, c.ID)
+	}
 	var rows []sessionRow
-	if err := q.Order("last_seen_at DESC, id").Limit(1000).Find(&rows).Error; err != nil {
-		return nil, mapError(err)
+	if err := q.Order("last_seen_at DESC, id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", mapError(err)
+	}
+	next := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[len(rows)-1]
+		next = encodeCursor(listCursor{T: last.LastSeenAt.UTC(), ID: last.ID})
 	}
 	out := make([]identity.Session, len(rows))
 	for i, r := range rows {
 		out[i] = r.toSession()
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // StartLoginFlow stores a sign-in in flight and returns the secret for the

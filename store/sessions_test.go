@@ -90,7 +90,7 @@ func TestSessions(t *testing.T) {
 		a, _, _ := db.CreateSession(ctx, identity.NewSession{Email: "erin@example.com", Method: identity.SessionDemo, TTL: time.Hour}, now, idle)
 		b, _, _ := db.CreateSession(ctx, identity.NewSession{Email: "erin@example.com", Method: identity.SessionDemo, TTL: time.Hour}, now, idle)
 		c, sc, _ := db.CreateSession(ctx, identity.NewSession{Email: "frank@example.com", Method: identity.SessionDemo, TTL: time.Hour}, now, idle)
-		list, err := db.ListSessions(ctx, now, idle)
+		list, _, err := db.ListSessions(ctx, now, idle, 0, "")
 		if err != nil || len(list) != 3 {
 			t.Fatalf("live sessions: %d %v", len(list), err)
 		}

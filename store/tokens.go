@@ -84,17 +84,49 @@ func (d *DB) TouchToken(ctx context.Context, id string, now time.Time) error {
 	return mapError(d.ctx(ctx).Model(&tokenRow{}).Where("id = ?", id).Update("last_used_at", now).Error)
 }
 
-// ListTokens lists every token, newest first, without secrets.
-func (d *DB) ListTokens(ctx context.Context) ([]identity.Token, error) {
+// listLimit is limit within 1..identity.MaxListLimit, defaulting to
+// identity.DefaultListLimit.
+func listLimit(limit int) int {
+	if limit <= 0 {
+		return identity.DefaultListLimit
+	}
+	return min(limit, identity.MaxListLimit)
+}
+
+// listCursor is a keyset position in a listing ordered by a time, then id,
+// both descending.
+type listCursor struct {
+	T  time.Time `json:"t"`
+	ID string    `json:"id"`
+}
+
+// ListTokens implements identity.TokenStore: pages newest first, keyed on
+// (created_at, id), each page one short query.
+func (d *DB) ListTokens(ctx context.Context, limit int, cursor string) ([]identity.Token, string, error) {
+	limit = listLimit(limit)
+	db := d.ctx(ctx).Model(&tokenRow{})
+	if cursor != "" {
+		var c listCursor
+		if err := decodeCursor(cursor, &c); err != nil {
+			return nil, "", err
+		}
+		db = db.Where("(created_at, id) < (?, ?)", c.T, c.ID)
+	}
 	var rows []tokenRow
-	if err := d.ctx(ctx).Order("created_at DESC, id DESC").Find(&rows).Error; err != nil {
-		return nil, mapError(err)
+	if err := db.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+		return nil, "", mapError(err)
+	}
+	next := ""
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[len(rows)-1]
+		next = encodeCursor(listCursor{T: last.CreatedAt.UTC(), ID: last.ID})
 	}
 	out := make([]identity.Token, len(rows))
 	for i, r := range rows {
 		out[i] = r.toToken()
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // RevokeToken revokes a token by id, and audits it. Revoking a revoked

@@ -33,7 +33,7 @@ func newOversightEnv(t *testing.T, db *store.DB) *apiEnv {
 	e.svc = workflow.NewService(db, pol, workflow.Options{Now: e.clock})
 	srv := web.New(web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.DiscardHandler), BodyLimit: "8K"})
 	m := metrics.New(db, e.clock)
-	e.svc.OnChange(m.Hook)
+	e.svc.OnCommit(m.Committed)
 	srv.MountOversight(web.Oversight{Reviews: review.New(db, e.svc.Policy, review.Options{Now: e.clock}), Audit: db, Metrics: m.Handler(),
 		Status: func() *audit.Result { return nil }})
 	e.srv = httptest.NewServer(srv)

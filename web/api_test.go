@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -387,7 +388,7 @@ func TestRevokedAndExpiredTokens(t *testing.T) {
 		if err := db.RevokeToken(ctx, tok.ID, "test", e.now); err != nil {
 			t.Fatal(err)
 		}
-		toks, _ := db.ListTokens(ctx)
+		toks, _, _ := db.ListTokens(ctx, 0, "")
 		for _, tk := range toks {
 			if tk.ID == tok.ID && tk.RevokedAt == nil {
 				t.Fatal("revoked token not marked")
@@ -452,5 +453,53 @@ func TestHealth(t *testing.T) {
 	r := e.callRaw(t, "GET", "/readyz", "")
 	if r.status != 503 {
 		t.Fatalf("readyz with the database closed: %d %s", r.status, r.raw)
+	}
+}
+
+// TestReadyzHidesDetail: /readyz is public, so it shows a fixed reason
+// ({"status":"unavailable","reason":...} with the usual error object) and
+// keeps the driver's error (hosts, users, databases) for the log.
+func TestReadyzHidesDetail(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	e := newAPIEnv(t, db)
+	detail := `failed to connect to host=db-primary.internal user=jit_admin database=jitaccess: dial tcp 10.0.0.5:5432: connect: connection refused`
+	for _, tc := range []struct {
+		name, want string
+		err        error
+	}{
+		{"driver error", "database unreachable", errors.New(detail)},
+		{"reason meant to be shown", "shutting down", workflow.Errorf(workflow.CodeUnavailable, "shutting down")},
+		{"wrapped detail", "database migrations not applied",
+			&workflow.Error{Code: workflow.CodeUnavailable, Message: "database migrations not applied", Err: errors.New(detail)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			srv := web.New(web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+				Ready: func(context.Context) error { return tc.err }})
+			hs := httptest.NewServer(srv)
+			defer hs.Close()
+			resp, err := http.Get(hs.URL + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var body struct {
+				Status, Reason string
+				web.ErrorBody
+			}
+			if err := json.Unmarshal(raw, &body); err != nil || resp.StatusCode != 503 || body.Error.Code != workflow.CodeUnavailable ||
+				body.Error.Message != "not ready: "+tc.want || body.Status != "unavailable" || body.Reason != tc.want {
+				t.Fatalf("readyz: %d %s, want 503 %q", resp.StatusCode, raw, tc.want)
+			}
+			for _, secret := range []string{"10.0.0.5", "jit_admin", "db-primary"} {
+				if strings.Contains(string(raw), secret) {
+					t.Fatalf("readyz shows %q: %s", secret, raw)
+				}
+			}
+			if strings.Contains(tc.err.Error(), "10.0.0.5") && !strings.Contains(logs.String(), "10.0.0.5") {
+				t.Fatalf("the detail is not logged: %s", logs.String())
+			}
+		})
 	}
 }

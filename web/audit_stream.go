@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/jitaccess/jitaccess/audit"
 	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/workflow"
 )
 
 // AuditExporter streams the audit records a filter selects, oldest first,
@@ -19,17 +22,44 @@ type AuditExporter interface {
 	ExportAudit(ctx context.Context, f store.AuditFilter, fn func(*audit.Record) error) error
 }
 
+// ExportWriteTimeout is how long one write of an audit export may take.
+// An export runs as long as the log is large and the client reads: it
+// clears the server's WriteTimeout for its response and instead gives each
+// write (64 KiB, see audit.NewWriter) this long, so that a client that
+// stops reading is still cut off.
+const ExportWriteTimeout = 30 * time.Second
+
+// writeDeadlines renews the connection's write deadline before each write.
+type writeDeadlines struct {
+	w       io.Writer
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (d *writeDeadlines) Write(p []byte) (int, error) {
+	if err := d.rc.SetWriteDeadline(time.Now().Add(d.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return 0, err
+	}
+	return d.w.Write(p)
+}
+
 // streamAudit sends every record f selects as a download in format
 // (audit.FormatCSV or audit.FormatJSONL), written by package audit's one
 // exporter: hashes included, spreadsheet formulas defused, verifiable
 // offline with `jitaccess audit verify --file`. The API and the UI both
 // use it, after the domain has allowed (and recorded) the export.
 func streamAudit(c echo.Context, log *slog.Logger, x AuditExporter, f store.AuditFilter, format string, now time.Time) error {
-	w, err := audit.NewWriter(c.Response(), format)
+	resp := c.Response()
+	// Before the first byte: from here on each write has its own deadline
+	// rather than the server's, which counts from the request.
+	rc := http.NewResponseController(resp)
+	if err := rc.SetWriteDeadline(time.Now().Add(ExportWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return workflow.Internal(err, "set the export's write deadline")
+	}
+	w, err := audit.NewWriter(&writeDeadlines{w: resp, rc: rc, timeout: ExportWriteTimeout}, format)
 	if err != nil {
 		return err
 	}
-	resp := c.Response()
 	resp.Header().Set(echo.HeaderContentType, audit.ContentType(format))
 	resp.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="jitaccess-audit-%s.%s"`, now.UTC().Format("20060102T150405Z"), format))
 	resp.WriteHeader(http.StatusOK)

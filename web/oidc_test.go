@@ -67,7 +67,7 @@ func (c *client) oidcFlow(t *testing.T, tamper func(u *url.URL) bool) (page, str
 
 func (e *uiEnv) sessionCount(t *testing.T) int {
 	t.Helper()
-	list, err := e.db.ListSessions(context.Background(), e.clock(), time.Hour)
+	list, _, err := e.db.ListSessions(context.Background(), e.clock(), time.Hour, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestOIDCSignIn(t *testing.T) {
 			if d := c.get(t, "/decisions"); !strings.Contains(d.body, req.ID) {
 				t.Fatalf("gina's queue lacks the request")
 			}
-			list, _ := e.db.ListSessions(context.Background(), e.clock(), time.Hour)
+			list, _, _ := e.db.ListSessions(context.Background(), e.clock(), time.Hour, 0, "")
 			var s identity.Session
 			for _, x := range list {
 				if x.Email == "gina@example.com" {

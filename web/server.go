@@ -7,6 +7,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -28,7 +29,9 @@ type Config struct {
 	Service *workflow.Service
 	Tokens  Tokens
 	// Ready reports whether the server can take traffic (database
-	// reachable, migrations applied).
+	// reachable, migrations applied). /readyz shows callers the message
+	// of a CodeUnavailable workflow.Error, and "database unreachable" for
+	// any other error; the error itself is only logged.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
 	// BodyLimit caps request bodies; default 64 KiB.
@@ -165,8 +168,26 @@ func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
 	defer cancel()
 	if err := s.ready(ctx); err != nil {
+		// The endpoint is public: the detail (a driver's error names
+		// hosts, users, databases) goes to the log only. A reason meant to
+		// be shown comes as a CodeUnavailable workflow.Error.
 		s.log.Warn("not ready", "err", err)
-		return &workflow.Error{Code: workflow.CodeUnavailable, Message: "not ready: " + err.Error(), Err: err}
+		reason := "database unreachable"
+		var we *workflow.Error
+		if errors.As(err, &we) && we.Code == workflow.CodeUnavailable {
+			reason = we.Message
+		}
+		// The one error shape, plus status and reason for load balancers
+		// and people reading probes (handleError would hide the reason as
+		// it hides every CodeUnavailable message).
+		var body struct {
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+			ErrorBody
+		}
+		body.Status, body.Reason = "unavailable", reason
+		body.Error.Code, body.Error.Message = workflow.CodeUnavailable, "not ready: "+reason
+		return c.JSON(http.StatusServiceUnavailable, body)
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -12,21 +12,27 @@ import (
 
 type sessionsData struct {
 	Sessions []identity.Session
+	Pager    pager
 	Idle     string
 	Max      string
 }
 
-// GET /sessions (admins): who is signed in to the web UI.
+// GET /sessions?limit=&cursor= (admins): who is signed in to the web UI,
+// one page at a time (limit 1..500, default 100).
 func (u *ui) sessions(c echo.Context) error {
-	if err := checkQuery(c); err != nil {
+	if err := checkQuery(c, "limit", "cursor"); err != nil {
 		return err
 	}
-	v := u.newView(c, "Sessions", "sessions")
-	list, err := u.cfg.Sessions.ListSessions(c.Request().Context(), v.Now, u.cfg.SessionIdle)
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
 	}
-	v.Data = sessionsData{Sessions: list, Idle: humanDuration(u.cfg.SessionIdle), Max: humanDuration(u.cfg.SessionMax)}
+	v := u.newView(c, "Sessions", "sessions")
+	list, next, err := u.cfg.Sessions.ListSessions(c.Request().Context(), v.Now, u.cfg.SessionIdle, limit, c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
+	v.Data = sessionsData{Sessions: list, Pager: pagerFor(c, next), Idle: humanDuration(u.cfg.SessionIdle), Max: humanDuration(u.cfg.SessionMax)}
 	return u.render(c, http.StatusOK, "sessions", v)
 }
 

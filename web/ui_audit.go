@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/audit"
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -54,6 +55,13 @@ func (f auditFilter) values() url.Values {
 	return v
 }
 
+// exportURL is the link to the export of f's view in format.
+func exportURL(f auditFilter, format string) string {
+	v := f.values()
+	v.Set("format", format)
+	return "/audit/export?" + v.Encode()
+}
+
 // parseFormTime reads a time from the filter form: the browser's
 // datetime-local (taken as UTC), a date, or RFC 3339.
 func parseFormTime(name, s string) (time.Time, error) {
@@ -75,9 +83,12 @@ type auditData struct {
 	Actions   []string
 	Resources []string
 	AllOfIt   bool // the viewer sees every record (admins, reviewers)
-	Export    url.Values
-	CanExport bool
-	Chain     *chainStatus // nil unless the viewer may verify the chain
+	// ExportCSV and ExportJSONL link to the export of this view. Built
+	// here, whole: in the template, a query after "?" would have its "="
+	// escaped as data.
+	ExportCSV, ExportJSONL string
+	CanExport              bool
+	Chain                  *chainStatus // nil unless the viewer may verify the chain
 }
 
 // auditActions lists the actions the filter offers.
@@ -103,7 +114,8 @@ func (u *ui) audit(c echo.Context) error {
 	}
 	v := u.newView(c, "Audit log", "audit")
 	f := readAuditFilter(c)
-	d := auditData{Filter: f, Actions: auditActions(), AllOfIt: workflow.CanReadAllAudit(u.svc.Policy(), v.Me.Principal), Export: f.values(),
+	d := auditData{Filter: f, Actions: auditActions(), AllOfIt: workflow.CanReadAllAudit(u.svc.Policy(), v.Me.Principal),
+		ExportCSV: exportURL(f, audit.FormatCSV), ExportJSONL: exportURL(f, audit.FormatJSONL),
 		CanExport: u.cfg.Audit != nil, Chain: u.chainStatusFor(c.Request().Context(), v.Me.Principal)}
 	for _, r := range u.svc.Policy().Resources {
 		d.Resources = append(d.Resources, r.ID)

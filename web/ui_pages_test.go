@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/url"
 	"regexp"
 	"strings"
@@ -182,6 +183,28 @@ func TestAuditPageAndExport(t *testing.T) {
 		if err != nil || len(exports) != 1 || exports[0].Actor != "root@example.com" || exports[0].Reason != "export csv (request "+r.ID+")" {
 			t.Fatalf("export not audited: %+v %v", exports, err)
 		}
+		// The page's export links carry its filter: followed from a
+		// filtered page, they export that view.
+		page := root.get(t, "/audit?request="+r.ID+"&action=approve")
+		for _, link := range []struct{ id, format string }{{"export-csv", "csv"}, {"export-jsonl", "jsonl"}} {
+			m := regexp.MustCompile(`id="` + link.id + `" href="([^"]+)"`).FindStringSubmatch(page.body)
+			if m == nil {
+				t.Fatalf("no %s link on the filtered page", link.id)
+			}
+			href := html.UnescapeString(m[1])
+			u, err := url.Parse(href)
+			if err != nil || u.Path != "/audit/export" || u.Query().Get("format") != link.format || u.Query().Get("request") != r.ID || u.Query().Get("action") != "approve" {
+				t.Fatalf("%s link: %s", link.id, href)
+			}
+			p := root.get(t, href)
+			if p.status != 200 {
+				t.Fatalf("%s link %s: %d %s", link.id, href, p.status, p.body)
+			}
+			if res, err := audit.VerifyExport(strings.NewReader(p.body), true, nil); err != nil || !res.OK || res.Records != 1 ||
+				!strings.Contains(p.body, r.ID) || !strings.Contains(p.body, "approve") || strings.Contains(p.body, "submit") {
+				t.Fatalf("%s link exports: %+v %v\n%s", link.id, res, err, p.body)
+			}
+		}
 		// The action filter holds in the export too.
 		p = root.get(t, "/audit/export?format=csv&action=approve")
 		if recs, _ := csv.NewReader(strings.NewReader(p.body)).ReadAll(); len(recs) != 2 || recs[1][3] != "approve" {
@@ -300,6 +323,57 @@ func TestPolicyPageShowsVersionAndPeople(t *testing.T) {
 		for _, want := range []string{`<strong id="policy-version">version 7</strong>`, "ab12cd34ef56…", `<a href="/admin/people/carol@example.com"`} {
 			if !strings.Contains(p.body, want) {
 				t.Errorf("policy page lacks %q", want)
+			}
+		}
+	})
+}
+
+// TestSessionsPage: the admins' session list pages (?limit=, ?cursor=)
+// through every live session, and refuses a limit out of 1..500.
+func TestSessionsPage(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		for _, who := range []string{"alice", "bob", "carol", "dave"} {
+			e.signIn(t, who+"@example.com")
+		}
+		root := e.signIn(t, "root@example.com")
+		want := e.sessionCount(t)
+		if want != 5 {
+			t.Fatalf("%d sessions", want)
+		}
+		row := regexp.MustCompile(`<input type="hidden" name="email" value="([^"]+)">`)
+		next := regexp.MustCompile(`<a class="btn btn-sm" href="([^"]+)">Next page</a>`)
+		seen := map[string]bool{}
+		pages := 0
+		for path := "/sessions?limit=2"; path != ""; pages++ {
+			p := root.get(t, path)
+			if p.status != 200 {
+				t.Fatalf("%s: %d %s", path, p.status, p.body)
+			}
+			rows := row.FindAllStringSubmatch(p.body, -1)
+			if len(rows) == 0 || len(rows) > 2 {
+				t.Fatalf("%s: %d rows", path, len(rows))
+			}
+			for _, r := range rows {
+				if seen[r[1]] {
+					t.Fatalf("%s shown twice", r[1])
+				}
+				seen[r[1]] = true
+			}
+			path = ""
+			if m := next.FindStringSubmatch(p.body); m != nil {
+				path = html.UnescapeString(m[1])
+			}
+			if pages > 5 {
+				t.Fatal("the pages do not end")
+			}
+		}
+		if len(seen) != want || pages != 3 {
+			t.Fatalf("%d sessions in %d pages, want %d in 3: %v", len(seen), pages, want, seen)
+		}
+		for _, q := range []string{"limit=0", "limit=501", "limit=x", "cursor=garbage", "page=2"} {
+			if p := root.get(t, "/sessions?"+q); p.status != 400 {
+				t.Errorf("/sessions?%s: %d", q, p.status)
 			}
 		}
 	})
