@@ -50,3 +50,30 @@ func checkParams(c echo.Context) error {
 	}
 	return nil
 }
+
+// checkForm refuses invalid text in the web UI's form bodies, field names
+// and values alike, like checkInput does for query parameters. It is a
+// route middleware, not a global one: Slack's form-encoded bodies must
+// reach their signature check unread.
+func checkForm(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if safeMethod(c.Request().Method) {
+			return next(c)
+		}
+		form, err := c.FormParams()
+		if err != nil {
+			return workflow.Errorf(workflow.CodeInvalid, "the form could not be read: %v", err)
+		}
+		for name, values := range form {
+			if err := workflow.CheckText("a form field name", name, false); err != nil {
+				return err
+			}
+			for _, v := range values {
+				if err := workflow.CheckText(fmt.Sprintf("form field %q", name), v, true); err != nil {
+					return err
+				}
+			}
+		}
+		return next(c)
+	}
+}

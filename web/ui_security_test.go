@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -443,4 +444,41 @@ func flipFirst(s string) string {
 		return "B" + s[1:]
 	}
 	return "A" + s[1:]
+}
+
+// TestFormTextRefused: invalid text anywhere in a web UI form (a value or
+// a field name, on any action) is a 400 naming the field, and nothing is
+// changed.
+func TestFormTextRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		req := e.submit(t, alice, "crm-notes", time.Hour)
+		carol := e.signIn(t, "carol@example.com")
+		bob := e.signIn(t, "bob@example.com")
+		for _, tc := range []struct {
+			name string
+			who  *client
+			path string
+			form url.Values
+			want string
+		}{
+			{"NUL in a deny reason", carol, "/requests/" + req.ID + "/deny", url.Values{"reason": {"no\x00pe"}}, `form field "reason"`},
+			{"NUL in an approve comment", carol, "/requests/" + req.ID + "/approve", url.Values{"comment": {"ok\x00"}}, `form field "comment"`},
+			{"invalid UTF-8 in a field name", carol, "/requests/" + req.ID + "/approve", url.Values{"co\xffmment": {"ok"}}, "form field name"},
+			{"control character in a resource", bob, "/requests", url.Values{"resource": {"crm-\x01notes"}, "duration": {"1h"}, "reason": {"case 1"}}, `form field "resource"`},
+			{"NUL in a new request's reason", bob, "/requests", url.Values{"resource": {"crm-notes"}, "duration": {"1h"}, "reason": {"case\x001"}}, `form field "reason"`},
+		} {
+			p := tc.who.post(t, tc.path, tc.form)
+			if p.status != http.StatusBadRequest || !strings.Contains(p.body, html.EscapeString(tc.want)) {
+				t.Errorf("%s: %d, want 400 naming %s: %s", tc.name, p.status, tc.want, excerpt(p.body))
+			}
+		}
+		if st, n := e.state(t, req.ID); st != workflow.StatePending || n != 0 {
+			t.Fatalf("the request changed: %s, %d approvals", st, n)
+		}
+		mine, _, err := e.svc.List(context.Background(), workflow.User("bob@example.com"), workflow.RequestQuery{Requester: "bob@example.com"})
+		if err != nil || len(mine) != 0 {
+			t.Fatalf("bob's requests: %d %v", len(mine), err)
+		}
+	})
 }

@@ -125,7 +125,7 @@ func (s *Server) mountUI(cfg UIConfig) {
 //	adminAction: action + admins only
 func (u *ui) routes(e *echo.Echo) {
 	page, action, adminPage, adminAction := u.chains()
-	signIn := []echo.MiddlewareFunc{u.htmlErrors}
+	signIn := []echo.MiddlewareFunc{u.htmlErrors, checkForm}
 	if limit := rateLimit(u.srv.edge.SignInPerMinute, DefaultSignInPerMinute, "sign-in attempts"); limit != nil {
 		signIn = append(signIn, limit)
 	}
@@ -133,7 +133,7 @@ func (u *ui) routes(e *echo.Echo) {
 	e.GET("/static/*", u.static)
 	e.GET("/sign-in", u.signInPage, u.htmlErrors)
 	// Anyone with a session may end it, even someone the policy dropped.
-	e.POST("/sign-out", u.signOut, u.htmlErrors, u.requireSession, u.checkCSRF)
+	e.POST("/sign-out", u.signOut, u.htmlErrors, checkForm, u.requireSession, u.checkCSRF)
 	if u.oidc != nil {
 		e.GET("/sign-in/oidc", u.oidcStart, signIn...)
 		e.GET(u.oidc.callbackPath(), u.oidcCallback, signIn...)
@@ -166,7 +166,7 @@ func (u *ui) routes(e *echo.Echo) {
 // chains are the middleware chains of routes (see routes).
 func (u *ui) chains() (page, action, adminPage, adminAction []echo.MiddlewareFunc) {
 	page = []echo.MiddlewareFunc{u.htmlErrors, u.requireSession, u.requireKnown}
-	action = append(page[:len(page):len(page)], u.checkCSRF)
+	action = append(page[:len(page):len(page)], checkForm, u.checkCSRF)
 	adminPage = append(page[:len(page):len(page)], u.adminOnly)
 	adminAction = append(action[:len(action):len(action)], u.adminOnly)
 	return page, action, adminPage, adminAction
