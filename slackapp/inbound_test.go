@@ -491,6 +491,65 @@ func TestDenyAndRevokeModals(t *testing.T) {
 	})
 }
 
+// TestReasonFormRefusedAtOnce: a Deny or Revoke click by someone the
+// service would refuse on submission is refused at once, in the service's
+// words, as a click on Approve is, and opens no form; the people it would
+// accept get the form.
+func TestReasonFormRefusedAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := slackenv.New(t, db, slackenv.Options{})
+		ctx := context.Background()
+		pay, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-payments", Duration: time.Hour, Reason: "case 1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Svc.Approve(ctx, carol, pay.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		notes, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-notes", Duration: time.Hour, Reason: "case 2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Svc.Deny(ctx, dave, notes.ID, "no"); err != nil {
+			t.Fatal(err)
+		}
+		own, err := e.Svc.Submit(ctx, carol, workflow.SubmitInput{Resource: "mgr-reports", Duration: time.Hour, Reason: "case 3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Deliver()
+		ch := e.ChannelMessage("#payments-approvals", pay.ID).Channel
+		for _, tc := range []struct {
+			who, action, id string
+			refusal         string // "" when the form opens
+		}{
+			{"alice", "deny", pay.ID, "you cannot deny your own request"},
+			{"carol", "deny", own.ID, "you cannot deny your own request"},
+			{"bob", "deny", pay.ID, "you are not one of the approvers"},
+			{"root", "deny", pay.ID, "root@example.com is not an approver of crm-payments"},
+			{"erin", "deny", notes.ID, "request is denied"},
+			{"erin", "revoke", pay.ID, "request is pending"},
+			{"bob", "revoke", pay.ID, "you are not one of the approvers"},
+			{"carol", "deny", pay.ID, ""}, // she approved; the service lets her deny
+			{"dave", "deny", pay.ID, ""},
+		} {
+			opens := len(e.Slack.Calls("views.open"))
+			got := answered(t, e, e.Click(tc.who, ch, tc.action, tc.id))
+			opened := len(e.Slack.Calls("views.open")) - opens
+			if tc.refusal == "" {
+				if got != "" || opened != 1 {
+					t.Errorf("%s's %s click: answered %q, %d forms opened; want the form", tc.who, tc.action, got, opened)
+				}
+				continue
+			}
+			contains(t, tc.who+"'s "+tc.action+" click", got, tc.refusal)
+			if opened != 0 {
+				t.Errorf("%s's %s click opened the form though it is refused", tc.who, tc.action)
+			}
+		}
+	})
+}
+
 // TestDuplicateSlashCommand: Slack retries a slash command (the same
 // body): one request is filed.
 func TestDuplicateSlashCommand(t *testing.T) {

@@ -102,32 +102,42 @@ func decisionProblem(err error, id string) string {
 	return problem(err)
 }
 
-// openReasonForm opens the deny or revoke modal. It first checks, briefly,
-// that the user may see the request at all, so that a non-approver is
-// told at once rather than after typing a reason; the decision itself is
-// the service's, on submission.
+// openReasonForm opens the deny or revoke modal. It first asks the
+// service, briefly, whether the user may take that decision at all, so
+// that someone who may not (their own request, not an approver, already
+// decided) is refused at once, as a click on Approve is, rather than
+// after typing a reason. The decision itself is the service's again, on
+// submission; if the check cannot be made in time, the form opens anyway.
 func (h *Handler) openReasonForm(ctx context.Context, in inbound, trigger string, meta reasonMeta) error {
 	who, err := h.principal(ctx, in.user)
 	if err != nil {
 		h.reply(ctx, in, textMessage(problem(err)))
 		return err
 	}
-	summary := ""
+	ev := workflow.EventDeny
+	if meta.Action == notifier.ActionRevoke {
+		ev = workflow.EventRevoke
+	}
 	gctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond) // the trigger lasts 3s
-	req, err := h.svc.Get(gctx, who, meta.RequestID)
-	cancel()
+	defer cancel()
+	err = h.svc.MayDecide(gctx, who, meta.RequestID, ev)
 	switch {
-	case workflow.ErrorCode(err) == workflow.CodeNotFound:
+	case err == nil:
+	case retryable(err):
+		h.log.Warn("slack: could not check the decision before the reason form", "request", meta.RequestID, "err", err)
+	default:
 		h.reply(ctx, in, textMessage(decisionProblem(err, meta.RequestID)))
 		return nil
-	case err == nil:
+	}
+	summary := ""
+	if req, err := h.svc.Get(gctx, who, meta.RequestID); err == nil {
 		e := notifier.Event{Resource: req.Resource}
 		if res, ok := h.svc.Policy().Resource(req.Resource); ok && res.Name != res.ID {
 			e.ResourceName = res.Name
 		}
 		summary = fmt.Sprintf("%s for %s, %s\n>%s", e.ResourceLabel(), notifier.Esc(req.Requester),
 			workflow.FormatDuration(req.Duration), notifier.Esc(clip(req.Reason, 500)))
-	default:
+	} else {
 		h.log.Warn("slack: could not load the request for the reason form", "request", meta.RequestID, "err", err)
 	}
 	if _, err := h.cfg.Client.OpenViewContext(ctx, trigger, reasonForm(meta, summary)); err != nil {
