@@ -608,6 +608,48 @@ func TestSlowDatabaseAndSlack(t *testing.T) {
 	})
 }
 
+// TestSubmissionsShareTheWorkerBound: a modal submission runs in the same
+// bounded pool as clicks and commands. With the pool full (one worker,
+// held by a command stuck on the database), a submission starts no work:
+// the form stays open with a "busy" error at once, and nothing is filed
+// from it; submitted again once the pool is free, it is.
+func TestSubmissionsShareTheWorkerBound(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := slackenv.New(t, db, slackenv.Options{Workers: 1, SubmitBudget: 300 * time.Millisecond})
+		release := holdDatabase(t, db)
+		cmd := e.Command("alice", "crm-notes 1h case 1")
+		if r := e.Send(cmd); r.Status != http.StatusOK || r.Body != "" {
+			t.Fatalf("command: %d %q", r.Status, r.Body)
+		}
+		sub := e.Submit("bob", "jitaccess.request", "", slackenv.RequestForm("crm-payments", "1h0m0s", "case 2", ""))
+		start := time.Now()
+		resp := e.Send(sub).JSON(t)
+		if took := time.Since(start); took > 250*time.Millisecond {
+			t.Errorf("the refusal took %s", took)
+		}
+		if resp["response_action"] != "errors" {
+			t.Fatalf("submission with the pool full: %v", resp)
+		}
+		contains(t, "busy refusal", fmt.Sprint(resp["errors"]), "very busy", "nothing was done")
+		release()
+		e.Handler.Wait()
+		if reqs := requestsOf(t, e); len(reqs) != 1 || reqs[0].Requester != "alice@example.com" {
+			t.Fatalf("requests after the refused submission: %d", len(reqs))
+		}
+		if dms := e.DMs("bob"); len(dms) != 0 {
+			t.Fatalf("bob was messaged about a submission that was refused: %q", dms)
+		}
+		resp = e.Send(sub).JSON(t)
+		if resp["response_action"] != "update" {
+			t.Fatalf("the same submission, pool free: %v", resp)
+		}
+		e.Handler.Wait()
+		if n := len(requestsOf(t, e)); n != 2 {
+			t.Fatalf("%d requests after submitting again", n)
+		}
+	})
+}
+
 // holdDatabase makes the database stall until release is called: on
 // PostgreSQL, a transaction holds an exclusive lock on requests; on SQLite,
 // a transaction holds the only connection.

@@ -181,6 +181,7 @@ func (h *Handler) refreshRequestForm(ctx context.Context, in inbound, view slack
 func (h *Handler) viewSubmission(c echo.Context, body []byte, cb slack.InteractionCallback) error {
 	in := h.newInbound(c, body, "view:"+cb.View.CallbackID, cb.User.ID, "", "")
 	var fn func(ctx context.Context) submission
+	field := blockResource // where a refusal of the whole form is shown
 	switch cb.View.CallbackID {
 	case callbackRequest:
 		input, errs := requestInput(cb.View.State)
@@ -199,10 +200,11 @@ func (h *Handler) viewSubmission(c echo.Context, body []byte, cb slack.Interacti
 			reason = cb.View.State.Values[blockReason][actionReason].Value
 		}
 		fn = func(ctx context.Context) submission { return h.submitReason(ctx, in, meta, reason) }
+		field = blockReason
 	default:
 		return c.NoContent(http.StatusOK)
 	}
-	return c.JSON(http.StatusOK, h.within(in, fn))
+	return c.JSON(http.StatusOK, h.within(in, field, fn))
 }
 
 // submission is the outcome of a modal: what to answer Slack with, and,
@@ -213,35 +215,43 @@ type submission struct {
 	after    string
 }
 
-// within runs fn once per delivery, and answers with its response if it
-// finishes within the budget; otherwise it answers that the submission is
-// being handled, and fn's outcome reaches the user as a direct message.
-func (h *Handler) within(in inbound, fn func(ctx context.Context) submission) *slack.ViewSubmissionResponse {
-	out := make(chan submission, 1)
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		ctx, cancel := context.WithTimeout(h.base, h.cfg.WorkTimeout)
-		defer cancel()
-		out <- h.claimed(ctx, in, fn)
-	}()
-	timer := time.NewTimer(h.cfg.SubmitBudget)
-	defer timer.Stop()
+// within runs fn once per delivery, in the same bounded pool as clicks
+// and commands, and answers with its response if it finishes within the
+// budget; otherwise it answers that the submission is being handled, and
+// fn's outcome reaches the user as a direct message. When the pool is
+// full it runs nothing and keeps the form open with a "busy" error on
+// field, so that the user can submit it again.
+func (h *Handler) within(in inbound, field string, fn func(ctx context.Context) submission) *slack.ViewSubmissionResponse {
 	select {
-	case s := <-out:
-		return s.response
-	case <-timer.C:
+	case h.sem <- struct{}{}:
+	default:
+		h.log.Warn("slack: too much work in flight; refusing a delivery", "kind", in.kind)
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{field: "jitaccess is very busy right now; nothing was done. Submit again in a few seconds."})
 	}
+	out := make(chan submission, 1)
+	late := make(chan bool, 1) // whether the answer went before the outcome
 	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		s := <-out
-		if s.after != "" {
+	go func() { // one goroutine, one slot, until the user has been told
+		defer func() { <-h.sem; h.wg.Done() }()
+		ctx, cancel := context.WithTimeout(h.base, h.cfg.WorkTimeout)
+		s := h.claimed(ctx, in, fn)
+		cancel()
+		out <- s
+		if <-late && s.after != "" {
 			ctx, cancel := context.WithTimeout(h.base, h.cfg.WorkTimeout)
 			defer cancel()
 			h.direct(ctx, in.user, textMessage(s.after))
 		}
 	}()
+	timer := time.NewTimer(h.cfg.SubmitBudget)
+	defer timer.Stop()
+	select {
+	case s := <-out:
+		late <- false
+		return s.response
+	case <-timer.C:
+		late <- true
+	}
 	return slack.NewUpdateViewSubmissionResponse(doneView("Working on it",
 		":hourglass: jitaccess is taking longer than usual. Your submission was received; I will send you a direct message with the outcome."))
 }
