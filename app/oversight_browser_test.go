@@ -242,6 +242,6 @@ func TestBrowserOversight(t *testing.T) {
 		b.wantText("#f-resource", "crm-payments")
 		b.shot("approver-flags")
 		b.do(chromedp.Navigate(base + "/dashboard"))
-		b.wantText("#error-message", "only admins and reviewers may see the dashboard")
+		b.wantText("#error-message", "Only admins and reviewers may see the dashboard")
 	})
 }

@@ -124,6 +124,34 @@ func TestPacer(t *testing.T) {
 	if wait, ok := p.Reserve("C2", now); ok || wait != 30*time.Second {
 		t.Fatalf("after a 429: wait %s ok %v", wait, ok)
 	}
+	// A slot given before a block is void inside it, not after it.
+	if p.Blocked("C1", now.Add(10*time.Second)) || !p.Blocked("C2", now.Add(29*time.Second)) || p.Blocked("C2", now.Add(30*time.Second)) {
+		t.Fatal("Blocked does not follow the 429's block")
+	}
+}
+
+// TestExpiryWarningSaysHowLong: the warning says how long is left as it
+// is, in seconds under two minutes, never rounded up to a minute.
+func TestExpiryWarningSaysHowLong(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		left time.Duration
+		want string
+	}{
+		{25 * time.Second, "(in 25s)"},
+		{59 * time.Second, "(in 59s)"},
+		{59*time.Second + 600*time.Millisecond, "(in 1m)"},
+		{90 * time.Second, "(in 1m30s)"},
+		{14*time.Minute + 59*time.Second + 900*time.Millisecond, "(in 15m)"},
+		{time.Hour, "(in 1h)"},
+		{90 * time.Minute, "(in 1h30m)"},
+		{300 * time.Millisecond, "(in less than a second)"},
+	} {
+		m := ExpiryWarningMessage(Event{Resource: "crm-notes", RequestID: "r1"}, now.Add(tc.left), now)
+		if !strings.Contains(m.Text, tc.want) {
+			t.Errorf("%s left: %q, want %q", tc.left, m.Text, tc.want)
+		}
+	}
 }
 
 func TestClassify(t *testing.T) {

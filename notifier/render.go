@@ -276,14 +276,23 @@ func DirectMessage(e Event) (Message, bool) {
 	}}, true
 }
 
+// timeLeft says how soon something ends, as "in 14m": to the minute, but
+// to the second under two minutes, where rounding to a minute would
+// overstate a short remainder (25 s is not "1m").
+func timeLeft(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "in less than a second"
+	case d < 2*time.Minute:
+		return "in " + workflow.FormatDuration(d.Round(time.Second))
+	}
+	return "in " + workflow.FormatDuration(d.Round(time.Minute))
+}
+
 // ExpiryWarningMessage warns the requester that access ends at expires.
 func ExpiryWarningMessage(e Event, expires, now time.Time) Message {
-	left := expires.Sub(now).Round(time.Minute)
-	if left < time.Minute {
-		left = time.Minute
-	}
-	s := fmt.Sprintf(":alarm_clock: Your access to %s expires %s (in %s). Request it again if you need more time.",
-		e.ResourceLabel(), When(expires), workflow.FormatDuration(left))
+	s := fmt.Sprintf(":alarm_clock: Your access to %s expires %s (%s). Request it again if you need more time.",
+		e.ResourceLabel(), When(expires), timeLeft(expires.Sub(now)))
 	return Message{Text: s, Blocks: []slack.Block{
 		slack.NewSectionBlock(mrkdwn(s), nil, nil),
 		slack.NewContextBlock("", mrkdwn("Request `"+e.RequestID+"`")),

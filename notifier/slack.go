@@ -153,21 +153,35 @@ func (s *SlackSender) Direct(ctx context.Context, e Event, m Message) error {
 	})
 }
 
-var errChannelBusy = errors.New("channel busy: pacing sends to about one a second")
+var (
+	errChannelBusy    = errors.New("channel busy: pacing sends to about one a second")
+	errChannelBlocked = errors.New("channel rate-limited by Slack: waiting for its Retry-After")
+)
 
 // send paces one call to channel and classifies its failure.
 func (s *SlackSender) send(ctx context.Context, channel string, call func() error) error {
-	wait, ok := s.Pacer.Reserve(channel, s.now())
-	if !ok {
-		return &RetryLater{After: wait, Err: errChannelBusy}
-	}
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+	for {
+		wait, ok := s.Pacer.Reserve(channel, s.now())
+		if !ok {
+			if s.Pacer.Blocked(channel, s.now()) {
+				return &RetryLater{After: wait, Err: errChannelBlocked}
+			}
+			return &RetryLater{After: wait, Err: errChannelBusy}
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+		// A 429 that came while this send waited voids its slot: take a
+		// new one, after the block (Reserve gives none inside it), or go
+		// back to the queue if that is too far off.
+		if !s.Pacer.Blocked(channel, s.now()) {
+			break
 		}
 	}
 	err := classify(call())

@@ -609,3 +609,68 @@ func TestSweepFansOut(t *testing.T) {
 		}
 	})
 }
+
+// TestRetryAfterHoldsQueuedSends: a 429 blocks the channel for its
+// Retry-After for every send to it, including those already waiting for
+// their pacing slot when it came; after the block the sends are paced
+// again. Several deliveries to one channel run at once, so that most of
+// them are waiting in the pacer when the first one meets the 429.
+func TestRetryAfterHoldsQueuedSends(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		const (
+			interval   = 200 * time.Millisecond // small, so that a queued send would fall inside the block
+			retryAfter = time.Second            // Slack's header is whole seconds
+			sends      = 6
+		)
+		pol := "groups:\n  agents: [alice@example.com]\n  managers: [carol@example.com]\nslack_channels:\n  default: \"#access-requests\"\nresources:\n"
+		for i := 0; i < sends; i++ {
+			pol += fmt.Sprintf("  - id: notes-%d\n    tier: medium\n    max_duration: 1h\n    requesters: [agents]\n    approvers: [managers]\n", i)
+		}
+		e := slackenv.New(t, db, slackenv.Options{Policy: pol, Pacer: &notifier.Pacer{Interval: interval, MaxWait: 2 * time.Second}, ExpiryLead: -1})
+		var first atomic.Bool
+		var limited atomic.Int64 // when the fake answered 429, in UnixNano; 0 until then
+		e.Slack.SetFail(func(method string) *slackfake.Fault {
+			if method == "chat.postMessage" && first.CompareAndSwap(false, true) {
+				// Answer late enough that the other sends have taken their
+				// slots and are waiting for them, and early enough that
+				// none of those slots has come.
+				time.Sleep(interval * 3 / 4)
+				limited.Store(time.Now().UnixNano())
+				return &slackfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: int(retryAfter / time.Second)}
+			}
+			return nil
+		})
+		for i := 0; i < sends; i++ {
+			submit(t, e, alice, fmt.Sprintf("notes-%d", i), time.Hour, "case 1")
+		}
+		runCtx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); e.Runner.Run(runCtx) }()
+		defer func() { stop(); <-done }()
+		ch := e.Channels["#access-requests"]
+		for deadline := time.Now().Add(30 * time.Second); len(e.Slack.Messages(ch)) < sends; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d messages arrived", len(e.Slack.Messages(ch)), sends)
+			}
+		}
+		if limited.Load() == 0 {
+			t.Fatal("the fake never answered 429; the test tested nothing")
+		}
+		blockEnds := time.Unix(0, limited.Load()).Add(retryAfter)
+		var sent []time.Time
+		for _, m := range e.Slack.Messages(ch) {
+			sent = append(sent, m.Sent...)
+		}
+		slices.SortFunc(sent, func(a, b time.Time) int { return a.Compare(b) })
+		for i, at := range sent {
+			if at.Before(blockEnds) {
+				t.Errorf("post %d came %s after the 429, within its Retry-After of %s", i, retryAfter-blockEnds.Sub(at), retryAfter)
+			}
+			// Paced as before once the block is over, give or take the
+			// scheduling of two HTTP requests on a busy machine.
+			if i > 0 && at.Sub(sent[i-1]) < interval/2 {
+				t.Errorf("posts %d and %d %s apart, pacing at %s", i-1, i, at.Sub(sent[i-1]), interval)
+			}
+		}
+	})
+}

@@ -170,9 +170,9 @@ func filed(req *workflow.Request, pol *workflow.Policy) string {
 		return fmt.Sprintf(":white_check_mark: Access to %s was approved automatically by policy. It is live until %s.\nRequest `%s`",
 			e.ResourceLabel(), notifier.When(*req.ExpiresAt), req.ID) + maskedNote(req)
 	}
-	return fmt.Sprintf(":inbox_tray: Your request for %s for %s is filed. It needs %d approval(s); the approvers have been asked, "+
+	return fmt.Sprintf(":inbox_tray: Your request for %s for %s is filed. It needs %s; the approvers have been asked, "+
 		"and I will send you a direct message when it is decided.\nRequest `%s`",
-		e.ResourceLabel(), workflow.FormatDuration(req.Duration), req.RequiredApprovals, req.ID) + maskedNote(req)
+		e.ResourceLabel(), workflow.FormatDuration(req.Duration), workflow.Plural(req.RequiredApprovals, "approval", "approvals"), req.ID) + maskedNote(req)
 }
 
 // maskedNote tells the person what was masked in what they wrote.

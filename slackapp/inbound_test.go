@@ -191,7 +191,7 @@ func TestSlashCommandFilesDirectly(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := slackenv.New(t, db, slackenv.Options{})
 		got := answered(t, e, e.Command("alice", "crm-notes 2h case 4711: refund  ticket:ABC-9 please"))
-		contains(t, "answer", got, "Your request for `crm-notes` for 2h is filed", "needs 1 approval")
+		contains(t, "answer", got, "Your request for `crm-notes` for 2h is filed", "It needs 1 approval;")
 		reqs := requestsOf(t, e)
 		if len(reqs) != 1 || reqs[0].Requester != "alice@example.com" || reqs[0].Duration != 2*time.Hour ||
 			reqs[0].Ticket != "ABC-9" || reqs[0].Reason != "case 4711: refund please" {
@@ -201,12 +201,12 @@ func TestSlashCommandFilesDirectly(t *testing.T) {
 		e.ChannelMessage("#access-requests", reqs[0].ID)
 
 		for _, tc := range []struct{ who, text, want string }{
-			{"alice", "crm-notes 1h again", "you already have a pending request for crm-notes"},
+			{"alice", "crm-notes 1h again", "You already have a pending request for crm-notes"},
 			{"alice", "crm-payments forever because", `"forever" is not a duration`},
-			{"alice", "crm-payments 3h because", "duration 3h is longer than the maximum of 2h for crm-payments"},
-			{"alice", "crm-payments 1h", "a reason is required"},
-			{"alice", "crm-payments", "say how long you need access for"},
-			{"alice", "no-such-thing 1h x", `unknown resource "no-such-thing"`},
+			{"alice", "crm-payments 3h because", "Duration 3h is longer than the maximum of 2h for crm-payments"},
+			{"alice", "crm-payments 1h", "A reason is required"},
+			{"alice", "crm-payments", "Say how long you need access for"},
+			{"alice", "no-such-thing 1h x", `Unknown resource "no-such-thing"`},
 			{"alice", "mgr-reports 1h x", "alice@example.com may not request mgr-reports"},
 			{"stranger", "crm-notes 1h x", "stranger@example.com is not in the access policy"},
 			{"guest", "crm-notes 1h x", "Guest accounts cannot use jitaccess from Slack"},
@@ -217,6 +217,7 @@ func TestSlashCommandFilesDirectly(t *testing.T) {
 		if n := len(requestsOf(t, e)); n != 1 {
 			t.Fatalf("%d requests after refusals", n)
 		}
+		contains(t, "two approvals", answered(t, e, e.Command("bob", "crm-payments 1h case 4712")), "It needs 2 approvals;")
 		// Auto-approved resources say so at once.
 		contains(t, "auto-approval", answered(t, e, e.Command("alice", "kb-drafts 4h fix the refund article")),
 			"approved automatically by policy", "live until")
@@ -310,7 +311,7 @@ func TestRequestForm(t *testing.T) {
 		errs := errorsOf(submitForm(slackenv.RequestForm("crm-payments", "4h0m0s", "case 1", "")))
 		contains(t, "duration error", fmt.Sprint(errs["duration/crm-payments"]), "longer than the maximum of 2h")
 		errs = errorsOf(submitForm(slackenv.RequestForm("crm-payments", "1h0m0s", "   ", "")))
-		contains(t, "reason error", fmt.Sprint(errs["reason"]), "a reason is required")
+		contains(t, "reason error", fmt.Sprint(errs["reason"]), "A reason is required")
 		errs = errorsOf(submitForm(slackenv.RequestForm("crm-payments", "", "case 1", "")))
 		contains(t, "duration error", fmt.Sprint(errs["duration/crm-payments"]), "Choose a duration")
 		if n := len(requestsOf(t, e)); n != 0 {
@@ -334,7 +335,7 @@ func TestRequestForm(t *testing.T) {
 		// A new submission for the same resource is refused by the
 		// workflow, under the resource field.
 		errs = errorsOf(submitForm(slackenv.RequestForm("crm-payments", "1h0m0s", "case 4712", "")))
-		contains(t, "resource error", fmt.Sprint(errs["resource"]), "you already have a pending request for crm-payments")
+		contains(t, "resource error", fmt.Sprint(errs["resource"]), "You already have a pending request for crm-payments")
 		if n := len(requestsOf(t, e)); n != 1 {
 			t.Fatalf("%d requests", n)
 		}
@@ -364,7 +365,7 @@ func TestApproveButtons(t *testing.T) {
 		e.Deliver()
 		ch := e.ChannelMessage("#payments-approvals", req.ID).Channel
 
-		contains(t, "requester's click", answered(t, e, e.Click("alice", ch, "approve", req.ID)), "you cannot approve your own request")
+		contains(t, "requester's click", answered(t, e, e.Click("alice", ch, "approve", req.ID)), "You cannot approve your own request")
 		contains(t, "agent's click", answered(t, e, e.Click("bob", ch, "approve", req.ID)), "you are not one of the approvers")
 		contains(t, "stranger's click", answered(t, e, e.Click("stranger", ch, "approve", req.ID)), "you are not one of the approvers")
 		contains(t, "guest's click", answered(t, e, e.Click("guest", ch, "approve", req.ID)), "Guest accounts")
@@ -388,14 +389,14 @@ func TestApproveButtons(t *testing.T) {
 		m := e.ChannelMessage("#payments-approvals", req.ID)
 		contains(t, "channel message", string(m.Blocks), "Approved* by carol@example.com at", "dave@example.com at")
 		contains(t, "alice's DM", strings.Join(e.DMs("alice"), "\n"), "was approved")
-		contains(t, "late click", answered(t, e, e.Click("erin", ch, "approve", req.ID)), "request is approved; only a pending request can be approved")
+		contains(t, "late click", answered(t, e, e.Click("erin", ch, "approve", req.ID)), "Request is approved; only a pending request can be approved")
 
 		// Self-approval by someone who is also an approver.
 		own, err := e.Svc.Submit(ctx, carol, workflow.SubmitInput{Resource: "mgr-reports", Duration: time.Hour, Reason: "r"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		contains(t, "own request", answered(t, e, e.Click("carol", ch, "approve", own.ID)), "you cannot approve your own request")
+		contains(t, "own request", answered(t, e, e.Click("carol", ch, "approve", own.ID)), "You cannot approve your own request")
 	})
 }
 
@@ -452,9 +453,9 @@ func TestDenyAndRevokeModals(t *testing.T) {
 		if resp["response_action"] != "errors" {
 			t.Fatalf("empty reason: %v", resp)
 		}
-		contains(t, "reason error", fmt.Sprint(resp["errors"]), "a reason is required to deny")
+		contains(t, "reason error", fmt.Sprint(resp["errors"]), "A reason is required to deny")
 		resp = e.Send(e.Submit("alice", "jitaccess.reason", meta, slackenv.ReasonForm("mine"))).JSON(t)
-		contains(t, "self-deny", fmt.Sprint(resp["errors"]), "you cannot deny your own request")
+		contains(t, "self-deny", fmt.Sprint(resp["errors"]), "You cannot deny your own request")
 		resp = e.Send(e.Submit("erin", "jitaccess.reason", meta, slackenv.ReasonForm("not for this case"))).JSON(t)
 		if resp["response_action"] != "clear" {
 			t.Fatalf("deny: %v", resp)
@@ -488,6 +489,65 @@ func TestDenyAndRevokeModals(t *testing.T) {
 		}
 		resp = e.Send(e.Submit("erin", "jitaccess.reason", `{"a":"deny"}`, slackenv.ReasonForm("x"))).JSON(t)
 		contains(t, "damaged form", fmt.Sprint(resp["errors"]), "damaged")
+	})
+}
+
+// TestReasonFormRefusedAtOnce: a Deny or Revoke click by someone the
+// service would refuse on submission is refused at once, in the service's
+// words, as a click on Approve is, and opens no form; the people it would
+// accept get the form.
+func TestReasonFormRefusedAtOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := slackenv.New(t, db, slackenv.Options{})
+		ctx := context.Background()
+		pay, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-payments", Duration: time.Hour, Reason: "case 1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Svc.Approve(ctx, carol, pay.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		notes, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-notes", Duration: time.Hour, Reason: "case 2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Svc.Deny(ctx, dave, notes.ID, "no"); err != nil {
+			t.Fatal(err)
+		}
+		own, err := e.Svc.Submit(ctx, carol, workflow.SubmitInput{Resource: "mgr-reports", Duration: time.Hour, Reason: "case 3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Deliver()
+		ch := e.ChannelMessage("#payments-approvals", pay.ID).Channel
+		for _, tc := range []struct {
+			who, action, id string
+			refusal         string // "" when the form opens
+		}{
+			{"alice", "deny", pay.ID, "You cannot deny your own request"},
+			{"carol", "deny", own.ID, "You cannot deny your own request"},
+			{"bob", "deny", pay.ID, "you are not one of the approvers"},
+			{"root", "deny", pay.ID, "root@example.com is not an approver of crm-payments"},
+			{"erin", "deny", notes.ID, "Request is denied"},
+			{"erin", "revoke", pay.ID, "Request is pending"},
+			{"bob", "revoke", pay.ID, "you are not one of the approvers"},
+			{"carol", "deny", pay.ID, ""}, // she approved; the service lets her deny
+			{"dave", "deny", pay.ID, ""},
+		} {
+			opens := len(e.Slack.Calls("views.open"))
+			got := answered(t, e, e.Click(tc.who, ch, tc.action, tc.id))
+			opened := len(e.Slack.Calls("views.open")) - opens
+			if tc.refusal == "" {
+				if got != "" || opened != 1 {
+					t.Errorf("%s's %s click: answered %q, %d forms opened; want the form", tc.who, tc.action, got, opened)
+				}
+				continue
+			}
+			contains(t, tc.who+"'s "+tc.action+" click", got, tc.refusal)
+			if opened != 0 {
+				t.Errorf("%s's %s click opened the form though it is refused", tc.who, tc.action)
+			}
+		}
 	})
 }
 
@@ -545,6 +605,48 @@ func TestSlowDatabaseAndSlack(t *testing.T) {
 		contains(t, "submission DM", strings.Join(e.DMs("alice"), "\n"), "Your request for *Payment details* (`crm-payments`) for 1h is filed")
 		if n := len(requestsOf(t, e)); n != 2 {
 			t.Fatalf("%d requests", n)
+		}
+	})
+}
+
+// TestSubmissionsShareTheWorkerBound: a modal submission runs in the same
+// bounded pool as clicks and commands. With the pool full (one worker,
+// held by a command stuck on the database), a submission starts no work:
+// the form stays open with a "busy" error at once, and nothing is filed
+// from it; submitted again once the pool is free, it is.
+func TestSubmissionsShareTheWorkerBound(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := slackenv.New(t, db, slackenv.Options{Workers: 1, SubmitBudget: 300 * time.Millisecond})
+		release := holdDatabase(t, db)
+		cmd := e.Command("alice", "crm-notes 1h case 1")
+		if r := e.Send(cmd); r.Status != http.StatusOK || r.Body != "" {
+			t.Fatalf("command: %d %q", r.Status, r.Body)
+		}
+		sub := e.Submit("bob", "jitaccess.request", "", slackenv.RequestForm("crm-payments", "1h0m0s", "case 2", ""))
+		start := time.Now()
+		resp := e.Send(sub).JSON(t)
+		if took := time.Since(start); took > 250*time.Millisecond {
+			t.Errorf("the refusal took %s", took)
+		}
+		if resp["response_action"] != "errors" {
+			t.Fatalf("submission with the pool full: %v", resp)
+		}
+		contains(t, "busy refusal", fmt.Sprint(resp["errors"]), "very busy", "nothing was done")
+		release()
+		e.Handler.Wait()
+		if reqs := requestsOf(t, e); len(reqs) != 1 || reqs[0].Requester != "alice@example.com" {
+			t.Fatalf("requests after the refused submission: %d", len(reqs))
+		}
+		if dms := e.DMs("bob"); len(dms) != 0 {
+			t.Fatalf("bob was messaged about a submission that was refused: %q", dms)
+		}
+		resp = e.Send(sub).JSON(t)
+		if resp["response_action"] != "update" {
+			t.Fatalf("the same submission, pool free: %v", resp)
+		}
+		e.Handler.Wait()
+		if n := len(requestsOf(t, e)); n != 2 {
+			t.Fatalf("%d requests after submitting again", n)
 		}
 	})
 }

@@ -102,32 +102,42 @@ func decisionProblem(err error, id string) string {
 	return problem(err)
 }
 
-// openReasonForm opens the deny or revoke modal. It first checks, briefly,
-// that the user may see the request at all, so that a non-approver is
-// told at once rather than after typing a reason; the decision itself is
-// the service's, on submission.
+// openReasonForm opens the deny or revoke modal. It first asks the
+// service, briefly, whether the user may take that decision at all, so
+// that someone who may not (their own request, not an approver, already
+// decided) is refused at once, as a click on Approve is, rather than
+// after typing a reason. The decision itself is the service's again, on
+// submission; if the check cannot be made in time, the form opens anyway.
 func (h *Handler) openReasonForm(ctx context.Context, in inbound, trigger string, meta reasonMeta) error {
 	who, err := h.principal(ctx, in.user)
 	if err != nil {
 		h.reply(ctx, in, textMessage(problem(err)))
 		return err
 	}
-	summary := ""
+	ev := workflow.EventDeny
+	if meta.Action == notifier.ActionRevoke {
+		ev = workflow.EventRevoke
+	}
 	gctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond) // the trigger lasts 3s
-	req, err := h.svc.Get(gctx, who, meta.RequestID)
-	cancel()
+	defer cancel()
+	err = h.svc.MayDecide(gctx, who, meta.RequestID, ev)
 	switch {
-	case workflow.ErrorCode(err) == workflow.CodeNotFound:
+	case err == nil:
+	case retryable(err):
+		h.log.Warn("slack: could not check the decision before the reason form", "request", meta.RequestID, "err", err)
+	default:
 		h.reply(ctx, in, textMessage(decisionProblem(err, meta.RequestID)))
 		return nil
-	case err == nil:
+	}
+	summary := ""
+	if req, err := h.svc.Get(gctx, who, meta.RequestID); err == nil {
 		e := notifier.Event{Resource: req.Resource}
 		if res, ok := h.svc.Policy().Resource(req.Resource); ok && res.Name != res.ID {
 			e.ResourceName = res.Name
 		}
 		summary = fmt.Sprintf("%s for %s, %s\n>%s", e.ResourceLabel(), notifier.Esc(req.Requester),
 			workflow.FormatDuration(req.Duration), notifier.Esc(clip(req.Reason, 500)))
-	default:
+	} else {
 		h.log.Warn("slack: could not load the request for the reason form", "request", meta.RequestID, "err", err)
 	}
 	if _, err := h.cfg.Client.OpenViewContext(ctx, trigger, reasonForm(meta, summary)); err != nil {
@@ -171,6 +181,7 @@ func (h *Handler) refreshRequestForm(ctx context.Context, in inbound, view slack
 func (h *Handler) viewSubmission(c echo.Context, body []byte, cb slack.InteractionCallback) error {
 	in := h.newInbound(c, body, "view:"+cb.View.CallbackID, cb.User.ID, "", "")
 	var fn func(ctx context.Context) submission
+	field := blockResource // where a refusal of the whole form is shown
 	switch cb.View.CallbackID {
 	case callbackRequest:
 		input, errs := requestInput(cb.View.State)
@@ -189,10 +200,11 @@ func (h *Handler) viewSubmission(c echo.Context, body []byte, cb slack.Interacti
 			reason = cb.View.State.Values[blockReason][actionReason].Value
 		}
 		fn = func(ctx context.Context) submission { return h.submitReason(ctx, in, meta, reason) }
+		field = blockReason
 	default:
 		return c.NoContent(http.StatusOK)
 	}
-	return c.JSON(http.StatusOK, h.within(in, fn))
+	return c.JSON(http.StatusOK, h.within(in, field, fn))
 }
 
 // submission is the outcome of a modal: what to answer Slack with, and,
@@ -203,35 +215,43 @@ type submission struct {
 	after    string
 }
 
-// within runs fn once per delivery, and answers with its response if it
-// finishes within the budget; otherwise it answers that the submission is
-// being handled, and fn's outcome reaches the user as a direct message.
-func (h *Handler) within(in inbound, fn func(ctx context.Context) submission) *slack.ViewSubmissionResponse {
-	out := make(chan submission, 1)
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		ctx, cancel := context.WithTimeout(h.base, h.cfg.WorkTimeout)
-		defer cancel()
-		out <- h.claimed(ctx, in, fn)
-	}()
-	timer := time.NewTimer(h.cfg.SubmitBudget)
-	defer timer.Stop()
+// within runs fn once per delivery, in the same bounded pool as clicks
+// and commands, and answers with its response if it finishes within the
+// budget; otherwise it answers that the submission is being handled, and
+// fn's outcome reaches the user as a direct message. When the pool is
+// full it runs nothing and keeps the form open with a "busy" error on
+// field, so that the user can submit it again.
+func (h *Handler) within(in inbound, field string, fn func(ctx context.Context) submission) *slack.ViewSubmissionResponse {
 	select {
-	case s := <-out:
-		return s.response
-	case <-timer.C:
+	case h.sem <- struct{}{}:
+	default:
+		h.log.Warn("slack: too much work in flight; refusing a delivery", "kind", in.kind)
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{field: "jitaccess is very busy right now; nothing was done. Submit again in a few seconds."})
 	}
+	out := make(chan submission, 1)
+	late := make(chan bool, 1) // whether the answer went before the outcome
 	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		s := <-out
-		if s.after != "" {
+	go func() { // one goroutine, one slot, until the user has been told
+		defer func() { <-h.sem; h.wg.Done() }()
+		ctx, cancel := context.WithTimeout(h.base, h.cfg.WorkTimeout)
+		s := h.claimed(ctx, in, fn)
+		cancel()
+		out <- s
+		if <-late && s.after != "" {
 			ctx, cancel := context.WithTimeout(h.base, h.cfg.WorkTimeout)
 			defer cancel()
 			h.direct(ctx, in.user, textMessage(s.after))
 		}
 	}()
+	timer := time.NewTimer(h.cfg.SubmitBudget)
+	defer timer.Stop()
+	select {
+	case s := <-out:
+		late <- false
+		return s.response
+	case <-timer.C:
+		late <- true
+	}
 	return slack.NewUpdateViewSubmissionResponse(doneView("Working on it",
 		":hourglass: jitaccess is taking longer than usual. Your submission was received; I will send you a direct message with the outcome."))
 }

@@ -343,7 +343,7 @@ func problem(err error) string {
 	case errors.As(err, &u):
 		return ":warning: " + u.Reason
 	case errors.As(err, &we):
-		return ":warning: " + workflow.ErrorMessage(err)
+		return ":warning: " + workflow.Sentence(workflow.ErrorMessage(err))
 	}
 	return ":warning: jitaccess could not reach Slack or its database just now; try again in a minute."
 }

@@ -293,7 +293,8 @@ func TestAuthorizationMatrixActions(t *testing.T) {
 }
 
 // TestRefusalsShowTheAPIMessage checks that a refused action says in the
-// UI exactly what the API says, with the same status.
+// UI exactly what the API says, starting as a sentence (workflow.Sentence),
+// with the same status.
 func TestRefusalsShowTheAPIMessage(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newUIEnv(t, db)
@@ -343,7 +344,7 @@ func TestRefusalsShowTheAPIMessage(t *testing.T) {
 			if p.status != tc.wantStatus || resp.StatusCode != tc.wantStatus {
 				t.Errorf("%s: UI %d, API %d, want %d", tc.path, p.status, resp.StatusCode, tc.wantStatus)
 			}
-			if !strings.Contains(body.Error.Message, tc.wantContains) || uiMsg != body.Error.Message {
+			if !strings.Contains(body.Error.Message, tc.wantContains) || uiMsg != workflow.Sentence(body.Error.Message) {
 				t.Errorf("%s: UI says %q, API says %q", tc.path, uiMsg, body.Error.Message)
 			}
 		}

@@ -40,6 +40,7 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 		"plural":     plural,
 		"thousands":  thousands,
 		"lower":      strings.ToLower,
+		"sentence":   workflow.Sentence, // a refusal shown alone starts as a sentence
 		"short": func(id string) string {
 			if len(id) > 8 {
 				return id[:8] + "…"

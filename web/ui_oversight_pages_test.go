@@ -54,12 +54,12 @@ func (e *uiEnv) apiCall(t *testing.T, method, token, path, body string) (int, st
 	return resp.StatusCode, out.Error.Message
 }
 
-// sameAsAPI checks that a refused UI action says what the API says, with
-// the same status.
+// sameAsAPI checks that a refused UI action says what the API says (as a
+// sentence: workflow.Sentence), with the same status.
 func sameAsAPI(t *testing.T, what string, p page, apiStatus int, apiMsg string, want string) {
 	t.Helper()
 	uiMsg := html.UnescapeString(excerpt(p.body))
-	if p.status != apiStatus || uiMsg != apiMsg || !strings.Contains(apiMsg, want) {
+	if p.status != apiStatus || uiMsg != workflow.Sentence(apiMsg) || !strings.Contains(apiMsg, want) {
 		t.Errorf("%s: UI %d %q, API %d %q; want the same, saying %q", what, p.status, uiMsg, apiStatus, apiMsg, want)
 	}
 }
@@ -281,10 +281,10 @@ func TestFlagsPage(t *testing.T) {
 		for _, tc := range []struct {
 			query, want string
 		}{
-			{"kind=ufo", "unknown flag kind"},
+			{"kind=ufo", "Unknown flag kind"},
 			{"since=yesterday", "is not a time"},
 			{"since=2025-01-01&until=2026-11-23", "at most 400 days"},
-			{"resource=crm-notes&person=bob@example.com", "pass resource or person, not both"},
+			{"resource=crm-notes&person=bob@example.com", "Pass resource or person, not both"},
 		} {
 			if p := annUI.get(t, "/flags?"+tc.query); p.status != 400 || !strings.Contains(html.UnescapeString(excerpt(p.body)), tc.want) {
 				t.Errorf("flags?%s: %d %q", tc.query, p.status, excerpt(p.body))
@@ -320,7 +320,7 @@ func TestLongListsArePaged(t *testing.T) {
 			t.Errorf("past the end: %d", p.status)
 		}
 		for _, bad := range []string{"0", "two"} {
-			if p := annUI.get(t, "/flags?page="+bad); p.status != 400 || !strings.Contains(p.body, "page must be a number from 1") {
+			if p := annUI.get(t, "/flags?page="+bad); p.status != 400 || !strings.Contains(p.body, "Page must be a number from 1") {
 				t.Errorf("page=%s: %d", bad, p.status)
 			}
 		}
@@ -378,7 +378,7 @@ func TestDashboardPage(t *testing.T) {
 			t.Errorf("default dashboard: %d %s", p.status, excerpt(p.body))
 		}
 		if p := e.signIn(t, "root@example.com").get(t, "/dashboard?since=2026-11-24&until=2026-11-01"); p.status != 400 ||
-			!strings.Contains(excerpt(p.body), "the period must end after it starts") {
+			!strings.Contains(excerpt(p.body), "The period must end after it starts") {
 			t.Errorf("backwards period: %d %s", p.status, excerpt(p.body))
 		}
 		p = e.signIn(t, "carol@example.com").get(t, "/dashboard")

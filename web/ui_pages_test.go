@@ -43,7 +43,7 @@ func TestNewRequestForm(t *testing.T) {
 		// A submission over the cap is refused with the API's message and
 		// the form keeps what was typed.
 		p = c.post(t, "/requests", url.Values{"resource": {"crm-payments"}, "duration": {"3h"}, "reason": {"case <b>9</b>"}, "ticket": {"SUP-9"}})
-		if p.status != 422 || !strings.Contains(p.body, "duration 3h is longer than the maximum of 2h for crm-payments") ||
+		if p.status != 422 || !strings.Contains(p.body, "Duration 3h is longer than the maximum of 2h for crm-payments") ||
 			!strings.Contains(p.body, "case &lt;b&gt;9&lt;/b&gt;</textarea>") || !strings.Contains(p.body, `value="SUP-9"`) {
 			t.Fatalf("over the cap: %d %s", p.status, excerpt(p.body))
 		}
@@ -156,7 +156,7 @@ func TestAuditPageAndExport(t *testing.T) {
 		if p := root.get(t, "/audit?since=yesterday"); p.status != 400 || !strings.Contains(p.body, "is not a time") {
 			t.Errorf("bad time: %d", p.status)
 		}
-		if p := root.get(t, "/audit?since=2026-11-24&until=2026-11-23"); p.status != 400 || !strings.Contains(p.body, "until must be after since") {
+		if p := root.get(t, "/audit?since=2026-11-24&until=2026-11-23"); p.status != 400 || !strings.Contains(p.body, "Until must be after since") {
 			t.Errorf("until before since: %d", p.status)
 		}
 

@@ -131,6 +131,46 @@ func AllowedActions(pol *Policy, who Principal, req *Request, now time.Time) Act
 	return a
 }
 
+// MayDecide answers "may who take decision ev (EventApprove, EventDeny or
+// EventRevoke, which for the requester is relinquishing) on request id
+// now?" with the very checks the decision applies before it looks at a
+// comment or reason: nil, or the refusal the decision would return
+// (CodeNotFound, CodeForbidden, CodeDuplicate, CodeInvalidState). It
+// changes and locks nothing, so the decision itself checks again; it lets
+// a surface that asks for a reason first (Slack's deny and revoke forms)
+// refuse at once instead of after the reason was typed.
+func (s *Service) MayDecide(ctx context.Context, who Principal, id string, ev Event) error {
+	pol := s.Policy()
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return err
+	}
+	if !who.Active() {
+		return disabledError(who)
+	}
+	req, err := s.store.GetRequest(ctx, id)
+	if err != nil {
+		return err
+	}
+	res, _ := pol.Resource(req.Resource)
+	roles, err := actingRoles(pol, who, req, res)
+	if err != nil {
+		return err
+	}
+	sn, now := snapshot{pol, who}, s.now()
+	switch ev {
+	case EventApprove:
+		_, err = checkApprove(ctx, s.store, sn, req, res, roles, now)
+	case EventDeny:
+		err = checkDeny(sn, req, res, roles, now)
+	case EventRevoke, EventRelinquish:
+		_, err = Next(req.EffectiveState(now), revokeEvent(roles), roles)
+	default:
+		err = Errorf(CodeInvalid, "MayDecide answers for approve, deny and revoke, not %s", ev)
+	}
+	return err
+}
+
 // Progress describes a request's approvals for people deciding on it: how
 // many it has, how many it needs, and who can no longer supply the missing
 // ones (its requester and those who already approved).

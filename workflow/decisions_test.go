@@ -302,3 +302,93 @@ func TestApprovalStatusAndEligible(t *testing.T) {
 		t.Fatal("a resource out of the policy has no approvers")
 	}
 }
+
+// TestMayDecideAgreesWithTheDecision: MayDecide answers each case with the
+// refusal (or the go-ahead) that the decision itself then gives, and
+// changes nothing: the decision taken right after it meets the request
+// as it was.
+func TestMayDecideAgreesWithTheDecision(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		c := newClock()
+		svc := newService(t, db, c)
+		must := func(_ *workflow.Request, err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		pending := func() string { return submit(t, svc, alice, "crm-notes", time.Hour).ID }
+		approvedOnce := func() string { // crm-payments needs two; carol gave one
+			id := submit(t, svc, alice, "crm-payments", time.Hour).ID
+			must(svc.Approve(ctx, carol, id, ""))
+			return id
+		}
+		denied := func() string {
+			id := pending()
+			must(svc.Deny(ctx, dave, id, "no"))
+			return id
+		}
+		live := func() string { // admin-console needs one
+			id := submit(t, svc, alice, "admin-console", time.Hour).ID
+			must(svc.Approve(ctx, erin, id, ""))
+			return id
+		}
+		unknown := func() string { return "0190a0a0-0000-7000-8000-000000000000" }
+		for _, tc := range []struct {
+			name    string
+			request func() string
+			who     workflow.Principal
+			ev      workflow.Event
+			want    workflow.Code // "" for may
+		}{
+			{"approver denies", pending, carol, workflow.EventDeny, ""},
+			{"requester denies own", pending, alice, workflow.EventDeny, workflow.CodeForbidden},
+			{"another agent denies", pending, bob, workflow.EventDeny, workflow.CodeNotFound},
+			{"approver of another resource denies", pending, frank, workflow.EventDeny, workflow.CodeNotFound},
+			{"admin, not an approver, denies", pending, root, workflow.EventDeny, workflow.CodeForbidden},
+			{"reviewer denies", pending, ann, workflow.EventDeny, workflow.CodeForbidden},
+			{"approver denies a denied request", denied, carol, workflow.EventDeny, workflow.CodeInvalidState},
+			{"approver denies live access", live, carol, workflow.EventDeny, workflow.CodeInvalidState},
+			{"approver denies after approving", approvedOnce, carol, workflow.EventDeny, ""},
+			{"approver approves twice", approvedOnce, carol, workflow.EventApprove, workflow.CodeDuplicate},
+			{"second approver approves", approvedOnce, dave, workflow.EventApprove, ""},
+			{"requester approves own", pending, alice, workflow.EventApprove, workflow.CodeForbidden},
+			{"approver revokes live access", live, carol, workflow.EventRevoke, ""},
+			{"admin revokes live access", live, root, workflow.EventRevoke, ""},
+			{"requester relinquishes", live, alice, workflow.EventRevoke, ""},
+			{"another agent revokes", live, bob, workflow.EventRevoke, workflow.CodeNotFound},
+			{"approver revokes a pending request", pending, carol, workflow.EventRevoke, workflow.CodeInvalidState},
+			{"unknown request", unknown, carol, workflow.EventDeny, workflow.CodeNotFound},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				id := tc.request()
+				if got := workflow.ErrorCode(svc.MayDecide(ctx, tc.who, id, tc.ev)); got != tc.want {
+					t.Fatalf("MayDecide: %q, want %q", got, tc.want)
+				}
+				var err error
+				switch tc.ev {
+				case workflow.EventApprove:
+					_, err = svc.Approve(ctx, tc.who, id, "")
+				case workflow.EventDeny:
+					_, err = svc.Deny(ctx, tc.who, id, "a reason")
+				case workflow.EventRevoke:
+					_, err = svc.Revoke(ctx, tc.who, id, "a reason")
+				}
+				if got := workflow.ErrorCode(err); got != tc.want {
+					t.Fatalf("the decision: %q (%v), MayDecide said %q", got, err, tc.want)
+				}
+				// Leave alice free to file the next case's request.
+				if r, err := svc.Get(ctx, root, id); err == nil {
+					switch r.State {
+					case workflow.StatePending:
+						must(svc.Cancel(ctx, alice, id, ""))
+					case workflow.StateApproved:
+						must(svc.Revoke(ctx, alice, id, ""))
+					}
+				}
+			})
+		}
+		wantCode(t, svc.MayDecide(ctx, carol, pending(), workflow.EventCancel), workflow.CodeInvalid)
+	})
+}

@@ -328,7 +328,8 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		}
 		if n := len(p.ApproverEmails(r)); n < r.ApprovalsRequired && allDefined(groups, r.Approvers) {
 			d.errs = append(d.errs, PolicyError{File: d.file, Line: r.Line, Msg: fmt.Sprintf(
-				"resource %q needs %d distinct approvals but its approver groups list only %d people", r.ID, r.ApprovalsRequired, n)})
+				"resource %q needs %s but its approver groups list only %s", r.ID,
+				Plural(r.ApprovalsRequired, "distinct approval", "distinct approvals"), Plural(n, "person", "people"))})
 		}
 	}
 	return p

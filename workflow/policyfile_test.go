@@ -82,6 +82,7 @@ func TestParsePolicyErrors(t *testing.T) {
 		{"unknown top key", "admin: [root@example.com]\n" + base("  - id: a\n    tier: low\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n"), 1, `unknown key "admin" in the policy`},
 		{"auto approve high", base("  - id: a\n    tier: high\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n"), 9, "only low-tier resources may be auto-approved"},
 		{"too few approvers", base("  - id: a\n    tier: critical\n    max_duration: 1h\n    requesters: [agents]\n    approvers: [managers]\n    approvals_required: 3\n"), 5, "needs 3 distinct approvals but its approver groups list only 2 people"},
+		{"one approver for two", base("  - id: a\n    tier: high\n    max_duration: 1h\n    requesters: [agents]\n    approvers: [agents]\n"), 5, "needs 2 distinct approvals but its approver groups list only 1 person"},
 		{"missing tier", base("  - id: a\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n"), 5, "has no tier"},
 		{"missing id", base("  - tier: low\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n"), 5, "resource has no id"},
 		{"bad id", base("  - id: Payments DB\n    tier: low\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n"), 5, `resource id "Payments DB" must be`},

@@ -308,12 +308,9 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 			return err
 		}
 		res, _ := pol.Resource(req.Resource)
-		roles := RolesOf(pol, who, req, res)
-		if roles == 0 {
-			if CanView(pol, who, req) {
-				return Errorf(CodeForbidden, "reviewers may read requests, not act on them")
-			}
-			return Errorf(CodeNotFound, "request %s not found", id)
+		roles, err := actingRoles(pol, who, req, res)
+		if err != nil {
+			return err
 		}
 		changes, err := d(tx, snapshot{pol, who}, req, res, roles, s.now())
 		if err != nil {
@@ -329,6 +326,20 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 		return nil, err
 	}
 	return out, nil
+}
+
+// actingRoles returns the roles in which who acts on req. Someone with
+// none is refused: a reviewer, who may read it, is told so; anyone else
+// is told it does not exist, so that ids reveal nothing.
+func actingRoles(pol *Policy, who Principal, req *Request, res *Resource) (Role, error) {
+	roles := RolesOf(pol, who, req, res)
+	if roles == 0 {
+		if CanView(pol, who, req) {
+			return 0, Errorf(CodeForbidden, "reviewers may read requests, not act on them")
+		}
+		return 0, Errorf(CodeNotFound, "request %s not found", req.ID)
+	}
+	return roles, nil
 }
 
 // end applies a state-ending event (deny, cancel, relinquish, revoke, and
@@ -381,21 +392,7 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 	}
 	return withNotices(notices)(s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		from := req.EffectiveState(now)
-		if from == StatePending {
-			if err := CheckApprover(sn.pol, sn.who, req, res, EventApprove); err != nil {
-				return nil, err
-			}
-			// Eligibility at activation time: the requester must still be
-			// allowed to ask (re-evaluation cancels the request).
-			requester, err := resolve(ctx, tx, User(req.Requester))
-			if err != nil {
-				return nil, err
-			}
-			if why := (cause{}).requesterReason(sn.pol, requester, req, res); why != "" {
-				return nil, Errorf(CodeInvalidState, "this request can no longer be approved: %s", why)
-			}
-		}
-		t, err := Next(from, EventApprove, roles)
+		t, err := checkApprove(ctx, tx, sn, req, res, roles, now)
 		if err != nil {
 			return nil, err
 		}
@@ -426,6 +423,48 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 	}))
 }
 
+// checkApprove applies the rules on whether sn.who may approve req now,
+// and returns the transition the approval takes.
+func checkApprove(ctx context.Context, dir DirectoryReader, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) (Transition, error) {
+	from := req.EffectiveState(now)
+	if from == StatePending {
+		if err := CheckApprover(sn.pol, sn.who, req, res, EventApprove); err != nil {
+			return Transition{}, err
+		}
+		// Eligibility at activation time: the requester must still be
+		// allowed to ask (re-evaluation cancels the request).
+		requester, err := resolve(ctx, dir, User(req.Requester))
+		if err != nil {
+			return Transition{}, err
+		}
+		if why := (cause{}).requesterReason(sn.pol, requester, req, res); why != "" {
+			return Transition{}, Errorf(CodeInvalidState, "this request can no longer be approved: %s", why)
+		}
+	}
+	return Next(from, EventApprove, roles)
+}
+
+// checkDeny applies the rules on whether sn.who may deny req now.
+func checkDeny(sn snapshot, req *Request, res *Resource, roles Role, now time.Time) error {
+	from := req.EffectiveState(now)
+	if from == StatePending {
+		if err := CheckApprover(sn.pol, sn.who, req, res, EventDeny); err != nil {
+			return err
+		}
+	}
+	_, err := Next(from, EventDeny, roles)
+	return err
+}
+
+// revokeEvent is what a revocation by someone with roles is: the
+// requester relinquishes their own access; anyone else revokes it.
+func revokeEvent(roles Role) Event {
+	if roles&RoleRequester != 0 {
+		return EventRelinquish
+	}
+	return EventRevoke
+}
+
 // Deny ends a pending request. One deny is enough; a reason is required.
 //
 // Errors: as Approve, and CodePolicy when the reason is missing.
@@ -435,10 +474,8 @@ func (s *Service) Deny(ctx context.Context, who Principal, id, reason string) (*
 		return nil, err
 	}
 	return withNotices(notices)(s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
-		if req.EffectiveState(now) == StatePending {
-			if err := CheckApprover(sn.pol, sn.who, req, res, EventDeny); err != nil {
-				return nil, err
-			}
+		if err := checkDeny(sn, req, res, roles, now); err != nil {
+			return nil, err
 		}
 		return s.end(ctx, tx, sn, req, EventDeny, reason, now)
 	}))
@@ -467,10 +504,7 @@ func (s *Service) Cancel(ctx context.Context, who Principal, id, comment string)
 func (s *Service) Revoke(ctx context.Context, who Principal, id, reason string) (*Request, error) {
 	var notices []string
 	req, err := s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
-		ev := EventRevoke
-		if roles&RoleRequester != 0 {
-			ev = EventRelinquish
-		}
+		ev := revokeEvent(roles)
 		reason, n, err := CheckComment(sn.pol, "reason", reason, ev == EventRevoke, "revoke access")
 		if err != nil {
 			return nil, err

@@ -89,3 +89,30 @@ func CheckJSONText(path string, v any) error {
 	}
 	return nil
 }
+
+// Plural counts n things, as "1 approval" or "2 approvals".
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// Sentence makes a message, such as an error's (which starts lower-case so
+// that it can follow "…: "), start as a sentence where it is shown alone
+// to a person: "you cannot deny your own request" becomes "You cannot …".
+// Only a plain lower-case word is capitalised; a message that starts with
+// an email, an id, a flag or a quoted name is left as it is.
+func Sentence(s string) string {
+	word, _, _ := strings.Cut(s, " ")
+	word = strings.TrimRight(word, ",;")
+	if word == "" {
+		return s
+	}
+	for _, r := range word {
+		if r < 'a' || r > 'z' {
+			return s
+		}
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

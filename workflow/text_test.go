@@ -43,3 +43,39 @@ func TestClip(t *testing.T) {
 		})
 	}
 }
+
+func TestPlural(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{{0, "0 approvals"}, {1, "1 approval"}, {2, "2 approvals"}, {12, "12 approvals"}} {
+		if got := workflow.Plural(tc.n, "approval", "approvals"); got != tc.want {
+			t.Errorf("Plural(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+	if got := workflow.Plural(1, "person", "people"); got != "1 person" {
+		t.Errorf("Plural(1, person) = %q", got)
+	}
+}
+
+func TestSentence(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"you cannot deny your own request", "You cannot deny your own request"},
+		{"request 42 not found", "Request 42 not found"},
+		{"reviewers may read requests, not act on them", "Reviewers may read requests, not act on them"},
+		{"already, twice", "Already, twice"},
+		{"a reason is required to deny", "A reason is required to deny"},
+		{"Internal error.", "Internal error."},
+		{"alice@example.com is not an approver of crm-notes", "alice@example.com is not an approver of crm-notes"},
+		{"crm-notes is not in the policy", "crm-notes is not in the policy"},
+		{"--slack-channel is required", "--slack-channel is required"},
+		{`"kb" is unknown`, `"kb" is unknown`},
+		{"ünicode first", "ünicode first"},
+		{"", ""},
+		{" leading space", " leading space"},
+	} {
+		if got := workflow.Sentence(tc.in); got != tc.want {
+			t.Errorf("Sentence(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
