@@ -107,9 +107,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	pol = startLoad.Policy
 	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger, startLoad: startLoad, holder: replicaName()}
 	wc := web.Config{
-		Service: svc,
-		Tokens:  db,
-		Logger:  logger,
+		Service:     svc,
+		Tokens:      db,
+		Idempotency: db,
+		Logger:      logger,
 		Ready: func(ctx context.Context) error {
 			if a.draining.Load() {
 				return workflow.Errorf(workflow.CodeUnavailable, "shutting down")
@@ -138,6 +139,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("--sweep-schedule: %w", err)
 	}
 	if _, err := a.cron.AddFunc("@every 1h", a.pruneJobs); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if _, err := a.cron.AddFunc("@every 1h", a.pruneIdempotencyKeys); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -228,6 +233,21 @@ func (a *App) pruneJobs() {
 	}
 	if n > 0 {
 		a.Logger.Info("pruned finished jobs", "deleted", n)
+	}
+}
+
+// pruneIdempotencyKeys deletes Idempotency-Keys past the day their first
+// answer is replayed for. Every replica may run it: a delete by age.
+func (a *App) pruneIdempotencyKeys() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	n, err := a.DB.PruneIdempotencyKeys(ctx, a.Service.Clock()().Add(-web.IdempotencyKeep))
+	if err != nil {
+		a.Logger.Error("prune idempotency keys", "err", err)
+		return
+	}
+	if n > 0 {
+		a.Logger.Info("pruned idempotency keys", "deleted", n)
 	}
 }
 

@@ -156,7 +156,7 @@ func (a *App) wireNotifications() error {
 	if err != nil {
 		return err
 	}
-	h.Register(a.Web.Echo(), a.Web.Authenticate)
+	h.Register(a.Web.Echo(), a.Web.AuthenticateAPI)
 	a.slack = h
 	go a.checkSlackToken(client)
 	return nil

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -21,7 +22,9 @@ import (
 // line, through the real server on both databases. 409 conflict (a lost
 // race) and 500 internal (a bug) cannot be produced by input and are
 // tested where they arise (store's concurrency tests, the recover
-// middleware).
+// middleware); the Idempotency-Key lines in TestAPIErrorTableIdempotencyKey
+// and, for 409 idempotency_key_in_use (a first request held in flight),
+// TestIdempotencyKeyInFlight.
 func TestAPIErrorTable(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newOversightEnv(t, db)
@@ -146,6 +149,67 @@ func TestAPIErrorTableEdges(t *testing.T) {
 		r = e.send(t, "GET", "/readyz", "", nil)
 		if r.status != 503 || r.errCode() != "unavailable" {
 			t.Fatalf("readyz: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// TestAPIErrorTableIdempotencyKey: the table's lines for a bad
+// Idempotency-Key (400, naming the header) and a key used for another
+// request (422). Neither files anything.
+func TestAPIErrorTableIdempotencyKey(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newAPIEnv(t, db)
+		body := `{"resource":"crm-notes","duration":"1h","reason":"case 80"}`
+		if r := e.callKey(t, "POST", "/api/v1/requests", "bob", keyOf("used"), body); r.status != 201 {
+			t.Fatalf("first: %d %s", r.status, r.raw)
+		}
+		cases := []struct {
+			name   string
+			keys   []string
+			body   string
+			status int
+			code   string
+			msg    string
+		}{
+			{"empty", []string{""}, body, 400, "invalid_argument", "header Idempotency-Key is empty"},
+			{"only quotes", []string{`""`}, body, 400, "invalid_argument", "header Idempotency-Key is empty"},
+			{"too long", []string{strings.Repeat("k", 256)}, body, 400, "invalid_argument", "header Idempotency-Key is 256 characters long; at most 255"},
+			{"control character", []string{"a\tb"}, body, 400, "invalid_argument", "header Idempotency-Key contains a control character (U+0009)"},
+			{"not UTF-8", []string{"a\xffb"}, body, 400, "invalid_argument", "header Idempotency-Key is not valid UTF-8"},
+			{"bad quoted string", []string{`"a"b"`}, body, 400, "invalid_argument", "header Idempotency-Key is not a valid quoted string"},
+			{"two headers", []string{"a", "b"}, body, 400, "invalid_argument", "send one Idempotency-Key header, not 2"},
+			{"another body", []string{"used"}, strings.Replace(body, "1h", "2h", 1), 422, "idempotency_key_mismatch", `Idempotency-Key "used" was used for another request`},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/requests", strings.NewReader(tc.body))
+				req.Header.Set("Authorization", "Bearer "+e.tokens["alice"])
+				if tc.name == "another body" {
+					req.Header.Set("Authorization", "Bearer "+e.tokens["bob"])
+				}
+				for _, k := range tc.keys {
+					req.Header.Add(web.HeaderIdempotencyKey, k)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				var eb web.ErrorBody
+				if err := json.NewDecoder(resp.Body).Decode(&eb); err != nil {
+					t.Fatal(err)
+				}
+				if resp.StatusCode != tc.status || string(eb.Error.Code) != tc.code || !strings.Contains(eb.Error.Message, tc.msg) {
+					t.Fatalf("got %d %+v, want %d %s containing %q", resp.StatusCode, eb, tc.status, tc.code, tc.msg)
+				}
+			})
+		}
+		if a, b := countRequests(t, db, "alice@example.com"), countRequests(t, db, "bob@example.com"); a != 0 || b != 1 {
+			t.Fatalf("refused calls filed: alice %d, bob %d requests", a, b)
+		}
+		// 255 characters is allowed.
+		if r := e.callKey(t, "POST", "/api/v1/requests", "alice", keyOf(strings.Repeat("k", 255)), body); r.status != 201 {
+			t.Fatalf("255 characters: %d %s", r.status, r.raw)
 		}
 	})
 }

@@ -44,7 +44,7 @@ type Oversight struct {
 // package review; the handlers parse, call, and encode.
 func (s *Server) MountOversight(o Oversight) {
 	h := &oversightHandlers{s: s, o: o}
-	e, auth := s.echo, s.authenticate
+	e, auth := s.echo, s.authenticateAPI
 	if o.Metrics != nil {
 		e.GET("/metrics", h.metrics)
 	}

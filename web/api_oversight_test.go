@@ -31,7 +31,8 @@ func newOversightEnv(t *testing.T, db *store.DB) *apiEnv {
 	}
 	e := &apiEnv{db: db, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), tokens: map[string]string{}}
 	e.svc = workflow.NewService(db, pol, workflow.Options{Now: e.clock})
-	srv := web.New(web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.DiscardHandler), BodyLimit: "8K"})
+	srv := web.New(web.Config{Service: e.svc, Tokens: db, Idempotency: db, Logger: slog.New(slog.DiscardHandler), BodyLimit: "8K"})
+	e.web = srv
 	m := metrics.New(db, e.clock)
 	e.svc.OnCommit(m.Committed)
 	srv.MountOversight(web.Oversight{Reviews: review.New(db, e.svc.Policy, review.Options{Now: e.clock}), Audit: db, Metrics: m.Handler(),

@@ -47,6 +47,7 @@ resources:
 
 type apiEnv struct {
 	srv    *httptest.Server
+	web    *web.Server
 	db     *store.DB
 	svc    *workflow.Service
 	mu     sync.Mutex
@@ -74,8 +75,9 @@ func newAPIEnv(t *testing.T, db *store.DB) *apiEnv {
 	}
 	e := &apiEnv{db: db, now: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), tokens: map[string]string{}}
 	e.svc = workflow.NewService(db, pol, workflow.Options{Now: e.clock})
-	srv := web.New(web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.DiscardHandler), BodyLimit: "8K",
+	srv := web.New(web.Config{Service: e.svc, Tokens: db, Idempotency: db, Logger: slog.New(slog.DiscardHandler), BodyLimit: "8K",
 		Ready: func(ctx context.Context) error { return db.CheckMigrated(ctx) }})
+	e.web = srv
 	e.srv = httptest.NewServer(srv)
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()

@@ -29,12 +29,18 @@ var statusOf = map[workflow.Code]int{
 	workflow.CodeInternal:        http.StatusInternalServerError,
 	codeMethodNotAllowed:         http.StatusMethodNotAllowed,
 	codeUnsupportedMedia:         http.StatusUnsupportedMediaType,
+	codeIdempotencyKeyInUse:      http.StatusConflict,
+	codeIdempotencyKeyMismatch:   http.StatusUnprocessableEntity,
 }
 
 // Codes that only the HTTP layer produces.
 const (
 	codeMethodNotAllowed workflow.Code = "method_not_allowed"
 	codeUnsupportedMedia workflow.Code = "unsupported_media_type"
+	// Idempotency-Key (idempotency.go): the key's first request is still
+	// running; the key was used for another request.
+	codeIdempotencyKeyInUse    workflow.Code = "idempotency_key_in_use"
+	codeIdempotencyKeyMismatch workflow.Code = "idempotency_key_mismatch"
 )
 
 // Status returns the HTTP status for an error code.

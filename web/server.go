@@ -43,6 +43,9 @@ type Config struct {
 	Edge EdgeConfig
 	// UI, when set, serves the web UI for people (ui_server.go).
 	UI *UIConfig
+	// Idempotency keeps the answers to POSTs sent with an Idempotency-Key
+	// (idempotency.go); nil ignores the header (tests of other things).
+	Idempotency IdempotencyKeys
 }
 
 // Server is the HTTP handler.
@@ -56,6 +59,7 @@ type Server struct {
 	edge    EdgeConfig
 	limits  apiLimits
 	ui      *ui // nil without the web UI
+	idem    IdempotencyKeys
 	// auth turns secrets into principals judged against the directory.
 	auth *identity.Authenticator
 
@@ -78,7 +82,7 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute), edge: cfg.Edge,
-		defaultAccess: newDefaultAccess(cfg.Service)}
+		idem: cfg.Idempotency, defaultAccess: newDefaultAccess(cfg.Service)}
 	e.IPExtractor = cfg.Edge.ipExtractor()
 	s.limits = newAPILimits(cfg.Edge)
 	s.auth = &identity.Authenticator{Tokens: cfg.Tokens, Directory: cfg.Service}
@@ -122,9 +126,13 @@ func (s *Server) routes() {
 
 	// Authentication is per route rather than group middleware: echo adds
 	// a catch-all route for group middleware, which would turn a wrong
-	// method into 404 instead of 405.
+	// method into 404 instead of 405. authenticateAPI honours
+	// Idempotency-Key on POST; mask and detokenize take plain authenticate:
+	// they change nothing, so a retry is already safe, and their answers
+	// hold personal data in clear, which must not be written to the
+	// idempotency table.
 	api := e.Group("/api/v1")
-	auth := s.authenticate
+	auth := s.authenticateAPI
 	api.GET("/me", s.me, auth)
 	api.POST("/requests", s.createRequest, auth)
 	api.GET("/requests", s.listRequests, auth)
@@ -135,8 +143,8 @@ func (s *Server) routes() {
 	api.POST("/requests/:id/revoke", s.decision(s.svc.Revoke), auth)
 	api.GET("/resources", s.listResources, auth)
 	api.GET("/grants/check", s.checkGrant, auth)
-	api.POST("/mask", s.maskRecord, auth)
-	api.POST("/detokenize", s.detokenize, auth)
+	api.POST("/mask", s.maskRecord, s.authenticate)
+	api.POST("/detokenize", s.detokenize, s.authenticate)
 	api.GET("/provisioning", s.listProvisioning, auth)
 	api.GET("/audit", s.listAudit, auth)
 	api.GET("/policy/versions", s.listPolicyVersions, auth)
