@@ -58,7 +58,7 @@ func (f *flagSet) provisionFlags(c *ProvisionConfig) {
 		"how long check and mask decisions are cached: a duration, off, or empty for one sweep interval")
 	f.flushDuration(&c.AuditFlush)
 	f.duration(&c.Lease, "provision-lease", "JITACCESS_PROVISION_LEASE", time.Minute,
-		"how long a provisioning step may run before another worker takes it over")
+		"how long a provisioning step is held before another worker may take it over (extended while the step runs); every webhook timeout must be below it")
 	f.duration(&c.MaxBackoff, "provision-max-backoff", "JITACCESS_PROVISION_MAX_BACKOFF", time.Minute,
 		"longest wait between retries of a failing provisioning step")
 	f.integer(&c.FailAfter, "provision-fail-after", "JITACCESS_PROVISION_FAIL_AFTER", 3,
@@ -109,12 +109,16 @@ func (c ProvisionConfig) cacheTTL(sweepSchedule string) (time.Duration, error) {
 // new App: the hooks that enqueue apply and remove steps and invalidate
 // cached decisions in the transaction of each change, the provisioning
 // worker, its part of the sweep, and the API's checker. It refuses to
-// start when an environment variable the policy names is missing, or a
-// field uses the token style without a key.
+// start when an environment variable the policy names is missing, a
+// webhook timeout is not below --provision-lease, or a field uses the
+// token style without a key.
 func (a *App) wireProvisioning() error {
 	cfg := a.Config.Provision
 	pol := a.Service.Policy()
 	if err := provision.CheckEnv(pol, nil); err != nil {
+		return err
+	}
+	if err := provision.CheckLease(pol, cfg.Lease); err != nil {
 		return err
 	}
 	key := []byte(cfg.MaskTokenKey)
