@@ -264,7 +264,7 @@ func TestLeaseLostWhileRunning(t *testing.T) {
 		if !errors.Is(cause, queue.ErrStaleLease) {
 			t.Fatalf("the handler's context ended with %v, want queue.ErrStaleLease", cause)
 		}
-		if took := time.Since(start); took > 300*time.Millisecond {
+		if took := time.Since(start); took > 5*time.Second { // the handler's own wait is 10 s
 			t.Fatalf("the handler ran %v after its lease was lost", took)
 		}
 		if after := readJob(t, db, j.ID); fmt.Sprint(after) != fmt.Sprint(before) {
@@ -286,7 +286,7 @@ func TestLeaseEndsBeforeItRunsOut(t *testing.T) {
 		db := storetest.OpenURL(t, u)
 		enqueue(t, db, job("k", "p", time.Now().UTC()))
 		rdb := storetest.OpenURL(t, u)
-		const lease = 400 * time.Millisecond
+		const lease = time.Second
 		running := make(chan struct{})
 		type result struct {
 			cause error

@@ -249,13 +249,15 @@ func (r *Runner) Run(ctx context.Context) {
 }
 
 // RunOnce claims and runs due jobs until none is left (for tests and
-// tools). It returns how many jobs it ran.
+// tools). It returns how many jobs it ran. It claims one job at a time,
+// since it runs them one at a time: a job claimed while others ran first
+// could have lost its lease before its handler started.
 func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 	r.init()
 	n := 0
 	for {
 		claimed := time.Now()
-		jobs, err := r.Store.Claim(ctx, r.Queue, r.Concurrency, r.Lease, r.Now())
+		jobs, err := r.Store.Claim(ctx, r.Queue, 1, r.Lease, r.Now())
 		if err != nil {
 			return n, err
 		}
@@ -339,7 +341,9 @@ func (r *Runner) hold(ctx context.Context, j Job, claimed time.Time) (hctx conte
 			case <-tick.C:
 			}
 			start := time.Now()
-			ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), r.Lease/3)
+			// Half a lease: past the point where the handler is stopped
+			// anyway (ending), short enough that release never waits long.
+			ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), r.Lease/2)
 			err := r.Store.Extend(ectx, j.ID, j.Token, r.Now().Add(r.Lease))
 			ecancel()
 			switch {
