@@ -332,7 +332,7 @@ func (r *Runner) hold(ctx context.Context, j Job, claimed time.Time) (hctx conte
 	var lost bool
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(r.Lease / 3)
+		tick := time.NewTicker(max(r.Lease/3, time.Millisecond))
 		defer tick.Stop()
 		for {
 			select {
