@@ -21,11 +21,11 @@
 // key (a removal after its apply) could overtake it.
 //
 // Leases are held while handlers run: the runner extends a job's lease
-// every third of a lease (a heartbeat), so a handler may take longer than
+// every quarter of a lease (a heartbeat), so a handler may take longer than
 // one lease without another runner taking the job over. When the lease
 // cannot be extended (the database is unreachable, or the job was claimed
-// again), the handler's context ends a fifth of a lease before the last
-// lease secured does, with ErrLeaseEnding or ErrStaleLease as its cause
+// again), the handler's context ends half a lease before the last lease
+// secured does, with ErrLeaseEnding or ErrStaleLease as its cause
 // (context.Cause), so that a handler that respects its context has
 // stopped before another runner may claim the job. Handlers should still
 // bound their own calls well below the lease (provisioning refuses a
@@ -320,19 +320,22 @@ func (r *Runner) staleLease(j Job, what string) {
 }
 
 // hold keeps j's lease, claimed at claimed, while its handler runs: it
-// extends the lease every third of a lease, and ends the returned context
-// a fifth of a lease before the last lease it secured runs out. release
+// extends the lease every quarter of a lease, and ends the returned
+// context half a lease before the last lease it secured runs out (half:
+// a loaded machine may take a while to stop the handler and let it
+// return, and the job must be back in no runner's hands before another
+// may claim it). release
 // stops it, once the handler has returned, and reports whether the lease
 // was lost to another claim; no extension runs after release returns.
 func (r *Runner) hold(ctx context.Context, j Job, claimed time.Time) (hctx context.Context, release func() (lost bool)) {
 	hctx, cancel := context.WithCancelCause(ctx)
-	margin := r.Lease / 5
+	margin := r.Lease / 2
 	ending := time.AfterFunc(time.Until(claimed.Add(r.Lease-margin)), func() { cancel(ErrLeaseEnding) })
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	var lost bool
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(max(r.Lease/3, time.Millisecond))
+		tick := time.NewTicker(max(r.Lease/4, time.Millisecond))
 		defer tick.Stop()
 		for {
 			select {
@@ -341,8 +344,8 @@ func (r *Runner) hold(ctx context.Context, j Job, claimed time.Time) (hctx conte
 			case <-tick.C:
 			}
 			start := time.Now()
-			// Half a lease: past the point where the handler is stopped
-			// anyway (ending), short enough that release never waits long.
+			// Half a lease: by then the handler is stopped anyway
+			// (ending), and release never waits long.
 			ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), r.Lease/2)
 			err := r.Store.Extend(ectx, j.ID, j.Token, r.Now().Add(r.Lease))
 			ecancel()
