@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/identity"
+	"github.com/jitaccess/jitaccess/provision"
+	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -27,7 +29,7 @@ const usage = `jitaccess: just-in-time access approval
 Usage:
   jitaccess serve [--demo] [--listen ADDR] [--database URL] [--policy FILE] [--sweep-schedule SPEC] ...
   jitaccess migrate [--database URL]
-  jitaccess policy check FILE
+  jitaccess policy check [--provision-lease DURATION] FILE
   jitaccess policy versions [--limit N] [--json]
   jitaccess policy views [--resource ID] [--json] [--demo] [FILE]
   jitaccess token create (--user EMAIL | --service NAME --scope SCOPE) [--description TEXT] [--expires-in DURATION]
@@ -127,7 +129,7 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// policyCmd is `jitaccess policy check FILE`, `jitaccess policy
+// policyCmd is `jitaccess policy check [--provision-lease D] FILE`, `jitaccess policy
 // versions` (policy_versions_cmd.go) and `jitaccess policy views`
 // (policy_views_cmd.go).
 func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -142,8 +144,13 @@ func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 2
 	}
 	var c commonFlags
+	var lease time.Duration
 	f := newFlagSet("policy check")
 	f.common(&c, "")
+	// The same flag and variable as serve's, so that a check run where the
+	// server's environment is set judges the timeouts against its lease.
+	f.duration(&lease, "provision-lease", "JITACCESS_PROVISION_LEASE", queue.DefaultLease,
+		"the provisioning lease serve will run with: every webhook timeout must be below it")
 	if err := f.parse(args[1:]); err != nil {
 		return usageError(stderr, "policy check", err)
 	}
@@ -152,10 +159,13 @@ func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		file = f.Arg(0)
 	}
 	if file == "" || f.NArg() > 1 {
-		fmt.Fprintln(stderr, "usage: jitaccess policy check FILE")
+		fmt.Fprintln(stderr, "usage: jitaccess policy check [--provision-lease DURATION] FILE")
 		return 2
 	}
 	pol, err := workflow.LoadPolicyFile(file)
+	if err == nil {
+		err = provision.CheckLease(pol, lease)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/alert"
+	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -26,7 +27,8 @@ func loadedBy() string {
 // reloadPolicy reads the policy file again, records the load in the
 // policy history and the audit log, puts it in force, alerts when it
 // lowers a resource, and re-evaluates every live grant and pending
-// request. A file with errors is refused (logged, and recorded as
+// request. A file with errors, or a webhook timeout not below
+// --provision-lease, is refused (logged, and recorded as
 // policy.load_refused) and the policy in force stays. Reloads take turns,
 // so that a slow one never puts an older file back in force.
 func (a *App) reloadPolicy(ctx context.Context, trigger workflow.PolicyTrigger) error {
@@ -37,6 +39,10 @@ func (a *App) reloadPolicy(ctx context.Context, trigger workflow.PolicyTrigger) 
 	defer a.reloadMu.Unlock()
 	load := workflow.PolicyLoad{Trigger: trigger, LoadedBy: loadedBy()}
 	pol, err := workflow.LoadPolicyFile(a.Config.PolicyFile)
+	if err == nil {
+		// A reload may not bring in what serve refuses at start.
+		err = provision.CheckLease(pol, a.Config.Provision.Lease)
+	}
 	if err != nil {
 		a.Logger.Error("policy reload refused; keeping the policy in force", "trigger", trigger, "err", err)
 		if rerr := a.Service.RefusePolicy(ctx, a.Config.PolicyFile, fileSHA(a.Config.PolicyFile), load, err); rerr != nil {

@@ -58,7 +58,7 @@ func (f *flagSet) provisionFlags(c *ProvisionConfig) {
 		"how long check and mask decisions are cached: a duration, off, or empty for one sweep interval")
 	f.flushDuration(&c.AuditFlush)
 	f.duration(&c.Lease, "provision-lease", "JITACCESS_PROVISION_LEASE", time.Minute,
-		"how long a provisioning step may run before another worker takes it over")
+		"how long a provisioning step is held before another worker may take it over (extended while the step runs); every webhook timeout must be below it")
 	f.duration(&c.MaxBackoff, "provision-max-backoff", "JITACCESS_PROVISION_MAX_BACKOFF", time.Minute,
 		"longest wait between retries of a failing provisioning step")
 	f.integer(&c.FailAfter, "provision-fail-after", "JITACCESS_PROVISION_FAIL_AFTER", 3,
@@ -112,7 +112,7 @@ func (c ProvisionConfig) cacheTTL(sweepSchedule string) (time.Duration, error) {
 // start when a field uses the token style without a key.
 func (a *App) wireProvisioning() error {
 	cfg := a.Config.Provision
-	pol := a.Service.Policy() // its environment was checked by New
+	pol := a.Service.Policy() // New checked its environment and webhook timeouts
 	key := []byte(cfg.MaskTokenKey)
 	if len(key) == 0 && a.Config.Demo {
 		// The demo policy gives auditors a token view; its key is public.

@@ -137,6 +137,8 @@ func (c *child) kill() {
 	}
 }
 
+// restartPolicy's webhook timeout (line 15) is below the 2s lease of
+// the restart test, as serve requires.
 const restartPolicy = `admins: [root@example.com]
 groups:
   agents: [alice@example.com]
@@ -151,7 +153,7 @@ resources:
       type: webhook
       url: %s/jitaccess
       secret_env: CRM_SECRET
-      timeout: 30s
+      timeout: 1s
     fields:
       - {name: payment_card, mask: last4}
 `
@@ -330,6 +332,88 @@ func TestServeRefusesMissingProvisioningSettings(t *testing.T) {
 	code, _, errOut = run(t, "serve", "--policy", policy, "--database", db)
 	if code != 2 || !strings.Contains(errOut, `JITACCESS_PROVISION_LEASE="forever"`) {
 		t.Fatalf("bad env: %d %q", code, errOut)
+	}
+}
+
+// TestServeRefusesWebhookTimeoutNotBelowLease: a webhook call that may
+// outlast the provisioning lease stops serve, with the policy file and
+// the line of the timeout (of the provisioner, for the default timeout),
+// and a reload that brings one in is refused.
+func TestServeRefusesWebhookTimeoutNotBelowLease(t *testing.T) {
+	t.Setenv("CRM_SECRET", crmSecret)
+	policy := writeFile(t, "policy.yaml", fmt.Sprintf(restartPolicy, "https://crm.example.com"))
+	defaultTimeout := writeFile(t, "default.yaml", strings.Replace(fmt.Sprintf(restartPolicy, "https://crm.example.com"), "      timeout: 1s\n", "", 1))
+	for _, tc := range []struct {
+		name, policy, env string
+		args              []string
+		want              string
+	}{
+		{"equal to the lease", policy, "", []string{"--provision-lease", "1s"},
+			policy + `:15: resource "crm-payments": webhook timeout 1s is not below the provisioning lease 1s (--provision-lease)`},
+		{"above the lease, from the environment", policy, "500ms", nil,
+			policy + `:15: resource "crm-payments": webhook timeout 1s is not below the provisioning lease 500ms`},
+		{"the default timeout", defaultTimeout, "", []string{"--provision-lease", "10s"},
+			defaultTimeout + `:12: resource "crm-payments": the default webhook timeout 10s is not below the provisioning lease 10s`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("JITACCESS_PROVISION_LEASE", tc.env)
+			args := append([]string{"serve", "--policy", tc.policy, "--database", "sqlite:" + t.TempDir() + "/x.db", "--listen", "127.0.0.1:0"}, tc.args...)
+			// A serve that does not refuse is stopped, and fails the test.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var out, errb strings.Builder
+			code := app.Main(ctx, args, &out, &errb)
+			errOut := errb.String()
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, %q; want 1 and %q", code, errOut, tc.want)
+			}
+		})
+	}
+
+	// Below the lease, serve starts; a reload that raises the timeout to
+	// the lease is refused and the policy in force stays.
+	a, _ := boot(t, app.Config{DatabaseURL: "sqlite:" + t.TempDir() + "/x.db", PolicyFile: policy,
+		Provision: app.ProvisionConfig{Lease: 2 * time.Second}})
+	if err := os.WriteFile(policy, []byte(strings.Replace(fmt.Sprintf(restartPolicy, "https://crm.example.com"), "timeout: 1s", "timeout: 2s", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReloadPolicy(); err == nil || !strings.Contains(err.Error(), policy+`:15: resource "crm-payments": webhook timeout 2s is not below the provisioning lease 2s`) {
+		t.Fatalf("reload with a timeout at the lease: %v", err)
+	}
+	if res, _ := a.Service.Policy().Resource("crm-payments"); res.Provisioner.Timeout != time.Second {
+		t.Fatalf("policy in force has timeout %v, want the 1s of the policy loaded at start", res.Provisioner.Timeout)
+	}
+}
+
+// TestPolicyCheckWebhookTimeout: policy check judges webhook timeouts
+// against --provision-lease (or JITACCESS_PROVISION_LEASE), 1m unless
+// given, as serve does.
+func TestPolicyCheckWebhookTimeout(t *testing.T) {
+	withTimeout := func(d string) string {
+		return writeFile(t, "policy.yaml", strings.Replace(fmt.Sprintf(restartPolicy, "https://crm.example.com"), "timeout: 1s", "timeout: "+d, 1))
+	}
+	for _, tc := range []struct {
+		name, timeout, env string
+		args               []string
+		want               string // on stderr; "" for OK
+	}{
+		{"below the default lease", "59s", "", nil, ""},
+		{"at the default lease", "1m", "", nil, `:15: resource "crm-payments": webhook timeout 1m0s is not below the provisioning lease 1m0s (--provision-lease)`},
+		{"below a longer lease", "1m", "", []string{"--provision-lease", "2m"}, ""},
+		{"above a lease from the environment", "1m", "30s", nil, `:15: resource "crm-payments": webhook timeout 1m0s is not below the provisioning lease 30s`},
+		{"the flag over the environment", "1m", "30s", []string{"--provision-lease", "90s"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("JITACCESS_PROVISION_LEASE", tc.env)
+			file := withTimeout(tc.timeout)
+			code, out, errOut := run(t, append(append([]string{"policy", "check"}, tc.args...), file)...)
+			switch {
+			case tc.want == "" && (code != 0 || !strings.Contains(out, "OK: 1 resources")):
+				t.Fatalf("exit %d, %q %q; want OK", code, out, errOut)
+			case tc.want != "" && (code != 1 || !strings.Contains(errOut, file+tc.want)):
+				t.Fatalf("exit %d, %q; want 1 and %q", code, errOut, file+tc.want)
+			}
+		})
 	}
 }
 

@@ -83,6 +83,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err := provision.CheckEnv(pol, nil); err != nil {
 		return nil, err
 	}
+	if err := provision.CheckLease(pol, cfg.Provision.Lease); err != nil {
+		return nil, err
+	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxConns, SlowQuery: time.Second, Logger: logger})
 	if err != nil {
 		return nil, err

@@ -65,10 +65,12 @@ type Dispatcher struct {
 	Policy func() *workflow.Policy
 	// LoadRequests reads requests by id (for fan-out jobs).
 	LoadRequests func(ctx context.Context, ids []string) ([]*workflow.Request, error)
-	// Expand enqueues the deliveries of fan-out job id and marks it done,
-	// in one transaction, and does nothing when it is already done: each
-	// fan-out expands once even if its worker dies and the job is retried.
-	Expand func(ctx context.Context, id int64, jobs []workflow.Job) error
+	// Expand enqueues the deliveries of fan-out job id, claimed with
+	// lease token token, and marks it done, in one transaction; it does
+	// nothing (queue.ErrStaleLease) when it is already done or claimed
+	// again: each fan-out expands once even if its worker dies or
+	// overruns its lease and the job is retried.
+	Expand func(ctx context.Context, id, token int64, jobs []workflow.Job) error
 	// GiveUpAfter is how long a delivery that keeps failing with
 	// transient errors (Slack down, rate limited) is retried before it
 	// fails for good; default 24h.
@@ -92,7 +94,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, job queue.Job) error {
 	}
 	var err error
 	if dl.Kind == KindFanout {
-		err = d.expand(ctx, job.ID, dl)
+		err = d.expand(ctx, job, dl)
 	} else {
 		err = d.deliver(ctx, dl)
 	}
@@ -111,9 +113,9 @@ func (d *Dispatcher) Deliver(ctx context.Context, job queue.Job) error {
 	return err
 }
 
-func (d *Dispatcher) expand(ctx context.Context, id int64, dl Delivery) error {
+func (d *Dispatcher) expand(ctx context.Context, job queue.Job, dl Delivery) error {
 	if d.Expand == nil || d.LoadRequests == nil {
-		return permanent(fmt.Errorf("fan-out job %d cannot be expanded: no queue configured", id))
+		return permanent(fmt.Errorf("fan-out job %d cannot be expanded: no queue configured", job.ID))
 	}
 	reqs, err := d.LoadRequests(ctx, dl.RequestIDs)
 	if err != nil {
@@ -132,7 +134,7 @@ func (d *Dispatcher) expand(ctx context.Context, id int64, dl Delivery) error {
 	if err != nil {
 		return err
 	}
-	return d.Expand(ctx, id, jobs)
+	return d.Expand(ctx, job.ID, job.Token, jobs)
 }
 
 func (d *Dispatcher) giveUpAfter() time.Duration {

@@ -3,6 +3,7 @@ package notifier_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/notifier"
+	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/slackapp/slackenv"
 	"github.com/jitaccess/jitaccess/slackapp/slackfake"
 	"github.com/jitaccess/jitaccess/store"
@@ -598,11 +600,12 @@ func TestSweepFansOut(t *testing.T) {
 				t.Fatalf("%s got %d expiry messages, want %d: %q", who, expired, resources, e.DMs(who))
 			}
 		}
-		// Expanding a done fan-out again adds nothing.
-		var fan struct{ ID int64 }
-		db.Gorm().Raw(`SELECT id FROM jobs WHERE payload LIKE '%"kind":"fanout"%'`).Scan(&fan)
-		if err := db.ExpandJob(ctx, fan.ID, []workflow.Job{{Queue: notifier.Queue, Key: "x", Payload: []byte("{}")}}); err != nil {
-			t.Fatal(err)
+		// Expanding a done fan-out again, even with the token of the
+		// claim that expanded it, adds nothing.
+		var fan struct{ ID, LeaseToken int64 }
+		db.Gorm().Raw(`SELECT id, lease_token FROM jobs WHERE payload LIKE '%"kind":"fanout"%'`).Scan(&fan)
+		if err := db.ExpandJob(ctx, fan.ID, fan.LeaseToken, []workflow.Job{{Queue: notifier.Queue, Key: "x", Payload: []byte("{}")}}); !errors.Is(err, queue.ErrStaleLease) {
+			t.Fatalf("second expansion: %v, want queue.ErrStaleLease", err)
 		}
 		if backlog, _ := db.QueueBacklog(ctx); backlog[notifier.Queue] != 0 {
 			t.Fatalf("a second expansion enqueued jobs: %v", backlog)

@@ -3,9 +3,11 @@ package provision
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -61,6 +63,42 @@ func CheckEnv(pol *workflow.Policy, env Env) error {
 			} else if _, err := pgx.ParseConfig(dsn); err != nil {
 				bad("environment variable %s does not hold a valid PostgreSQL DSN", p.DSNEnv)
 			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// CheckLease checks that every webhook's timeout is below lease, the
+// provisioning lease (--provision-lease; 0 is queue.DefaultLease): a call
+// still running when its lease runs out could be taken over by another
+// worker and run twice at once. (The worker also extends the lease while
+// a step runs; this keeps a single call within one lease even when the
+// extension fails.) Errors name the policy file and the timeout's line,
+// or the provisioner's when the timeout is the default.
+func CheckLease(pol *workflow.Policy, lease time.Duration) error {
+	if lease <= 0 {
+		lease = queue.DefaultLease
+	}
+	var errs workflow.PolicyErrors
+	for _, r := range pol.Resources {
+		p := r.Provisioner
+		if p == nil || p.Type != workflow.ProvisionerWebhook {
+			continue
+		}
+		timeout, line, which := p.Timeout, p.TimeoutLine, "webhook timeout"
+		if line == 0 {
+			line, which = p.Line, "the default webhook timeout"
+		}
+		if timeout <= 0 {
+			timeout = workflow.DefaultWebhookTimeout
+		}
+		if timeout >= lease {
+			errs = append(errs, workflow.PolicyError{File: pol.Source, Line: line, Msg: fmt.Sprintf(
+				"resource %q: %s %s is not below the provisioning lease %s (--provision-lease): a call still running when its lease runs out "+
+					"could be taken over by another worker; lower the timeout or raise --provision-lease", r.ID, which, timeout, lease)})
 		}
 	}
 	if len(errs) > 0 {

@@ -9,6 +9,27 @@
 // the messages about one request arrive in order. Delivery is at least
 // once: a runner that dies mid-job leaves its lease to expire and another
 // runner retries the job, so handlers must be idempotent.
+//
+// Fencing. Every claim gives the job a new lease token (Job.Token), and
+// every write a runner makes about the job afterwards (complete, retry,
+// fail, extend, and the notifier's expansion of a fan-out job) names it:
+// the store changes the row only while the token is still the row's. A
+// runner whose lease ran out, and whose job another runner has claimed
+// since, therefore changes nothing (ErrStaleLease, logged at warn level as
+// "stale lease"). Without it, such a runner would clear the lock under the
+// new holder or mark done a job still running, and the next job of the
+// key (a removal after its apply) could overtake it.
+//
+// Leases are held while handlers run: the runner extends a job's lease
+// every quarter of a lease (a heartbeat), so a handler may take longer than
+// one lease without another runner taking the job over. When the lease
+// cannot be extended (the database is unreachable, or the job was claimed
+// again), the handler's context ends half a lease before the last lease
+// secured does, with ErrLeaseEnding or ErrStaleLease as its cause
+// (context.Cause), so that a handler that respects its context has
+// stopped before another runner may claim the job. Handlers should still
+// bound their own calls well below the lease (provisioning refuses a
+// webhook timeout that is not below its lease).
 package queue
 
 import (
@@ -17,30 +38,65 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
 
 // Job is a claimed unit of work.
 type Job struct {
-	ID       int64
+	ID int64
+	// Token is this claim's lease token: the writes about the job made on
+	// behalf of this claim name it, and change nothing once the job has
+	// been claimed again.
+	Token    int64
 	Queue    string
 	Key      string
 	Payload  []byte
 	Attempts int // including this one
 }
 
-// Store persists jobs. store.DB implements it.
+// Lease names one claim of a job.
+type Lease struct {
+	ID    int64
+	Token int64
+}
+
+// Lease returns the claim j was handed out with.
+func (j Job) Lease() Lease { return Lease{ID: j.ID, Token: j.Token} }
+
+// DefaultLease is how long a claim lasts unless the runner says otherwise.
+const DefaultLease = time.Minute
+
+var (
+	// ErrStaleLease is what the store returns for a write whose lease
+	// token is no longer the job's: the job was claimed again after the
+	// lease ran out (or put back in line by an admin). The write changed
+	// nothing. It is also the cause of a handler's context ending when
+	// the heartbeat finds the lease lost.
+	ErrStaleLease = errors.New("stale lease: the job was claimed again")
+	// ErrLeaseEnding is the cause of a handler's context ending because
+	// its lease could not be extended and is about to run out.
+	ErrLeaseEnding = errors.New("the job's lease is about to run out and could not be extended")
+)
+
+// Store persists jobs. store.DB implements it. Every method but Claim
+// changes a job only while token is still its lease token, and returns
+// ErrStaleLease when it is not.
 type Store interface {
-	// Claim leases up to limit due jobs of queue until now+lease. A job
-	// is due when it is pending, its run_at has passed, its lease (if
-	// any) has expired, and no earlier pending job has the same key.
+	// Claim leases up to limit due jobs of queue until now+lease, each
+	// with a new lease token. A job is due when it is pending, its run_at
+	// has passed, its lease (if any) has expired, and no earlier pending
+	// job has the same key.
 	Claim(ctx context.Context, queue string, limit int, lease time.Duration, now time.Time) ([]Job, error)
-	Complete(ctx context.Context, id int64, now time.Time) error
-	// CompleteMany marks jobs done in one statement.
-	CompleteMany(ctx context.Context, ids []int64, now time.Time) error
-	Retry(ctx context.Context, id int64, at time.Time, reason string) error
-	Fail(ctx context.Context, id int64, reason string, now time.Time) error
+	// Extend moves the end of a job's lease to until.
+	Extend(ctx context.Context, id, token int64, until time.Time) error
+	Complete(ctx context.Context, id, token int64, now time.Time) error
+	// CompleteMany marks jobs done in one statement, and returns the ids
+	// of those whose token was stale (left unchanged).
+	CompleteMany(ctx context.Context, leases []Lease, now time.Time) (stale []int64, err error)
+	Retry(ctx context.Context, id, token int64, at time.Time, reason string) error
+	Fail(ctx context.Context, id, token int64, reason string, now time.Time) error
 }
 
 // Handler does one job. Returning nil completes it; Permanent(err) fails it
@@ -78,7 +134,7 @@ type Runner struct {
 
 	Concurrency  int           // jobs run at once; default 4
 	PollInterval time.Duration // how often to look for due jobs; default 500ms
-	Lease        time.Duration // how long a claim lasts; default 1m
+	Lease        time.Duration // how long a claim lasts unless extended; default DefaultLease
 	MaxAttempts  int           // then the job fails for good; default 20
 	BaseBackoff  time.Duration // first retry delay; default 1s, doubling
 	MaxBackoff   time.Duration // default 10m
@@ -104,7 +160,7 @@ func (r *Runner) init() {
 			r.PollInterval = 500 * time.Millisecond
 		}
 		if r.Lease <= 0 {
-			r.Lease = time.Minute
+			r.Lease = DefaultLease
 		}
 		if r.MaxAttempts <= 0 {
 			r.MaxAttempts = 20
@@ -153,7 +209,7 @@ func (r *Runner) Run(ctx context.Context) {
 	r.init()
 	sem := make(chan struct{}, r.Concurrency)
 	var wg sync.WaitGroup
-	done := make(chan int64, 4*r.Concurrency) // completions to write
+	done := make(chan Job, 4*r.Concurrency) // completions to write
 	flushed := make(chan struct{})
 	go r.completer(done, flushed)
 	defer func() { wg.Wait(); close(done); <-flushed }()
@@ -168,6 +224,7 @@ func (r *Runner) Run(ctx context.Context) {
 		}
 		free := r.Concurrency - len(sem)
 		var jobs []Job
+		claimed := time.Now() // before the claim: the lease ends no sooner than claimed+Lease
 		if free > 0 {
 			var err error
 			jobs, err = r.Store.Claim(ctx, r.Queue, free, r.Lease, r.Now())
@@ -180,7 +237,7 @@ func (r *Runner) Run(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done(); r.Wake() }()
-				r.runOne(ctx, j, done)
+				r.runOne(ctx, j, claimed, done)
 			}()
 		}
 		wait := r.PollInterval
@@ -192,12 +249,15 @@ func (r *Runner) Run(ctx context.Context) {
 }
 
 // RunOnce claims and runs due jobs until none is left (for tests and
-// tools). It returns how many jobs it ran.
+// tools). It returns how many jobs it ran. It claims one job at a time,
+// since it runs them one at a time: a job claimed while others ran first
+// could have lost its lease before its handler started.
 func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 	r.init()
 	n := 0
 	for {
-		jobs, err := r.Store.Claim(ctx, r.Queue, r.Concurrency, r.Lease, r.Now())
+		claimed := time.Now()
+		jobs, err := r.Store.Claim(ctx, r.Queue, 1, r.Lease, r.Now())
 		if err != nil {
 			return n, err
 		}
@@ -205,73 +265,148 @@ func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 			return n, nil
 		}
 		for _, j := range jobs {
-			r.runOne(ctx, j, nil)
+			r.runOne(ctx, j, claimed, nil)
 			n++
 		}
 	}
 }
 
-// runOne runs a job and records its outcome; a completion goes to done
-// when it is given (Run writes them in batches), else straight to the
-// store.
-func (r *Runner) runOne(ctx context.Context, j Job, done chan<- int64) {
+// runOne runs a job, holding its lease claimed at claimed, and records
+// its outcome; a completion goes to done when it is given (Run writes them
+// in batches), else straight to the store.
+func (r *Runner) runOne(ctx context.Context, j Job, claimed time.Time, done chan<- Job) {
 	// A job finishes its bookkeeping even when shutdown has begun, so that
 	// its outcome is not lost; the handler itself sees ctx.
 	bg := context.WithoutCancel(ctx)
-	err := r.safeHandle(ctx, j)
+	hctx, release := r.hold(ctx, j, claimed)
+	err := r.safeHandle(hctx, j)
+	if lost := release(); lost {
+		return // the job's new holder records its outcome
+	}
 	now := r.Now()
 	var perm permanentError
 	var after retryAfterError
 	switch {
 	case err == nil && done != nil:
-		done <- j.ID
+		done <- j
 	case err == nil:
-		err = r.Store.Complete(bg, j.ID, now)
+		err = r.Store.Complete(bg, j.ID, j.Token, now)
 	case errors.As(err, &perm):
 		r.Logger.Warn("job failed permanently", "queue", r.Queue, "job", j.ID, "key", j.Key, "err", err)
-		err = r.Store.Fail(bg, j.ID, err.Error(), now)
+		err = r.Store.Fail(bg, j.ID, j.Token, err.Error(), now)
 	case j.Attempts >= r.MaxAttempts:
 		r.Logger.Warn("job failed after its last attempt", "queue", r.Queue, "job", j.ID, "attempts", j.Attempts, "err", err)
-		err = r.Store.Fail(bg, j.ID, fmt.Sprintf("gave up after %d attempts: %v", j.Attempts, err), now)
+		err = r.Store.Fail(bg, j.ID, j.Token, fmt.Sprintf("gave up after %d attempts: %v", j.Attempts, err), now)
 	default:
 		delay := Backoff(j.Attempts, r.BaseBackoff, r.MaxBackoff)
 		if errors.As(err, &after) && after.after > delay {
 			delay = after.after
 		}
 		r.Logger.Info("job will be retried", "queue", r.Queue, "job", j.ID, "attempt", j.Attempts, "in", delay, "err", err)
-		err = r.Store.Retry(bg, j.ID, now.Add(delay), err.Error())
+		err = r.Store.Retry(bg, j.ID, j.Token, now.Add(delay), err.Error())
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrStaleLease):
+		r.staleLease(j, "record its outcome")
+	case err != nil:
 		r.Logger.Error("record job outcome", "queue", r.Queue, "job", j.ID, "err", err)
+	}
+}
+
+// staleLease logs a write refused because j was claimed again.
+func (r *Runner) staleLease(j Job, what string) {
+	r.Logger.Warn("stale lease: the job was claimed again after this runner's lease ran out; not "+what,
+		"queue", r.Queue, "job", j.ID, "key", j.Key, "attempt", j.Attempts, "token", j.Token)
+}
+
+// hold keeps j's lease, claimed at claimed, while its handler runs: it
+// extends the lease every quarter of a lease, and ends the returned
+// context half a lease before the last lease it secured runs out (half:
+// a loaded machine may take a while to stop the handler and let it
+// return, and the job must be back in no runner's hands before another
+// may claim it). release
+// stops it, once the handler has returned, and reports whether the lease
+// was lost to another claim; no extension runs after release returns.
+func (r *Runner) hold(ctx context.Context, j Job, claimed time.Time) (hctx context.Context, release func() (lost bool)) {
+	hctx, cancel := context.WithCancelCause(ctx)
+	margin := r.Lease / 2
+	ending := time.AfterFunc(time.Until(claimed.Add(r.Lease-margin)), func() { cancel(ErrLeaseEnding) })
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	var lost bool
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(max(r.Lease/4, time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			start := time.Now()
+			// Half a lease: by then the handler is stopped anyway
+			// (ending), and release never waits long.
+			ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), r.Lease/2)
+			err := r.Store.Extend(ectx, j.ID, j.Token, r.Now().Add(r.Lease))
+			ecancel()
+			switch {
+			case err == nil:
+				ending.Reset(time.Until(start.Add(r.Lease - margin)))
+			case errors.Is(err, ErrStaleLease):
+				lost = true
+				r.staleLease(j, "extend it; stopping the handler")
+				cancel(ErrStaleLease)
+				return
+			default:
+				r.Logger.Warn("extend job lease", "queue", r.Queue, "job", j.ID, "err", err)
+			}
+		}
+	}()
+	return hctx, func() bool {
+		close(stop)
+		<-stopped
+		ending.Stop()
+		cancel(nil)
+		return lost
 	}
 }
 
 // completer writes the completions Run's jobs report, a batch at a time,
 // until done is closed; then it writes what is left and closes flushed.
-func (r *Runner) completer(done <-chan int64, flushed chan<- struct{}) {
+func (r *Runner) completer(done <-chan Job, flushed chan<- struct{}) {
 	defer close(flushed)
-	var ids []int64
+	var jobs []Job
 	flush := func() {
-		if len(ids) == 0 {
+		if len(jobs) == 0 {
 			return
 		}
-		if err := r.Store.CompleteMany(context.Background(), ids, r.Now()); err != nil {
-			r.Logger.Error("record completed jobs", "queue", r.Queue, "jobs", len(ids), "err", err)
+		leases := make([]Lease, len(jobs))
+		for i, j := range jobs {
+			leases[i] = j.Lease()
 		}
-		ids = ids[:0]
+		stale, err := r.Store.CompleteMany(context.Background(), leases, r.Now())
+		if err != nil {
+			r.Logger.Error("record completed jobs", "queue", r.Queue, "jobs", len(jobs), "err", err)
+		}
+		for _, j := range jobs {
+			if slices.Contains(stale, j.ID) {
+				r.staleLease(j, "mark it done")
+			}
+		}
+		jobs = jobs[:0]
 		r.Wake() // a completion may unblock the next job of its key
 	}
 	tick := time.NewTicker(completeEvery)
 	defer tick.Stop()
 	for {
 		select {
-		case id, ok := <-done:
+		case j, ok := <-done:
 			if !ok {
 				flush()
 				return
 			}
-			ids = append(ids, id)
-			if len(ids) >= 256 {
+			jobs = append(jobs, j)
+			if len(jobs) >= 256 {
 				flush()
 			}
 		case <-tick.C:

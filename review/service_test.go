@@ -222,7 +222,7 @@ func TestScanRaisesEachFlagOnce(t *testing.T) {
 		if err != nil || len(jobs) != 1 {
 			t.Fatal(jobs, err)
 		}
-		if err := db.Fail(ctx, jobs[0].ID, "ldap down", e.clock.Now()); err != nil {
+		if err := db.Fail(ctx, jobs[0].ID, jobs[0].Token, "ldap down", e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 		// Two replicas scan at once.

@@ -169,6 +169,7 @@ type jobRow struct {
 	Attempts    int
 	RunAt       time.Time
 	LockedUntil *time.Time
+	LeaseToken  int64
 	LastError   string
 	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
 	FinishedAt  *time.Time

@@ -136,7 +136,8 @@ func (d *DB) FailedJobsOf(ctx context.Context, queue string, limit int, before i
 const ActionJobRetry = "job.retry"
 
 // RetryFailedJob puts a failed job of queue back in line, with its
-// attempts reset, and audits who did it. CodeNotFound when there is no
+// attempts reset and a new lease token (no earlier claim may write about
+// it), and audits who did it. CodeNotFound when there is no
 // such failed job.
 func (d *DB) RetryFailedJob(ctx context.Context, queue string, id int64, actor string, now time.Time) error {
 	return d.InTx(ctx, func(wtx workflow.Tx) error {
@@ -150,7 +151,7 @@ func (d *DB) RetryFailedJob(ctx context.Context, queue string, id int64, actor s
 			return mapError(err)
 		}
 		if err := t.ctx(ctx).Exec(`UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, locked_until = NULL,
-			last_error = '', finished_at = NULL WHERE id = ? AND state = 'failed'`, now.UTC(), id).Error; err != nil {
+			lease_token = lease_token + 1, last_error = '', finished_at = NULL WHERE id = ? AND state = 'failed'`, now.UTC(), id).Error; err != nil {
 			return mapError(err)
 		}
 		rec := &workflow.AuditRecord{At: now, Actor: actor, Action: ActionJobRetry, Reason: truncate("retried failed "+queue+" job: "+row.LastError, 1000)}

@@ -50,8 +50,10 @@ type ProvisionerSpec struct {
 	Role              string `json:"role,omitempty"`
 	Username          string `json:"username,omitempty"`
 	TerminateSessions bool   `json:"terminate_sessions,omitempty"`
-	// Line is where the provisioner is defined in the policy file.
-	Line int `json:"-"`
+	// Line is where the provisioner is defined in the policy file, and
+	// TimeoutLine where its timeout is (0: not given, the default).
+	Line        int `json:"-"`
+	TimeoutLine int `json:"-"`
 }
 
 // ProvisionerOf returns r's provisioner: none unless the policy names one.
@@ -118,6 +120,7 @@ func (d *policyDecoder) provisioner(n *yaml.Node) *ProvisionerSpec {
 		"timeout": func(v *yaml.Node) {
 			timeoutNode = v
 			p.Timeout = d.duration(v, "timeout")
+			p.TimeoutLine = v.Line
 		},
 		"dsn_env":            func(v *yaml.Node) { p.DSNEnv = d.envName(v, "dsn_env") },
 		"role":               func(v *yaml.Node) { p.Role = d.str(v, "role") },
