@@ -427,8 +427,8 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 			requiredSet, requiredNode = true, v
 			r.ApprovalsRequired = d.integer(v, "approvals_required")
 		},
-		"slack_channel": func(v *yaml.Node) { r.SlackChannel = d.slackChannel(v, "slack_channel") },
-		"provisioner":   func(v *yaml.Node) { r.Provisioner = d.provisioner(v) },
+		"slack_channel":       func(v *yaml.Node) { r.SlackChannel = d.slackChannel(v, "slack_channel") },
+		"provisioner":         func(v *yaml.Node) { r.Provisioner = d.provisioner(v) },
 		"tags":                func(v *yaml.Node) { r.Tags = d.tags(v) },
 		"conditions":          func(v *yaml.Node) { d.conditionList(v, r, "conditions") },
 		"approver_conditions": func(v *yaml.Node) { d.conditionList(v, r, "approver_conditions") },
