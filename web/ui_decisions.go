@@ -45,7 +45,7 @@ func (u *ui) decisions(c echo.Context) error {
 	}
 	for _, r := range reqs {
 		d.Rows = append(d.Rows, decisionRow{Request: r, ResourceName: resourceName(pol, r.Resource),
-			CanApprove: workflow.AllowedActions(pol, who, r, v.Now).Approve})
+			CanApprove: u.svc.AllowedActions(ctx, who, r, v.Now).Approve})
 	}
 	v.Data, v.Refresh = d, u.refreshSeconds()
 	return u.render(c, http.StatusOK, "decisions", v)

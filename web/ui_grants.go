@@ -21,7 +21,7 @@ func (u *ui) grants(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v.Data = grantsData{Rows: u.requestItems(v, reqs), Pager: pagerFor(c, next)}
+	v.Data = grantsData{Rows: u.requestItems(c.Request().Context(), v, reqs), Pager: pagerFor(c, next)}
 	v.Refresh = u.refreshSeconds()
 	return u.render(c, http.StatusOK, "grants", v)
 }

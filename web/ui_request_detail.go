@@ -47,7 +47,7 @@ func (u *ui) renderDetail(c echo.Context, status int, refusal, form, comment str
 	res, _ := pol.Resource(d.Resource)
 	data := detailData{
 		RequestDetail: d, Resource: res, State: d.EffectiveState(v.Now),
-		Actions: workflow.AllowedActions(pol, who, d.Request, v.Now), Progress: workflow.ApprovalStatus(d.Request),
+		Actions: u.svc.AllowedActions(c.Request().Context(), who, d.Request, v.Now), Progress: workflow.ApprovalStatus(d.Request),
 		Eligible: workflow.EligibleApprovers(pol, d.Request), Requester: d.Requester == who.Email, Approved: d.ApprovedBy(who.Email),
 		Form: form, Comment: comment,
 	}

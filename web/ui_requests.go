@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -40,17 +41,17 @@ func (u *ui) myRequests(c echo.Context) error {
 		return err
 	}
 	d := requestsData{State: state, States: workflow.States, Pager: pagerFor(c, next)}
-	d.Rows = u.requestItems(v, reqs)
+	d.Rows = u.requestItems(c.Request().Context(), v, reqs)
 	v.Data = d
 	return u.render(c, http.StatusOK, "requests", v)
 }
 
-func (u *ui) requestItems(v *view, reqs []*workflow.Request) []requestItem {
+func (u *ui) requestItems(ctx context.Context, v *view, reqs []*workflow.Request) []requestItem {
 	pol := u.svc.Policy()
 	rows := make([]requestItem, len(reqs))
 	for i, r := range reqs {
 		rows[i] = requestItem{Request: r, ResourceName: resourceName(pol, r.Resource),
-			Actions: workflow.AllowedActions(pol, v.Me.Principal, r, v.Now)}
+			Actions: u.svc.AllowedActions(ctx, v.Me.Principal, r, v.Now)}
 	}
 	return rows
 }

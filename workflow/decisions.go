@@ -59,7 +59,49 @@ func (s *Service) Decisions(ctx context.Context, who Principal, limit int, curso
 		return nil, "", nil
 	}
 	q.Limit, q.Cursor = pageSize(limit), cursor
-	return s.store.ListRequests(ctx, q)
+	reqs, next, err := s.store.ListRequests(ctx, q)
+	if err != nil || !anyApproverConditions(pol, q.ViewerResources) {
+		return reqs, next, err
+	}
+	// approver_conditions depend on both people, which the query cannot
+	// judge: the page is filtered here, so it may come out shorter.
+	reqs, err = s.offered(ctx, pol, who, reqs, s.now())
+	return reqs, next, err
+}
+
+// anyApproverConditions reports whether one of the resources ids has
+// approver_conditions.
+func anyApproverConditions(pol *Policy, ids []string) bool {
+	for _, id := range ids {
+		if r, ok := pol.Resource(id); ok && len(r.ApproverConditions) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// offered keeps the requests of reqs whose resource's approver_conditions
+// who meets: the others are not offered to them.
+func (s *Service) offered(ctx context.Context, pol *Policy, who Principal, reqs []*Request, now time.Time) ([]*Request, error) {
+	ps := &people{r: s.store, seen: map[string]Principal{}}
+	out := reqs[:0:0]
+	for _, req := range reqs {
+		res, ok := pol.Resource(req.Resource)
+		if !ok {
+			continue
+		}
+		if len(res.ApproverConditions) > 0 {
+			requester, err := ps.get(ctx, req.Requester)
+			if err != nil {
+				return nil, err
+			}
+			if approverConditionsError(snapshot{pol, who}, requester, req, res, now) != nil {
+				continue
+			}
+		}
+		out = append(out, req)
+	}
+	return out, nil
 }
 
 // CountDecisions counts what Decisions would list over all its pages.
@@ -74,11 +116,31 @@ func (s *Service) CountDecisions(ctx context.Context, who Principal) (int, error
 	if err := requireKnown(pol, who); err != nil {
 		return 0, err
 	}
-	q, ok := decisionsQuery(pol, who, s.now())
+	now := s.now()
+	q, ok := decisionsQuery(pol, who, now)
 	if !ok {
 		return 0, nil
 	}
-	return s.store.CountRequests(ctx, q)
+	if !anyApproverConditions(pol, q.ViewerResources) {
+		return s.store.CountRequests(ctx, q)
+	}
+	// Judged one request at a time, as Decisions filters its pages.
+	n := 0
+	q.Limit = MaxPageSize
+	for {
+		reqs, next, err := s.store.ListRequests(ctx, q)
+		if err != nil {
+			return 0, err
+		}
+		if reqs, err = s.offered(ctx, pol, who, reqs, now); err != nil {
+			return 0, err
+		}
+		n += len(reqs)
+		if next == "" || ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		q.Cursor = next
+	}
 }
 
 // LiveGrants returns the access that is live now and that who may see
@@ -106,7 +168,37 @@ func (a Actions) Any() bool { return a.Approve || a.Deny || a.Cancel || a.Revoke
 // same functions the service applies (RolesOf, Next, CheckApprover), so
 // that what is offered is exactly what would be accepted. The service
 // checks again when the action is taken.
+//
+// It reads no directory, so it cannot judge approver_conditions, which
+// need both people's attributes: on a resource that has them it offers no
+// approve or deny (fail closed). Service.AllowedActions judges them.
 func AllowedActions(pol *Policy, who Principal, req *Request, now time.Time) Actions {
+	return allowedActions(pol, who, nil, req, now)
+}
+
+// AllowedActions is AllowedActions with the resource's
+// approver_conditions judged, reading who and the requester from the
+// directory. A directory that cannot be read offers no approve or deny.
+func (s *Service) AllowedActions(ctx context.Context, who Principal, req *Request, now time.Time) Actions {
+	pol := s.Policy()
+	res, ok := pol.Resource(req.Resource)
+	if !ok || len(res.ApproverConditions) == 0 || req.EffectiveState(now) != StatePending {
+		return allowedActions(pol, who, nil, req, now)
+	}
+	who, err := s.Resolve(ctx, who)
+	if err != nil {
+		return allowedActions(pol, who, nil, req, now)
+	}
+	requester, err := s.Resolve(ctx, User(req.Requester))
+	if err != nil {
+		return allowedActions(pol, who, nil, req, now)
+	}
+	return allowedActions(pol, who, &requester, req, now)
+}
+
+// allowedActions answers for AllowedActions; requester, when known, lets
+// it judge approver_conditions.
+func allowedActions(pol *Policy, who Principal, requester *Principal, req *Request, now time.Time) Actions {
 	res, _ := pol.Resource(req.Resource)
 	roles := RolesOf(pol, who, req, res)
 	if roles == 0 || !who.IsUser() {
@@ -119,8 +211,12 @@ func AllowedActions(pol *Policy, who Principal, req *Request, now time.Time) Act
 	}
 	var a Actions
 	if from == StatePending {
-		a.Approve = may(EventApprove) && CheckApprover(pol, who, req, res, EventApprove) == nil
-		a.Deny = may(EventDeny) && CheckApprover(pol, who, req, res, EventDeny) == nil
+		meets := true
+		if res != nil && len(res.ApproverConditions) > 0 {
+			meets = requester != nil && approverConditionsError(snapshot{pol, who}, *requester, req, res, now) == nil
+		}
+		a.Approve = meets && may(EventApprove) && CheckApprover(pol, who, req, res, EventApprove) == nil
+		a.Deny = meets && may(EventDeny) && CheckApprover(pol, who, req, res, EventDeny) == nil
 		a.Cancel = may(EventCancel)
 	}
 	if roles&RoleRequester != 0 {
@@ -160,9 +256,9 @@ func (s *Service) MayDecide(ctx context.Context, who Principal, id string, ev Ev
 	sn, now := snapshot{pol, who}, s.now()
 	switch ev {
 	case EventApprove:
-		_, err = checkApprove(ctx, s.store, sn, req, res, roles, now)
+		_, _, err = checkApprove(ctx, s.store, sn, req, res, roles, now)
 	case EventDeny:
-		err = checkDeny(sn, req, res, roles, now)
+		err = checkDeny(ctx, s.store, sn, req, res, roles, now)
 	case EventRevoke, EventRelinquish:
 		_, err = Next(req.EffectiveState(now), revokeEvent(roles), roles)
 	default:

@@ -106,7 +106,7 @@ func resolve(ctx context.Context, dir DirectoryReader, who Principal) (Principal
 		return who, err
 	}
 	who.resolved = true
-	who.InDirectory, who.Disabled, who.DirectoryGroups = false, false, nil // this read decides them
+	who.InDirectory, who.Disabled, who.DirectoryGroups, who.Attributes = false, false, nil, nil // this read decides them
 	if p == nil {
 		return who, nil
 	}
@@ -117,5 +117,6 @@ func resolve(ctx context.Context, dir DirectoryReader, who Principal) (Principal
 		return who, nil
 	}
 	who.DirectoryGroups = slices.Clone(p.Groups)
+	who.Attributes = p.Attributes
 	return who, nil
 }

@@ -15,6 +15,8 @@ func FuzzParsePolicy(f *testing.F) {
 		"", "admins: [root@example.com]\n", "{", "resources: 1\n",
 		"admins: [root@example.com]\ngroups:\n  agents: [alice@example.com]\n  managers: [carol@example.com]\nresources:\n  - id: crm\n    tier: high\n    max_duration: 2h\n    requesters: [agents]\n    approvers: [managers]\n",
 		"resources:\n  - id: x\n    max_duration: -1h\n", "groups:\n  a: [b]\n  b: [a]\n", "admins: &a [*a]\n", "\x00", "resources:\n  - id: \"\\u0000\"\n",
+		"groups:\n  a: [x@example.com]\nresources:\n  - id: crm\n    tier: low\n    max_duration: 1h\n    requesters: [a]\n    auto_approve: true\n    conditions:\n      - expr: requester.attributes.region == 'eu' && now.getHours('Europe/Berlin') < 18\n",
+		"groups:\n  a: [x@example.com]\nresources:\n  - id: crm\n    tier: low\n    max_duration: 1h\n    requesters: [a]\n    approvers: [a]\n    approver_conditions:\n      - {expr: \"within_working_hours(approver) && [1,2].exists(x, x > 1\", message: m}\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -90,6 +90,15 @@ type Resource struct {
 	Provisioner *ProvisionerSpec
 	// Fields are masked by the mask API unless the user holds a live grant.
 	Fields []FieldRule
+	// Tags are the resource's own labels (policy key tags), which
+	// conditions read as resource.tags.
+	Tags map[string]string
+	// Conditions must all hold for the requester to have the resource:
+	// when they ask, when the final approval lands, and on every
+	// re-evaluation. ApproverConditions must hold for each approver. See
+	// conditions.go.
+	Conditions         []Condition
+	ApproverConditions []Condition
 	// Line is where the resource is defined in its policy file.
 	Line int
 }

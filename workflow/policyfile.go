@@ -17,14 +17,19 @@ import (
 	"github.com/jitaccess/jitaccess/masking"
 )
 
-// PolicyError is one problem in a policy file, located by file and line.
+// PolicyError is one problem in a policy file, located by file and line,
+// and by column where it is known (a condition's expression).
 type PolicyError struct {
 	File string
 	Line int
+	Col  int
 	Msg  string
 }
 
 func (e PolicyError) Error() string {
+	if e.Line > 0 && e.Col > 0 {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	}
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}
@@ -69,7 +74,12 @@ func ParsePolicy(file string, data []byte) (*Policy, error) {
 	}
 	p := d.policy(doc.Content[0])
 	if len(d.errs) > 0 {
-		slices.SortStableFunc(d.errs, func(a, b PolicyError) int { return a.Line - b.Line })
+		slices.SortStableFunc(d.errs, func(a, b PolicyError) int {
+			if a.Line != b.Line {
+				return a.Line - b.Line
+			}
+			return a.Col - b.Col
+		})
 		return nil, d.errs
 	}
 	sum := sha256.Sum256(data)
@@ -89,8 +99,9 @@ func yamlSyntaxError(file string, err error) PolicyError {
 }
 
 type policyDecoder struct {
-	file string
-	errs PolicyErrors
+	file  string
+	errs  PolicyErrors
+	conds []conditionSource // compiled once the whole policy is read
 }
 
 func (d *policyDecoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -321,6 +332,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 	p.Reviewers, p.WorkingHours = reviewers, hours
 	p.SlackChannels = channels
 	p.SensitivePatterns = patterns
+	d.compileConditions(p)
 	// Rules that need the whole file: approver headcount.
 	for _, r := range resources {
 		if r.AutoApprove || r.ApprovalsRequired == 0 {
@@ -415,8 +427,11 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 			requiredSet, requiredNode = true, v
 			r.ApprovalsRequired = d.integer(v, "approvals_required")
 		},
-		"slack_channel": func(v *yaml.Node) { r.SlackChannel = d.slackChannel(v, "slack_channel") },
-		"provisioner":   func(v *yaml.Node) { r.Provisioner = d.provisioner(v) },
+		"slack_channel":       func(v *yaml.Node) { r.SlackChannel = d.slackChannel(v, "slack_channel") },
+		"provisioner":         func(v *yaml.Node) { r.Provisioner = d.provisioner(v) },
+		"tags":                func(v *yaml.Node) { r.Tags = d.tags(v) },
+		"conditions":          func(v *yaml.Node) { d.conditionList(v, r, "conditions") },
+		"approver_conditions": func(v *yaml.Node) { d.conditionList(v, r, "approver_conditions") },
 		"fields": func(v *yaml.Node) {
 			var frefs []groupRef
 			r.Fields, frefs = d.maskFields(v)
@@ -479,6 +494,24 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 		d.errorf(requiredNode, "approvals_required %d is more than 10 (%s)", r.ApprovalsRequired, label)
 	}
 	return r, refs
+}
+
+// tags reads a resource's tags: a mapping of names to strings, which
+// conditions read as resource.tags.
+func (d *policyDecoder) tags(v *yaml.Node) map[string]string {
+	if v.Kind != yaml.MappingNode {
+		d.errorf(v, "tags must map names to values, like {team: payments}, not %s", kindName(v))
+		return nil
+	}
+	out := map[string]string{}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		if _, dup := out[k.Value]; dup {
+			d.errorf(k, "tag %q repeated", k.Value)
+		}
+		out[k.Value] = d.str(val, "tag "+k.Value)
+	}
+	return out
 }
 
 func kindName(n *yaml.Node) string {

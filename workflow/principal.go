@@ -26,6 +26,9 @@ type Principal struct {
 	InDirectory     bool
 	Disabled        bool
 	DirectoryGroups []string
+	// Attributes are the person's directory attributes (Person.Attributes),
+	// which conditions read; set by the directory read (resolve).
+	Attributes map[string]string
 
 	system bool
 	// resolved is set once the directory has been consulted, so that a use

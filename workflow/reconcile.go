@@ -16,7 +16,9 @@ import (
 //   - a grant whose requester may no longer request its resource (left the
 //     requester groups, deactivated or deleted in the directory, or the
 //     resource left the policy) is revoked by the system; a pending request
-//     in the same case is cancelled. The reason names the change.
+//     in the same case is cancelled. The reason names the change. So is
+//     one whose resource's conditions (conditions.go) no longer hold, with
+//     the condition's message as the reason.
 //   - an approval by someone who no longer may approve the resource stops
 //     counting: it is marked withdrawn (kept in the history, with the
 //     reason) and the request goes back to waiting for it. Approve applies
@@ -202,7 +204,19 @@ func judge(ctx context.Context, ps *people, pol *Policy, c cause, req *Request, 
 	if err != nil {
 		return j, err
 	}
-	if j.endReason = c.requesterReason(pol, requester, req, res); j.endReason != "" || st != StatePending {
+	if j.endReason = c.requesterReason(pol, requester, req, res); j.endReason != "" {
+		return j, nil
+	}
+	if res != nil && len(res.Conditions) > 0 {
+		start := now
+		if req.ApprovedAt != nil {
+			start = *req.ApprovedAt
+		}
+		if j.endReason = conditionsRefusal(res.Conditions, conditionInput{pol: pol, requester: requester, req: req, res: res, start: start, now: now}); j.endReason != "" {
+			return j, nil
+		}
+	}
+	if st != StatePending {
 		return j, nil
 	}
 	for i, a := range req.Approvals {

@@ -177,7 +177,8 @@ func (s *Service) record(ctx context.Context, tx Tx, changes []Change) error {
 // the same transaction.
 //
 // Errors: CodeForbidden (not in the policy, may not request this
-// resource), CodePolicy (unknown resource, bad duration, no reason),
+// resource, or one of its conditions does not hold), CodePolicy
+// (unknown resource, bad duration, no reason),
 // CodeInvalid (bad text), CodeInvalidState (already has an open request
 // or live access for this resource).
 func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*Request, error) {
@@ -198,6 +199,10 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			return err
 		}
 		now := s.now()
+		filed := &Request{Resource: res.ID, Reason: in.Reason, Ticket: in.Ticket, Duration: in.Duration}
+		if err := conditionsError(res.Conditions, conditionInput{pol: pol, requester: who, req: filed, res: res, start: now, now: now}); err != nil {
+			return err
+		}
 		if err := s.closeLapsedOpen(ctx, tx, who.Email, res.ID, now); err != nil {
 			return err
 		}
@@ -392,7 +397,7 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 	}
 	return withNotices(notices)(s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		from := req.EffectiveState(now)
-		t, err := checkApprove(ctx, tx, sn, req, res, roles, now)
+		t, requester, err := checkApprove(ctx, tx, sn, req, res, roles, now)
 		if err != nil {
 			return nil, err
 		}
@@ -411,6 +416,11 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 		req.Approvals = append(req.Approvals, a)
 		to := StatePending
 		if QuorumMet(req) {
+			// Eligibility at activation time: the requester's conditions
+			// are judged again as access would begin.
+			if err := conditionsError(res.Conditions, conditionInput{pol: sn.pol, requester: requester, req: req, res: res, start: now, now: now}); err != nil {
+				return nil, err
+			}
 			grant(req, now)
 			to = t.To
 		}
@@ -424,32 +434,60 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 }
 
 // checkApprove applies the rules on whether sn.who may approve req now,
-// and returns the transition the approval takes.
-func checkApprove(ctx context.Context, dir DirectoryReader, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) (Transition, error) {
+// and returns the transition the approval takes and the requester as the
+// directory has them.
+func checkApprove(ctx context.Context, dir DirectoryReader, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) (Transition, Principal, error) {
 	from := req.EffectiveState(now)
+	var requester Principal
 	if from == StatePending {
 		if err := CheckApprover(sn.pol, sn.who, req, res, EventApprove); err != nil {
-			return Transition{}, err
+			return Transition{}, requester, err
 		}
 		// Eligibility at activation time: the requester must still be
 		// allowed to ask (re-evaluation cancels the request).
-		requester, err := resolve(ctx, dir, User(req.Requester))
+		var err error
+		requester, err = resolve(ctx, dir, User(req.Requester))
 		if err != nil {
-			return Transition{}, err
+			return Transition{}, requester, err
 		}
 		if why := (cause{}).requesterReason(sn.pol, requester, req, res); why != "" {
-			return Transition{}, Errorf(CodeInvalidState, "this request can no longer be approved: %s", why)
+			return Transition{}, requester, Errorf(CodeInvalidState, "this request can no longer be approved: %s", why)
+		}
+		if err := approverConditionsError(sn, requester, req, res, now); err != nil {
+			return Transition{}, requester, err
 		}
 	}
-	return Next(from, EventApprove, roles)
+	t, err := Next(from, EventApprove, roles)
+	return t, requester, err
 }
 
-// checkDeny applies the rules on whether sn.who may deny req now.
-func checkDeny(sn snapshot, req *Request, res *Resource, roles Role, now time.Time) error {
+// approverConditionsError judges res's approver_conditions for sn.who on
+// req: CodeForbidden with the condition's message when one fails.
+func approverConditionsError(sn snapshot, requester Principal, req *Request, res *Resource, now time.Time) error {
+	if len(res.ApproverConditions) == 0 {
+		return nil
+	}
+	return conditionsError(res.ApproverConditions, conditionInput{pol: sn.pol, requester: requester, approver: &sn.who,
+		req: req, res: res, start: now, now: now})
+}
+
+// checkDeny applies the rules on whether sn.who may deny req now. An
+// approver who fails the resource's approver_conditions may not decide it
+// either way.
+func checkDeny(ctx context.Context, dir DirectoryReader, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) error {
 	from := req.EffectiveState(now)
 	if from == StatePending {
 		if err := CheckApprover(sn.pol, sn.who, req, res, EventDeny); err != nil {
 			return err
+		}
+		if len(res.ApproverConditions) > 0 {
+			requester, err := resolve(ctx, dir, User(req.Requester))
+			if err != nil {
+				return err
+			}
+			if err := approverConditionsError(sn, requester, req, res, now); err != nil {
+				return err
+			}
 		}
 	}
 	_, err := Next(from, EventDeny, roles)
@@ -474,7 +512,7 @@ func (s *Service) Deny(ctx context.Context, who Principal, id, reason string) (*
 		return nil, err
 	}
 	return withNotices(notices)(s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
-		if err := checkDeny(sn, req, res, roles, now); err != nil {
+		if err := checkDeny(ctx, tx, sn, req, res, roles, now); err != nil {
 			return nil, err
 		}
 		return s.end(ctx, tx, sn, req, EventDeny, reason, now)
