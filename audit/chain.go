@@ -62,6 +62,7 @@ func NewHasher() *Hasher { return &Hasher{h: sha256.New(), buf: make([]byte, 0, 
 //
 //	Version, prev_hash, id (decimal), at (TimeFormat), actor, action,
 //	request_id, resource, subject, from_state, to_state, reason
+//	[, purpose — only when it is not empty]
 //
 // Lengths make the encoding unambiguous whatever the text holds.
 func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
@@ -75,6 +76,11 @@ func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
 	for _, s := range []string{rec.Actor, rec.Action, rec.RequestID, rec.Resource, rec.Subject,
 		string(rec.FromState), string(rec.ToState), rec.Reason} {
 		b = field(b, s)
+	}
+	// The purpose came later: a record without one hashes as before, so
+	// that older records still verify.
+	if rec.Purpose != "" {
+		b = field(b, rec.Purpose)
 	}
 	x.buf = b
 	x.h.Reset()

@@ -37,7 +37,11 @@ func CheckFormat(format string) error {
 }
 
 // Columns are the CSV header and the JSON keys, in order.
-var Columns = []string{"id", "at", "actor", "action", "request_id", "resource", "subject", "from_state", "to_state", "reason", "prev_hash", "hash"}
+var Columns = []string{"id", "at", "actor", "action", "request_id", "resource", "subject", "from_state", "to_state", "reason", "prev_hash", "hash", "purpose"}
+
+// columnsBeforePurpose are the columns of a CSV export made before
+// records carried a purpose; such an export still reads.
+var columnsBeforePurpose = Columns[:len(Columns)-1]
 
 // JSON is one exported record. The hashes travel with it, so that an
 // export can be verified without the database (audit verify --file).
@@ -54,13 +58,14 @@ type JSON struct {
 	Reason    string `json:"reason"`
 	PrevHash  string `json:"prev_hash"`
 	Hash      string `json:"hash"`
+	Purpose   string `json:"purpose,omitempty"`
 }
 
 // ToJSON converts a record for export.
 func ToJSON(r *Record) JSON {
 	return JSON{ID: r.ID, At: CanonicalTime(r.At).Format(TimeFormat), Actor: r.Actor, Action: r.Action, RequestID: r.RequestID,
 		Resource: r.Resource, Subject: r.Subject, FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason,
-		PrevHash: r.PrevHash, Hash: r.Hash}
+		PrevHash: r.PrevHash, Hash: r.Hash, Purpose: r.Purpose}
 }
 
 func (j JSON) record() (Record, error) {
@@ -69,7 +74,8 @@ func (j JSON) record() (Record, error) {
 		return Record{}, fmt.Errorf("record %d: at %q is not an RFC 3339 time", j.ID, j.At)
 	}
 	return Record{AuditRecord: workflow.AuditRecord{ID: j.ID, At: at.UTC(), Actor: j.Actor, Action: j.Action, RequestID: j.RequestID,
-		Resource: j.Resource, Subject: j.Subject, FromState: workflow.State(j.FromState), ToState: workflow.State(j.ToState), Reason: j.Reason},
+		Resource: j.Resource, Subject: j.Subject, FromState: workflow.State(j.FromState), ToState: workflow.State(j.ToState), Reason: j.Reason,
+		Purpose: j.Purpose},
 		PrevHash: j.PrevHash, Hash: j.Hash}, nil
 }
 
@@ -109,7 +115,7 @@ func (x *Writer) Write(r *Record) error {
 	}
 	j := ToJSON(r)
 	return x.csv.Write([]string{strconv.FormatInt(j.ID, 10), j.At, cell(j.Actor), cell(j.Action), j.RequestID, cell(j.Resource),
-		cell(j.Subject), j.FromState, j.ToState, cell(j.Reason), j.PrevHash, j.Hash})
+		cell(j.Subject), j.FromState, j.ToState, cell(j.Reason), j.PrevHash, j.Hash, cell(j.Purpose)})
 }
 
 // Count is how many records were written.
@@ -168,11 +174,16 @@ func ReadExport(r io.Reader, fn func(*Record) error) error {
 		}
 	}
 	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = len(Columns)
+	cr.FieldsPerRecord = -1
 	header, err := cr.Read()
+	width := len(header)
+	if err == nil && strings.Join(header, ",") == strings.Join(columnsBeforePurpose, ",") {
+		header = append(header, "purpose")
+	}
 	if err != nil || strings.Join(header, ",") != strings.Join(Columns, ",") {
 		return fmt.Errorf("the export is neither JSON lines nor a jitaccess CSV export (header %s)", strings.Join(Columns, ","))
 	}
+	cr.FieldsPerRecord = width // every row as wide as the header
 	for {
 		row, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -181,12 +192,16 @@ func ReadExport(r io.Reader, fn func(*Record) error) error {
 		if err != nil {
 			return fmt.Errorf("the CSV export is malformed: %v", err)
 		}
+		purpose := ""
+		if len(row) == len(Columns) {
+			purpose = uncell(row[12])
+		}
 		id, err := strconv.ParseInt(row[0], 10, 64)
 		if err != nil {
 			return fmt.Errorf("the CSV export has a bad id %q", row[0])
 		}
 		rec, err := JSON{ID: id, At: row[1], Actor: uncell(row[2]), Action: uncell(row[3]), RequestID: row[4], Resource: uncell(row[5]),
-			Subject: uncell(row[6]), FromState: row[7], ToState: row[8], Reason: uncell(row[9]), PrevHash: row[10], Hash: row[11]}.record()
+			Subject: uncell(row[6]), FromState: row[7], ToState: row[8], Reason: uncell(row[9]), PrevHash: row[10], Hash: row[11], Purpose: purpose}.record()
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ type requestRow struct {
 	Tier              string
 	Reason            string
 	Ticket            string
+	Purpose           string
 	DurationSeconds   int64
 	State             string
 	RequiredApprovals int
@@ -43,6 +44,7 @@ func toRequestRow(r *workflow.Request) requestRow {
 		Tier:              string(r.Tier),
 		Reason:            r.Reason,
 		Ticket:            r.Ticket,
+		Purpose:           r.Purpose,
 		DurationSeconds:   int64(r.Duration / time.Second),
 		State:             string(r.State),
 		RequiredApprovals: r.RequiredApprovals,
@@ -67,6 +69,7 @@ func (row requestRow) toRequest() *workflow.Request {
 		Tier:              workflow.Tier(row.Tier),
 		Reason:            row.Reason,
 		Ticket:            row.Ticket,
+		Purpose:           row.Purpose,
 		Duration:          time.Duration(row.DurationSeconds) * time.Second,
 		State:             workflow.State(row.State),
 		RequiredApprovals: row.RequiredApprovals,
@@ -116,6 +119,7 @@ type auditRow struct {
 	FromState string
 	ToState   string
 	Reason    string
+	Purpose   string
 	PrevHash  string // the previous record's hash (package audit)
 	Hash      string // this record's hash, chained to PrevHash
 }
@@ -125,7 +129,7 @@ func (auditRow) TableName() string { return "audit_records" }
 func toAuditRow(r *audit.Record) auditRow {
 	row := auditRow{
 		ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, Resource: r.Resource, Subject: r.Subject,
-		FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, PrevHash: r.PrevHash, Hash: r.Hash,
+		FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose, PrevHash: r.PrevHash, Hash: r.Hash,
 	}
 	if r.RequestID != "" {
 		id := r.RequestID
@@ -137,7 +141,7 @@ func toAuditRow(r *audit.Record) auditRow {
 func (row auditRow) toRecord() *workflow.AuditRecord {
 	r := &workflow.AuditRecord{
 		ID: row.ID, At: row.At.UTC(), Actor: row.Actor, Action: row.Action, Resource: row.Resource, Subject: row.Subject,
-		FromState: workflow.State(row.FromState), ToState: workflow.State(row.ToState), Reason: row.Reason,
+		FromState: workflow.State(row.FromState), ToState: workflow.State(row.ToState), Reason: row.Reason, Purpose: row.Purpose,
 	}
 	if row.RequestID != nil {
 		r.RequestID = *row.RequestID

@@ -14,6 +14,7 @@ type createRequestBody struct {
 	Duration string `json:"duration"`
 	Reason   string `json:"reason"`
 	Ticket   string `json:"ticket"`
+	Purpose  string `json:"purpose"`
 }
 
 // POST /api/v1/requests
@@ -27,7 +28,7 @@ func (s *Server) createRequest(c echo.Context) error {
 		return err
 	}
 	req, err := s.svc.Submit(c.Request().Context(), principal(c), workflow.SubmitInput{
-		Resource: body.Resource, Duration: d, Reason: body.Reason, Ticket: body.Ticket,
+		Resource: body.Resource, Duration: d, Reason: body.Reason, Ticket: body.Ticket, Purpose: body.Purpose,
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ type RequestJSON struct {
 	Tier              workflow.Tier  `json:"tier"`
 	Reason            string         `json:"reason"`
 	Ticket            string         `json:"ticket"`
+	Purpose           string         `json:"purpose"`
 	DurationSeconds   int64          `json:"duration_seconds"`
 	Duration          string         `json:"duration"`
 	State             workflow.State `json:"state"`
@@ -83,6 +84,7 @@ type AuditJSON struct {
 	FromState string    `json:"from_state,omitempty"`
 	ToState   string    `json:"to_state,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
+	Purpose   string    `json:"purpose,omitempty"`
 }
 
 // ResourceJSON is a catalog entry as one caller may use it.
@@ -99,11 +101,19 @@ type ResourceJSON struct {
 	Approvers          []string      `json:"approvers"`
 	CanRequest         bool          `json:"can_request"`
 	CanApprove         bool          `json:"can_approve"`
+	// What a request for it must carry, and what an approval must.
+	Classification          string   `json:"classification,omitempty"`
+	Categories              []string `json:"categories,omitempty"`
+	Purposes                []string `json:"purposes,omitempty"`
+	TicketRequired          bool     `json:"ticket_required"`
+	TicketPattern           string   `json:"ticket_pattern,omitempty"`
+	ReviewTimeout           string   `json:"review_timeout,omitempty"`
+	ApproverCommentRequired bool     `json:"approver_comment_required"`
 }
 
 func requestJSON(r *workflow.Request) RequestJSON {
 	out := RequestJSON{
-		ID: r.ID, Requester: r.Requester, Resource: r.Resource, Tier: r.Tier, Reason: r.Reason, Ticket: r.Ticket,
+		ID: r.ID, Requester: r.Requester, Resource: r.Resource, Tier: r.Tier, Reason: r.Reason, Ticket: r.Ticket, Purpose: r.Purpose,
 		DurationSeconds: int64(r.Duration / time.Second), Duration: workflow.FormatDuration(r.Duration),
 		State: r.State, RequiredApprovals: r.RequiredApprovals, Approvals: []ApprovalJSON{},
 		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt,
@@ -118,17 +128,31 @@ func requestJSON(r *workflow.Request) RequestJSON {
 
 func auditJSON(r *workflow.AuditRecord) AuditJSON {
 	return AuditJSON{ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, RequestID: r.RequestID, Resource: r.Resource,
-		Subject: r.Subject, FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason}
+		Subject: r.Subject, FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose}
 }
 
 func resourceJSON(v workflow.ResourceView) ResourceJSON {
-	return ResourceJSON{
+	out := ResourceJSON{
 		ID: v.ID, Name: v.Name, Description: v.Description, Tier: v.Tier,
 		MaxDuration: workflow.FormatDuration(v.MaxDuration), MaxDurationSeconds: int64(v.MaxDuration / time.Second),
 		AutoApprove: v.AutoApprove, RequiredApprovals: v.ApprovalsRequired,
 		Requesters: nonNil(v.Requesters), Approvers: nonNil(v.Approvers),
 		CanRequest: v.CanRequest, CanApprove: v.CanApprove,
+		Classification: v.Classification, Categories: v.Categories, Purposes: v.Purposes,
+		TicketRequired: v.TicketRequired, TicketPattern: ticketPattern(v.Resource),
+		ApproverCommentRequired: v.ApproverCommentRequired,
 	}
+	if v.ReviewTimeout > 0 {
+		out.ReviewTimeout = workflow.FormatDuration(v.ReviewTimeout)
+	}
+	return out
+}
+
+func ticketPattern(r *workflow.Resource) string {
+	if r.TicketPattern == nil {
+		return ""
+	}
+	return r.TicketPattern.String()
 }
 
 func nonNil(s []string) []string {

@@ -274,11 +274,15 @@ func (in conditionInput) activation() map[string]any {
 	if tags == nil {
 		tags = map[string]string{}
 	}
+	categories := in.res.Categories
+	if categories == nil {
+		categories = []string{}
+	}
 	act := map[string]any{
 		"requester": conditionPerson(in.pol, in.requester),
 		"request": map[string]any{
 			"duration": in.req.Duration,
-			"purpose":  "", // request purposes do not exist yet
+			"purpose":  in.req.Purpose,
 			"ticket":   in.req.Ticket,
 			"reason":   in.req.Reason,
 			"start":    in.start,
@@ -287,7 +291,8 @@ func (in conditionInput) activation() map[string]any {
 			"id":             in.res.ID,
 			"tier":           string(in.res.Tier),
 			"tags":           tags,
-			"classification": "", // data classifications do not exist yet
+			"classification": in.res.Classification,
+			"categories":     categories,
 		},
 		"now": in.now,
 	}

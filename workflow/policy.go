@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"regexp"
 	"slices"
 	"time"
 
@@ -60,6 +61,12 @@ type Policy struct {
 	// key sensitive_patterns), applied besides card numbers and IBANs to
 	// every text a person writes, before it is stored.
 	SensitivePatterns []masking.Pattern
+	// ClassificationLevels are the defaults each data classification level
+	// sets (policy key classification_levels); a resource of that level may
+	// tighten them, never loosen them. See policy_classification.go.
+	ClassificationLevels map[string]LevelDefaults
+	// TierSettings are the per-tier review settings (policy key tiers).
+	TierSettings map[Tier]TierSettings
 
 	byID    map[string]*Resource
 	members map[string]map[string]bool // group → set of emails
@@ -99,6 +106,25 @@ type Resource struct {
 	// conditions.go.
 	Conditions         []Condition
 	ApproverConditions []Condition
+	// Classification is the data's level (public, internal, confidential,
+	// restricted; "" when unclassified) and Categories its kinds of data
+	// (payment, identity, ...): policy key classification.
+	Classification string
+	Categories     []string
+	// Purposes, when set, are the only purposes a request may name; a
+	// request must name one.
+	Purposes []string
+	// TicketRequired refuses a request without a ticket; TicketPattern,
+	// when set, is what the ticket must match.
+	TicketRequired bool
+	TicketPattern  *regexp.Regexp
+	// ReviewTimeout is how long a request may wait for a decision: the
+	// resource's own review_timeout, else its tier's, else 0 (the
+	// service's --review-timeout).
+	ReviewTimeout time.Duration
+	// ApproverCommentRequired refuses an approval without a comment: the
+	// resource's own setting, else its tier's, else true for critical.
+	ApproverCommentRequired bool
 	// Line is where the resource is defined in its policy file.
 	Line int
 }

@@ -102,6 +102,9 @@ type policyDecoder struct {
 	file  string
 	errs  PolicyErrors
 	conds []conditionSource // compiled once the whole policy is read
+	// extras hold what is judged once the whole policy is read (see
+	// applyLevelsAndTiers).
+	extras map[*Resource]*resourceExtras
 }
 
 func (d *policyDecoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -244,6 +247,8 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		hours     []WorkingHours
 		channels  SlackChannels
 		patterns  []masking.Pattern
+		levels    map[string]LevelDefaults
+		tiers     map[Tier]TierSettings
 	)
 	seen := d.fields(root, "the policy", map[string]func(*yaml.Node){
 		"reviewers": func(v *yaml.Node) {
@@ -294,8 +299,10 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 				groups[name] = members
 			}
 		},
-		"slack_channels":     func(v *yaml.Node) { channels = d.slackChannels(v) },
-		"sensitive_patterns": func(v *yaml.Node) { patterns = d.sensitivePatterns(v) },
+		"slack_channels":        func(v *yaml.Node) { channels = d.slackChannels(v) },
+		"sensitive_patterns":    func(v *yaml.Node) { patterns = d.sensitivePatterns(v) },
+		"classification_levels": func(v *yaml.Node) { levels = d.classificationLevels(v) },
+		"tiers":                 func(v *yaml.Node) { tiers = d.tierSettings(v) },
 		"resources": func(v *yaml.Node) {
 			if v.Kind != yaml.SequenceNode {
 				d.errorf(v, "resources must be a list, not %s", kindName(v))
@@ -332,6 +339,8 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 	p.Reviewers, p.WorkingHours = reviewers, hours
 	p.SlackChannels = channels
 	p.SensitivePatterns = patterns
+	p.ClassificationLevels, p.TierSettings = levels, tiers
+	d.applyLevelsAndTiers(p)
 	d.compileConditions(p)
 	// Rules that need the whole file: approver headcount.
 	for _, r := range resources {
@@ -401,6 +410,7 @@ func allDefined(groups map[string][]string, names []string) bool {
 
 func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 	r := &Resource{Line: n.Line}
+	x := &resourceExtras{node: n}
 	var refs []groupRef
 	groupList := func(v *yaml.Node, what string) []string {
 		names := d.strList(v, what)
@@ -416,10 +426,25 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 		"name":        func(v *yaml.Node) { r.Name = d.str(v, "name") },
 		"description": func(v *yaml.Node) { r.Description = d.str(v, "description") },
 		"tier": func(v *yaml.Node) {
-			tierNode = v
+			tierNode, x.tier = v, v
 			r.Tier = Tier(d.str(v, "tier"))
 		},
-		"max_duration": func(v *yaml.Node) { r.MaxDuration = d.duration(v, "max_duration") },
+		"max_duration": func(v *yaml.Node) {
+			x.maxDuration, x.ownMaxDuration = v, true
+			r.MaxDuration = d.duration(v, "max_duration")
+		},
+		"classification":  func(v *yaml.Node) { d.classification(v, r, x) },
+		"purposes":        func(v *yaml.Node) { r.Purposes = d.purposes(v) },
+		"ticket_required": func(v *yaml.Node) { r.TicketRequired = d.boolean(v, "ticket_required") },
+		"ticket_pattern":  func(v *yaml.Node) { r.TicketPattern = d.ticketPattern(v) },
+		"review_timeout": func(v *yaml.Node) {
+			x.ownReviewTimeout = true
+			r.ReviewTimeout = d.duration(v, "review_timeout")
+		},
+		"approver_comment_required": func(v *yaml.Node) {
+			b := d.boolean(v, "approver_comment_required")
+			x.commentRequired = &b
+		},
 		"requesters":   func(v *yaml.Node) { r.Requesters = groupList(v, "requesters") },
 		"approvers":    func(v *yaml.Node) { r.Approvers = groupList(v, "approvers") },
 		"auto_approve": func(v *yaml.Node) { r.AutoApprove = d.boolean(v, "auto_approve") },
@@ -460,9 +485,10 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 	case !r.Tier.Valid():
 		d.errorf(tierNode, "unknown tier %q for %s; use low, medium, high or critical", r.Tier, label)
 	}
-	if seen["max_duration"] == nil {
-		d.errorf(n, "%s has no max_duration (a Go duration like 2h)", label)
+	if d.extras == nil {
+		d.extras = map[*Resource]*resourceExtras{}
 	}
+	d.extras[r] = x // a missing max_duration is judged there: a level may set it
 	if seen["requesters"] != nil && len(r.Requesters) == 0 {
 		d.errorf(seen["requesters"], "%s: requesters is empty, so nobody could request it", label)
 	} else if seen["requesters"] == nil {

@@ -56,7 +56,7 @@ func mustGet(t testing.TB, svc *workflow.Service, id string) *workflow.RequestDe
 
 func approve(t testing.TB, svc *workflow.Service, who workflow.Principal, id string) *workflow.Request {
 	t.Helper()
-	r, err := svc.Approve(context.Background(), who, id, "")
+	r, err := svc.Approve(context.Background(), who, id, "checked the case")
 	if err != nil {
 		t.Fatalf("approve %s by %s: %v", id, who.Email, err)
 	}

@@ -11,8 +11,11 @@ type Request struct {
 	Tier      Tier
 	Reason    string
 	Ticket    string
-	Duration  time.Duration
-	State     State
+	// Purpose is the purpose the requester named, one of the resource's
+	// purposes ("" when the resource lists none).
+	Purpose  string
+	Duration time.Duration
+	State    State
 	// RequiredApprovals is fixed when the request is submitted, so that a
 	// later policy edit cannot change the bar for a request in flight.
 	RequiredApprovals int
@@ -122,6 +125,8 @@ type AuditRecord struct {
 	FromState State
 	ToState   State
 	Reason    string // reason, comment or outcome
+	// Purpose is the request's purpose, on its submit record.
+	Purpose string
 }
 
 // Audit actions that are not state events.
@@ -145,5 +150,16 @@ func auditFor(c Change) *AuditRecord {
 		FromState: c.From,
 		ToState:   c.To,
 		Reason:    c.Comment,
+		Purpose:   purposeOf(c),
 	}
+}
+
+// purposeOf is the purpose a change's audit record carries: the
+// request's, on its submit record (the other records of the request refer
+// to it).
+func purposeOf(c Change) string {
+	if c.Event == EventSubmit {
+		return c.Request.Purpose
+	}
+	return ""
 }

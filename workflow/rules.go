@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,6 +23,9 @@ type SubmitInput struct {
 	Duration time.Duration
 	Reason   string
 	Ticket   string
+	// Purpose is one of the resource's purposes; required when the
+	// resource lists any.
+	Purpose string
 }
 
 // CheckSubmission applies the rules for asking: the resource exists and the
@@ -90,6 +94,7 @@ func checkSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, Sub
 	in.Reason = strings.TrimSpace(in.Reason)
 	in.Ticket = strings.TrimSpace(in.Ticket)
 	in.Resource = strings.TrimSpace(in.Resource)
+	in.Purpose = strings.TrimSpace(in.Purpose)
 	if !who.IsUser() {
 		return nil, in, Errorf(CodeForbidden, "only people can request access, not %s", who.Name())
 	}
@@ -127,7 +132,33 @@ func checkSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, Sub
 	if err := checkText("ticket", in.Ticket, MaxTicketLen); err != nil {
 		return nil, in, err
 	}
+	if err := checkPurposeAndTicket(res, in); err != nil {
+		return nil, in, err
+	}
 	return res, in, nil
+}
+
+// checkPurposeAndTicket applies a resource's purposes, ticket_required
+// and ticket_pattern.
+func checkPurposeAndTicket(res *Resource, in SubmitInput) error {
+	switch {
+	case len(res.Purposes) == 0 && in.Purpose != "":
+		return Errorf(CodePolicy, "%s takes no purpose; leave purpose empty", res.ID)
+	case len(res.Purposes) > 0 && in.Purpose == "":
+		return Errorf(CodePolicy, "a purpose is required for %s: one of %s", res.ID, strings.Join(res.Purposes, ", "))
+	case len(res.Purposes) > 0 && !slices.Contains(res.Purposes, in.Purpose):
+		return Errorf(CodePolicy, "unknown purpose %q for %s; allowed: %s", in.Purpose, res.ID, strings.Join(res.Purposes, ", "))
+	}
+	if res.TicketRequired && in.Ticket == "" {
+		if res.TicketPattern != nil {
+			return Errorf(CodePolicy, "a ticket is required for %s, matching %s", res.ID, res.TicketPattern)
+		}
+		return Errorf(CodePolicy, "a ticket is required for %s", res.ID)
+	}
+	if res.TicketPattern != nil && in.Ticket != "" && !res.TicketPattern.MatchString(in.Ticket) {
+		return Errorf(CodePolicy, "ticket %q does not match the pattern %s required for %s", in.Ticket, res.TicketPattern, res.ID)
+	}
+	return nil
 }
 
 func checkText(field, s string, max int) error {

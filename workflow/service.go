@@ -199,7 +199,7 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			return err
 		}
 		now := s.now()
-		filed := &Request{Resource: res.ID, Reason: in.Reason, Ticket: in.Ticket, Duration: in.Duration}
+		filed := &Request{Resource: res.ID, Reason: in.Reason, Ticket: in.Ticket, Purpose: in.Purpose, Duration: in.Duration}
 		if err := conditionsError(res.Conditions, conditionInput{pol: pol, requester: who, req: filed, res: res, start: now, now: now}); err != nil {
 			return err
 		}
@@ -213,13 +213,14 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			Tier:              res.Tier,
 			Reason:            in.Reason,
 			Ticket:            in.Ticket,
+			Purpose:           in.Purpose,
 			Duration:          in.Duration,
 			State:             StatePending,
 			RequiredApprovals: res.ApprovalsRequired,
 			Version:           1,
 			CreatedAt:         now,
 			UpdatedAt:         now,
-			ReviewDeadline:    now.Add(s.reviewTimeout),
+			ReviewDeadline:    now.Add(s.ReviewTimeoutFor(res)),
 			ViaSession:        pol.OnlyBySession(who, res.Requesters),
 		}
 		changes := []Change{{Event: EventSubmit, Actor: who.Name(), From: StateNew, To: StatePending, Comment: in.Reason, At: now, Request: req}}
@@ -241,6 +242,16 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 	}
 	req.Notices = notices
 	return req, nil
+}
+
+// ReviewTimeoutFor is how long a request for res may wait for a
+// decision: the resource's or its tier's review_timeout, else the
+// service's --review-timeout.
+func (s *Service) ReviewTimeoutFor(res *Resource) time.Duration {
+	if res != nil && res.ReviewTimeout > 0 {
+		return res.ReviewTimeout
+	}
+	return s.reviewTimeout
 }
 
 // closeLapsedOpen refuses a second open request for the same person and
@@ -400,6 +411,9 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 		t, requester, err := checkApprove(ctx, tx, sn, req, res, roles, now)
 		if err != nil {
 			return nil, err
+		}
+		if comment == "" && res != nil && res.ApproverCommentRequired {
+			return nil, Errorf(CodePolicy, "a comment is required to approve a request for %s", res.ID)
 		}
 		// Earlier votes are judged again under this snapshot: one from
 		// someone who no longer may approve stops counting here, so that
