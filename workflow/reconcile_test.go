@@ -330,7 +330,7 @@ func TestDirectoryChangeRacesApproval(t *testing.T) {
 					wg.Add(2)
 					go func() {
 						defer wg.Done()
-						_, err := svc.Approve(ctx, dave, req.ID, "")
+						_, err := svc.Approve(ctx, dave, req.ID, "checked the case")
 						if err != nil && workflow.ErrorCode(err) != workflow.CodeConflict {
 							t.Errorf("dave's approval: %v", err)
 						}
