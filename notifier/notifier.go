@@ -71,6 +71,7 @@ type Event struct {
 	Tier              workflow.Tier  `json:"tier"`
 	Reason            string         `json:"reason"`
 	Ticket            string         `json:"ticket,omitempty"`
+	Purpose           string         `json:"purpose,omitempty"`
 	DurationSeconds   int64          `json:"duration_seconds"`
 	RequiredApprovals int            `json:"required_approvals"`
 	Approvals         []Approval     `json:"approvals,omitempty"`
@@ -126,7 +127,7 @@ func EventOf(c workflow.Change) Event {
 func EventOfRequest(r *workflow.Request) Event {
 	e := Event{
 		RequestID: r.ID, Version: r.Version, State: r.State, Requester: r.Requester, Resource: r.Resource, Tier: r.Tier,
-		Reason: r.Reason, Ticket: r.Ticket, DurationSeconds: int64(r.Duration / time.Second),
+		Reason: r.Reason, Ticket: r.Ticket, Purpose: r.Purpose, DurationSeconds: int64(r.Duration / time.Second),
 		RequiredApprovals: r.RequiredApprovals, CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline,
 		ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt, EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
 	}

@@ -97,6 +97,9 @@ func ChannelMessage(e Event) Message {
 		mrkdwn("*Tier*\n" + string(e.Tier)),
 		mrkdwn("*Duration*\n" + workflow.FormatDuration(e.Duration())),
 	}
+	if e.Purpose != "" {
+		fields = append(fields, mrkdwn("*Purpose*\n"+Esc(e.Purpose)))
+	}
 	if e.Ticket != "" {
 		fields = append(fields, mrkdwn("*Ticket*\n"+Esc(e.Ticket)))
 	}

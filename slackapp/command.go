@@ -66,7 +66,7 @@ func (h *Handler) helpText() string {
 	return fmt.Sprintf("*jitaccess: just-in-time access*\n"+
 		"• `%[1]s` opens a form: pick a resource, a duration and say why.\n"+
 		"• `%[1]s RESOURCE DURATION REASON…` files a request directly, e.g. `%[1]s crm-notes 2h case 4711: customer asks for a refund`. "+
-		"Add `ticket:ABC-123` anywhere in the reason to link a ticket.\n"+
+		"Add `ticket:ABC-123` anywhere in the reason to link a ticket, and `purpose:refund` to name the purpose when the resource asks for one.\n"+
 		"• `%[1]s list` shows your pending requests and live access, with buttons to cancel or give access back.\n"+
 		"• `%[1]s help` shows this.\n"+
 		"Approvers get each request in their channel with Approve and Deny buttons; you get a direct message when it is decided, "+
@@ -114,10 +114,13 @@ func errorName(err error) string {
 	return "no answer"
 }
 
-var ticketWord = regexp.MustCompile(`(?i)(^|\s)ticket:(\S+)`)
+var (
+	ticketWord  = regexp.MustCompile(`(?i)(^|\s)ticket:(\S+)`)
+	purposeWord = regexp.MustCompile(`(?i)(^|\s)purpose:(\S+)`)
+)
 
 // parseDirect reads "RESOURCE DURATION REASON..." with an optional
-// ticket:ID anywhere in the reason.
+// ticket:ID and purpose:NAME anywhere in the reason.
 func parseDirect(text string) (workflow.SubmitInput, error) {
 	resource, rest, _ := strings.Cut(strings.TrimSpace(text), " ")
 	dur, reason, _ := strings.Cut(strings.TrimSpace(rest), " ")
@@ -134,6 +137,10 @@ func parseDirect(text string) (workflow.SubmitInput, error) {
 	if m := ticketWord.FindStringSubmatch(reason); m != nil {
 		in.Ticket = m[2]
 		reason = strings.Join(strings.Fields(ticketWord.ReplaceAllString(reason, " ")), " ")
+	}
+	if m := purposeWord.FindStringSubmatch(reason); m != nil {
+		in.Purpose = m[2]
+		reason = strings.Join(strings.Fields(purposeWord.ReplaceAllString(reason, " ")), " ")
 	}
 	in.Reason = reason
 	return in, nil

@@ -44,7 +44,16 @@ func (h *Handler) blockAction(c echo.Context, body []byte, cb slack.InteractionC
 	var fn work
 	switch a.ActionID {
 	case notifier.ActionApprove:
-		fn = h.decision(a.Value, "approved", h.svc.Approve)
+		id, trigger := a.Value, cb.TriggerID
+		approve := h.decision(id, "approved", h.svc.Approve)
+		fn = func(ctx context.Context, in inbound) error {
+			// A resource that wants an approver's comment gets one through
+			// the same modal as a deny reason.
+			if h.approvalNeedsComment(ctx, in, id) {
+				return h.openReasonForm(ctx, in, trigger, reasonMeta{Action: notifier.ActionApprove, RequestID: id})
+			}
+			return approve(ctx, in)
+		}
 	case actionCancel:
 		fn = h.decision(a.Value, "cancelled", h.svc.Cancel)
 	case actionRelinquish:
@@ -61,6 +70,21 @@ func (h *Handler) blockAction(c echo.Context, body []byte, cb slack.InteractionC
 		return c.NoContent(http.StatusOK)
 	}
 	return h.acknowledge(c, in, fn)
+}
+
+// approvalNeedsComment reports whether approving request id needs a
+// comment. When the request cannot be read, the click goes straight to the
+// service, which refuses it with the reason.
+func (h *Handler) approvalNeedsComment(ctx context.Context, in inbound, id string) bool {
+	who, err := h.principal(ctx, in.user)
+	if err != nil {
+		return false
+	}
+	req, err := h.svc.Get(ctx, who, id)
+	if err != nil {
+		return false
+	}
+	return h.svc.Policy().ApprovalNeedsComment(req.Resource)
 }
 
 type decide func(ctx context.Context, who workflow.Principal, id, comment string) (*workflow.Request, error)
@@ -115,8 +139,11 @@ func (h *Handler) openReasonForm(ctx context.Context, in inbound, trigger string
 		return err
 	}
 	ev := workflow.EventDeny
-	if meta.Action == notifier.ActionRevoke {
+	switch meta.Action {
+	case notifier.ActionRevoke:
 		ev = workflow.EventRevoke
+	case notifier.ActionApprove:
+		ev = workflow.EventApprove
 	}
 	gctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond) // the trigger lasts 3s
 	defer cancel()
@@ -307,8 +334,11 @@ func (h *Handler) submitReason(ctx context.Context, in inbound, meta reasonMeta,
 		return submission{response: slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: clip(problem(err), 150)}), after: problem(err)}
 	}
 	do, done := h.svc.Deny, "denied"
-	if meta.Action == notifier.ActionRevoke {
+	switch meta.Action {
+	case notifier.ActionRevoke:
 		do, done = h.svc.Revoke, "revoked access of"
+	case notifier.ActionApprove:
+		do, done = h.svc.Approve, "approved"
 	}
 	req, err := do(ctx, who, meta.RequestID, reason)
 	if err != nil {

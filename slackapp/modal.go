@@ -22,6 +22,8 @@ const (
 	blockDuration  = "duration" // + "/" + the resource it offers durations for
 	blockReason    = "reason"
 	blockTicket    = "ticket"
+	blockPurpose   = "purpose"
+	actionPurpose  = "purpose"
 	actionResource = "resource"
 	actionDuration = "duration"
 	actionReason   = "reason"
@@ -79,6 +81,7 @@ func requestForm(can []workflow.ResourceView, selected, command string) slack.Mo
 	var opts []*slack.OptionBlockObject
 	var chosen *slack.OptionBlockObject
 	var maxDur time.Duration
+	var purposes []string // the chosen resource's
 	for i, v := range can {
 		if i == maxOptions {
 			break
@@ -89,7 +92,7 @@ func requestForm(can []workflow.ResourceView, selected, command string) slack.Mo
 		o := option(v.ID, fmt.Sprintf("%s (%s, up to %s)", v.Name, v.Tier, workflow.FormatDuration(v.MaxDuration)), "")
 		opts = append(opts, o)
 		if v.ID == selected {
-			chosen, maxDur = o, v.MaxDuration
+			chosen, maxDur, purposes = o, v.MaxDuration, v.Purposes
 		}
 	}
 	if chosen == nil {
@@ -98,7 +101,7 @@ func requestForm(can []workflow.ResourceView, selected, command string) slack.Mo
 		}
 	}
 	if len(can) == 1 {
-		chosen, maxDur, selected = opts[0], can[0].MaxDuration, can[0].ID
+		chosen, maxDur, selected, purposes = opts[0], can[0].MaxDuration, can[0].ID, can[0].Purposes
 	}
 	resSelect := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plainText("Choose a resource"), actionResource, opts...)
 	resSelect.InitialOption = chosen
@@ -129,6 +132,16 @@ func requestForm(can []workflow.ResourceView, selected, command string) slack.Mo
 		durBlock,
 		slack.NewInputBlock(blockReason, plainText("Reason"), plainText("Approvers see this. Say why you need access."), reason),
 		slack.NewInputBlock(blockTicket, plainText("Ticket"), nil, ticket).WithOptional(true),
+	}
+	if len(purposes) > 0 {
+		// A resource that lists purposes takes one of them, and only one.
+		var popts []*slack.OptionBlockObject
+		for _, p := range purposes[:min(len(purposes), maxOptions)] {
+			popts = append(popts, option(p, p, ""))
+		}
+		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plainText("Choose a purpose"), actionPurpose, popts...)
+		purposeBlock := slack.NewInputBlock(blockPurpose, plainText("Purpose"), plainText("Approvers see this."), sel)
+		blocks = slices.Insert(blocks, 2, slack.Block(purposeBlock))
 	}
 	if len(can) > maxOptions {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwnText(fmt.Sprintf(
@@ -169,6 +182,7 @@ func requestInput(state *slack.ViewState) (workflow.SubmitInput, map[string]stri
 	in.Duration = d
 	in.Reason = state.Values[blockReason][actionReason].Value
 	in.Ticket = state.Values[blockTicket][actionTicket].Value
+	in.Purpose = state.Values[blockPurpose][actionPurpose].SelectedOption.Value
 	if len(errs) == 0 {
 		errs = nil
 	}
@@ -197,6 +211,8 @@ func submissionField(err error, state *slack.ViewState) string {
 		return durationBlockID(state)
 	case strings.Contains(msg, "reason"):
 		return blockReason
+	case strings.Contains(msg, "purpose") && state != nil && state.Values[blockPurpose] != nil:
+		return blockPurpose
 	case strings.Contains(msg, "ticket"):
 		return blockTicket
 	}
@@ -213,8 +229,11 @@ type reasonMeta struct {
 // summary, when known, says which request it is.
 func reasonForm(meta reasonMeta, summary string) slack.ModalViewRequest {
 	title, submit, label := "Deny request", "Deny", "Why do you deny it?"
-	if meta.Action == notifier.ActionRevoke {
+	switch meta.Action {
+	case notifier.ActionRevoke:
 		title, submit, label = "Revoke access", "Revoke", "Why do you revoke it?"
+	case notifier.ActionApprove:
+		title, submit, label = "Approve request", "Approve", "Your comment (this resource requires one)"
 	}
 	md, _ := json.Marshal(meta)
 	reason := slack.NewPlainTextInputBlockElement(plainText("The requester sees this."), actionReason)

@@ -21,6 +21,7 @@ type newRequestData struct {
 	Durations []durationChoice
 	Reason    string
 	Ticket    string
+	Purpose   string
 }
 
 type resourceChoice struct {
@@ -66,10 +67,13 @@ func (u *ui) newRequest(c echo.Context) error {
 	if err := checkQuery(c, "resource"); err != nil {
 		return err
 	}
-	return u.renderNewRequest(c, http.StatusOK, c.QueryParam("resource"), "", "", "", "")
+	return u.renderNewRequest(c, http.StatusOK, c.QueryParam("resource"), "", submitted{}, "")
 }
 
-func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration, reason, ticket, refusal string) error {
+// submitted is what the form sent back, shown again after a refusal.
+type submitted struct{ reason, ticket, purpose string }
+
+func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration string, sent submitted, refusal string) error {
 	ctx := c.Request().Context()
 	v := u.newView(c, "New request", "requests")
 	who := v.Me.Principal
@@ -81,7 +85,7 @@ func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration, re
 	if err != nil {
 		return err
 	}
-	d := newRequestData{Reason: reason, Ticket: ticket}
+	d := newRequestData{Reason: sent.reason, Ticket: sent.ticket, Purpose: sent.purpose}
 	for _, rv := range views {
 		if !rv.CanRequest {
 			continue
@@ -114,12 +118,12 @@ func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration, re
 // the same call.
 func (u *ui) submitRequest(c echo.Context) error {
 	resource, duration := c.FormValue("resource"), c.FormValue("duration")
-	reason, ticket := c.FormValue("reason"), c.FormValue("ticket")
+	reason, ticket, purpose := c.FormValue("reason"), c.FormValue("ticket"), c.FormValue("purpose")
 	d, err := parseDuration(duration)
 	if err == nil {
 		var req *workflow.Request
 		req, err = u.svc.Submit(c.Request().Context(), u.viewerOf(c).Principal, workflow.SubmitInput{
-			Resource: resource, Duration: d, Reason: reason, Ticket: ticket})
+			Resource: resource, Duration: d, Reason: reason, Ticket: ticket, Purpose: purpose})
 		if err == nil {
 			msg := "Request sent: it needs " + plural(req.RequiredApprovals, "approval", "approvals") + "."
 			if req.State == workflow.StateApproved {
@@ -133,5 +137,5 @@ func (u *ui) submitRequest(c echo.Context) error {
 	if Status(code) >= 500 {
 		return err
 	}
-	return u.renderNewRequest(c, Status(code), resource, duration, reason, ticket, workflow.ErrorMessage(err))
+	return u.renderNewRequest(c, Status(code), resource, duration, submitted{reason, ticket, purpose}, workflow.ErrorMessage(err))
 }

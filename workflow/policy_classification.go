@@ -185,3 +185,12 @@ func (d *policyDecoder) applyLevelsAndTiers(p *Policy) {
 		}
 	}
 }
+
+// ApprovalNeedsComment reports whether an approval of a request for the
+// resource must carry a comment (approver_comment_required), so that a
+// client can ask for one before it calls Approve, which refuses an
+// approval without one.
+func (p *Policy) ApprovalNeedsComment(resourceID string) bool {
+	r, ok := p.Resource(resourceID)
+	return ok && r.ApproverCommentRequired
+}
