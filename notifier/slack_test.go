@@ -174,7 +174,7 @@ func TestEndings(t *testing.T) {
 		must(e.Svc.Deny(ctx, carol, denied.ID, "not for this case"))
 		must(e.Svc.Cancel(ctx, bob, cancelled.ID, "solved it myself"))
 		for _, who := range []workflow.Principal{carol, dave} {
-			must(e.Svc.Approve(ctx, who, revoked.ID, ""))
+			must(e.Svc.Approve(ctx, who, revoked.ID, "checked the case"))
 			must(e.Svc.Approve(ctx, who, relinquished.ID, ""))
 		}
 		must(e.Svc.Revoke(ctx, carol, revoked.ID, "customer closed the case"))
@@ -446,8 +446,8 @@ func TestSlackOutage(t *testing.T) {
 		time.Sleep(150 * time.Millisecond) // and then the 429s
 		must(e.Svc.Approve(ctx, dave, reqs[2].ID, ""))
 		must(e.Svc.Approve(ctx, carol, reqs[3].ID, ""))
-		must(e.Svc.Approve(ctx, carol, reqs[4].ID, ""))
-		must(e.Svc.Approve(ctx, dave, reqs[4].ID, ""))
+		must(e.Svc.Approve(ctx, carol, reqs[4].ID, "checked the case"))
+		must(e.Svc.Approve(ctx, dave, reqs[4].ID, "checked the case"))
 		must(e.Svc.Revoke(ctx, carol, reqs[4].ID, "done"))
 		must(e.Svc.Cancel(ctx, bob, reqs[5].ID, ""))
 		time.Sleep(1200 * time.Millisecond)

@@ -470,7 +470,7 @@ func TestDenyAndRevokeModals(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, who := range []workflow.Principal{carol, dave} {
-			if _, err := e.Svc.Approve(ctx, who, live.ID, ""); err != nil {
+			if _, err := e.Svc.Approve(ctx, who, live.ID, "checked the case"); err != nil {
 				t.Fatal(err)
 			}
 		}
