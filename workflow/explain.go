@@ -214,31 +214,46 @@ func approverCandidates(ctx context.Context, dir DirectoryReader, pol *Policy, r
 	for _, e := range pol.ApproverEmails(res) {
 		set[e] = true
 	}
-	if reads, ok := dir.(DirectoryReads); ok && dir != nil {
+	if reads, ok := dir.(DirectoryReads); ok {
 		for _, g := range res.Approvers {
-			groups, _, err := reads.ListDirectoryGroups(ctx, DirectoryQuery{DisplayName: g, Limit: MaxPageSize})
+			members, err := DirectoryMembers(ctx, reads, g)
 			if err != nil {
 				return nil, err
 			}
-			for _, dg := range groups {
-				for _, id := range dg.Members {
-					p, err := reads.GetPerson(ctx, id)
-					if ErrorCode(err) == CodeNotFound {
-						continue
-					}
-					if err != nil {
-						return nil, err
-					}
-					if p.Enabled() {
-						set[p.UserName] = true
-					}
-				}
+			for _, e := range members {
+				set[e] = true
 			}
 		}
 	}
 	out := make([]string, 0, len(set))
 	for e := range set {
 		out = append(out, e)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// DirectoryMembers lists the active members of the directory groups named
+// group (a policy group of the same name includes them), sorted.
+func DirectoryMembers(ctx context.Context, reads DirectoryReads, group string) ([]string, error) {
+	var out []string
+	groups, _, err := reads.ListDirectoryGroups(ctx, DirectoryQuery{DisplayName: group, Limit: MaxPageSize})
+	if err != nil {
+		return nil, err
+	}
+	for _, dg := range groups {
+		for _, id := range dg.Members {
+			p, err := reads.GetPerson(ctx, id)
+			if ErrorCode(err) == CodeNotFound {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if p.Enabled() && !slices.Contains(out, p.UserName) {
+				out = append(out, p.UserName)
+			}
+		}
 	}
 	slices.Sort(out)
 	return out, nil
