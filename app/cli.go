@@ -178,7 +178,8 @@ func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: OK: %d resources, %d groups, %d admins\n", file, len(pol.Resources), len(pol.Groups), len(pol.Admins))
+	fmt.Fprintf(stdout, "%s: OK: %d resources, %d groups, %d admins, %s passed\n", file, len(pol.Resources), len(pol.Groups), len(pol.Admins),
+		workflow.Plural(len(pol.Tests), "test", "tests"))
 	return 0
 }
 

@@ -139,16 +139,25 @@ func policyDiffCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	f.common(&c, "")
 	var asJSON bool
 	f.BoolVar(&asJSON, "json", false, "print JSON instead of text")
-	if err := f.parse(args); err != nil {
-		return usageError(stderr, "policy diff", err)
+	// The files come first in the usage, the flags after: parse between
+	// the positional arguments too.
+	var files []string
+	for rest := args; ; {
+		if err := f.parse(rest); err != nil {
+			return usageError(stderr, "policy diff", err)
+		}
+		if rest = f.Args(); len(rest) == 0 {
+			break
+		}
+		files, rest = append(files, rest[0]), rest[1:]
 	}
-	if f.NArg() != 2 {
+	if len(files) != 2 {
 		fmt.Fprintln(stderr, "usage: jitaccess policy diff OLD.yaml NEW.yaml [--database URL] [--json]")
 		return 2
 	}
 	var pols [2]*workflow.Policy
 	for i := range pols {
-		p, err := workflow.LoadPolicyFile(f.Arg(i))
+		p, err := workflow.LoadPolicyFile(files[i])
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -198,7 +207,7 @@ func policyDiffCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, l)
 	}
 	if p := report.Plan; p != nil {
-		fmt.Fprintf(stdout, "\nAgainst the database, loading %s would:\n", f.Arg(1))
+		fmt.Fprintf(stdout, "\nAgainst the database, loading %s would:\n", files[1])
 		if len(p.Ends) == 0 && len(p.Withdrawals) == 0 {
 			fmt.Fprintln(stdout, "  end no grant or request and withdraw no approval")
 		}
