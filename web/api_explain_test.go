@@ -35,7 +35,9 @@ func TestAPIPolicyExplain(t *testing.T) {
 					t.Fatalf("status %d, want %d: %s", status, tc.status, body)
 				}
 				if tc.status != 200 {
-					var out struct{ Error struct{ Code, Message string } }
+					var out struct {
+						Error struct{ Code, Message string }
+					}
 					if err := json.Unmarshal([]byte(body), &out); err != nil || out.Error.Code != tc.code || !strings.Contains(out.Error.Message, tc.msg) {
 						t.Fatalf("body %s, want %s %q", body, tc.code, tc.msg)
 					}
