@@ -134,7 +134,7 @@ func explain(in explainInput) Explanation {
 		if len(res.ApproverConditions) > 0 {
 			ain := cin
 			ain.approver = &p
-			if why := conditionsRefusal(res.ApproverConditions, ain); why != "" {
+			if why := quietRefusal(res.ApproverConditions, ain.activation()); why != "" {
 				a.Passes, a.Reason = false, why
 			}
 		}
@@ -257,4 +257,20 @@ func DirectoryMembers(ctx context.Context, reads DirectoryReads, group string) (
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// quietRefusal is conditionsRefusal without the log line for a condition
+// that cannot be evaluated: an explanation reports it, and nothing is
+// being refused.
+func quietRefusal(conds []Condition, act map[string]any) string {
+	for _, c := range conds {
+		holds, err := c.evaluate(act)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("condition %q could not be evaluated: %v", c.Expr, err)
+		case !holds:
+			return c.Message
+		}
+	}
+	return ""
 }
