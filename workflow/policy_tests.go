@@ -66,7 +66,13 @@ func (d *policyDecoder) policyTests(v *yaml.Node, pol *Policy) []PolicyTest {
 				}
 				t.At = at.UTC()
 			},
-			"attributes": func(n *yaml.Node) { t.Attributes = d.tags(n) },
+			"attributes": func(n *yaml.Node) {
+				if n.Kind != yaml.MappingNode {
+					d.errorf(n, "attributes must map directory attribute names to values, like {region: eu}, not %s", kindName(n))
+					return
+				}
+				t.Attributes = d.tags(n)
+			},
 			"groups":     func(n *yaml.Node) { t.Groups = d.strList(n, "groups") },
 			"expect":     func(n *yaml.Node) { expectNode = n; t.Expect = d.testExpect(n) },
 		})
