@@ -73,8 +73,8 @@ func (d *policyDecoder) policyTests(v *yaml.Node, pol *Policy) []PolicyTest {
 				}
 				t.Attributes = d.tags(n)
 			},
-			"groups":     func(n *yaml.Node) { t.Groups = d.strList(n, "groups") },
-			"expect":     func(n *yaml.Node) { expectNode = n; t.Expect = d.testExpect(n) },
+			"groups": func(n *yaml.Node) { t.Groups = d.strList(n, "groups") },
+			"expect": func(n *yaml.Node) { expectNode = n; t.Expect = d.testExpect(n) },
 		})
 		if c.Kind != yaml.MappingNode {
 			continue
