@@ -267,6 +267,7 @@ type conditionInput struct {
 	res       *Resource
 	start     time.Time // when access starts (or would)
 	now       time.Time
+	purpose   string // set by a policy test (policy_tests.go); requests carry none yet
 }
 
 func (in conditionInput) activation() map[string]any {
@@ -278,7 +279,7 @@ func (in conditionInput) activation() map[string]any {
 		"requester": conditionPerson(in.pol, in.requester),
 		"request": map[string]any{
 			"duration": in.req.Duration,
-			"purpose":  "", // request purposes do not exist yet
+			"purpose":  in.purpose, // request purposes do not exist yet; only policy tests set one
 			"ticket":   in.req.Ticket,
 			"reason":   in.req.Reason,
 			"start":    in.start,
@@ -313,24 +314,34 @@ func conditionsRefusal(conds []Condition, in conditionInput) string {
 	return ""
 }
 
-func (c Condition) refusal(act map[string]any, in conditionInput) (why string) {
+func (c Condition) refusal(act map[string]any, in conditionInput) string {
+	holds, err := c.evaluate(act)
+	switch {
+	case err != nil:
+		return c.unevaluable(in, err)
+	case !holds:
+		return c.Message
+	}
+	return ""
+}
+
+// evaluate runs the condition on act: whether it holds, or why it could
+// not be evaluated.
+func (c Condition) evaluate(act map[string]any) (holds bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			why = c.unevaluable(in, fmt.Errorf("%v", r))
+			holds, err = false, fmt.Errorf("%v", r)
 		}
 	}()
 	out, _, err := c.prg.Eval(act)
 	if err != nil {
-		return c.unevaluable(in, err)
+		return false, err
 	}
 	holds, ok := out.Value().(bool)
 	if !ok {
-		return c.unevaluable(in, fmt.Errorf("it gave %s, not true or false", out.Type()))
+		return false, fmt.Errorf("it gave %s, not true or false", out.Type())
 	}
-	if !holds {
-		return c.Message
-	}
-	return ""
+	return holds, nil
 }
 
 func (c Condition) unevaluable(in conditionInput, err error) string {

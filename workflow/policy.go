@@ -60,6 +60,9 @@ type Policy struct {
 	// key sensitive_patterns), applied besides card numbers and IBANs to
 	// every text a person writes, before it is stored.
 	SensitivePatterns []masking.Pattern
+	// Tests are the policy's own tests (policy key tests), which passed
+	// when it was loaded; see policy_tests.go.
+	Tests []PolicyTest
 
 	byID    map[string]*Resource
 	members map[string]map[string]bool // group → set of emails

@@ -244,6 +244,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		hours     []WorkingHours
 		channels  SlackChannels
 		patterns  []masking.Pattern
+		testsNode *yaml.Node // read once the resources are known (policy_tests.go)
 	)
 	seen := d.fields(root, "the policy", map[string]func(*yaml.Node){
 		"reviewers": func(v *yaml.Node) {
@@ -296,6 +297,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		},
 		"slack_channels":     func(v *yaml.Node) { channels = d.slackChannels(v) },
 		"sensitive_patterns": func(v *yaml.Node) { patterns = d.sensitivePatterns(v) },
+		"tests":              func(v *yaml.Node) { testsNode = v },
 		"resources": func(v *yaml.Node) {
 			if v.Kind != yaml.SequenceNode {
 				d.errorf(v, "resources must be a list, not %s", kindName(v))
@@ -342,6 +344,12 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 			d.errs = append(d.errs, PolicyError{File: d.file, Line: r.Line, Msg: fmt.Sprintf(
 				"resource %q needs %s but its approver groups list only %s", r.ID,
 				Plural(r.ApprovalsRequired, "distinct approval", "distinct approvals"), Plural(n, "person", "people"))})
+		}
+	}
+	if testsNode != nil {
+		p.Tests = d.policyTests(testsNode, p)
+		if len(d.errs) == 0 {
+			d.runPolicyTests(p, p.Tests, Now())
 		}
 	}
 	return p
