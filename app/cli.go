@@ -32,6 +32,8 @@ Usage:
   jitaccess policy check [--provision-lease DURATION] FILE
   jitaccess policy versions [--limit N] [--json]
   jitaccess policy views [--resource ID] [--json] [--demo] [FILE]
+  jitaccess policy explain --user EMAIL --resource ID [--policy FILE] [--database URL] [--json]
+  jitaccess policy diff OLD.yaml NEW.yaml [--database URL] [--json]
   jitaccess token create (--user EMAIL | --service NAME --scope SCOPE) [--description TEXT] [--expires-in DURATION]
   jitaccess token list
   jitaccess token revoke TOKEN_ID
@@ -139,8 +141,14 @@ func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(args) > 0 && args[0] == "views" {
 		return policyViewsCmd(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "explain" {
+		return policyExplainCmd(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "diff" {
+		return policyDiffCmd(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		fmt.Fprintln(stderr, "usage: jitaccess policy check FILE | jitaccess policy versions [--limit N] [--json] | jitaccess policy views [--resource ID] [--json] [--demo] [FILE]")
+		fmt.Fprintln(stderr, "usage: jitaccess policy check FILE | versions [--limit N] [--json] | views [--resource ID] [--json] [--demo] [FILE] | explain --user EMAIL --resource ID | diff OLD.yaml NEW.yaml")
 		return 2
 	}
 	var c commonFlags
@@ -170,7 +178,8 @@ func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: OK: %d resources, %d groups, %d admins\n", file, len(pol.Resources), len(pol.Groups), len(pol.Admins))
+	fmt.Fprintf(stdout, "%s: OK: %d resources, %d groups, %d admins, %s passed\n", file, len(pol.Resources), len(pol.Groups), len(pol.Admins),
+		workflow.Plural(len(pol.Tests), "test", "tests"))
 	return 0
 }
 

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,10 @@ func seedHistory(t *testing.T, url string) string {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
 	svc := workflow.NewService(db, app.DemoPolicy(), workflow.Options{Now: clock})
+	// The demo's conditions read directory attributes, as serve --demo seeds them.
+	if err := app.SeedDemoDirectory(ctx, svc, svc.Policy(), io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	must := func(r *workflow.Request, err error) *workflow.Request {
 		t.Helper()
 		if err != nil {

@@ -200,8 +200,11 @@ func scanCards(s string) (string, int) {
 		for g := 0; g < len(groups); {
 			a, z := cardSpan(s, groups[g:])
 			if z < 0 {
-				g++
-				continue
+				// No card starts at any group from g on (cardSpan tried
+				// each): trying again from g+1 would only repeat that,
+				// once per group, which made long runs like "0 0 0 …"
+				// quadratic.
+				break
 			}
 			start, end := groups[g+a].start, groups[g+z].end
 			b.WriteString(s[last:start])

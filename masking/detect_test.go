@@ -1,6 +1,7 @@
 package masking_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -133,5 +134,53 @@ func BenchmarkScanText1000Builtin(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		masking.ScanText(reason, nil)
+	}
+}
+
+// adversarialRuns are inputs made of one long run of short digit groups,
+// the shape that made card detection quadratic.
+var adversarialRuns = map[string]string{
+	"zeros-spaced": "0 ",
+	"groups-of-4":  "4111-",
+	"pairs":        "12 ",
+	"iban-like":    "DE89 ",
+}
+
+// TestLongDigitRunsStillFindCards: a card after (or inside) a long run of
+// digit groups is still found, once the scanner stops retrying groups it
+// has already ruled out.
+func TestLongDigitRunsStillFindCards(t *testing.T) {
+	for name, unit := range adversarialRuns {
+		t.Run(name, func(t *testing.T) {
+			run := strings.Repeat(unit, 20000)
+			out, found := masking.ScanText(run+"x 4111 1111 1111 1111 y", nil)
+			if strings.Contains(out, "4111 1111 1111 1111") || len(found) == 0 || found[0].Kind != masking.KindCard {
+				t.Fatalf("card after the run not masked: %v %q", found, out[len(out)-60:])
+			}
+		})
+	}
+	// Within one run: a Luhn-valid 16-digit card made of 4-digit groups
+	// at the end of a run of non-card groups is masked.
+	out, _ := masking.ScanText(strings.Repeat("1 ", 5000)+"4111 1111 1111 1111", nil)
+	if strings.Contains(out, "4111 1111 1111 1111") || !strings.HasSuffix(out, "[card ending 1111]") {
+		t.Fatalf("card at the end of a run not masked: %q", out[len(out)-60:])
+	}
+}
+
+// BenchmarkScanTextLongRuns: the time per byte must not grow with the
+// length of a run (BENCHMARKS.md, "Free-text scanning"): compare the
+// 10k and 100k figures of each input.
+func BenchmarkScanTextLongRuns(b *testing.B) {
+	for _, name := range []string{"zeros-spaced", "groups-of-4", "pairs", "iban-like"} {
+		for _, size := range []int{10_000, 100_000} {
+			unit := adversarialRuns[name]
+			in := strings.Repeat(unit, size/len(unit))
+			b.Run(fmt.Sprintf("%s/%d", name, size), func(b *testing.B) {
+				b.SetBytes(int64(len(in)))
+				for b.Loop() {
+					masking.ScanText(in, nil)
+				}
+			})
+		}
 	}
 }

@@ -46,3 +46,16 @@ func (s *Server) listPolicyVersions(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, out)
 }
+
+// GET /api/v1/policy/explain?user=EMAIL&resource=ID: what would happen if
+// user asked for resource now (admins and reviewers; workflow.Explain).
+func (s *Server) explainPolicy(c echo.Context) error {
+	if err := checkQuery(c, "user", "resource"); err != nil {
+		return err
+	}
+	x, err := s.svc.Explain(c.Request().Context(), principal(c), c.QueryParam("user"), c.QueryParam("resource"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, x)
+}

@@ -148,6 +148,7 @@ func (s *Server) routes() {
 	api.GET("/provisioning", s.listProvisioning, auth)
 	api.GET("/audit", s.listAudit, auth)
 	api.GET("/policy/versions", s.listPolicyVersions, auth)
+	api.GET("/policy/explain", s.explainPolicy, auth)
 }
 
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {

@@ -20,6 +20,11 @@ type policyData struct {
 	// Views are the field × group matrices ("who sees what") of the
 	// resources that declare fields.
 	Views []workflow.ViewMatrix
+	// The explain form: the user and resource asked about, and the
+	// explanation (or why there is none).
+	ExplainUser, ExplainResource string
+	Explanation                  *workflow.Explanation
+	ExplainError                 string
 }
 
 type policyGroup struct {
@@ -37,12 +42,24 @@ type policyResource struct {
 // them, as the policy in force says, and who sees what of each resource's
 // masked fields.
 func (u *ui) policy(c echo.Context) error {
-	if err := checkQuery(c); err != nil {
+	if err := checkQuery(c, "user", "resource"); err != nil {
 		return err
 	}
 	v := u.newView(c, "Policy", "policy")
 	pol := u.svc.Policy()
 	d := policyData{Source: pol.Source, Version: pol.Version, SHA256: pol.SHA256, Admins: slices.Sorted(slices.Values(pol.Admins)), Reviewers: pol.Reviewers}
+	d.ExplainUser, d.ExplainResource = c.QueryParam("user"), c.QueryParam("resource")
+	if d.ExplainUser != "" || d.ExplainResource != "" {
+		x, err := u.svc.Explain(c.Request().Context(), v.Me.Principal, d.ExplainUser, d.ExplainResource)
+		switch workflow.ErrorCode(err) {
+		case "":
+			d.Explanation = &x
+		case workflow.CodeInvalid, workflow.CodeNotFound:
+			d.ExplainError = workflow.ErrorMessage(err)
+		default:
+			return err
+		}
+	}
 	for name, members := range pol.Groups {
 		d.Groups = append(d.Groups, policyGroup{Name: name, Members: slices.Sorted(slices.Values(members))})
 	}

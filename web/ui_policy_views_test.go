@@ -33,3 +33,35 @@ func TestPolicyPageShowsViewMatrix(t *testing.T) {
 		}
 	})
 }
+
+// The policy page's explain form renders workflow.Explain's answer, and
+// says what is wrong with the question instead of failing.
+func TestPolicyPageExplain(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		root := e.signIn(t, "root@example.com")
+		for _, tc := range []struct {
+			name, query string
+			want        []string
+		}{
+			{"form", "", []string{`<section class="card" id="policy-explain">`, `name="user"`}},
+			{"may request", "?user=alice@example.com&resource=crm-payments", []string{`<strong>alice@example.com</strong> may request <span class="mono">crm-payments</span>.`,
+				`<tr><td>carol@example.com</td><td>pass</td></tr>`, `review timeout 24h`}},
+			{"unknown user", "?user=zed@example.com&resource=crm-payments", []string{`may not request`, `<li>zed@example.com is not in the access policy</li>`}},
+			{"unknown resource", "?user=alice@example.com&resource=nope", []string{`<p class="flash flash-error" id="explain-error">unknown resource &#34;nope&#34;</p>`}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				p := root.get(t, "/policy"+tc.query)
+				body := strings.Join(strings.Fields(p.body), " ")
+				if p.status != 200 {
+					t.Fatalf("status %d", p.status)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(body, w) {
+						t.Errorf("page lacks %q", w)
+					}
+				}
+			})
+		}
+	})
+}

@@ -267,12 +267,17 @@ type conditionInput struct {
 	res       *Resource
 	start     time.Time // when access starts (or would)
 	now       time.Time
+	purpose   string // supposed by a policy test or an explain (no request yet); a request's own wins
 }
 
 func (in conditionInput) activation() map[string]any {
 	tags := in.res.Tags
 	if tags == nil {
 		tags = map[string]string{}
+	}
+	purpose := in.req.Purpose
+	if purpose == "" {
+		purpose = in.purpose // what a policy test or an explain supposes
 	}
 	categories := in.res.Categories
 	if categories == nil {
@@ -282,7 +287,7 @@ func (in conditionInput) activation() map[string]any {
 		"requester": conditionPerson(in.pol, in.requester),
 		"request": map[string]any{
 			"duration": in.req.Duration,
-			"purpose":  in.req.Purpose,
+			"purpose":  purpose,
 			"ticket":   in.req.Ticket,
 			"reason":   in.req.Reason,
 			"start":    in.start,
@@ -318,24 +323,34 @@ func conditionsRefusal(conds []Condition, in conditionInput) string {
 	return ""
 }
 
-func (c Condition) refusal(act map[string]any, in conditionInput) (why string) {
+func (c Condition) refusal(act map[string]any, in conditionInput) string {
+	holds, err := c.evaluate(act)
+	switch {
+	case err != nil:
+		return c.unevaluable(in, err)
+	case !holds:
+		return c.Message
+	}
+	return ""
+}
+
+// evaluate runs the condition on act: whether it holds, or why it could
+// not be evaluated.
+func (c Condition) evaluate(act map[string]any) (holds bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			why = c.unevaluable(in, fmt.Errorf("%v", r))
+			holds, err = false, fmt.Errorf("%v", r)
 		}
 	}()
 	out, _, err := c.prg.Eval(act)
 	if err != nil {
-		return c.unevaluable(in, err)
+		return false, err
 	}
 	holds, ok := out.Value().(bool)
 	if !ok {
-		return c.unevaluable(in, fmt.Errorf("it gave %s, not true or false", out.Type()))
+		return false, fmt.Errorf("it gave %s, not true or false", out.Type())
 	}
-	if !holds {
-		return c.Message
-	}
-	return ""
+	return holds, nil
 }
 
 func (c Condition) unevaluable(in conditionInput, err error) string {

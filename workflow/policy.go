@@ -67,6 +67,9 @@ type Policy struct {
 	ClassificationLevels map[string]LevelDefaults
 	// TierSettings are the per-tier review settings (policy key tiers).
 	TierSettings map[Tier]TierSettings
+	// Tests are the policy's own tests (policy key tests), which passed
+	// when it was loaded; see policy_tests.go.
+	Tests []PolicyTest
 
 	byID    map[string]*Resource
 	members map[string]map[string]bool // group → set of emails

@@ -80,6 +80,18 @@ type PolicyDiff struct {
 	Groups           []GroupChange    `json:"groups_changed,omitempty"`
 	Admins           *ListChange      `json:"admins,omitempty"`
 	Reviewers        *ListChange      `json:"reviewers,omitempty"`
+	// Access is who gains or loses the right to request and to approve
+	// each resource, people rather than groups: the sum of the resource
+	// and group changes above.
+	Access []AccessChange `json:"access,omitempty"`
+}
+
+// AccessChange is who gained (Added) and lost (Removed) the right to
+// request and to approve one resource.
+type AccessChange struct {
+	Resource   string      `json:"resource"`
+	Requesters *ListChange `json:"requesters,omitempty"`
+	Approvers  *ListChange `json:"approvers,omitempty"`
 }
 
 // ResourceChange is how one resource present in both versions changed.
@@ -158,7 +170,46 @@ func DiffPolicies(old, new PolicySummary) PolicyDiff {
 	}
 	d.Admins = diffList(old.Admins, new.Admins)
 	d.Reviewers = diffList(old.Reviewers, new.Reviewers)
+	d.Access = diffAccess(old, new)
 	return d
+}
+
+// diffAccess expands each resource's requester and approver groups into
+// people in both versions and compares them.
+func diffAccess(old, new PolicySummary) []AccessChange {
+	ids := sortedSet(slices.Concat(sortedKeysOf(old.Resources), sortedKeysOf(new.Resources)))
+	var out []AccessChange
+	for _, id := range ids {
+		o, n := old.Resources[id], new.Resources[id]
+		c := AccessChange{Resource: id,
+			Requesters: diffList(old.people(o.Requesters), new.people(n.Requesters)),
+			Approvers:  diffList(old.people(o.Approvers), new.people(n.Approvers))}
+		if c.Requesters != nil || c.Approvers != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// people lists the members of groups, sorted.
+func (s PolicySummary) people(groups []string) []string {
+	var out []string
+	for _, g := range groups {
+		out = append(out, s.Groups[g]...)
+	}
+	return sortedSet(out)
+}
+
+// WithMembers returns s with more members in its groups (the directory's
+// members of groups of the same names), so that a diff of two summaries
+// so extended names everyone who gains or loses access.
+func (s PolicySummary) WithMembers(extra map[string][]string) PolicySummary {
+	out := s
+	out.Groups = map[string][]string{}
+	for g, members := range s.Groups {
+		out.Groups[g] = sortedSet(slices.Concat(members, extra[g]))
+	}
+	return out
 }
 
 // FirstPolicyDiff is the diff recorded with the first version: everything
@@ -281,6 +332,14 @@ func (d PolicyDiff) Lines() []string {
 	}
 	if d.Reviewers != nil {
 		out = append(out, "reviewers: "+d.Reviewers.String())
+	}
+	for _, a := range d.Access {
+		if a.Requesters != nil {
+			out = append(out, a.Resource+" may request: "+a.Requesters.String())
+		}
+		if a.Approvers != nil {
+			out = append(out, a.Resource+" may approve: "+a.Approvers.String())
+		}
 	}
 	return out
 }

@@ -55,19 +55,28 @@ func TestDiffPolicies(t *testing.T) {
 				Tier: &workflow.TierChange{From: "medium", To: "high"}, Approvals: &workflow.IntChange{From: 1, To: 2}}}},
 			text: "crm-notes tier medium → high; crm-notes approvals_required 1 → 2"},
 		{name: "member removed", new: strings.Replace(diffBase, "carol@example.com, ", "", 1),
-			want: workflow.PolicyDiff{Groups: []workflow.GroupChange{{Name: "managers", MembersRemoved: []string{"carol@example.com"}}}},
-			text: "group managers: -carol@example.com"},
+			want: workflow.PolicyDiff{Groups: []workflow.GroupChange{{Name: "managers", MembersRemoved: []string{"carol@example.com"}}},
+				Access: []workflow.AccessChange{
+					{Resource: "crm-notes", Approvers: &workflow.ListChange{Removed: []string{"carol@example.com"}}},
+					{Resource: "crm-payments", Approvers: &workflow.ListChange{Removed: []string{"carol@example.com"}}}}},
+			text: "group managers: -carol@example.com; crm-notes may approve: -carol@example.com; crm-payments may approve: -carol@example.com"},
 		{name: "resource and group added, admin changed",
 			new: strings.Replace(strings.Replace(diffBase, "root@", "boss@", 1), "  managers:", "  contractors: [zed@example.com]\n  managers:", 1) +
 				"  - id: kb\n    tier: low\n    max_duration: 1h\n    requesters: [agents, contractors]\n    auto_approve: true\n",
 			want: workflow.PolicyDiff{ResourcesAdded: []string{"kb"}, GroupsAdded: []string{"contractors"},
-				Admins: &workflow.ListChange{Added: []string{"boss@example.com"}, Removed: []string{"root@example.com"}}},
-			text: "+resource kb; +group contractors; admins: +boss@example.com -root@example.com"},
+				Admins: &workflow.ListChange{Added: []string{"boss@example.com"}, Removed: []string{"root@example.com"}},
+				Access: []workflow.AccessChange{{Resource: "kb", Requesters: &workflow.ListChange{Added: []string{"alice@example.com", "zed@example.com"}}}}},
+			text: "+resource kb; +group contractors; admins: +boss@example.com -root@example.com; kb may request: +alice@example.com +zed@example.com"},
 		{name: "resource removed, requesters changed",
 			new: strings.Replace(diffBase[:strings.Index(diffBase, "  - id: crm-notes")], "requesters: [agents]", "requesters: [agents, managers]", 1),
 			want: workflow.PolicyDiff{ResourcesRemoved: []string{"crm-notes"}, Resources: []workflow.ResourceChange{{ID: "crm-payments",
-				Requesters: &workflow.ListChange{Added: []string{"managers"}}}}},
-			text: "-resource crm-notes; crm-payments requesters: +managers"},
+				Requesters: &workflow.ListChange{Added: []string{"managers"}}}},
+				Access: []workflow.AccessChange{
+					{Resource: "crm-notes", Requesters: &workflow.ListChange{Removed: []string{"alice@example.com"}},
+						Approvers: &workflow.ListChange{Removed: []string{"carol@example.com", "dave@example.com", "erin@example.com"}}},
+					{Resource: "crm-payments", Requesters: &workflow.ListChange{Added: []string{"carol@example.com", "dave@example.com", "erin@example.com"}}}}},
+			text: "-resource crm-notes; crm-payments requesters: +managers; crm-notes may request: -alice@example.com; " +
+				"crm-notes may approve: -carol@example.com -dave@example.com -erin@example.com; crm-payments may request: +carol@example.com +dave@example.com +erin@example.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := workflow.DiffPolicies(summaryOf(t, diffBase), summaryOf(t, tc.new))

@@ -36,7 +36,8 @@ func TestPolicyVersionNumbering(t *testing.T) {
 		ctx := context.Background()
 		base := parse(t, diffBase)
 		svc := workflow.NewService(db, base, workflow.Options{Now: newClock().Now})
-		lowered := strings.Replace(diffBase, "tier: high", "tier: medium", 1)
+		// Lowered, and carol no longer approves: the record names her loss.
+		lowered := strings.Replace(strings.Replace(diffBase, "tier: high", "tier: medium", 1), "carol@example.com, ", "", 1)
 		for i, step := range []struct {
 			yaml    string
 			trigger workflow.PolicyTrigger
@@ -67,7 +68,8 @@ func TestPolicyVersionNumbering(t *testing.T) {
 		}
 		// The reproducer: a reload that lowered crm-payments from high to
 		// medium left no trace in the audit log.
-		if r := recs[2].Reason; !strings.HasPrefix(r, "version 2 (sighup) sha256 ") || !strings.Contains(r, "crm-payments tier high → medium (LOWERED)") {
+		if r := recs[2].Reason; !strings.HasPrefix(r, "version 2 (sighup) sha256 ") || !strings.Contains(r, "crm-payments tier high → medium (LOWERED)") ||
+			!strings.Contains(r, "crm-payments may approve: -carol@example.com") || !strings.Contains(r, "crm-notes may approve: -carol@example.com") {
 			t.Fatalf("lowering reload: %q", r)
 		}
 		if r := recs[1].Reason; !strings.HasSuffix(r, ": unchanged") || recs[1].Actor != "system" {
@@ -76,6 +78,9 @@ func TestPolicyVersionNumbering(t *testing.T) {
 		vs, next, err := svc.PolicyVersions(ctx, root, workflow.PolicyVersionQuery{Limit: 2})
 		if err != nil || len(vs) != 2 || next == "" || vs[0].Version != 3 || vs[1].Version != 2 {
 			t.Fatalf("page 1: %v %q %v", err, next, vs)
+		}
+		if a := vs[1].Diff.Access; len(a) != 2 || a[0].Approvers == nil || a[0].Approvers.Removed[0] != "carol@example.com" {
+			t.Fatalf("version 2 access diff: %+v", vs[1].Diff.Access)
 		}
 		if !vs[1].Lowered || vs[0].Lowered || vs[1].Trigger != workflow.TriggerSIGHUP || vs[1].LoadedBy != "test/1" {
 			t.Fatalf("version 2: %+v", vs[1])

@@ -249,6 +249,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		patterns  []masking.Pattern
 		levels    map[string]LevelDefaults
 		tiers     map[Tier]TierSettings
+		testsNode *yaml.Node // read once the resources are known (policy_tests.go)
 	)
 	seen := d.fields(root, "the policy", map[string]func(*yaml.Node){
 		"reviewers": func(v *yaml.Node) {
@@ -303,6 +304,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		"sensitive_patterns":    func(v *yaml.Node) { patterns = d.sensitivePatterns(v) },
 		"classification_levels": func(v *yaml.Node) { levels = d.classificationLevels(v) },
 		"tiers":                 func(v *yaml.Node) { tiers = d.tierSettings(v) },
+		"tests":                 func(v *yaml.Node) { testsNode = v },
 		"resources": func(v *yaml.Node) {
 			if v.Kind != yaml.SequenceNode {
 				d.errorf(v, "resources must be a list, not %s", kindName(v))
@@ -351,6 +353,12 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 			d.errs = append(d.errs, PolicyError{File: d.file, Line: r.Line, Msg: fmt.Sprintf(
 				"resource %q needs %s but its approver groups list only %s", r.ID,
 				Plural(r.ApprovalsRequired, "distinct approval", "distinct approvals"), Plural(n, "person", "people"))})
+		}
+	}
+	if testsNode != nil {
+		p.Tests = d.policyTests(testsNode, p)
+		if len(d.errs) == 0 {
+			d.runPolicyTests(p, p.Tests, Now())
 		}
 	}
 	return p
