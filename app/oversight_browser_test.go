@@ -53,9 +53,13 @@ func seedHistory(t *testing.T, url string) string {
 	}
 	user := workflow.User
 	submit := func(who, res string, d time.Duration, reason, ticket string) *workflow.Request {
-		return must(svc.Submit(ctx, user(who), workflow.SubmitInput{Resource: res, Duration: d, Reason: reason, Ticket: ticket}))
+		purpose := ""
+		if res == "crm-payments" { // the demo's payment data names a purpose
+			purpose = "refund"
+		}
+		return must(svc.Submit(ctx, user(who), workflow.SubmitInput{Resource: res, Duration: d, Reason: reason, Ticket: ticket, Purpose: purpose}))
 	}
-	approve := func(who string, r *workflow.Request) { must(svc.Approve(ctx, user(who), r.ID, "")) }
+	approve := func(who string, r *workflow.Request) { must(svc.Approve(ctx, user(who), r.ID, "checked the case")) }
 	sweep := func() {
 		if _, err := svc.Sweep(ctx); err != nil {
 			t.Fatal(err)

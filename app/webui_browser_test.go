@@ -238,6 +238,7 @@ func TestBrowserTwoPersonApproval(t *testing.T) {
 		b.shot("new-request-pick")
 		b.submit(`a[data-resource="crm-payments"]`)
 		b.do(chromedp.SetValue(chromedp.ID("duration"), "1h"),
+			chromedp.SetValue(chromedp.ID("purpose"), "refund"),
 			chromedp.SendKeys(chromedp.ID("reason"), "Case 4411: refund failed, need to check the card on file"),
 			chromedp.SendKeys(chromedp.ID("ticket"), "SUP-4411"))
 		b.shot("new-request-form")
