@@ -170,6 +170,10 @@ func TestUIPurposeAndApproverComment(t *testing.T) {
 		}
 
 		notes := e.submit(t, workflow.User("alice@example.com"), "crm-notes", time.Hour)
+		// The decisions page offers no one-click approval where a comment is required.
+		if dec := carol.get(t, "/decisions"); !strings.Contains(dec.body, `id="req-`+notes.ID+`"`) || strings.Contains(dec.body, `action="/requests/`+notes.ID+`/approve"`) {
+			t.Fatalf("decisions page: %s", excerpt(dec.body))
+		}
 		page := carol.get(t, "/requests/"+notes.ID)
 		if !strings.Contains(page.body, "(required for this resource)") || !strings.Contains(page.body, `name="comment" maxlength="1000" required`) {
 			t.Fatalf("approve form does not require a comment: %s", excerpt(page.body))

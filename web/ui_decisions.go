@@ -45,7 +45,9 @@ func (u *ui) decisions(c echo.Context) error {
 	}
 	for _, r := range reqs {
 		d.Rows = append(d.Rows, decisionRow{Request: r, ResourceName: resourceName(pol, r.Resource),
-			CanApprove: u.svc.AllowedActions(ctx, who, r, v.Now).Approve})
+			// A one-click approval has no comment: where one is required,
+			// the request's page (Review) takes it.
+			CanApprove: u.svc.AllowedActions(ctx, who, r, v.Now).Approve && !pol.ApprovalNeedsComment(r.Resource)})
 	}
 	v.Data, v.Refresh = d, u.refreshSeconds()
 	return u.render(c, http.StatusOK, "decisions", v)
