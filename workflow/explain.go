@@ -200,6 +200,9 @@ func ExplainWith(ctx context.Context, dir DirectoryReader, pol *Policy, user, re
 		}
 	}
 	e := explain(explainInput{pol: pol, res: res, requester: requester, candidates: candidates, now: now})
+	if res.ReviewTimeout > 0 { // the resource's or its tier's review_timeout
+		reviewTimeout = res.ReviewTimeout
+	}
 	if reviewTimeout > 0 {
 		e.ReviewTimeout = FormatDuration(reviewTimeout)
 	}

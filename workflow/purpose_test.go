@@ -97,6 +97,13 @@ func TestPolicyLevelAndTierDefaults(t *testing.T) {
 				r.ApproverCommentRequired, r.Classification, tc.maxDuration, tc.reviewTimeout, tc.commentRequired, tc.classification)
 		}
 	}
+	// Explain shows the timeout a request would get.
+	for id, want := range map[string]string{"payments": "30m", "tickets": "2h", "critical-quiet": "24h"} {
+		x, err := workflow.ExplainWith(context.Background(), nil, pol, "alice@example.com", id, time.Now(), 24*time.Hour)
+		if err != nil || x.ReviewTimeout != want {
+			t.Errorf("explain %s: review timeout %q, %v; want %s", id, x.ReviewTimeout, err, want)
+		}
+	}
 	// Without a tiers key, critical resources want a comment and others do not.
 	base := mustPolicy(t)
 	for id, want := range map[string]bool{"prod-db": true, "crm-payments": false} {
