@@ -39,6 +39,11 @@ func TestHashCoversEveryField(t *testing.T) {
 		"from_state": func(r *workflow.AuditRecord) { r.FromState = workflow.StateApproved },
 		"to_state":   func(r *workflow.AuditRecord) { r.ToState = workflow.StateDenied },
 		"reason":     func(r *workflow.AuditRecord) { r.Reason = "ticket 43" },
+		"purpose":    func(r *workflow.AuditRecord) { r.Purpose = "refund" },
+		// The purpose is its own field: not the reason's tail.
+		"reason into purpose": func(r *workflow.AuditRecord) {
+			r.Reason, r.Purpose = r.Reason[:len(r.Reason)-1], r.Reason[len(r.Reason)-1:]
+		},
 		// Moving text between fields must change the hash too.
 		"boundary": func(r *workflow.AuditRecord) { r.Actor, r.Action = r.Actor+"a", r.Action[1:] },
 	} {
