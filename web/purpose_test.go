@@ -169,6 +169,13 @@ func TestUIPurposeAndApproverComment(t *testing.T) {
 			t.Fatalf("approver's page lacks the purpose: %s", excerpt(detail.body))
 		}
 
+		// Admins see the rules on the policy page.
+		pp := e.signIn(t, "root@example.com").get(t, "/policy")
+		for _, want := range []string{"classification restricted", "categories: payment", "purposes: refund, chargeback", "ticket required, matching", "approvals need a comment"} {
+			if !strings.Contains(pp.body, want) {
+				t.Fatalf("policy page lacks %q", want)
+			}
+		}
 		notes := e.submit(t, workflow.User("alice@example.com"), "crm-notes", time.Hour)
 		// The decisions page offers no one-click approval where a comment is required.
 		if dec := carol.get(t, "/decisions"); !strings.Contains(dec.body, `id="req-`+notes.ID+`"`) || strings.Contains(dec.body, `action="/requests/`+notes.ID+`/approve"`) {
