@@ -28,6 +28,15 @@ type ResourceSummary struct {
 	AutoApprove       bool     `json:"auto_approve,omitempty"`
 	Requesters        []string `json:"requesters"`
 	Approvers         []string `json:"approvers"`
+	// The rules on who, when and why (conditions.go,
+	// policy_classification.go). They are omitted when unset, so that the
+	// summaries (and hashes) of policies that use none are as they were.
+	ReviewTimeout      string   `json:"review_timeout,omitempty"`
+	Conditions         []string `json:"conditions,omitempty"`
+	ApproverConditions []string `json:"approver_conditions,omitempty"`
+	Purposes           []string `json:"purposes,omitempty"`
+	Classification     string   `json:"classification,omitempty"`
+	TicketRule         string   `json:"ticket_rule,omitempty"`
 }
 
 // SummarizePolicy returns p's summary.
@@ -42,10 +51,38 @@ func SummarizePolicy(p *Policy) PolicySummary {
 		s.Groups[g] = sortedSet(members)
 	}
 	for _, r := range p.Resources {
-		s.Resources[r.ID] = ResourceSummary{Tier: r.Tier, ApprovalsRequired: r.ApprovalsRequired, AutoApprove: r.AutoApprove,
-			Requesters: sortedSet(r.Requesters), Approvers: sortedSet(r.Approvers)}
+		rs := ResourceSummary{Tier: r.Tier, ApprovalsRequired: r.ApprovalsRequired, AutoApprove: r.AutoApprove,
+			Requesters: sortedSet(r.Requesters), Approvers: sortedSet(r.Approvers),
+			Conditions: conditionExprs(r.Conditions), ApproverConditions: conditionExprs(r.ApproverConditions),
+			Purposes: sortedSet(r.Purposes), Classification: r.Classification}
+		if len(rs.Purposes) == 0 {
+			rs.Purposes = nil
+		}
+		if r.ReviewTimeout > 0 {
+			rs.ReviewTimeout = FormatDuration(r.ReviewTimeout)
+		}
+		switch {
+		case r.TicketPattern != nil:
+			rs.TicketRule = "matching " + r.TicketPattern.String()
+		case r.TicketRequired:
+			rs.TicketRule = "required"
+		}
+		s.Resources[r.ID] = rs
 	}
 	return s
+}
+
+// conditionExprs lists the expressions of cs, sorted (nil for none).
+func conditionExprs(cs []Condition) []string {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.Expr
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Hash is the hex SHA-256 of the summary's JSON: the content hash of a
@@ -101,8 +138,14 @@ type ResourceChange struct {
 	Approvals  *IntChange  `json:"approvals_required,omitempty"`
 	Requesters *ListChange `json:"requesters,omitempty"`
 	Approvers  *ListChange `json:"approvers,omitempty"`
-	// Lowered: the tier went down, or fewer approvals are required
-	// (auto-approval included).
+	// The rules on who, when and why: a list's added and removed entries,
+	// a setting's value before and after ("" for none).
+	Conditions         *ListChange    `json:"conditions,omitempty"`
+	ApproverConditions *ListChange    `json:"approver_conditions,omitempty"`
+	Purposes           *ListChange    `json:"purposes,omitempty"`
+	Settings           []StringChange `json:"settings,omitempty"`
+	// Lowered: the tier went down, fewer approvals are required
+	// (auto-approval included), or a condition was removed.
 	Lowered bool `json:"lowered,omitempty"`
 	// TwoPersonRuleRemoved: it needed two or more approvals and now needs
 	// fewer.
@@ -113,6 +156,14 @@ type ResourceChange struct {
 type TierChange struct {
 	From Tier `json:"from"`
 	To   Tier `json:"to"`
+}
+
+// StringChange is a setting of a resource (review_timeout,
+// classification, ticket) before and after; "" is unset.
+type StringChange struct {
+	Key  string `json:"key"`
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 // IntChange is a number before and after.
@@ -237,7 +288,23 @@ func diffResource(id string, o, n ResourceSummary) (ResourceChange, bool) {
 	}
 	c.Requesters = diffList(o.Requesters, n.Requesters)
 	c.Approvers = diffList(o.Approvers, n.Approvers)
-	changed := c.Tier != nil || c.Approvals != nil || c.Requesters != nil || c.Approvers != nil
+	c.Conditions = diffList(o.Conditions, n.Conditions)
+	c.ApproverConditions = diffList(o.ApproverConditions, n.ApproverConditions)
+	c.Purposes = diffList(o.Purposes, n.Purposes)
+	if c.Conditions != nil && len(c.Conditions.Removed) > 0 || c.ApproverConditions != nil && len(c.ApproverConditions.Removed) > 0 {
+		c.Lowered = true
+	}
+	for _, kv := range []struct{ key, from, to string }{
+		{"review_timeout", o.ReviewTimeout, n.ReviewTimeout},
+		{"classification", o.Classification, n.Classification},
+		{"ticket", o.TicketRule, n.TicketRule},
+	} {
+		if kv.from != kv.to {
+			c.Settings = append(c.Settings, StringChange{Key: kv.key, From: kv.from, To: kv.to})
+		}
+	}
+	changed := c.Tier != nil || c.Approvals != nil || c.Requesters != nil || c.Approvers != nil ||
+		c.Conditions != nil || c.ApproverConditions != nil || c.Purposes != nil || len(c.Settings) > 0
 	return c, changed
 }
 
@@ -317,6 +384,22 @@ func (d PolicyDiff) Lines() []string {
 		if c.Approvers != nil {
 			out = append(out, c.ID+" approvers: "+c.Approvers.String())
 		}
+		for _, lc := range []struct {
+			name string
+			lc   *ListChange
+		}{{"conditions", c.Conditions}, {"approver_conditions", c.ApproverConditions}, {"purposes", c.Purposes}} {
+			if lc.lc == nil {
+				continue
+			}
+			s := c.ID + " " + lc.name + ": " + lc.lc.String()
+			if lc.name != "purposes" && len(lc.lc.Removed) > 0 {
+				s += " (LOWERED)"
+			}
+			out = append(out, s)
+		}
+		for _, st := range c.Settings {
+			out = append(out, fmt.Sprintf("%s %s %s → %s", c.ID, st.Key, orNone(st.From), orNone(st.To)))
+		}
 	}
 	for _, g := range d.GroupsAdded {
 		out = append(out, "+group "+g)
@@ -352,6 +435,13 @@ func addedOf(lc *ListChange) []string {
 }
 
 // String is "+a -b".
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
 func (lc *ListChange) String() string {
 	var parts []string
 	for _, v := range lc.Added {

@@ -77,6 +77,18 @@ func TestDiffPolicies(t *testing.T) {
 					{Resource: "crm-payments", Requesters: &workflow.ListChange{Added: []string{"carol@example.com", "dave@example.com", "erin@example.com"}}}}},
 			text: "-resource crm-notes; crm-payments requesters: +managers; crm-notes may request: -alice@example.com; " +
 				"crm-notes may approve: -carol@example.com -dave@example.com -erin@example.com; crm-payments may request: +carol@example.com +dave@example.com +erin@example.com"},
+		{name: "rules added: condition, purposes, ticket, timeout, classification",
+			new: strings.Replace(diffBase, "    approvers: [managers]\n  - id: crm-notes",
+				"    approvers: [managers]\n    conditions:\n      - {expr: \"request.duration <= duration('30m')\", message: short}\n"+
+					"    purposes: [refund, chargeback]\n    ticket_required: true\n    review_timeout: 2h\n"+
+					"    classification: {level: restricted}\n  - id: crm-notes", 1),
+			want: workflow.PolicyDiff{Resources: []workflow.ResourceChange{{ID: "crm-payments",
+				Conditions: &workflow.ListChange{Added: []string{"request.duration <= duration('30m')"}},
+				Purposes:   &workflow.ListChange{Added: []string{"chargeback", "refund"}},
+				Settings: []workflow.StringChange{{Key: "review_timeout", To: "2h"}, {Key: "classification", To: "restricted"},
+					{Key: "ticket", To: "required"}}}}},
+			text: "crm-payments conditions: +request.duration <= duration('30m'); crm-payments purposes: +chargeback +refund; " +
+				"crm-payments review_timeout (none) → 2h; crm-payments classification (none) → restricted; crm-payments ticket (none) → required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := workflow.DiffPolicies(summaryOf(t, diffBase), summaryOf(t, tc.new))
@@ -105,5 +117,19 @@ func TestFirstPolicyDiffAndLongText(t *testing.T) {
 	}
 	if txt := workflow.DiffPolicies(workflow.PolicySummary{}, big).String(); len(txt) > 800 || !strings.Contains(txt, "more changes") {
 		t.Fatalf("long diff not bounded: %d %q", len(txt), txt)
+	}
+}
+
+// TestDiffRemovedConditionIsLowered: taking a condition away asks less of
+// a resource, like lowering its tier, so it raises the alert.
+func TestDiffRemovedConditionIsLowered(t *testing.T) {
+	with := strings.Replace(diffBase, "    approvers: [managers]\n  - id: crm-notes",
+		"    approvers: [managers]\n    approver_conditions:\n      - {expr: \"approver.email != requester.email\"}\n  - id: crm-notes", 1)
+	d := workflow.DiffPolicies(summaryOf(t, with), summaryOf(t, diffBase))
+	if !d.Lowered() || !strings.Contains(d.String(), "crm-payments approver_conditions: -approver.email != requester.email (LOWERED)") {
+		t.Fatalf("lowered %v: %s", d.Lowered(), d.String())
+	}
+	if same := workflow.DiffPolicies(summaryOf(t, with), summaryOf(t, with)); !same.Empty() {
+		t.Fatalf("same policy differs: %s", same.String())
 	}
 }
