@@ -21,9 +21,14 @@ type Explanation struct {
 	User     string `json:"user"`
 	Resource string `json:"resource"`
 	// CanRequest is whether a request by User would be accepted now (the
-	// duration and reason aside); Reasons say why not.
+	// duration, reason and ticket aside, and the purpose unless one was
+	// given); Reasons say why not.
 	CanRequest bool     `json:"can_request"`
 	Reasons    []string `json:"reasons,omitempty"`
+	// Purpose is the purpose judged ("" for none given); Purposes are the
+	// resource's, one of which a request must name.
+	Purpose  string   `json:"purpose,omitempty"`
+	Purposes []string `json:"purposes,omitempty"`
 	// InDirectory and Disabled are what the directory says of User.
 	InDirectory bool `json:"in_directory"`
 	Disabled    bool `json:"disabled,omitempty"`
@@ -105,6 +110,12 @@ func explain(in explainInput) Explanation {
 		e.Reasons = append(e.Reasons, fmt.Sprintf("%s is not in the access policy", who.Email))
 	case !pol.CanRequest(who, res):
 		e.Reasons = append(e.Reasons, fmt.Sprintf("%s is not in any requester group of %s (%s)", who.Email, res.ID, strings.Join(res.Requesters, ", ")))
+	}
+	e.Purpose, e.Purposes = in.purpose, res.Purposes
+	if in.purpose != "" {
+		if err := checkPurpose(res, in.purpose); err != nil {
+			e.Reasons = append(e.Reasons, ErrorMessage(err))
+		}
 	}
 	req := &Request{Requester: who.Email, Resource: res.ID, Duration: res.MaxDuration}
 	cin := conditionInput{pol: pol, requester: who, req: req, res: res, start: in.now, now: in.now, purpose: in.purpose}

@@ -19,6 +19,7 @@ resources:
     max_duration: 4h
     requesters: [agents, contractors]
     approvers: [managers]
+    purposes: [refund, chargeback]
     conditions:
       - expr: request.purpose == 'refund' && requester.attributes.region == 'eu'
         message: refunds only, from the EU
@@ -59,6 +60,12 @@ func TestPolicyTests(t *testing.T) {
 `, want: []string{"+6: policy test (alice@example.com on crm-payments) failed: expected can_request true, but: refunds only, from the EU",
 			"+7: policy test (alice@example.com on crm-payments) failed: expected dave@example.com among the approvers, but dave approves mornings only",
 			"+8: policy test (alice@example.com on crm-payments) failed: expected tier critical, but it is high"}},
+		{name: "a purpose the resource does not list", tests: `  - user: alice@example.com
+    resource: crm-payments
+    purpose: marketing
+    attributes: {region: eu}
+    expect: {can_request: true}
+`, want: []string{`+4: policy test (alice@example.com on crm-payments) failed: expected can_request true, but: unknown purpose "marketing" for crm-payments; allowed: refund, chargeback`}},
 		{name: "unknown resource", tests: "  - {user: alice@example.com, resource: crm, expect: {can_request: true}}\n",
 			want: []string{`+0:41: test names unknown resource "crm"`}},
 		{name: "unknown expect key", tests: "  - {user: alice@example.com, resource: crm-payments, expect: {can_approve: true}}\n",

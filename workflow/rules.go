@@ -141,13 +141,8 @@ func checkSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, Sub
 // checkPurposeAndTicket applies a resource's purposes, ticket_required
 // and ticket_pattern.
 func checkPurposeAndTicket(res *Resource, in SubmitInput) error {
-	switch {
-	case len(res.Purposes) == 0 && in.Purpose != "":
-		return Errorf(CodePolicy, "%s takes no purpose; leave purpose empty", res.ID)
-	case len(res.Purposes) > 0 && in.Purpose == "":
-		return Errorf(CodePolicy, "a purpose is required for %s: one of %s", res.ID, strings.Join(res.Purposes, ", "))
-	case len(res.Purposes) > 0 && !slices.Contains(res.Purposes, in.Purpose):
-		return Errorf(CodePolicy, "unknown purpose %q for %s; allowed: %s", in.Purpose, res.ID, strings.Join(res.Purposes, ", "))
+	if err := checkPurpose(res, in.Purpose); err != nil {
+		return err
 	}
 	if res.TicketRequired && in.Ticket == "" {
 		if res.TicketPattern != nil {
@@ -157,6 +152,20 @@ func checkPurposeAndTicket(res *Resource, in SubmitInput) error {
 	}
 	if res.TicketPattern != nil && in.Ticket != "" && !res.TicketPattern.MatchString(in.Ticket) {
 		return Errorf(CodePolicy, "ticket %q does not match the pattern %s required for %s", in.Ticket, res.TicketPattern, res.ID)
+	}
+	return nil
+}
+
+// checkPurpose applies a resource's purposes to the purpose a request
+// names.
+func checkPurpose(res *Resource, purpose string) error {
+	switch {
+	case len(res.Purposes) == 0 && purpose != "":
+		return Errorf(CodePolicy, "%s takes no purpose; leave purpose empty", res.ID)
+	case len(res.Purposes) > 0 && purpose == "":
+		return Errorf(CodePolicy, "a purpose is required for %s: one of %s", res.ID, strings.Join(res.Purposes, ", "))
+	case len(res.Purposes) > 0 && !slices.Contains(res.Purposes, purpose):
+		return Errorf(CodePolicy, "unknown purpose %q for %s; allowed: %s", purpose, res.ID, strings.Join(res.Purposes, ", "))
 	}
 	return nil
 }
