@@ -31,11 +31,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return err
 		}
-		lim, key := s.limits.people, "user:"+who.Email
+		lim := s.limits.people
 		if !who.IsUser() {
-			lim, key = s.limits.services, "service:"+who.Service
+			lim = s.limits.services
 		}
-		if !lim.allow(key) {
+		if !lim.allow(callerKey(who)) {
 			return lim.refuse(c, "too many API calls as %s; wait a moment and try again", who.Name())
 		}
 		c.SetRequest(c.Request().WithContext(workflow.WithPrincipal(c.Request().Context(), who)))

@@ -85,7 +85,7 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
-		k := store.IdempotencyKey{Principal: idempotencyScope(who), Key: key, Fingerprint: requestFingerprint(req, body)}
+		k := store.IdempotencyKey{Principal: callerKey(who), Key: key, Fingerprint: requestFingerprint(req, body)}
 		claim, err := s.idem.ReserveIdempotencyKey(req.Context(), k, s.svc.Clock()(), IdempotencyLock, IdempotencyKeep)
 		if err != nil {
 			return err
@@ -235,9 +235,9 @@ func unquoteSFString(s string) (string, bool) {
 	return b.String(), true
 }
 
-// idempotencyScope names whose keys a key is among: the person, or the
-// service, as the rate limits count them.
-func idempotencyScope(p workflow.Principal) string {
+// callerKey names an authenticated caller, the person or the service:
+// what rate limits count per, and whose Idempotency-Keys a key is among.
+func callerKey(p workflow.Principal) string {
 	if p.IsUser() {
 		return "user:" + p.Email
 	}
