@@ -127,7 +127,7 @@ func (ns *NewSession) Validate() error {
 	if ns.TTL <= 0 {
 		return workflow.Errorf(workflow.CodeInvalid, "a session needs a positive lifetime")
 	}
-	ns.ACR, ns.ClientIP, ns.UserAgent = Clip(ns.ACR, maxACR), Clip(ns.ClientIP, maxClientIP), Clip(ns.UserAgent, maxUserAgent)
+	ns.ACR, ns.ClientIP, ns.UserAgent = workflow.Clip(ns.ACR, maxACR), workflow.Clip(ns.ClientIP, maxClientIP), workflow.Clip(ns.UserAgent, maxUserAgent)
 	return nil
 }
 
@@ -138,9 +138,9 @@ func (ns NewSession) SignInReason() string {
 		how += " (amr " + strings.Join(ns.AMR, ",") + ")"
 	}
 	if ns.ACR != "" {
-		how += " (acr " + Clip(ns.ACR, maxACR) + ")"
+		how += " (acr " + workflow.Clip(ns.ACR, maxACR) + ")"
 	}
-	return how + " from " + Clip(ns.ClientIP, maxClientIP)
+	return how + " from " + workflow.Clip(ns.ClientIP, maxClientIP)
 }
 
 // RevokeReason is the audit reason of an admin signing someone out.
@@ -175,9 +175,4 @@ const LoginFlowTTL = 10 * time.Minute
 // (CodeUnauthenticated).
 func ErrFlowGone() error {
 	return workflow.Errorf(workflow.CodeUnauthenticated, "this sign-in has expired or was already used; start again")
-}
-
-// Clip cuts s to at most n bytes, on a character boundary.
-func Clip(s string, n int) string {
-	return workflow.Clip(s, n)
 }

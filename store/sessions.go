@@ -259,7 +259,7 @@ func (d *DB) StartLoginFlow(ctx context.Context, f identity.LoginFlow, now time.
 		return "", err
 	}
 	row := loginFlowRow{ID: identity.HashSecret(secret), State: f.State, Nonce: f.Nonce, PKCEVerifier: f.PKCEVerifier,
-		ReturnTo: identity.Clip(f.ReturnTo, 2000), CreatedAt: now, ExpiresAt: f.ExpiresAt}
+		ReturnTo: workflow.Clip(f.ReturnTo, 2000), CreatedAt: now, ExpiresAt: f.ExpiresAt}
 	if err := d.ctx(ctx).Create(&row).Error; err != nil {
 		return "", mapError(err)
 	}
