@@ -42,7 +42,17 @@ Usage:
   jitaccess review report|flags ...                    (docs/reviews.md)
   jitaccess version
 
-Every subcommand takes --database URL (env DATABASE_URL; default sqlite:jitaccess.db)
+Client commands (talk to a running server; --server URL, env JITACCESS_URL,
+and --token TOKEN, env JITACCESS_TOKEN; --json for scripts; docs/cli.md):
+  jitaccess request RESOURCE --for DURATION --reason TEXT [--ticket T] [--purpose P] [--wait]
+  jitaccess requests [--mine | --pending] [--state STATE]
+  jitaccess approve ID [--comment TEXT]
+  jitaccess deny ID --reason TEXT
+  jitaccess cancel ID
+  jitaccess grants [--mine]
+  jitaccess relinquish ID [--reason TEXT]
+
+Every server-side subcommand takes --database URL (env DATABASE_URL; default sqlite:jitaccess.db)
 and --policy FILE (env JITACCESS_POLICY). Run "jitaccess COMMAND -h" for a command's flags.
 `
 
@@ -69,6 +79,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return auditCmd(ctx, rest, stdout, stderr)
 	case "review":
 		return reviewCmd(ctx, rest, stdout, stderr)
+	case "request", "requests", "approve", "deny", "cancel", "grants", "relinquish":
+		return clientCmd(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "jitaccess", Version)
 		return 0

@@ -101,6 +101,7 @@ func issueDemoTokens(ctx context.Context, db *store.DB, p *workflow.Policy, out 
 		return err
 	}
 	fmt.Fprintf(out, "  %-22s %-9s %s\n", "service:crm", "detokenize", secret)
+	fmt.Fprintln(out, "From a terminal: JITACCESS_TOKEN=<a token above> jitaccess requests --pending | request crm-notes --for 30m --reason TEXT --wait (docs/cli.md)")
 	return nil
 }
 

@@ -137,6 +137,8 @@ func (s *Server) routes() {
 	api.POST("/requests", s.createRequest, auth)
 	api.GET("/requests", s.listRequests, auth)
 	api.GET("/requests/:id", s.getRequest, auth)
+	api.GET("/decisions", s.listDecisions, auth)
+	api.GET("/grants", s.listGrants, auth)
 	api.POST("/requests/:id/approve", s.decision(s.svc.Approve), auth)
 	api.POST("/requests/:id/deny", s.decision(s.svc.Deny), auth)
 	api.POST("/requests/:id/cancel", s.decision(s.svc.Cancel), auth)
