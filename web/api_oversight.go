@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,9 +46,13 @@ type Oversight struct {
 func (s *Server) MountOversight(o Oversight) {
 	h := &oversightHandlers{s: s, o: o}
 	e, auth := s.echo, s.authenticateAPI
+	ops := oversightOperations()
 	if o.Metrics != nil {
 		e.GET("/metrics", h.metrics)
+	} else {
+		ops = slices.DeleteFunc(ops, func(op Operation) bool { return op.Path == "/metrics" })
 	}
+	s.Describe(ops...)
 	api := e.Group("/api/v1")
 	api.GET("/audit/export", h.exportAudit, auth)
 	api.GET("/audit/verify", h.verifyAudit, auth)
@@ -187,9 +192,7 @@ func (h *oversightHandlers) auditStatus(c echo.Context) error {
 	if h.o.Status != nil {
 		last = h.o.Status()
 	}
-	return c.JSON(http.StatusOK, struct {
-		Last *audit.Result `json:"last_verification"`
-	}{last})
+	return c.JSON(http.StatusOK, AuditStatusJSON{last})
 }
 
 // GET /api/v1/reviews/report?since=&until=&resource=|person=
@@ -225,10 +228,7 @@ func (h *oversightHandlers) listReviews(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Reviews    []ReviewJSON `json:"reviews"`
-		NextCursor string       `json:"next_cursor"`
-	}{Reviews: make([]ReviewJSON, len(revs)), NextCursor: next}
+	out := ReviewPageJSON{Reviews: make([]ReviewJSON, len(revs)), NextCursor: next}
 	for i, r := range revs {
 		out.Reviews[i] = reviewJSON(r)
 	}
@@ -277,9 +277,7 @@ func (h *oversightHandlers) getReview(c echo.Context) error {
 
 // POST /api/v1/reviews/:id/signoff {notes}
 func (h *oversightHandlers) signOff(c echo.Context) error {
-	var body struct {
-		Notes string `json:"notes"`
-	}
+	var body signOffBody
 	if err := decodeJSON(c, &body, true); err != nil {
 		return err
 	}
@@ -292,11 +290,7 @@ func (h *oversightHandlers) signOff(c echo.Context) error {
 
 // POST /api/v1/reviews/:id/followups {kind, ref, note}
 func (h *oversightHandlers) markFollowUp(c echo.Context) error {
-	var body struct {
-		Kind string `json:"kind"`
-		Ref  string `json:"ref"`
-		Note string `json:"note"`
-	}
+	var body followUpBody
 	if err := decodeJSON(c, &body, false); err != nil {
 		return err
 	}
@@ -309,9 +303,7 @@ func (h *oversightHandlers) markFollowUp(c echo.Context) error {
 
 // POST /api/v1/followups/:id/resolve {resolution}
 func (h *oversightHandlers) resolveFollowUp(c echo.Context) error {
-	var body struct {
-		Resolution string `json:"resolution"`
-	}
+	var body resolveBody
 	if err := decodeJSON(c, &body, false); err != nil {
 		return err
 	}
@@ -343,11 +335,7 @@ func (h *oversightHandlers) flags(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Since time.Time         `json:"since"`
-		Until time.Time         `json:"until"`
-		Flags []review.FlagJSON `json:"flags"`
-	}{p.Start, p.End, []review.FlagJSON{}}
+	out := FlagsJSON{p.Start, p.End, []review.FlagJSON{}}
 	for _, f := range flags {
 		if kind == "" || f.Kind == kind {
 			out.Flags = append(out.Flags, f.ToJSON())

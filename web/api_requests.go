@@ -155,10 +155,7 @@ func (s *Server) listPage(c echo.Context, list func(ctx context.Context, who wor
 
 // requestPage writes a page of requests with their provisioning status.
 func (s *Server) requestPage(c echo.Context, reqs []*workflow.Request, next string) error {
-	out := struct {
-		Requests   []RequestJSON `json:"requests"`
-		NextCursor string        `json:"next_cursor"`
-	}{Requests: make([]RequestJSON, len(reqs)), NextCursor: next}
+	out := RequestPageJSON{Requests: make([]RequestJSON, len(reqs)), NextCursor: next}
 	ptrs := make([]*RequestJSON, len(reqs))
 	for i, r := range reqs {
 		out.Requests[i] = requestJSON(r)

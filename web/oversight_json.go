@@ -3,6 +3,7 @@ package web
 import (
 	"time"
 
+	"github.com/jitaccess/jitaccess/audit"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -248,3 +249,35 @@ func dashboardJSON(d *review.Dashboard, charts []string) DashboardJSON {
 
 // ReportJSONOf is the API's JSON form of a report, for the command line.
 func ReportJSONOf(r *review.Report) ReportJSON { return reportJSON(r) }
+
+// AuditStatusJSON is GET /api/v1/audit/status.
+type AuditStatusJSON struct {
+	Last *audit.Result `json:"last_verification"`
+}
+
+// ReviewPageJSON is a page of GET /api/v1/reviews.
+type ReviewPageJSON struct {
+	Reviews    []ReviewJSON `json:"reviews"`
+	NextCursor string       `json:"next_cursor"`
+}
+
+// FlagsJSON is GET /api/v1/flags.
+type FlagsJSON struct {
+	Since time.Time         `json:"since"`
+	Until time.Time         `json:"until"`
+	Flags []review.FlagJSON `json:"flags"`
+}
+
+type signOffBody struct {
+	Notes string `json:"notes"`
+}
+
+type followUpBody struct {
+	Kind string `json:"kind"`
+	Ref  string `json:"ref"`
+	Note string `json:"note"`
+}
+
+type resolveBody struct {
+	Resolution string `json:"resolution"`
+}
