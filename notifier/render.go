@@ -301,3 +301,8 @@ func ExpiryWarningMessage(e Event, expires, now time.Time) Message {
 		slack.NewContextBlock("", mrkdwn("Request `"+e.RequestID+"`")),
 	}}
 }
+
+// ReminderMessage is a reminder's direct message (KindReminder).
+func ReminderMessage(text string) Message {
+	return Message{Text: text, Blocks: []slack.Block{slack.NewSectionBlock(mrkdwn(":alarm_clock: "+Esc(text)), nil, nil)}}
+}

@@ -59,6 +59,7 @@ func (s *Server) MountOversight(o Oversight) {
 	api.GET("/audit/status", h.auditStatus, auth)
 	api.GET("/reviews/report", h.report, auth)
 	api.GET("/reviews", h.listReviews, auth)
+	api.GET("/reviews/campaigns", h.campaigns, auth)
 	api.POST("/reviews", h.openReview, auth)
 	api.GET("/reviews/:id", h.getReview, auth)
 	api.POST("/reviews/:id/signoff", h.signOff, auth)
@@ -213,6 +214,24 @@ func (h *oversightHandlers) report(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, reportJSON(rep))
+}
+
+// GET /api/v1/reviews/campaigns: the review campaigns' runs of the last
+// year and where each stands.
+func (h *oversightHandlers) campaigns(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	runs, err := h.o.Reviews.CampaignStatus(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	now := h.s.svc.Clock()()
+	out := CampaignsJSON{Campaigns: make([]CampaignRunJSON, len(runs))}
+	for i, r := range runs {
+		out.Campaigns[i] = CampaignRunJSONOf(r, now)
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // GET /api/v1/reviews

@@ -114,6 +114,7 @@ func oversightOperations() []Operation {
 			Query: []Param{{Name: "checkpoint", Description: "ID:HASH a record must still have", Repeated: true}}, Status: 200, Out: audit.Result{}},
 		{Method: "GET", Path: "/api/v1/audit/status", Summary: "The last scheduled verification", Tag: "audit", Status: 200, Out: AuditStatusJSON{}},
 		{Method: "GET", Path: "/api/v1/reviews/report", Summary: "An access report over a period", Tag: "reviews", Query: period, Status: 200, Out: ReportJSON{}},
+		{Method: "GET", Path: "/api/v1/reviews/campaigns", Summary: "Review campaigns of the last year and where each stands", Tag: "reviews", Status: 200, Out: CampaignsJSON{}},
 		{Method: "GET", Path: "/api/v1/reviews", Summary: "Access reviews", Tag: "reviews", Query: []Param{pLimit, pCursor}, Status: 200, Out: ReviewPageJSON{}},
 		{Method: "POST", Path: "/api/v1/reviews", Summary: "Open a review", Tag: "reviews", Body: openReviewBody{}, Status: 201, Out: ReviewJSON{}, Errors: []int{404, 409, 413, 422}, Idempotent: true},
 		{Method: "GET", Path: "/api/v1/reviews/{id}", Summary: "A review with its report and follow-ups", Tag: "reviews", Status: 200, Out: ReviewJSON{}, Errors: []int{404}},

@@ -165,6 +165,8 @@ type ReviewJSON struct {
 	SignedOffAt  *time.Time     `json:"signed_off_at"`
 	Notes        string         `json:"notes"`
 	ReportDigest string         `json:"report_digest"`
+	Campaign     string         `json:"campaign,omitempty"`
+	DueAt        *time.Time     `json:"due_at,omitempty"`
 	FollowUps    []FollowUpJSON `json:"follow_ups"`
 	Changed      *bool          `json:"changed_since_sign_off,omitempty"`
 	Report       *ReportJSON    `json:"report,omitempty"`
@@ -175,7 +177,8 @@ type ReviewJSON struct {
 
 func reviewJSON(r *review.Review) ReviewJSON {
 	out := ReviewJSON{ID: r.ID, Scope: r.Scope.String(), Since: r.Period.Start, Until: r.Period.End, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt,
-		State: r.State, SignedOffBy: r.SignedOffBy, SignedOffAt: r.SignedOffAt, Notes: r.Notes, ReportDigest: r.ReportDigest, FollowUps: []FollowUpJSON{}, Notices: r.Notices}
+		State: r.State, SignedOffBy: r.SignedOffBy, SignedOffAt: r.SignedOffAt, Notes: r.Notes, ReportDigest: r.ReportDigest, FollowUps: []FollowUpJSON{}, Notices: r.Notices,
+		Campaign: r.Campaign, DueAt: r.DueAt}
 	for _, f := range r.FollowUps {
 		out.FollowUps = append(out.FollowUps, followUpJSON(f))
 	}
@@ -280,4 +283,30 @@ type followUpBody struct {
 
 type resolveBody struct {
 	Resolution string `json:"resolution"`
+}
+
+// CampaignRunJSON is one review campaign's opening for one period.
+type CampaignRunJSON struct {
+	Campaign    string    `json:"campaign"`
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"`
+	DueAt       time.Time `json:"due_at"`
+	OpenedAt    time.Time `json:"opened_at"`
+	Reviews     int       `json:"reviews"`
+	SignedOff   int       `json:"signed_off"`
+	Open        int       `json:"open"`
+	Overdue     bool      `json:"overdue"`
+	Reminders   int       `json:"reminders_sent"`
+}
+
+// CampaignsJSON is GET /api/v1/reviews/campaigns.
+type CampaignsJSON struct {
+	Campaigns []CampaignRunJSON `json:"campaigns"`
+}
+
+// CampaignRunJSONOf is the JSON of a campaign run at now (the command
+// line prints the same).
+func CampaignRunJSONOf(r review.CampaignRun, now time.Time) CampaignRunJSON {
+	return CampaignRunJSON{Campaign: r.Campaign, PeriodStart: r.Start, PeriodEnd: r.End, DueAt: r.DueAt, OpenedAt: r.OpenedAt,
+		Reviews: r.Reviews, SignedOff: r.SignedOff, Open: r.Open(), Overdue: r.Overdue(now), Reminders: r.Reminders}
 }
