@@ -1,0 +1,90 @@
+package workflow_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitaccess/jitaccess/workflow"
+)
+
+// bgPolicy is a policy with one resource whose break_glass block is
+// BLOCK (indented under the resource, at line 12).
+func bgPolicy(block string) string {
+	return `admins: [root@example.com]
+groups:
+  oncall: [olga@example.com]
+  agents: [alice@example.com]
+  managers: [carol@example.com, dave@example.com]
+resources:
+  - id: prod-db
+    tier: high
+    max_duration: 2h
+    requesters: [agents]
+    approvers: [managers]
+    break_glass:
+` + block
+}
+
+func TestParseBreakGlass(t *testing.T) {
+	p, err := workflow.ParsePolicy("p.yaml", []byte(bgPolicy("      groups: [oncall]\n      reviewers_required: 2\n      review_within: 12h\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := p.Resource("prod-db")
+	bg := r.BreakGlass
+	if bg == nil || bg.MaxDuration != 2*time.Hour || bg.ReviewersRequired != 2 || bg.ReviewWithin != 12*time.Hour || bg.SkipConditions ||
+		len(bg.Groups) != 1 || bg.Groups[0] != "oncall" {
+		t.Fatalf("break_glass = %+v (max_duration defaults to the resource's)", bg)
+	}
+	if len(p.Warnings()) != 0 {
+		t.Fatalf("warnings %v", p.Warnings())
+	}
+	p, err = workflow.ParsePolicy("p.yaml", []byte(bgPolicy("      groups: [oncall]\n      skip_conditions: true\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ = p.Resource("prod-db")
+	if r.BreakGlass.ReviewersRequired != 1 || r.BreakGlass.ReviewWithin != 24*time.Hour {
+		t.Fatalf("defaults: %+v", r.BreakGlass)
+	}
+	if w := p.Warnings(); len(w) != 1 || !strings.Contains(w[0], "p.yaml:7: resource \"prod-db\": break_glass.skip_conditions is true") {
+		t.Fatalf("warnings %q", w)
+	}
+}
+
+func TestParseBreakGlassErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, block, want string
+	}{
+		{"no groups", "      max_duration: 1h\n", "p.yaml:13:7: break_glass has no groups"},
+		{"empty groups", "      groups: []\n", "p.yaml:13:15: break_glass.groups is empty"},
+		{"unknown group", "      groups: [oncall, pager]\n", `p.yaml:13:: group "pager" is not defined under groups`},
+		{"longer than the resource", "      groups: [oncall]\n      max_duration: 3h\n", "p.yaml:14:21: break_glass.max_duration 3h of resource \"prod-db\" is longer than its max_duration 2h"},
+		{"negative duration", "      groups: [oncall]\n      review_within: -1h\n", `p.yaml:14:22: break_glass.review_within must be positive, not "-1h"`},
+		{"not a duration", "      groups: [oncall]\n      max_duration: soon\n", `p.yaml:14:21: break_glass.max_duration "soon" is not a duration`},
+		{"no reviewers", "      groups: [oncall]\n      reviewers_required: 0\n", "p.yaml:14:27: break_glass.reviewers_required must be at least 1"},
+		{"too few reviewers", "      groups: [oncall]\n      reviewers_required: 4\n", `p.yaml:14:27: resource "prod-db" needs 4 reviewers for each emergency use but its approvers and the admins are only 3 people`},
+		{"unknown key", "      groups: [oncall]\n      skip: true\n", `p.yaml:14:7: unknown key "skip" in break_glass`},
+		{"not a bool", "      groups: [oncall]\n      skip_conditions: yes please\n", `p.yaml:14:24: break_glass.skip_conditions must be true or false`},
+		{"not a mapping", "      [oncall]\n", "p.yaml:13:7: break_glass must be a mapping"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := workflow.ParsePolicy("p.yaml", []byte(bgPolicy(tc.block)))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			want := strings.Replace(tc.want, "::", ":", 1)
+			if tc.name == "unknown group" {
+				// Group references are located by line, like every other.
+				if !strings.Contains(err.Error(), "p.yaml:13:") || !strings.Contains(err.Error(), `group "pager" is not defined under groups`) {
+					t.Fatalf("got %v", err)
+				}
+				return
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("got  %v\nwant %s", err, want)
+			}
+		})
+	}
+}
