@@ -95,10 +95,14 @@ const (
 	FlagForcedRevoke   FlagKind = "forced_revoke"       // access revoked early by someone else
 	FlagRubberStamp    FlagKind = "rubber_stamp"        // high-tier approval seconds after filing
 	FlagProvisioning   FlagKind = "provisioning_failed" // granting or removing access failed for good
+	// Break-glass (workflow/breakglass.go): raised in the grant's own
+	// transaction, and by the overdue sweep once per review period.
+	FlagBreakGlass        FlagKind = workflow.FlagBreakGlass              // emergency access, live with no approver
+	FlagBreakGlassOverdue FlagKind = workflow.FlagBreakGlassReviewOverdue // its post-hoc review not signed off in time
 )
 
 // FlagKinds lists every kind, in the order reports show them.
-var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval, FlagForcedRevoke, FlagRubberStamp, FlagProvisioning}
+var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval, FlagForcedRevoke, FlagRubberStamp, FlagProvisioning, FlagBreakGlass, FlagBreakGlassOverdue}
 
 // Flag is one anomaly: what, why, and the requests it is about.
 type Flag struct {
