@@ -38,7 +38,7 @@ type RequestJSON struct {
 	History      []AuditJSON       `json:"history,omitempty"`
 	// Emergency marks break-glass access (live at once, no approver);
 	// Review is its post-hoc review, absent on other requests.
-	Emergency bool        `json:"emergency"`
+	Emergency bool                 `json:"emergency"`
 	Review    *EmergencyReviewJSON `json:"review,omitempty"`
 }
 
