@@ -121,7 +121,7 @@ func errorName(err error) string {
 var (
 	emergencyWord = regexp.MustCompile(`(?i)(^|\s)--emergency(\s|$)`)
 	ticketWord    = regexp.MustCompile(`(?i)(^|\s)ticket:(\S+)`)
-	purposeWord = regexp.MustCompile(`(?i)(^|\s)purpose:(\S+)`)
+	purposeWord   = regexp.MustCompile(`(?i)(^|\s)purpose:(\S+)`)
 )
 
 // parseDirect reads "[--emergency] RESOURCE DURATION REASON..." with an
