@@ -145,3 +145,31 @@ func historyActions(body map[string]any) []string {
 	}
 	return out
 }
+
+// TestPolicyCheckBreakGlass: policy check passes a break_glass block,
+// warns about skip_conditions, refuses a bad one at its line and column;
+// policy diff and explain show it.
+func TestPolicyCheckBreakGlass(t *testing.T) {
+	good := writeFile(t, "bg.yaml", breakGlassAppPolicy)
+	if code, out, errOut := run(t, "policy", "check", good); code != 0 || !strings.Contains(out, "OK: 1 resources") || errOut != "" {
+		t.Fatalf("break_glass policy: %d %q %q", code, out, errOut)
+	}
+	skip := writeFile(t, "skip.yaml", breakGlassAppPolicy+"      skip_conditions: true\n")
+	code, _, errOut := run(t, "policy", "check", skip)
+	if code != 0 || !strings.Contains(errOut, "warning: "+skip+":7: resource \"crm-notes\": break_glass.skip_conditions is true") {
+		t.Fatalf("skip_conditions: %d %q", code, errOut)
+	}
+	bad := writeFile(t, "bad.yaml", strings.Replace(breakGlassAppPolicy, "max_duration: 30m", "max_duration: 2h", 1))
+	code, _, errOut = run(t, "policy", "check", bad)
+	if code != 1 || !strings.Contains(errOut, bad+":14:21: break_glass.max_duration 2h of resource \"crm-notes\" is longer than its max_duration 1h") {
+		t.Fatalf("bad: %d %q", code, errOut)
+	}
+	code, out, errOut := run(t, "policy", "diff", good, skip)
+	if code != 0 || !strings.Contains(out, "break_glass") || !strings.Contains(out, "skips conditions") {
+		t.Fatalf("diff: %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = run(t, "policy", "explain", "--policy", good, "--user", "olga@example.com", "--resource", "crm-notes")
+	if !strings.Contains(out, "break-glass (groups oncall, max 30m, 2 reviewers within 2s): olga@example.com may use emergency access") {
+		t.Fatalf("explain: %d %q %q", code, out, errOut)
+	}
+}

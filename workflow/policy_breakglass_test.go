@@ -88,3 +88,41 @@ func TestParseBreakGlassErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDiffBreakGlass: adding a break_glass block, or making it skip the
+// conditions, lowers the bar; the diff names the block before and after.
+func TestDiffBreakGlass(t *testing.T) {
+	parse := func(src string) workflow.PolicySummary {
+		p, err := workflow.ParsePolicy("p.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return workflow.SummarizePolicy(p)
+	}
+	none := parse(strings.Replace(bgPolicy(""), "    break_glass:\n", "", 1))
+	plain := parse(bgPolicy("      groups: [oncall]\n"))
+	skip := parse(bgPolicy("      groups: [oncall]\n      skip_conditions: true\n"))
+	for _, tc := range []struct {
+		name     string
+		old, new workflow.PolicySummary
+		lowered  bool
+		from, to string
+	}{
+		{"added", none, plain, true, "", "groups oncall, max 2h, 1 reviewer within 24h"},
+		{"skips conditions", plain, skip, true, "groups oncall, max 2h, 1 reviewer within 24h", "groups oncall, max 2h, 1 reviewer within 24h, skips conditions"},
+		{"removed", plain, none, false, "groups oncall, max 2h, 1 reviewer within 24h", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := workflow.DiffPolicies(tc.old, tc.new)
+			if len(d.Resources) != 1 || d.Resources[0].Lowered != tc.lowered || len(d.Resources[0].Settings) != 1 {
+				t.Fatalf("diff %+v", d)
+			}
+			if s := d.Resources[0].Settings[0]; s.Key != "break_glass" || s.From != tc.from || s.To != tc.to {
+				t.Fatalf("setting %+v", s)
+			}
+		})
+	}
+	if workflow.DiffPolicies(plain, plain).Resources != nil {
+		t.Fatal("no change reported as one")
+	}
+}
