@@ -91,5 +91,12 @@ func TestEmergencyAccessForm(t *testing.T) {
 		if f := root.get(t, p.location); !strings.Contains(f.body, "is signed off") || !strings.Contains(f.body, "checked INC-7") {
 			t.Fatalf("root's sign-off: %s", excerpt(f.body))
 		}
+		// The dashboard counts emergency use per person.
+		dash := root.get(t, "/dashboard")
+		for _, want := range []string{`id="emergency-count">1<`, `id="emergency-use"`, `bob@example.com</a></td><td>1</td>`, `id="chart-emergency"`, "Emergency access by person (1 uses)"} {
+			if !strings.Contains(dash.body, want) {
+				t.Fatalf("dashboard lacks %s: %s", want, excerpt(dash.body))
+			}
+		}
 	})
 }
