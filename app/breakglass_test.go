@@ -173,3 +173,16 @@ func TestPolicyCheckBreakGlass(t *testing.T) {
 		t.Fatalf("explain: %d %q %q", code, out, errOut)
 	}
 }
+
+// TestDemoHasBreakGlass: the demo shows break-glass: grace (oncall) may
+// use it on prod-db, alice may not.
+func TestDemoHasBreakGlass(t *testing.T) {
+	p := app.DemoPolicy()
+	res, ok := p.Resource("prod-db")
+	if !ok || res.BreakGlass == nil || res.BreakGlass.ReviewersRequired != 2 || res.BreakGlass.MaxDuration != 30*time.Minute {
+		t.Fatalf("prod-db break_glass: %+v", res)
+	}
+	if !p.IsBreakGlassMember(workflow.User("grace@example.com"), res) || p.IsBreakGlassMember(workflow.User("alice@example.com"), res) {
+		t.Fatal("break-glass members of the demo")
+	}
+}
