@@ -364,3 +364,46 @@ func TestBreakGlassOverdueOncePerPeriod(t *testing.T) {
 		}
 	})
 }
+
+// Concurrent sign-offs: two distinct reviewers at once sign the review
+// off exactly once; one reviewer twice at once counts once.
+func TestBreakGlassConcurrentSignOffs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc := breakGlassService(t, db, newClock())
+		ctx := context.Background()
+		for trial := 0; trial < 5; trial++ {
+			req, err := emergency(svc, olga, "prod-db", 30*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 4)
+			for i, who := range []workflow.Principal{carol, carol, dave, dave} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = svc.SignOffReview(ctx, who, req.ID, "")
+				}()
+			}
+			wg.Wait()
+			ok, dup := 0, 0
+			for _, err := range errs {
+				switch workflow.ErrorCode(err) {
+				case "":
+					ok++
+				case workflow.CodeDuplicate, workflow.CodeInvalidState:
+					dup++
+				default:
+					t.Fatalf("trial %d: %v", trial, err)
+				}
+			}
+			got, _ := db.GetRequest(ctx, req.ID)
+			if ok != 2 || dup != 2 || got.Review.State != workflow.ReviewSignedOff || len(got.Review.Signoffs) != 2 {
+				t.Fatalf("trial %d: %d ok, %d refused, review %+v", trial, ok, dup, got.Review)
+			}
+			if _, err := svc.Revoke(ctx, olga, req.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
