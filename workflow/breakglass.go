@@ -192,7 +192,7 @@ func joinOr(items []string) string {
 // it, and opens its review: it returns the break_glass change. req is
 // pending and not yet inserted; once it is, raiseBreakGlass writes the
 // review, the flag and the alert.
-func (s *Service) breakGlass(ctx context.Context, tx Tx, who Principal, req *Request, res *Resource, now time.Time) (Change, error) {
+func (s *Service) breakGlass(who Principal, req *Request, res *Resource, now time.Time) (Change, error) {
 	t, err := Next(StatePending, EventBreakGlass, RoleRequester)
 	if err != nil {
 		return Change{}, err

@@ -233,7 +233,7 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 		}
 		changes := []Change{{Event: EventSubmit, Actor: who.Name(), From: StateNew, To: StatePending, Comment: in.Reason, At: now, Request: req}}
 		if in.Emergency {
-			c, err := s.breakGlass(ctx, tx, who, req, res, now)
+			c, err := s.breakGlass(who, req, res, now)
 			if err != nil {
 				return err
 			}
