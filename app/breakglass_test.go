@@ -97,7 +97,18 @@ func TestBreakGlassOverHTTP(t *testing.T) {
 				t.Fatalf("%s %s: %d %v, want %d %s", tc.who, tc.body, code, body, tc.status, tc.code)
 			}
 		}
-		code, body := httpJSON(t, "POST", base+"/api/v1/requests", tok["olga"], `{"resource":"crm-notes","duration":"10m","reason":"INC-7: notes are down","emergency":true}`)
+		// olga may neither request nor approve crm-notes, but sees it in
+		// the catalog with its break_glass block.
+		code, body := httpJSON(t, "GET", base+"/api/v1/resources", tok["olga"], "")
+		res, _ := body["resources"].([]any)
+		if code != 200 || len(res) != 1 {
+			t.Fatalf("catalog: %d %v", code, body)
+		}
+		bg, _ := res[0].(map[string]any)["break_glass"].(map[string]any)
+		if bg["can_use"] != true || bg["max_duration"] != "30m" || bg["reviewers_required"] != float64(2) || res[0].(map[string]any)["can_request"] != false {
+			t.Fatalf("catalog entry: %v", res[0])
+		}
+		code, body = httpJSON(t, "POST", base+"/api/v1/requests", tok["olga"], `{"resource":"crm-notes","duration":"10m","reason":"INC-7: notes are down","emergency":true}`)
 		if code != 201 || body["state"] != "approved" || body["emergency"] != true {
 			t.Fatalf("emergency: %d %v", code, body)
 		}
