@@ -58,7 +58,7 @@ const (
 	// DefaultCampaignSchedule: a minute's delay on an opening or a
 	// reminder is nothing; running often makes a restart's gap small.
 	DefaultCampaignSchedule = "@every 1m"
-	alertQueue              = "security"
+	alertQueue              = workflow.SecurityQueue
 )
 
 func registerOversightFlags(f *flagSet, c *OversightConfig) {
@@ -408,8 +408,17 @@ func (o *oversight) deliverFlag(ctx context.Context, job queue.Job) error {
 	if err := json.Unmarshal(job.Payload, &f); err != nil {
 		return queue.Permanent(fmt.Errorf("flag job %d is not valid JSON: %w", job.ID, err))
 	}
-	err := o.alerts.Send(ctx, alert.Alert{Kind: string(f.Kind), Severity: alert.Warning, At: f.At, Links: f.RequestIDs,
-		Summary: "Anomaly: " + strings.ReplaceAll(string(f.Kind), "_", " "), Details: f.Reason})
+	a := alert.Alert{Kind: string(f.Kind), Severity: alert.Warning, At: f.At, Links: f.RequestIDs,
+		Summary: "Anomaly: " + strings.ReplaceAll(string(f.Kind), "_", " "), Details: f.Reason}
+	// Break-glass alerts (workflow.SecurityAlert) carry their own summary
+	// and severity.
+	if f.Summary != "" {
+		a.Summary = f.Summary
+	}
+	if f.Severity == string(alert.Critical) {
+		a.Severity = alert.Critical
+	}
+	err := o.alerts.Send(ctx, a)
 	o.metrics.ObserveAlert(err)
 	return err
 }

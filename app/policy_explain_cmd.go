@@ -89,6 +89,13 @@ func printExplanation(w io.Writer, x workflow.Explanation) {
 			fmt.Fprintf(w, "  line %d: %s → %s\n", c.Line, c.Expr, c.Result())
 		}
 	}
+	if bg := x.BreakGlass; bg != nil {
+		may := "may not use"
+		if bg.CanUse {
+			may = "may use"
+		}
+		fmt.Fprintf(w, "break-glass (%s): %s %s emergency access\n", bg.Summary, x.User, may)
+	}
 	if x.AutoApprove {
 		fmt.Fprintf(w, "tier %s, auto-approved\n", x.Tier)
 		return

@@ -194,6 +194,14 @@ func (a *App) sweep() {
 	if res.Expired+res.TimedOut > 0 {
 		a.Logger.Info("sweep", "expired", res.Expired, "timed_out", res.TimedOut, "took", time.Since(start))
 	}
+	// Overdue break-glass reviews: one flag and alert per review period,
+	// whichever replica's sweep gets there first.
+	n, err := a.Service.AlertOverdueReviews(ctx)
+	if err != nil {
+		a.Logger.Error("overdue break-glass review sweep failed", "err", err, "alerted", n)
+	} else if n > 0 {
+		a.Logger.Warn("overdue break-glass reviews alerted", "reviews", n)
+	}
 }
 
 // reconcile is the periodic re-evaluation: every live grant and pending

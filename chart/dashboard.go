@@ -16,7 +16,7 @@ var TierColors = map[workflow.Tier]string{
 }
 
 // Names lists the dashboard's charts, for routes and pages.
-var Names = []string{"decisions", "volume", "live", "flags"}
+var Names = []string{"decisions", "volume", "live", "flags", "emergency"}
 
 // Dashboard draws the named chart of d; ok is false for an unknown name.
 func Dashboard(name string, d *review.Dashboard) (string, bool) {
@@ -29,6 +29,8 @@ func Dashboard(name string, d *review.Dashboard) (string, bool) {
 		return LiveGrants(d), true
 	case "flags":
 		return Flags(d), true
+	case "emergency":
+		return Emergency(d), true
 	}
 	return "", false
 }
@@ -83,4 +85,21 @@ func Flags(d *review.Dashboard) string {
 		bars[i] = Bar{Label: strings.ReplaceAll(string(f.Kind), "_", " "), Value: float64(f.Count), Color: TierColors[workflow.TierCritical]}
 	}
 	return Bars("Anomaly flags by kind", bars)
+}
+
+// Emergency is break-glass use per person (the 12 who used it most).
+func Emergency(d *review.Dashboard) string {
+	var bars []Bar
+	total := 0
+	for i, e := range d.Emergency {
+		total += e.Count
+		if i < 12 {
+			bars = append(bars, Bar{Label: e.Person, Value: float64(e.Count), Color: TierColors[workflow.TierCritical]})
+		}
+	}
+	title := fmt.Sprintf("Emergency access by person (%d uses)", total)
+	if total == 0 {
+		title = "Emergency access by person (none)"
+	}
+	return Bars(title, bars)
 }

@@ -87,6 +87,10 @@ type Event struct {
 	EndedAt           *time.Time     `json:"ended_at,omitempty"`
 	EndedBy           string         `json:"ended_by,omitempty"`
 	EndReason         string         `json:"end_reason,omitempty"`
+	// Emergency marks break-glass access; Review is its post-hoc review
+	// as it stood at the change.
+	Emergency bool         `json:"emergency,omitempty"`
+	Review    *ReviewState `json:"review,omitempty"`
 
 	// Provisioning is where applying and removing the grant at the target
 	// stands. It is read when the message is sent, not stored with the
@@ -94,6 +98,15 @@ type Event struct {
 	Provisioning *ProvisioningStatus `json:"-"`
 	// Refresh marks a redraw of the same request version (KindRefresh).
 	Refresh bool `json:"-"`
+}
+
+// ReviewState is the post-hoc review of an emergency request, as
+// messages show it.
+type ReviewState struct {
+	State    string    `json:"state"`
+	Required int       `json:"required"`
+	SignedBy []string  `json:"signed_by,omitempty"`
+	DueAt    time.Time `json:"due_at"`
 }
 
 // ProvisioningStatus is a grant's provisioning, as messages show it.
@@ -117,7 +130,7 @@ func (e Event) Duration() time.Duration { return time.Duration(e.DurationSeconds
 
 // AutoApproved reports whether the policy approved the request without
 // anyone's review.
-func (e Event) AutoApproved() bool { return e.RequiredApprovals == 0 }
+func (e Event) AutoApproved() bool { return e.RequiredApprovals == 0 && !e.Emergency }
 
 // EventOf describes a change. Change.Request is the request as the
 // transaction leaves it, so every event of one transaction shows the
@@ -135,6 +148,13 @@ func EventOfRequest(r *workflow.Request) Event {
 		Reason: r.Reason, Ticket: r.Ticket, Purpose: r.Purpose, DurationSeconds: int64(r.Duration / time.Second),
 		RequiredApprovals: r.RequiredApprovals, CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline,
 		ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt, EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
+		Emergency: r.Emergency,
+	}
+	if rv := r.Review; rv != nil {
+		e.Review = &ReviewState{State: rv.State, Required: rv.Required, DueAt: rv.DueAt}
+		for _, s := range rv.Signoffs {
+			e.Review.SignedBy = append(e.Review.SignedBy, s.Reviewer)
+		}
 	}
 	for _, a := range r.Counting() {
 		e.Approvals = append(e.Approvals, Approval{By: a.Approver, At: a.At, Comment: a.Comment})
@@ -279,7 +299,8 @@ func Plan(changes []workflow.Change, lead time.Duration, pol *workflow.Policy) (
 				e.ResourceName = res.Name
 			}
 		}
-		autoApprovedNext := i+1 < len(changes) && changes[i+1].Event == workflow.EventAutoApprove && changes[i+1].Request.ID == c.Request.ID
+		autoApprovedNext := i+1 < len(changes) && (changes[i+1].Event == workflow.EventAutoApprove || changes[i+1].Event == workflow.EventBreakGlass) &&
+			changes[i+1].Request.ID == c.Request.ID
 		if !(c.Event == workflow.EventSubmit && autoApprovedNext) {
 			if err := add(KindChannel, e.RequestID, e, c.At); err != nil {
 				return nil, err

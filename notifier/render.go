@@ -104,8 +104,12 @@ func ChannelMessage(e Event) Message {
 		fields = append(fields, mrkdwn("*Ticket*\n"+Esc(e.Ticket)))
 	}
 	status := channelStatus(e)
+	header := "Access request: "
+	if e.Emergency {
+		header = "🚨 Emergency access: "
+	}
 	blocks := []slack.Block{
-		slack.NewHeaderBlock(plain(clip("Access request: "+e.resourcePlain(), 150))),
+		slack.NewHeaderBlock(plain(clip(header+e.resourcePlain(), 150))),
 		slack.NewSectionBlock(nil, fields, nil),
 		slack.NewSectionBlock(mrkdwn(clip("*Reason*\n"+quote(e.Reason), 3000)), nil, nil),
 		slack.NewSectionBlock(mrkdwn(clip(status, 3000)), nil, nil),
@@ -125,9 +129,26 @@ func ChannelMessage(e Event) Message {
 		))
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("Request `"+e.RequestID+"` · jitaccess")))
-	text := fmt.Sprintf("Access request from %s for %s (%s, %s): %s", Esc(e.Requester), Esc(e.resourcePlain()), e.Tier,
+	kind := "Access request"
+	if e.Emergency {
+		kind = "EMERGENCY access"
+	}
+	text := fmt.Sprintf("%s from %s for %s (%s, %s): %s", kind, Esc(e.Requester), Esc(e.resourcePlain()), e.Tier,
 		workflow.FormatDuration(e.Duration()), stateWord(e))
 	return Message{Text: text, Blocks: blocks}
+}
+
+// reviewLine is the post-hoc review of an emergency request: "review due
+// <date> · 1 of 2 sign-offs", or signed off.
+func reviewLine(e Event) string {
+	rv := e.Review
+	if rv == nil {
+		return ""
+	}
+	if rv.State == workflow.ReviewSignedOff {
+		return fmt.Sprintf("\n:white_check_mark: Post-hoc review signed off by %s", Esc(strings.Join(rv.SignedBy, ", ")))
+	}
+	return fmt.Sprintf("\n:mag: Post-hoc review due %s · %d of %d sign-offs", When(rv.DueAt), len(rv.SignedBy), rv.Required)
 }
 
 // provisioningLine says where applying or removing the grant at the target
@@ -196,7 +217,9 @@ func channelStatus(e Event) string {
 		return s + " · times out " + When(e.ReviewDeadline)
 	case workflow.StateApproved:
 		s := ":white_check_mark: *Approved*"
-		if e.AutoApproved() {
+		if e.Emergency {
+			s = ":rotating_light: *Emergency* · live at once, no approver (break-glass)"
+		} else if e.AutoApproved() {
 			s += " automatically by policy"
 		} else {
 			s += " by " + approversAt(e.Approvals)
@@ -204,7 +227,7 @@ func channelStatus(e Event) string {
 		if e.ExpiresAt != nil {
 			s += " · access until " + When(*e.ExpiresAt)
 		}
-		return s
+		return s + reviewLine(e)
 	case workflow.StateDenied:
 		return ":no_entry: *Denied* by " + Esc(e.EndedBy) + ended() + because()
 	case workflow.StateCancelled:

@@ -31,6 +31,13 @@ type LivePoint struct {
 	Total  int
 }
 
+// EmergencyUse counts one person's break-glass requests filed in a
+// period.
+type EmergencyUse struct {
+	Person string
+	Count  int
+}
+
 // FlagCount counts flags of one kind.
 type FlagCount struct {
 	Kind  FlagKind
@@ -51,6 +58,8 @@ type Dashboard struct {
 	Volume         []Volume
 	LiveGrants     []LivePoint
 	Flags          []FlagCount
+	// Emergency is break-glass use per person, most first.
+	Emergency []EmergencyUse
 }
 
 // decisionBuckets are the time-to-decision histogram's bounds.
@@ -159,6 +168,16 @@ func BuildDashboard(p Period, now time.Time, reqs []*workflow.Request, flags []F
 	for _, k := range FlagKinds {
 		d.Flags = append(d.Flags, FlagCount{Kind: k, Count: counts[k]})
 	}
+	emergency := map[string]int{}
+	for _, r := range reqs {
+		if r.Emergency && !r.CreatedAt.Before(p.Start) && r.CreatedAt.Before(p.End) {
+			emergency[r.Requester]++
+		}
+	}
+	for _, who := range sortedKeys(emergency) {
+		d.Emergency = append(d.Emergency, EmergencyUse{Person: who, Count: emergency[who]})
+	}
+	slices.SortStableFunc(d.Emergency, func(a, b EmergencyUse) int { return cmp.Compare(b.Count, a.Count) })
 	return d
 }
 

@@ -71,6 +71,7 @@ func Detect(in DetectInput) []Flag {
 		outOfHours(in.Policy, r, add)
 		forcedRevoke(r, add)
 		rubberStamp(in.Thresholds, r, add)
+		breakGlass(r, add)
 		if tierRank(r.Tier) >= tierRank(workflow.TierHigh) {
 			byPerson[r.Requester] = append(byPerson[r.Requester], r)
 		}
@@ -276,3 +277,28 @@ func firstLine(s string) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// breakGlass lists the flags an emergency request raised: one when it was
+// granted, and one per overdue alert of its review. Both are recorded when
+// they happen (workflow/breakglass.go), under these keys, so that a scan
+// finds them raised and never alerts twice.
+func breakGlass(r *workflow.Request, add func(Flag)) {
+	if !r.Emergency {
+		return
+	}
+	add(Flag{Kind: FlagBreakGlass, Key: workflow.FlagBreakGlass + ":" + r.ID, Person: r.Requester, People: []string{r.Requester},
+		Resource: r.Resource, RequestIDs: []string{r.ID}, At: r.CreatedAt,
+		Reason: fmt.Sprintf("%s used emergency access to %s for %s with no approver: %q", r.Requester, r.Resource,
+			workflow.FormatDuration(r.Duration), r.Reason)})
+	rv := r.Review
+	if rv == nil {
+		return
+	}
+	for n := 1; n <= rv.Alerts; n++ {
+		at := rv.DueAt.Add(time.Duration(n-1) * rv.Within)
+		add(Flag{Kind: FlagBreakGlassOverdue, Key: fmt.Sprintf("%s:%s:%d", workflow.FlagBreakGlassReviewOverdue, r.ID, n),
+			Person: r.Requester, People: []string{r.Requester}, Resource: r.Resource, RequestIDs: []string{r.ID}, At: at,
+			Reason: fmt.Sprintf("the post-hoc review of %s's emergency access to %s was due %s and had %s (overdue alert %d)",
+				r.Requester, r.Resource, rv.DueAt.Format(time.RFC3339), rv.Progress(), n)})
+	}
+}

@@ -554,6 +554,10 @@ type FlagJSON struct {
 	Reason     string     `json:"reason"`
 	At         time.Time  `json:"at"`
 	RaisedAt   *time.Time `json:"raised_at,omitempty"`
+	// Summary and Severity are set by alerts that are not the scanner's
+	// (workflow.SecurityAlert: break-glass).
+	Summary  string `json:"summary,omitempty"`
+	Severity string `json:"severity,omitempty"`
 }
 
 // ToJSON converts a flag.

@@ -20,6 +20,8 @@ import (
 //
 //	/access                              open the request form
 //	/access RESOURCE DURATION REASON...  file a request directly
+//	/access --emergency RESOURCE DURATION REASON...
+//	                                     break-glass: live at once, reviewed after
 //	/access list                         my pending requests and live access
 //	/access help                         what the command does
 //
@@ -67,6 +69,8 @@ func (h *Handler) helpText() string {
 		"• `%[1]s` opens a form: pick a resource, a duration and say why.\n"+
 		"• `%[1]s RESOURCE DURATION REASON…` files a request directly, e.g. `%[1]s crm-notes 2h case 4711: customer asks for a refund`. "+
 		"Add `ticket:ABC-123` anywhere in the reason to link a ticket, and `purpose:refund` to name the purpose when the resource asks for one.\n"+
+		"• `%[1]s --emergency RESOURCE DURATION REASON…` is break-glass, for members of the resource's break_glass groups: "+
+		"access is live at once with no approver, the security channel is alerted, and reviewers must sign it off afterwards.\n"+
 		"• `%[1]s list` shows your pending requests and live access, with buttons to cancel or give access back.\n"+
 		"• `%[1]s help` shows this.\n"+
 		"Approvers get each request in their channel with Approve and Deny buttons; you get a direct message when it is decided, "+
@@ -115,17 +119,25 @@ func errorName(err error) string {
 }
 
 var (
-	ticketWord  = regexp.MustCompile(`(?i)(^|\s)ticket:(\S+)`)
-	purposeWord = regexp.MustCompile(`(?i)(^|\s)purpose:(\S+)`)
+	emergencyWord = regexp.MustCompile(`(?i)(^|\s)--emergency(\s|$)`)
+	ticketWord    = regexp.MustCompile(`(?i)(^|\s)ticket:(\S+)`)
+	purposeWord   = regexp.MustCompile(`(?i)(^|\s)purpose:(\S+)`)
 )
 
-// parseDirect reads "RESOURCE DURATION REASON..." with an optional
-// ticket:ID and purpose:NAME anywhere in the reason.
+// parseDirect reads "[--emergency] RESOURCE DURATION REASON..." with an
+// optional ticket:ID and purpose:NAME anywhere in the reason.
 func parseDirect(text string) (workflow.SubmitInput, error) {
+	var in workflow.SubmitInput
+	if emergencyWord.MatchString(text) {
+		in.Emergency = true
+		text = emergencyWord.ReplaceAllString(text, " ")
+	}
 	resource, rest, _ := strings.Cut(strings.TrimSpace(text), " ")
 	dur, reason, _ := strings.Cut(strings.TrimSpace(rest), " ")
-	var in workflow.SubmitInput
 	in.Resource = resource
+	if resource == "" {
+		return in, workflow.Errorf(workflow.CodeInvalid, "say which resource you need")
+	}
 	if dur == "" {
 		return in, workflow.Errorf(workflow.CodeInvalid, "say how long you need access for, e.g. 2h")
 	}
@@ -172,6 +184,12 @@ func filed(req *workflow.Request, pol *workflow.Policy) string {
 	e := notifier.Event{Resource: req.Resource, RequestID: req.ID}
 	if res, ok := pol.Resource(req.Resource); ok && res.Name != res.ID {
 		e.ResourceName = res.Name
+	}
+	if req.Emergency && req.ExpiresAt != nil && req.Review != nil {
+		return fmt.Sprintf(":rotating_light: *Emergency* access to %s is live until %s, with no approver. "+
+			"The security channel has been alerted, and %s must sign off the post-hoc review by %s.\nRequest `%s`",
+			e.ResourceLabel(), notifier.When(*req.ExpiresAt), workflow.Plural(req.Review.Required, "reviewer", "reviewers"),
+			notifier.When(req.Review.DueAt), req.ID) + maskedNote(req)
 	}
 	if req.State == workflow.StateApproved && req.ExpiresAt != nil {
 		return fmt.Sprintf(":white_check_mark: Access to %s was approved automatically by policy. It is live until %s.\nRequest `%s`",
@@ -230,6 +248,9 @@ func listMessage(reqs []*workflow.Request, pol *workflow.Policy, now time.Time) 
 			left := r.ExpiresAt.Sub(now).Round(time.Minute)
 			line = fmt.Sprintf(":white_check_mark: %s · %s left (until %s)", e.ResourceLabel(), workflow.FormatDuration(max(left, time.Minute)),
 				notifier.When(*r.ExpiresAt))
+			if r.Emergency && r.Review != nil {
+				line = ":rotating_light: *Emergency* " + line + " · " + r.Review.Countdown(now) + " · " + r.Review.Progress()
+			}
 			button = slack.NewButtonBlockElement(actionRelinquish, r.ID, plainText("Give access back"))
 		default:
 			continue // lapsed; the sweeper has not written it down yet

@@ -32,6 +32,7 @@ type requestRow struct {
 	EndedBy           string
 	EndReason         string
 	ViaSession        bool
+	Emergency         bool
 }
 
 func (requestRow) TableName() string { return "requests" }
@@ -58,6 +59,7 @@ func toRequestRow(r *workflow.Request) requestRow {
 		EndedBy:           r.EndedBy,
 		EndReason:         r.EndReason,
 		ViaSession:        r.ViaSession,
+		Emergency:         r.Emergency,
 	}
 }
 
@@ -83,6 +85,7 @@ func (row requestRow) toRequest() *workflow.Request {
 		EndedBy:           row.EndedBy,
 		EndReason:         row.EndReason,
 		ViaSession:        row.ViaSession,
+		Emergency:         row.Emergency,
 	}
 }
 
@@ -186,5 +189,5 @@ func Models() []any {
 	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}, &sessionRow{}, &loginFlowRow{},
 		&auditAnchorRow{}, &reviewRow{}, &followUpRow{}, &flagRow{}, &slackMessageRow{}, &slackInboundRow{}, &provisioningRow{},
 		&personRow{}, &personEmailRow{}, &directoryGroupRow{}, &directoryMemberRow{}, &leaseRow{},
-		&policyVersionRow{}, &auditWitnessRow{}, &idempotencyRow{}, &campaignRunRow{}, &approverReminderRow{}}
+		&policyVersionRow{}, &auditWitnessRow{}, &idempotencyRow{}, &emergencyReviewRow{}, &signoffRow{}, &campaignRunRow{}, &approverReminderRow{}}
 }

@@ -131,7 +131,7 @@ func (r reader) attachApprovals(ctx context.Context, reqs ...*workflow.Request) 
 		q.Approvals = append(q.Approvals, workflow.Approval{Approver: a.Approver, Comment: a.Comment, At: a.CreatedAt.UTC(),
 			WithdrawnAt: utcPtr(a.WithdrawnAt), WithdrawnReason: a.WithdrawnReason, ViaSession: a.ViaSession})
 	}
-	return nil
+	return r.attachReviews(ctx, reqs...)
 }
 
 // requestCursor marks the last row of a page: listings are ordered by

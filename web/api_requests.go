@@ -15,6 +15,8 @@ type createRequestBody struct {
 	Reason   string `json:"reason"`
 	Ticket   string `json:"ticket"`
 	Purpose  string `json:"purpose"`
+	// Emergency asks for break-glass access (docs/api.md).
+	Emergency bool `json:"emergency"`
 }
 
 // POST /api/v1/requests
@@ -29,6 +31,7 @@ func (s *Server) createRequest(c echo.Context) error {
 	}
 	req, err := s.svc.Submit(c.Request().Context(), principal(c), workflow.SubmitInput{
 		Resource: body.Resource, Duration: d, Reason: body.Reason, Ticket: body.Ticket, Purpose: body.Purpose,
+		Emergency: body.Emergency,
 	})
 	if err != nil {
 		return err

@@ -36,6 +36,56 @@ type RequestJSON struct {
 	// stands; null until the request is approved.
 	Provisioning *ProvisioningJSON `json:"provisioning"`
 	History      []AuditJSON       `json:"history,omitempty"`
+	// Emergency marks break-glass access (live at once, no approver);
+	// Review is its post-hoc review, absent on other requests.
+	Emergency bool                 `json:"emergency"`
+	Review    *EmergencyReviewJSON `json:"review,omitempty"`
+}
+
+// EmergencyReviewJSON is the post-hoc review of an emergency request: state open
+// or signed_off, the sign-offs required and given, and when it is due.
+type EmergencyReviewJSON struct {
+	State       string        `json:"state"`
+	Required    int           `json:"required"`
+	SignedBy    []string      `json:"signed_by"`
+	Signoffs    []SignoffJSON `json:"signoffs"`
+	DueAt       time.Time     `json:"due_at"`
+	Overdue     bool          `json:"overdue"`
+	Countdown   string        `json:"countdown"` // "review due in 23 h", "review overdue by 2 h"
+	Progress    string        `json:"progress"`  // "1 of 2 sign-offs"
+	SignedOffAt *time.Time    `json:"signed_off_at"`
+	Alerts      int           `json:"overdue_alerts"`
+}
+
+// SignoffJSON is one reviewer's sign-off.
+type SignoffJSON struct {
+	Reviewer string    `json:"reviewer"`
+	Comment  string    `json:"comment"`
+	At       time.Time `json:"at"`
+}
+
+// BreakGlassJSON is a resource's break_glass block, with whether the
+// caller may use it.
+type BreakGlassJSON struct {
+	Groups            []string `json:"groups"`
+	MaxDuration       string   `json:"max_duration"`
+	ReviewersRequired int      `json:"reviewers_required"`
+	ReviewWithin      string   `json:"review_within"`
+	SkipConditions    bool     `json:"skip_conditions"`
+	CanUse            bool     `json:"can_use"`
+}
+
+func emergencyReviewJSON(rv *workflow.EmergencyReview, now time.Time) *EmergencyReviewJSON {
+	if rv == nil {
+		return nil
+	}
+	out := &EmergencyReviewJSON{State: rv.State, Required: rv.Required, SignedBy: []string{}, Signoffs: []SignoffJSON{}, DueAt: rv.DueAt,
+		Overdue: rv.Overdue(now), Countdown: rv.Countdown(now), Progress: rv.Progress(), SignedOffAt: rv.SignedOffAt, Alerts: rv.Alerts}
+	for _, s := range rv.Signoffs {
+		out.SignedBy = append(out.SignedBy, s.Reviewer)
+		out.Signoffs = append(out.Signoffs, SignoffJSON{Reviewer: s.Reviewer, Comment: s.Comment, At: s.At})
+	}
+	return out
 }
 
 // ProvisioningJSON is a grant's provisioning status: operation apply or
@@ -109,6 +159,9 @@ type ResourceJSON struct {
 	TicketPattern           string   `json:"ticket_pattern,omitempty"`
 	ReviewTimeout           string   `json:"review_timeout,omitempty"`
 	ApproverCommentRequired bool     `json:"approver_comment_required"`
+	// BreakGlass is the resource's emergency path; absent when it has
+	// none.
+	BreakGlass *BreakGlassJSON `json:"break_glass,omitempty"`
 }
 
 func requestJSON(r *workflow.Request) RequestJSON {
@@ -118,6 +171,7 @@ func requestJSON(r *workflow.Request) RequestJSON {
 		State: r.State, RequiredApprovals: r.RequiredApprovals, Approvals: []ApprovalJSON{},
 		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt,
 		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Notices: r.Notices,
+		Emergency: r.Emergency, Review: emergencyReviewJSON(r.Review, workflow.Now()),
 	}
 	for _, a := range r.Approvals {
 		out.Approvals = append(out.Approvals, ApprovalJSON{Approver: a.Approver, Comment: a.Comment, At: a.At,
@@ -144,6 +198,11 @@ func resourceJSON(v workflow.ResourceView) ResourceJSON {
 	}
 	if v.ReviewTimeout > 0 {
 		out.ReviewTimeout = workflow.FormatDuration(v.ReviewTimeout)
+	}
+	if bg := v.BreakGlass; bg != nil {
+		out.BreakGlass = &BreakGlassJSON{Groups: bg.Groups, MaxDuration: workflow.FormatDuration(bg.MaxDuration),
+			ReviewersRequired: bg.ReviewersRequired, ReviewWithin: workflow.FormatDuration(bg.ReviewWithin),
+			SkipConditions: bg.SkipConditions, CanUse: v.CanBreakGlass}
 	}
 	return out
 }

@@ -85,6 +85,7 @@ func coreOperations() []Operation {
 		{Method: "POST", Path: "/api/v1/requests/{id}/deny", Summary: "Deny (a reason is required)", Tag: "requests", Body: decisionBody{}, Status: 200, Out: RequestJSON{}, Errors: post, Idempotent: true},
 		{Method: "POST", Path: "/api/v1/requests/{id}/cancel", Summary: "Withdraw your own pending request", Tag: "requests", Body: decisionBody{}, BodyOptional: true, Status: 200, Out: RequestJSON{}, Errors: post, Idempotent: true},
 		{Method: "POST", Path: "/api/v1/requests/{id}/revoke", Summary: "End live access (relinquish your own)", Tag: "requests", Body: decisionBody{}, BodyOptional: true, Status: 200, Out: RequestJSON{}, Errors: post, Idempotent: true},
+		{Method: "POST", Path: "/api/v1/requests/{id}/review", Summary: "Sign off the post-hoc review of emergency (break-glass) access", Tag: "requests", Body: decisionBody{}, BodyOptional: true, Status: 200, Out: RequestJSON{}, Errors: post, Idempotent: true},
 		{Method: "GET", Path: "/api/v1/resources", Summary: "The catalog as you may use it", Tag: "requests", Status: 200, Out: ResourceListJSON{}},
 		{Method: "GET", Path: "/api/v1/grants/check", Summary: "Whether a person holds live access now", Tag: "check",
 			Query: []Param{q("user", "email"), q("resource", "resource id")}, Status: 200, Out: CheckJSON{}, Errors: []int{404}},

@@ -200,6 +200,14 @@ type DashboardJSON struct {
 	LiveGrants    []LivePointJSON `json:"live_grants"`
 	Flags         []FlagCountJSON `json:"flags"`
 	Charts        []string        `json:"charts"`
+	// Emergency is break-glass use per person in the period.
+	Emergency []EmergencyUseJSON `json:"emergency"`
+}
+
+// EmergencyUseJSON counts one person's break-glass requests.
+type EmergencyUseJSON struct {
+	Person string `json:"person"`
+	Count  int    `json:"count"`
 }
 
 // BucketJSON is one bar of the time-to-decision histogram (up_to_seconds
@@ -234,7 +242,11 @@ type FlagCountJSON struct {
 func dashboardJSON(d *review.Dashboard, charts []string) DashboardJSON {
 	out := DashboardJSON{Since: d.Period.Start, Until: d.Period.End, GeneratedAt: d.GeneratedAt, Decided: d.Decided, Approved: d.Approved,
 		Denied: d.Denied, MedianSeconds: int64(d.MedianDecision / time.Second), P90Seconds: int64(d.P90Decision / time.Second), Charts: charts,
-		Decisions: []BucketJSON{}, Volume: []VolumeJSON{}, LiveGrants: []LivePointJSON{}, Flags: []FlagCountJSON{}}
+		Decisions: []BucketJSON{}, Volume: []VolumeJSON{}, LiveGrants: []LivePointJSON{}, Flags: []FlagCountJSON{},
+		Emergency: []EmergencyUseJSON{}}
+	for _, e := range d.Emergency {
+		out.Emergency = append(out.Emergency, EmergencyUseJSON{e.Person, e.Count})
+	}
 	for _, b := range d.Decisions {
 		out.Decisions = append(out.Decisions, BucketJSON{b.Label, int64(b.UpTo / time.Second), b.Count})
 	}

@@ -28,10 +28,12 @@ type dashboardData struct {
 	Granted  int
 	LiveNow  int // live at the end of the period
 	Flags    int
-	Period   periodForm
-	Label    string
-	Presets  []preset
-	Query    url.Values // the period, for links to the flags and the report
+	// EmergencyUses counts break-glass requests in the period.
+	EmergencyUses int
+	Period        periodForm
+	Label         string
+	Presets       []preset
+	Query         url.Values // the period, for links to the flags and the report
 	// Campaigns are the review campaigns' runs and where each stands.
 	Campaigns []CampaignRunJSON
 }
@@ -68,8 +70,11 @@ func (u *ui) dashboard(c echo.Context) error {
 	for _, f := range d.Flags {
 		data.Flags += f.Count
 	}
+	for _, e := range d.Emergency {
+		data.EmergencyUses += e.Count
+	}
 	q := pf.values().Encode()
-	links := map[string]string{"decisions": "/reviews/report?" + q, "volume": "/reviews/report?" + q, "live": "/grants", "flags": "/flags?" + q}
+	links := map[string]string{"decisions": "/reviews/report?" + q, "volume": "/reviews/report?" + q, "live": "/grants", "flags": "/flags?" + q, "emergency": "/flags?" + q}
 	for _, name := range chart.Names {
 		svg, _ := chart.Dashboard(name, d)
 		data.Charts = append(data.Charts, dashChart{Name: name, SVG: template.HTML(svg), Link: links[name]}) // #nosec: chart escapes all text

@@ -31,6 +31,7 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 		"provClass":  provisioningClass,
 		"effective":  func(r *workflow.Request, now time.Time) workflow.State { return r.EffectiveState(now) },
 		"progress":   progressText,
+		"countdown":  func(rv *workflow.EmergencyReview, now time.Time) string { return rv.Countdown(now) },
 		"needs":      needsText,
 		"join":       func(list []string) string { return strings.Join(list, ", ") },
 		"seconds":    func(d time.Duration) int64 { return int64(d / time.Second) },

@@ -356,7 +356,7 @@ func TestDashboardPage(t *testing.T) {
 		if p.status != 200 {
 			t.Fatalf("dashboard: %d %s", p.status, excerpt(p.body))
 		}
-		if n := strings.Count(p.body, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 260" role="img"`); n != 4 {
+		if n := strings.Count(p.body, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 260" role="img"`); n != 5 { // decisions, volume, live, flags, emergency
 			t.Errorf("%d charts", n)
 		}
 		for _, want := range []string{

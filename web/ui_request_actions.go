@@ -31,6 +31,12 @@ var (
 	actionCancel = requestAction{"cancel", (*workflow.Service).Cancel, func(r *workflow.Request) string {
 		return "Request cancelled."
 	}}
+	actionReview = requestAction{"review", (*workflow.Service).SignOffReview, func(r *workflow.Request) string {
+		if r.Review != nil && r.Review.State == workflow.ReviewSignedOff {
+			return fmt.Sprintf("Your sign-off is recorded; the review of %s's emergency access to %s is signed off.", r.Requester, r.Resource)
+		}
+		return fmt.Sprintf("Your sign-off is recorded: %s.", r.Review.Progress())
+	}}
 	actionRevoke = requestAction{"revoke", (*workflow.Service).Revoke, func(r *workflow.Request) string {
 		if r.EndedBy == r.Requester {
 			return fmt.Sprintf("You gave up your access to %s.", r.Resource)
@@ -39,7 +45,7 @@ var (
 	}}
 )
 
-// decide serves POST /requests/:id/{approve,deny,cancel,revoke}: one
+// decide serves POST /requests/:id/{approve,deny,cancel,revoke,review}: one
 // service call. A refusal shows the request again with the API's message
 // and status, and keeps what was typed.
 func (u *ui) decide(a requestAction) echo.HandlerFunc {

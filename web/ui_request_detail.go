@@ -21,6 +21,10 @@ type detailData struct {
 	// target stands, as the API shows it; nil before approval or when
 	// provisioning is not configured.
 	Provisioning *ProvisioningJSON
+	// CanSignOff: the viewer may sign off the post-hoc review of this
+	// emergency request now (an approver of its resource or an admin,
+	// not its requester, not signed before, review still open).
+	CanSignOff bool
 	// After a refused action: which form, and what was typed.
 	Form    string
 	Comment string
@@ -50,6 +54,9 @@ func (u *ui) renderDetail(c echo.Context, status int, refusal, form, comment str
 		Actions: u.svc.AllowedActions(c.Request().Context(), who, d.Request, v.Now), Progress: workflow.ApprovalStatus(d.Request),
 		Eligible: workflow.EligibleApprovers(pol, d.Request), Requester: d.Requester == who.Email, Approved: d.ApprovedBy(who.Email),
 		Form: form, Comment: comment,
+	}
+	if rv := d.Review; rv != nil && rv.State == workflow.ReviewOpen && !data.Requester && !rv.SignedBy(who.Email) {
+		data.CanSignOff = pol.IsAdmin(who) || (res != nil && pol.CanApprove(who, res))
 	}
 	if d.ApprovedAt != nil {
 		if p, ok := u.srv.provisioningFor(c.Request().Context(), who, []string{d.ID})[d.ID]; ok {

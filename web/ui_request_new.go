@@ -19,9 +19,13 @@ type newRequestData struct {
 	Resources []resourceChoice
 	Selected  *resourceChoice
 	Durations []durationChoice
-	Reason    string
-	Ticket    string
-	Purpose   string
+	// EmergencyDurations are the choices of the emergency form, up to
+	// break_glass.max_duration; Emergency says the refusal was about it.
+	EmergencyDurations []durationChoice
+	Emergency          bool
+	Reason             string
+	Ticket             string
+	Purpose            string
 }
 
 type resourceChoice struct {
@@ -71,7 +75,10 @@ func (u *ui) newRequest(c echo.Context) error {
 }
 
 // submitted is what the form sent back, shown again after a refusal.
-type submitted struct{ reason, ticket, purpose string }
+type submitted struct {
+	reason, ticket, purpose string
+	emergency               bool
+}
 
 func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration string, sent submitted, refusal string) error {
 	ctx := c.Request().Context()
@@ -85,9 +92,9 @@ func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration str
 	if err != nil {
 		return err
 	}
-	d := newRequestData{Reason: sent.reason, Ticket: sent.ticket, Purpose: sent.purpose}
+	d := newRequestData{Reason: sent.reason, Ticket: sent.ticket, Purpose: sent.purpose, Emergency: sent.emergency}
 	for _, rv := range views {
-		if !rv.CanRequest {
+		if !rv.CanRequest && !rv.CanBreakGlass {
 			continue
 		}
 		ch := resourceChoice{ResourceView: rv}
@@ -103,6 +110,9 @@ func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration str
 			if d.Resources[i].ID == resource {
 				d.Selected = &d.Resources[i]
 				d.Durations = durationChoices(d.Selected.MaxDuration, duration)
+				if bg := d.Selected.BreakGlass; bg != nil && d.Selected.CanBreakGlass {
+					d.EmergencyDurations = durationChoices(bg.MaxDuration, duration)
+				}
 			}
 		}
 		if d.Selected == nil && refusal == "" {
@@ -114,19 +124,31 @@ func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration str
 	return u.render(c, status, "new", v)
 }
 
+// confirmEmergency is the value of the emergency form's confirmation
+// checkbox; without it an emergency submission is refused.
+const confirmEmergency = "i-understand"
+
 // POST /requests: the same validation as the API and Slack, because it is
-// the same call.
+// the same call. The emergency form (emergency=1) must also carry the
+// explicit confirmation, checked here, not only in the browser.
 func (u *ui) submitRequest(c echo.Context) error {
 	resource, duration := c.FormValue("resource"), c.FormValue("duration")
 	reason, ticket, purpose := c.FormValue("reason"), c.FormValue("ticket"), c.FormValue("purpose")
+	emergency := c.FormValue("emergency") == "1"
 	d, err := parseDuration(duration)
+	if err == nil && emergency && c.FormValue("confirm_emergency") != confirmEmergency {
+		err = workflow.Errorf(workflow.CodePolicy, "confirm that this is an emergency: tick the box that says access is taken without approval and will be reviewed")
+	}
 	if err == nil {
 		var req *workflow.Request
 		req, err = u.svc.Submit(c.Request().Context(), u.viewerOf(c).Principal, workflow.SubmitInput{
-			Resource: resource, Duration: d, Reason: reason, Ticket: ticket, Purpose: purpose})
+			Resource: resource, Duration: d, Reason: reason, Ticket: ticket, Purpose: purpose, Emergency: emergency})
 		if err == nil {
 			msg := "Request sent: it needs " + plural(req.RequiredApprovals, "approval", "approvals") + "."
-			if req.State == workflow.StateApproved {
+			if req.Emergency && req.Review != nil {
+				msg = "Emergency access is live until " + formatUTCShort(derefTime(req.ExpiresAt)) + ". The security channel has been alerted; " +
+					plural(req.Review.Required, "reviewer", "reviewers") + " must sign it off by " + formatUTCShort(req.Review.DueAt) + "."
+			} else if req.State == workflow.StateApproved {
 				msg = "Approved automatically: your access is live until " + formatUTCShort(derefTime(req.ExpiresAt)) + "."
 			}
 			u.setFlash(c, "success", withNote(msg, req.Notices))
@@ -137,5 +159,5 @@ func (u *ui) submitRequest(c echo.Context) error {
 	if Status(code) >= 500 {
 		return err
 	}
-	return u.renderNewRequest(c, Status(code), resource, duration, submitted{reason, ticket, purpose}, workflow.ErrorMessage(err))
+	return u.renderNewRequest(c, Status(code), resource, duration, submitted{reason, ticket, purpose, emergency}, workflow.ErrorMessage(err))
 }

@@ -152,6 +152,7 @@ func (u *ui) routes(e *echo.Echo) {
 	e.POST("/requests/:id/deny", u.decide(actionDeny), action...)
 	e.POST("/requests/:id/cancel", u.decide(actionCancel), action...)
 	e.POST("/requests/:id/revoke", u.decide(actionRevoke), action...)
+	e.POST("/requests/:id/review", u.decide(actionReview), action...)
 	e.GET("/grants", u.grants, page...)
 	e.GET("/audit", u.audit, page...)
 	e.GET("/audit/export", u.auditExport, page...)

@@ -48,6 +48,16 @@ type Explanation struct {
 	// ApproversAvailable counts the approvers who pass; fewer than
 	// ApprovalsRequired means a request could not be approved today.
 	ApproversAvailable int `json:"approvers_available"`
+	// BreakGlass, when the resource has a break_glass block, says whether
+	// User may use emergency access (and the block in one line).
+	BreakGlass *BreakGlassExplanation `json:"break_glass,omitempty"`
+}
+
+// BreakGlassExplanation is whether one person may use a resource's
+// break-glass access.
+type BreakGlassExplanation struct {
+	CanUse  bool   `json:"can_use"`
+	Summary string `json:"summary"`
 }
 
 // ConditionResult is one condition judged: Holds, or not, or Error when it
@@ -134,6 +144,9 @@ func explain(in explainInput) Explanation {
 		}
 	}
 	e.CanRequest = len(e.Reasons) == 0
+	if res.BreakGlass != nil {
+		e.BreakGlass = &BreakGlassExplanation{CanUse: pol.IsBreakGlassMember(who, res), Summary: breakGlassSummary(res.BreakGlass)}
+	}
 	if res.AutoApprove {
 		return e
 	}

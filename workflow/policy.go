@@ -135,6 +135,9 @@ type Resource struct {
 	// ApproverCommentRequired refuses an approval without a comment: the
 	// resource's own setting, else its tier's, else true for critical.
 	ApproverCommentRequired bool
+	// BreakGlass is the resource's emergency path (policy key
+	// break_glass); nil when it has none. See breakglass.go.
+	BreakGlass *BreakGlass
 	// Line is where the resource is defined in its policy file.
 	Line int
 }

@@ -37,6 +37,8 @@ type ResourceSummary struct {
 	Purposes           []string `json:"purposes,omitempty"`
 	Classification     string   `json:"classification,omitempty"`
 	TicketRule         string   `json:"ticket_rule,omitempty"`
+	// BreakGlass is the break_glass block in one line ("" for none).
+	BreakGlass string `json:"break_glass,omitempty"`
 }
 
 // SummarizePolicy returns p's summary.
@@ -67,7 +69,22 @@ func SummarizePolicy(p *Policy) PolicySummary {
 		case r.TicketRequired:
 			rs.TicketRule = "required"
 		}
+		rs.BreakGlass = breakGlassSummary(r.BreakGlass)
 		s.Resources[r.ID] = rs
+	}
+	return s
+}
+
+// breakGlassSummary is a break_glass block in one line: "groups oncall,
+// max 1h, 2 reviewers within 24h, skips conditions"; "" for none.
+func breakGlassSummary(bg *BreakGlass) string {
+	if bg == nil {
+		return ""
+	}
+	s := fmt.Sprintf("groups %s, max %s, %s within %s", strings.Join(sortedSet(bg.Groups), " "), FormatDuration(bg.MaxDuration),
+		Plural(bg.ReviewersRequired, "reviewer", "reviewers"), FormatDuration(bg.ReviewWithin))
+	if bg.SkipConditions {
+		s += ", skips conditions"
 	}
 	return s
 }
@@ -298,10 +315,16 @@ func diffResource(id string, o, n ResourceSummary) (ResourceChange, bool) {
 		{"review_timeout", o.ReviewTimeout, n.ReviewTimeout},
 		{"classification", o.Classification, n.Classification},
 		{"ticket", o.TicketRule, n.TicketRule},
+		{"break_glass", o.BreakGlass, n.BreakGlass},
 	} {
 		if kv.from != kv.to {
 			c.Settings = append(c.Settings, StringChange{Key: kv.key, From: kv.from, To: kv.to})
 		}
+	}
+	// A new emergency path, or one that now skips the conditions, lowers
+	// the bar.
+	if n.BreakGlass != "" && (o.BreakGlass == "" || strings.HasSuffix(n.BreakGlass, ", skips conditions") && !strings.HasSuffix(o.BreakGlass, ", skips conditions")) {
+		c.Lowered = true
 	}
 	changed := c.Tier != nil || c.Approvals != nil || c.Requesters != nil || c.Approvers != nil ||
 		c.Conditions != nil || c.ApproverConditions != nil || c.Purposes != nil || len(c.Settings) > 0

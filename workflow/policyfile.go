@@ -105,10 +105,19 @@ type policyDecoder struct {
 	// extras hold what is judged once the whole policy is read (see
 	// applyLevelsAndTiers).
 	extras map[*Resource]*resourceExtras
+	// breakGlass holds each break_glass block's nodes, judged once the
+	// whole policy is read (policy_breakglass.go).
+	breakGlass map[*Resource]*breakGlassNodes
+	// columns makes errorf give the column too (inside break_glass).
+	columns bool
 }
 
 func (d *policyDecoder) errorf(n *yaml.Node, format string, args ...any) {
-	d.errs = append(d.errs, PolicyError{File: d.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)})
+	e := PolicyError{File: d.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
+	if d.columns {
+		e.Col = n.Column
+	}
+	d.errs = append(d.errs, e)
 }
 
 // fields walks a mapping node, calling the handler for each known key and
@@ -353,6 +362,7 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 	p.ReviewCampaigns, p.RemindApproversBefore = campaigns, remindBefore
 	d.checkCampaigns(p)
 	d.applyLevelsAndTiers(p)
+	d.checkBreakGlass(p)
 	d.compileConditions(p)
 	// Rules that need the whole file: approver headcount.
 	for _, r := range resources {
@@ -475,6 +485,11 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 		"tags":                func(v *yaml.Node) { r.Tags = d.tags(v) },
 		"conditions":          func(v *yaml.Node) { d.conditionList(v, r, "conditions") },
 		"approver_conditions": func(v *yaml.Node) { d.conditionList(v, r, "approver_conditions") },
+		"break_glass": func(v *yaml.Node) {
+			var bgRefs []groupRef
+			r.BreakGlass, bgRefs = d.breakGlassBlock(v, r)
+			refs = append(refs, bgRefs...)
+		},
 		"fields": func(v *yaml.Node) {
 			var frefs []groupRef
 			r.Fields, frefs = d.maskFields(v)

@@ -93,6 +93,8 @@ type ResourceView struct {
 	*Resource
 	CanRequest bool
 	CanApprove bool
+	// CanBreakGlass: who is in the resource's break_glass groups.
+	CanBreakGlass bool
 }
 
 // Resources returns the catalog as who may use it: what they may request
@@ -110,8 +112,8 @@ func (s *Service) Resources(ctx context.Context, who Principal) ([]ResourceView,
 	}
 	var out []ResourceView
 	for _, r := range pol.Resources {
-		v := ResourceView{Resource: r, CanRequest: pol.CanRequest(who, r), CanApprove: pol.CanApprove(who, r)}
-		if v.CanRequest || v.CanApprove || pol.IsAdmin(who) {
+		v := ResourceView{Resource: r, CanRequest: pol.CanRequest(who, r), CanApprove: pol.CanApprove(who, r), CanBreakGlass: pol.IsBreakGlassMember(who, r)}
+		if v.CanRequest || v.CanApprove || v.CanBreakGlass || pol.IsAdmin(who) {
 			out = append(out, v)
 		}
 	}

@@ -35,6 +35,10 @@ type Request struct {
 	// re-evaluation cannot judge again; the directory's deactivation still
 	// ends such access.
 	ViaSession bool
+	// Emergency marks a break-glass request: granted at once with no
+	// approver. Review is its post-hoc review (nil on other requests).
+	Emergency bool
+	Review    *EmergencyReview
 	// Notices tell the person who just wrote to the request what was
 	// masked in their text ("a card number in your reason was masked").
 	// Set by Submit, Approve, Deny, Cancel and Revoke on the request they

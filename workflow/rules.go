@@ -26,6 +26,9 @@ type SubmitInput struct {
 	// Purpose is one of the resource's purposes; required when the
 	// resource lists any.
 	Purpose string
+	// Emergency asks for break-glass access: live at once, with no
+	// approver, for members of the resource's break_glass groups.
+	Emergency bool
 }
 
 // CheckSubmission applies the rules for asking: the resource exists and the
@@ -111,15 +114,21 @@ func checkSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, Sub
 	if !ok {
 		return nil, in, Errorf(CodePolicy, "unknown resource %q", in.Resource)
 	}
-	if !pol.CanRequest(who, res) {
+	maxDuration, what := res.MaxDuration, ""
+	if in.Emergency {
+		if err := checkBreakGlass(pol, who, res); err != nil {
+			return nil, in, err
+		}
+		maxDuration, what = res.BreakGlass.MaxDuration, "emergency access to "
+	} else if !pol.CanRequest(who, res) {
 		return nil, in, Errorf(CodeForbidden, "%s may not request %s", who.Email, res.ID)
 	}
 	switch {
 	case in.Duration <= 0:
 		return nil, in, Errorf(CodePolicy, "duration must be positive")
-	case in.Duration > res.MaxDuration:
-		return nil, in, Errorf(CodePolicy, "duration %s is longer than the maximum of %s for %s",
-			FormatDuration(in.Duration), FormatDuration(res.MaxDuration), res.ID)
+	case in.Duration > maxDuration:
+		return nil, in, Errorf(CodePolicy, "duration %s is longer than the maximum of %s for %s%s",
+			FormatDuration(in.Duration), FormatDuration(maxDuration), what, res.ID)
 	case in.Duration%time.Second != 0:
 		return nil, in, Errorf(CodePolicy, "duration must be a whole number of seconds")
 	}

@@ -176,9 +176,14 @@ func (s *Service) record(ctx context.Context, tx Tx, changes []Change) error {
 // Submit files a request for who. An auto-approved resource is approved in
 // the same transaction.
 //
+// An emergency request (in.Emergency) is granted at once, with no
+// approver, and opens a post-hoc review (breakglass.go); the resource's
+// conditions still apply unless break_glass.skip_conditions.
+//
 // Errors: CodeForbidden (not in the policy, may not request this
-// resource, or one of its conditions does not hold), CodePolicy
-// (unknown resource, bad duration, no reason),
+// resource, not in its break_glass groups, or one of its conditions does
+// not hold), CodePolicy (unknown resource, no break_glass, bad duration,
+// no reason),
 // CodeInvalid (bad text), CodeInvalidState (already has an open request
 // or live access for this resource).
 func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*Request, error) {
@@ -200,8 +205,11 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 		}
 		now := s.now()
 		filed := &Request{Resource: res.ID, Reason: in.Reason, Ticket: in.Ticket, Purpose: in.Purpose, Duration: in.Duration}
-		if err := conditionsError(res.Conditions, conditionInput{pol: pol, requester: who, req: filed, res: res, start: now, now: now}); err != nil {
-			return err
+		skipConditions := in.Emergency && res.BreakGlass.SkipConditions
+		if !skipConditions {
+			if err := conditionsError(res.Conditions, conditionInput{pol: pol, requester: who, req: filed, res: res, start: now, now: now}); err != nil {
+				return err
+			}
 		}
 		if err := s.closeLapsedOpen(ctx, tx, who.Email, res.ID, now); err != nil {
 			return err
@@ -221,10 +229,16 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			CreatedAt:         now,
 			UpdatedAt:         now,
 			ReviewDeadline:    now.Add(s.ReviewTimeoutFor(res)),
-			ViaSession:        pol.OnlyBySession(who, res.Requesters),
+			ViaSession:        pol.OnlyBySession(who, requesterGroups(res, in.Emergency)),
 		}
 		changes := []Change{{Event: EventSubmit, Actor: who.Name(), From: StateNew, To: StatePending, Comment: in.Reason, At: now, Request: req}}
-		if res.AutoApprove {
+		if in.Emergency {
+			c, err := s.breakGlass(who, req, res, now)
+			if err != nil {
+				return err
+			}
+			changes = append(changes, c)
+		} else if res.AutoApprove {
 			t, err := Next(StatePending, EventAutoApprove, RoleSystem)
 			if err != nil {
 				return err
@@ -234,6 +248,11 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 		}
 		if err := tx.InsertRequest(ctx, req); err != nil {
 			return err
+		}
+		if req.Emergency {
+			if err := s.raiseBreakGlass(ctx, tx, req, res, now); err != nil {
+				return err
+			}
 		}
 		return s.record(ctx, tx, changes)
 	})
@@ -283,6 +302,15 @@ func (s *Service) closeLapsedOpen(ctx context.Context, tx Tx, requester, resourc
 		return s.record(ctx, tx, changes)
 	}
 	return nil
+}
+
+// requesterGroups are the groups that let someone file a request for res:
+// its requesters, or for an emergency request its break_glass groups.
+func requesterGroups(res *Resource, emergency bool) []string {
+	if emergency && res.BreakGlass != nil {
+		return res.BreakGlass.Groups
+	}
+	return res.Requesters
 }
 
 func grant(req *Request, now time.Time) {

@@ -11,13 +11,17 @@ import "strings"
 //	               │    │
 //	               │    └─timeout─► timed_out
 //	               │
-//	      approve (quorum met)
-//	      or auto_approve
+//	      approve (quorum met),
+//	      auto_approve or break_glass
 //	               │
 //	               ▼
 //	            approved ─expire─► expired
 //	               │
 //	               └─revoke, relinquish─► revoked
+//
+// break_glass is an emergency request by a member of the resource's
+// break_glass groups: it is filed and granted in one transaction, with no
+// approver, and opens a post-hoc review (breakglass.go).
 //
 // approved is the only state in which access is live, and only until
 // expires_at. Every other state but pending is final. jitaccess itself
@@ -78,10 +82,13 @@ const (
 	// longer may approve, so it stops counting (re-evaluation, reconcile.go).
 	// The request stays pending.
 	EventWithdrawApproval Event = "withdraw_approval"
+	// EventBreakGlass grants an emergency request at once, with no
+	// approver (breakglass.go).
+	EventBreakGlass Event = "break_glass"
 )
 
 // Events lists every event.
-var Events = []Event{EventSubmit, EventApprove, EventAutoApprove, EventDeny, EventCancel, EventTimeout, EventRelinquish, EventRevoke, EventExpire, EventWithdrawApproval}
+var Events = []Event{EventSubmit, EventApprove, EventAutoApprove, EventDeny, EventCancel, EventTimeout, EventRelinquish, EventRevoke, EventExpire, EventWithdrawApproval, EventBreakGlass}
 
 // Role is a set of capacities in which an actor may act on one request.
 type Role uint8
@@ -133,6 +140,7 @@ var transitions = []Transition{
 	{StatePending, EventCancel, StateCancelled, RoleRequester | RoleSystem},
 	{StatePending, EventWithdrawApproval, StatePending, RoleSystem},
 	{StatePending, EventTimeout, StateTimedOut, RoleSystem},
+	{StatePending, EventBreakGlass, StateApproved, RoleRequester},
 	{StateApproved, EventRelinquish, StateRevoked, RoleRequester},
 	{StateApproved, EventRevoke, StateRevoked, RoleApprover | RoleAdmin | RoleSystem},
 	{StateApproved, EventExpire, StateExpired, RoleSystem},
@@ -180,7 +188,7 @@ func pastTense(ev Event) string {
 	switch ev {
 	case EventSubmit:
 		return "submitted"
-	case EventApprove, EventAutoApprove:
+	case EventApprove, EventAutoApprove, EventBreakGlass:
 		return "approved"
 	case EventDeny:
 		return "denied"

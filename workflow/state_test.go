@@ -21,6 +21,7 @@ var expected = map[[2]string]struct {
 	{"pending", "cancel"}:            {workflow.StateCancelled, workflow.RoleRequester | workflow.RoleSystem},
 	{"pending", "withdraw_approval"}: {workflow.StatePending, workflow.RoleSystem},
 	{"pending", "timeout"}:           {workflow.StateTimedOut, workflow.RoleSystem},
+	{"pending", "break_glass"}:       {workflow.StateApproved, workflow.RoleRequester},
 	{"approved", "relinquish"}:       {workflow.StateRevoked, workflow.RoleRequester},
 	{"approved", "revoke"}:           {workflow.StateRevoked, workflow.RoleApprover | workflow.RoleAdmin | workflow.RoleSystem},
 	{"approved", "expire"}:           {workflow.StateExpired, workflow.RoleSystem},
@@ -58,8 +59,8 @@ func TestTransitionTable(t *testing.T) {
 	if len(workflow.Transitions()) != len(expected) {
 		t.Errorf("table has %d rows, expected %d", len(workflow.Transitions()), len(expected))
 	}
-	if allowed != 13 { // 10 rows; revoke by three roles, cancel by two
-		t.Errorf("%d allowed (state, event, role) triples, want 13", allowed)
+	if allowed != 14 { // 11 rows; revoke by three roles, cancel by two
+		t.Errorf("%d allowed (state, event, role) triples, want 14", allowed)
 	}
 }
 

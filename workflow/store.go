@@ -65,6 +65,25 @@ type Tx interface {
 	// that sweepers on several replicas share the work and none ends a
 	// request twice. It returns the requests it changed.
 	EndDue(ctx context.Context, from, to State, now time.Time, limit int) ([]*Request, error)
+	// InsertEmergencyReview opens the post-hoc review of an emergency
+	// request.
+	InsertEmergencyReview(ctx context.Context, r *EmergencyReview) error
+	// InsertReviewSignoff records one reviewer's sign-off; a second by
+	// the same reviewer is CodeDuplicate.
+	InsertReviewSignoff(ctx context.Context, requestID string, s ReviewSignoff) error
+	// UpdateEmergencyReview writes the review's state and sign-off time if
+	// its stored version is still prevVersion (else CodeConflict).
+	UpdateEmergencyReview(ctx context.Context, r *EmergencyReview, prevVersion int64) error
+	// DueEmergencyReviews returns up to limit open reviews whose next
+	// alert is due at now, skipping rows another transaction holds.
+	DueEmergencyReviews(ctx context.Context, now time.Time, limit int) ([]*EmergencyReview, error)
+	// AdvanceReviewAlert moves an open review's next alert from prev to
+	// next and counts the alert, if next_alert_at is still prev (a
+	// compare-and-set); false when another writer moved it first.
+	AdvanceReviewAlert(ctx context.Context, requestID string, prev, next time.Time) (bool, error)
+	// RaiseFlag records an anomaly flag under its key, once: false when it
+	// was recorded before.
+	RaiseFlag(ctx context.Context, a SecurityAlert, now time.Time) (bool, error)
 	// AppendAudit appends records to the audit log, in order.
 	AppendAudit(ctx context.Context, recs ...*AuditRecord) error
 	// Enqueue adds jobs to the persisted work queue; they become visible to
