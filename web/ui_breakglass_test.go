@@ -93,7 +93,7 @@ func TestEmergencyAccessForm(t *testing.T) {
 		}
 		// The dashboard counts emergency use per person.
 		dash := root.get(t, "/dashboard")
-		for _, want := range []string{`id="emergency-count">1<`, `id="emergency-use"`, `bob@example.com</a></td><td>1</td>`, `id="chart-emergency"`, "Emergency access by person (1 uses)"} {
+		for _, want := range []string{`id="emergency-count">1<`, `id="emergency-use"`, `bob@example.com</a></td><td data-label="Break-glass uses">1</td>`, `id="chart-emergency"`, "Emergency access by person (1 uses)"} {
 			if !strings.Contains(dash.body, want) {
 				t.Fatalf("dashboard lacks %s: %s", want, excerpt(dash.body))
 			}

@@ -20,6 +20,13 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 		"asset":      func(name string) string { return assets[name] },
 		"utc":        formatUTC,
 		"utcShort":   formatUTCShort,
+		// local, localShort and localDay show a time to the viewer in
+		// their own time zone: the page carries it in UTC (the text, and
+		// the title, which stays UTC) and app.js rewrites the text with
+		// the browser's zone. Attributes and exports use utc.
+		"local":      func(t time.Time) template.HTML { return localTime(t, "full", formatUTC(t)) },
+		"localShort": func(t time.Time) template.HTML { return localTime(t, "short", formatUTCShort(t)) },
+		"localDay":   func(t time.Time) template.HTML { return localTime(t, "day", t.UTC().Format("Jan 2, 15:04")) },
 		"iso":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"ago":        func(t, now time.Time) string { return humanDuration(now.Sub(t)) + " ago" },
 		"since":      func(t, now time.Time) string { return humanDuration(now.Sub(t)) },
@@ -229,4 +236,16 @@ func needsText(r *workflow.Request) string {
 		return "needs someone other than " + strings.Join(p.Approvers, " and ")
 	}
 	return fmt.Sprintf("needs %d more, other than %s", p.Missing, strings.Join(p.Approvers, " and "))
+}
+
+// localTime is a <time> element holding t in UTC, which app.js shows in
+// the viewer's time zone (style full, short or day), with UTC in its
+// title.
+func localTime(t time.Time, style, text string) template.HTML {
+	if t.IsZero() {
+		return ""
+	}
+	iso := t.UTC().Format(time.RFC3339)
+	esc := template.HTMLEscapeString
+	return template.HTML(`<time datetime="` + iso + `" data-local="` + style + `" title="` + esc(formatUTC(t)) + `">` + esc(text) + `</time>`) // #nosec: escaped
 }

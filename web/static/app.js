@@ -1,5 +1,6 @@
-// jitaccess: the only script. It refreshes live pages in place and stops a
-// form from being sent twice. Everything works without it.
+// jitaccess: the only script. It shows times in the viewer's time zone,
+// refreshes live pages in place and stops a form from being sent twice.
+// Everything works without it (times then read in UTC).
 (function () {
   'use strict';
 
@@ -7,6 +8,23 @@
   // swap every [data-live] region, unless the person is typing in one.
   // The request says it is a refresh, so that it does not keep an idle
   // session alive.
+  // Times come in UTC (<time datetime data-local="full|short|day">, with
+  // UTC in the title); show them in the viewer's own time zone.
+  var styles = {
+    full: { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' },
+    short: { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' },
+    day: { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }
+  };
+  var localize = function (root) {
+    root.querySelectorAll('time[data-local]').forEach(function (el) {
+      var d = new Date(el.getAttribute('datetime'));
+      var style = styles[el.getAttribute('data-local')];
+      if (isNaN(d.getTime()) || !style) return;
+      try { el.textContent = new Intl.DateTimeFormat(undefined, style).format(d); } catch (e) { /* keep UTC */ }
+    });
+  };
+  localize(document);
+
   var main = document.querySelector('main[data-refresh]');
   if (main) {
     var every = Math.max(5, parseInt(main.getAttribute('data-refresh'), 10) || 20) * 1000;
@@ -33,7 +51,7 @@
           var doc = new DOMParser().parseFromString(html, 'text/html');
           document.querySelectorAll('[data-live]').forEach(function (el) {
             var fresh = el.id && doc.getElementById(el.id);
-            if (fresh) el.replaceWith(document.adoptNode(fresh));
+            if (fresh) { el.replaceWith(document.adoptNode(fresh)); localize(fresh); }
           });
         })
         .catch(function () { /* try again next time */ })
