@@ -128,6 +128,11 @@ type Resource struct {
 	// ApproverCommentRequired refuses an approval without a comment: the
 	// resource's own setting, else its tier's, else true for critical.
 	ApproverCommentRequired bool
+	// RequireMFA names the actions on the resource that need a second
+	// factor proved recently (MFAActions; policy key require_mfa): the
+	// resource's own list, else its tier's, else [approve] for critical
+	// and none for the other tiers. See mfa.go.
+	RequireMFA []string
 	// Line is where the resource is defined in its policy file.
 	Line int
 }

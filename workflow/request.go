@@ -111,6 +111,8 @@ type Change struct {
 	Comment string
 	At      time.Time
 	Request *Request // the request after the change
+	// Auth and MFA say how Actor was verified (see AuditRecord).
+	Auth, MFA string
 }
 
 // AuditRecord is one entry of the audit log.
@@ -127,6 +129,11 @@ type AuditRecord struct {
 	Reason    string // reason, comment or outcome
 	// Purpose is the request's purpose, on its submit record.
 	Purpose string
+	// Auth and MFA say how the person behind a decision was verified
+	// (AuthSession, AuthToken, AuthSlack; MFAWebAuthn, MFAOIDC, MFANone);
+	// "" on records that are not a person's decision.
+	Auth string
+	MFA  string
 }
 
 // Audit actions that are not state events.
@@ -151,6 +158,8 @@ func auditFor(c Change) *AuditRecord {
 		ToState:   c.To,
 		Reason:    c.Comment,
 		Purpose:   purposeOf(c),
+		Auth:      c.Auth,
+		MFA:       c.MFA,
 	}
 }
 
