@@ -24,8 +24,8 @@ const (
 	// CodeMFARequired: the action needs a second factor proved recently
 	// (require_mfa), which this sign-in has not: step up in the web UI.
 	CodeMFARequired Code = "mfa_required"
-	CodeUnavailable     Code = "unavailable" // a dependency (the database) is down
-	CodeInternal        Code = "internal"
+	CodeUnavailable Code = "unavailable" // a dependency (the database) is down
+	CodeInternal    Code = "internal"
 )
 
 // Error is the one error type the domain returns to its callers. Message is
