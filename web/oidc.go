@@ -36,6 +36,10 @@ type OIDCConfig struct {
 	GroupsClaim string
 	// Name is how the sign-in button names the provider ("Okta").
 	Name string
+	// ACRValues, when set, are asked for (acr_values) when a person steps
+	// up by signing in again (with max_age=0), so that the provider asks
+	// for a second factor.
+	ACRValues string
 	// HTTPClient talks to the provider; default: 10 s timeout.
 	HTTPClient *http.Client
 	// DiscoveryRetry is how long after a failed discovery to try again

@@ -122,13 +122,23 @@ func mfaWhat(action, resource string) string {
 	return strings.ReplaceAll(action, "_", "-") + " on " + resource
 }
 
+// SetWebURL says where the web UI is (Options.WebURL), once it is known
+// (a server listening on a port picked at start).
+func (s *Service) SetWebURL(u string) {
+	u = strings.TrimRight(u, "/")
+	s.webURL.Store(&u)
+}
+
+// WebURL is where the web UI is ("" when unknown).
+func (s *Service) WebURL() string { return *s.webURL.Load() }
+
 // requestPage is the web UI's page of req (the new-request page for a
 // request not yet filed).
 func (s *Service) requestPage(req *Request) string {
 	if req == nil || req.ID == "" {
-		return s.webURL + "/requests/new"
+		return s.WebURL() + "/requests/new"
 	}
-	return s.webURL + "/requests/" + req.ID
+	return s.WebURL() + "/requests/" + req.ID
 }
 
 // auditMFARefused records a refusal for want of MFA in a transaction of

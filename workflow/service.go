@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -24,7 +23,7 @@ type Service struct {
 	auditChecks   CheckAuditMode
 	sweepBatch    int
 	mfaMaxAge     time.Duration
-	webURL        string
+	webURL        atomic.Pointer[string]
 	hooks         []Hook
 	commitHooks   []CommitHook
 	// directoryHooks run after a directory change commits (reconcile.go).
@@ -79,8 +78,8 @@ func NewService(store Store, pol *Policy, opts Options) *Service {
 		auditChecks:   opts.AuditChecks,
 		sweepBatch:    opts.SweepBatch,
 		mfaMaxAge:     opts.MFAMaxAge,
-		webURL:        strings.TrimRight(opts.WebURL, "/"),
 	}
+	s.SetWebURL(opts.WebURL)
 	if s.mfaMaxAge <= 0 {
 		s.mfaMaxAge = DefaultMFAMaxAge
 	}

@@ -2,12 +2,13 @@
 -- Step-up MFA (issue 12). Passkeys are WebAuthn credentials registered in
 -- the web UI, one row each: credential is go-webauthn's Credential as JSON
 -- (what verifying an assertion needs); id, public_key and sign_count are
--- kept apart so that they can be read and queried.
+-- kept apart so that they can be read and queried (id is the credential
+-- id and public_key the COSE key, both base64url).
 CREATE TABLE passkeys (
-    id           text        PRIMARY KEY, -- the credential id, base64url
+    id           text        PRIMARY KEY,
     email        text        NOT NULL,
     name         text        NOT NULL,
-    public_key   text        NOT NULL,    -- COSE key, base64url
+    public_key   text        NOT NULL,
     sign_count   bigint      NOT NULL DEFAULT 0,
     credential   text        NOT NULL,
     created_at   timestamptz NOT NULL,

@@ -2,13 +2,14 @@
 -- Step-up MFA (issue 12). Passkeys are WebAuthn credentials registered in
 -- the web UI, one row each: credential is go-webauthn's Credential as JSON
 -- (what verifying an assertion needs); id, public_key and sign_count are
--- kept apart so that they can be read and queried.
+-- kept apart so that they can be read and queried (id is the credential
+-- id and public_key the COSE key, both base64url).
 CREATE TABLE passkeys (
-    id           TEXT        PRIMARY KEY, -- the credential id, base64url
+    id           TEXT        PRIMARY KEY,
     email        TEXT        NOT NULL,
     name         TEXT        NOT NULL,
-    public_key   TEXT        NOT NULL,    -- COSE key, base64url
-    sign_count   INTEGER      NOT NULL DEFAULT 0,
+    public_key   TEXT        NOT NULL,
+    sign_count   INTEGER     NOT NULL DEFAULT 0,
     credential   TEXT        NOT NULL,
     created_at   DATETIME NOT NULL,
     last_used_at DATETIME
