@@ -149,7 +149,7 @@ func configureWeb(cfg Config, db *store.DB, pol *workflow.Policy, wc *web.Config
 	if w.DisableUI {
 		return
 	}
-	ui := &web.UIConfig{Sessions: db, Audit: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax,
+	ui := &web.UIConfig{Sessions: db, Audit: db, Passkeys: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax,
 		GroupsMaxAge: w.GroupsMaxAge}
 	if w.GroupsMaxAge == 0 {
 		ui.GroupsMaxAge = -1 // web's "no limit"
