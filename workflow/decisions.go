@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 )
@@ -271,6 +272,10 @@ func (s *Service) MayDecide(ctx context.Context, who Principal, id string, ev Ev
 		}
 	default:
 		err = Errorf(CodeInvalid, "MayDecide answers for approve, deny and revoke, not %s", ev)
+	}
+	var m mfaNeeded
+	if errors.As(err, &m) {
+		s.auditMFARefused(ctx, who, req, m.action, err) // an attempt, though nothing was decided
 	}
 	return err
 }
