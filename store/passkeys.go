@@ -165,23 +165,30 @@ func (d *DB) SetCeremony(ctx context.Context, sessionID string, c identity.Cerem
 	return nil
 }
 
-// TakeCeremony implements identity.PasskeyStore: one UPDATE ... RETURNING,
-// so that two requests with the same challenge cannot both take it.
+// TakeCeremony implements identity.PasskeyStore: it reads the ceremony,
+// then clears it with compare-and-set on the value read, so that of two
+// requests with the same challenge only one takes it.
 func (d *DB) TakeCeremony(ctx context.Context, sessionID string) (identity.Ceremony, bool, error) {
 	if !validID(sessionID) {
 		return identity.Ceremony{}, false, nil
 	}
-	var rows []struct{ WebauthnCeremony string }
-	err := d.ctx(ctx).Raw("UPDATE web_sessions SET webauthn_ceremony = '' WHERE id = ? AND webauthn_ceremony <> '' RETURNING webauthn_ceremony", sessionID).
-		Scan(&rows).Error
+	var row sessionRow
+	err := d.ctx(ctx).Select("webauthn_ceremony").Where("id = ?", sessionID).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && row.WebauthnCeremony == "") {
+		return identity.Ceremony{}, false, nil
+	}
 	if err != nil {
 		return identity.Ceremony{}, false, mapError(err)
 	}
-	if len(rows) == 0 {
-		return identity.Ceremony{}, false, nil
+	res := d.ctx(ctx).Model(&sessionRow{}).Where("id = ? AND webauthn_ceremony = ?", sessionID, row.WebauthnCeremony).Update("webauthn_ceremony", "")
+	if res.Error != nil {
+		return identity.Ceremony{}, false, mapError(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return identity.Ceremony{}, false, nil // taken by another request meanwhile
 	}
 	var c identity.Ceremony
-	if err := json.Unmarshal([]byte(rows[0].WebauthnCeremony), &c); err != nil {
+	if err := json.Unmarshal([]byte(row.WebauthnCeremony), &c); err != nil {
 		return identity.Ceremony{}, false, workflow.Internal(err, "decode a WebAuthn ceremony")
 	}
 	return c, true, nil

@@ -43,7 +43,7 @@ func (u *ui) account(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d := accountData{Passkeys: keys, MaxAge: humanDuration(u.svc.MFAMaxAge()), OIDC: u.oidc != nil}
+	d := accountData{Passkeys: keys, MaxAge: workflow.FormatDuration(u.svc.MFAMaxAge()), OIDC: u.oidc != nil}
 	if p := v.Me.Principal; workflow.MFAFresh(p, v.Now, u.svc.MFAMaxAge()) {
 		d.MFA, d.MFAAt = p.MFA, p.MFAAt
 	}
@@ -58,7 +58,7 @@ func (u *ui) requireFreshMFA(c echo.Context, what string) error {
 	if workflow.MFAFresh(p, u.now(), u.svc.MFAMaxAge()) {
 		return nil
 	}
-	return workflow.Errorf(workflow.CodeMFARequired, "%s needs a passkey check within the last %s: confirm with your passkey", what, humanDuration(u.svc.MFAMaxAge()))
+	return workflow.Errorf(workflow.CodeMFARequired, "%s needs a passkey check within the last %s: confirm with your passkey", what, workflow.FormatDuration(u.svc.MFAMaxAge()))
 }
 
 // POST /account/passkeys/options (JSON): the options of a create
