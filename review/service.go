@@ -118,8 +118,12 @@ func (s *Service) detect(ctx context.Context, p Period, max int) ([]Flag, []*wor
 	if err != nil {
 		return nil, nil, err
 	}
+	refused, err := s.store.MFARefusals(ctx, p.Start, p.End)
+	if err != nil {
+		return nil, nil, err
+	}
 	flags := Detect(DetectInput{Policy: s.policy(), Thresholds: s.opts.Thresholds, Period: p, Requests: reqs, FailedJobs: jobs,
-		ProvisioningFailures: failing})
+		ProvisioningFailures: failing, MFARefusals: refused})
 	raised, err := s.store.RaisedFlags(ctx, p.Start, p.End)
 	if err != nil {
 		return nil, nil, err

@@ -95,10 +95,11 @@ const (
 	FlagForcedRevoke   FlagKind = "forced_revoke"       // access revoked early by someone else
 	FlagRubberStamp    FlagKind = "rubber_stamp"        // high-tier approval seconds after filing
 	FlagProvisioning   FlagKind = "provisioning_failed" // granting or removing access failed for good
+	FlagMFARefused     FlagKind = "mfa_refused"         // approvals that needed a second factor and were refused for want of one
 )
 
 // FlagKinds lists every kind, in the order reports show them.
-var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval, FlagForcedRevoke, FlagRubberStamp, FlagProvisioning}
+var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval, FlagForcedRevoke, FlagRubberStamp, FlagProvisioning, FlagMFARefused}
 
 // Flag is one anomaly: what, why, and the requests it is about.
 type Flag struct {

@@ -182,6 +182,25 @@ func (d *DB) ProvisioningFailures(ctx context.Context, since, until time.Time) (
 	return out, nil
 }
 
+// MFARefusals implements review.Store: the mfa.refused records of
+// approvals in [since, until).
+func (d *DB) MFARefusals(ctx context.Context, since, until time.Time) ([]review.MFARefusal, error) {
+	var rows []auditRow
+	err := d.ctx(ctx).Where("action = ? AND reason LIKE ? AND at >= ? AND at < ?", workflow.ActionMFARefused, workflow.MFAApprove+" refused:%", since.UTC(), until.UTC()).
+		Order("id").Limit(10000).Find(&rows).Error
+	if err != nil {
+		return nil, mapError(err)
+	}
+	out := make([]review.MFARefusal, len(rows))
+	for i, r := range rows {
+		out[i] = review.MFARefusal{AuditID: r.ID, Approver: r.Actor, Resource: r.Resource, Requester: r.Subject, Auth: r.Auth, At: r.At.UTC()}
+		if r.RequestID != nil {
+			out[i].RequestID = *r.RequestID
+		}
+	}
+	return out, nil
+}
+
 // FailedJobCounts counts jobs that failed for good, per queue.
 func (d *DB) FailedJobCounts(ctx context.Context) (map[string]int64, error) {
 	var rows []struct {
