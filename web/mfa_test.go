@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
@@ -131,4 +133,84 @@ func TestStepUpRefusals(t *testing.T) {
 
 func auditQuery(actor string) workflow.AuditQuery {
 	return workflow.AuditQuery{Actor: actor, Limit: 100}
+}
+
+// TestOIDCStepUp: without a passkey, the step-up is a sign-in again at the
+// provider, with max_age=0, prompt=login and the configured acr_values;
+// the session keeps the provider's auth_time, and an amr with a strong
+// method within --mfa-max-age of it counts as MFA (oidc_amr) for the
+// decision, audited as such. An amr without one does not.
+func TestOIDCStepUp(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		idp := newTestOP(t, "jitaccess", "s3cret")
+		e := newUIEnv(t, db, func(e *uiEnv, c *web.Config) {
+			idp.store.redirect = e.base + "/auth/callback"
+			c.UI.OIDC = &web.OIDCConfig{Issuer: idp.issuer, ClientID: "jitaccess", ClientSecret: "s3cret",
+				RedirectURL: e.base + "/auth/callback", GroupsClaim: "groups", Name: "Test IdP", ACRValues: "urn:okta:loa:2fa:any phr"}
+		})
+		e.svc.SetPolicy(mustParse(t, strings.Replace(uiPolicy, "    tier: high\n", "    tier: high\n    require_mfa: [approve]\n", 1)))
+		req := e.submit(t, alice, "crm-payments", time.Hour)
+		signIn := func(amr ...string) *client {
+			idp.set(func(s *opStore) {
+				defaultUser(s)
+				s.user.AMR, s.authTime = amr, e.clock
+			})
+			c := e.anonymous()
+			p, _ := c.oidcFlowFrom(t, "/sign-in/oidc?step_up=1&next=%2Frequests%2F"+req.ID, nil)
+			if p.status != http.StatusSeeOther || p.location != "/requests/"+req.ID {
+				t.Fatalf("step-up sign-in: %d %q", p.status, p.location)
+			}
+			c.who = "gina@example.com"
+			g := c.get(t, "/requests/"+req.ID)
+			if i := strings.Index(g.body, `name="csrf_token" value="`); i >= 0 {
+				rest := g.body[i+len(`name="csrf_token" value="`):]
+				c.csrf = rest[:strings.Index(rest, `"`)]
+			}
+			return c
+		}
+
+		weak := signIn("pwd")
+		idp.store.mu.Lock()
+		last := idp.store.last
+		idp.store.mu.Unlock()
+		if last.MaxAge == nil || *last.MaxAge != 0 || last.Prompt == nil || !slices.Contains(last.Prompt, "login") ||
+			!slices.Equal(last.ACRValues, []string{"urn:okta:loa:2fa:any", "phr"}) {
+			t.Fatalf("the step-up asked for max_age %v, prompt %v, acr_values %v", last.MaxAge, last.Prompt, last.ACRValues)
+		}
+		p := weak.post(t, "/requests/"+req.ID+"/approve", url.Values{"comment": {"checked"}})
+		if p.status != http.StatusForbidden || !strings.Contains(p.body, "needs a second factor") {
+			t.Fatalf("approval after a password-only sign-in: %d %s", p.status, excerpt(p.body))
+		}
+		// Without a passkey, /mfa/options sends the browser to sign in again.
+		u, _ := url.Parse(e.base)
+		o := weak.postJSON(t, u.Host, "/mfa/options?next=%2Frequests%2F"+req.ID, "{}", weak.csrf, e.base)
+		if o.status != http.StatusOK || !strings.Contains(o.body, `"oidc":"/sign-in/oidc?step_up=1\u0026next=%2Frequests%2F`+req.ID+`"`) {
+			t.Fatalf("options without a passkey, with OIDC: %d %s", o.status, o.body)
+		}
+
+		strong := signIn("pwd", "mfa", "otp")
+		if p := strong.post(t, "/requests/"+req.ID+"/approve", url.Values{"comment": {"checked"}}); p.status != http.StatusSeeOther {
+			t.Fatalf("approval after an MFA sign-in: %d %s", p.status, excerpt(p.body))
+		}
+		recs, _, err := db.ListAudit(ctx, workflow.AuditQuery{RequestID: req.ID, Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok bool
+		for _, r := range recs {
+			if r.Action == string(workflow.EventApprove) {
+				ok = r.Actor == "gina@example.com" && r.Auth == workflow.AuthSession && r.MFA == workflow.MFAOIDC
+			}
+		}
+		if !ok {
+			t.Fatalf("no approve record by gina with session, oidc_amr: %+v", recs)
+		}
+		// Past --mfa-max-age, the same session no longer counts.
+		e.advance(6 * time.Minute)
+		other := e.submit(t, bob, "crm-payments", time.Hour)
+		if p := strong.post(t, "/requests/"+other.ID+"/approve", url.Values{"comment": {"checked"}}); p.status != http.StatusForbidden {
+			t.Fatalf("approval 6 minutes after the sign-in: %d", p.status)
+		}
+	})
 }

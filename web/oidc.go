@@ -162,7 +162,8 @@ func randomToken() (string, error) {
 }
 
 // authURL is where to send the browser to sign in. A step-up asks the
-// provider to authenticate the person afresh (max_age=0), with the
+// provider to authenticate the person afresh (max_age=0, and
+// prompt=login for providers that do not honour max_age), with the
 // configured acr_values, so that it asks for their second factor.
 func (o *oidcClient) authURL(ctx context.Context, state, nonce, verifier string, stepUp bool) (string, error) {
 	rp, err := o.setup(ctx)
@@ -171,7 +172,7 @@ func (o *oidcClient) authURL(ctx context.Context, state, nonce, verifier string,
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
 	if stepUp {
-		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"))
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"), oauth2.SetAuthURLParam("prompt", "login"))
 		if o.cfg.ACRValues != "" {
 			opts = append(opts, oauth2.SetAuthURLParam("acr_values", o.cfg.ACRValues))
 		}
