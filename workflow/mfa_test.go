@@ -230,3 +230,25 @@ func TestMFARule(t *testing.T) {
 		wantCode(t, err, workflow.CodeMFARequired)
 	})
 }
+
+// TestRequireMFAInPolicyDiff: turning require_mfa off for an action is a
+// lowering (as fewer approvals are: the policy_lowered alert); turning it
+// on is a change, not a lowering.
+func TestRequireMFAInPolicyDiff(t *testing.T) {
+	on, err := workflow.ParsePolicy("mfa.yaml", []byte(mfaTestPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := workflow.ParsePolicy("mfa.yaml", []byte(strings.Replace(mfaTestPolicy, "  high: {require_mfa: [approve, revoke]}", "  high: {require_mfa: [approve]}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := workflow.DiffPolicies(workflow.SummarizePolicy(on), workflow.SummarizePolicy(off))
+	if !d.Lowered() || len(d.Resources) != 1 || d.Resources[0].ID != "payments" ||
+		len(d.Resources[0].Settings) != 1 || d.Resources[0].Settings[0] != (workflow.StringChange{Key: "require_mfa", From: "approve,revoke", To: "approve"}) {
+		t.Fatalf("dropping revoke: %+v", d)
+	}
+	if back := workflow.DiffPolicies(workflow.SummarizePolicy(off), workflow.SummarizePolicy(on)); back.Lowered() || len(back.Resources) != 1 {
+		t.Fatalf("adding revoke: %+v", back)
+	}
+}
