@@ -190,11 +190,11 @@ func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: OK: %d resources, %d groups, %d admins, %s passed\n", file, len(pol.Resources), len(pol.Groups), len(pol.Admins),
-		workflow.Plural(len(pol.Tests), "test", "tests"))
 	for _, w := range pol.Warnings() {
 		fmt.Fprintln(stderr, "warning: "+w)
 	}
+	fmt.Fprintf(stdout, "%s: OK: %d resources, %d groups, %d admins, %s passed\n", file, len(pol.Resources), len(pol.Groups), len(pol.Admins),
+		workflow.Plural(len(pol.Tests), "test", "tests"))
 	return 0
 }
 

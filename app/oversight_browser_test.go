@@ -59,7 +59,13 @@ func seedHistory(t *testing.T, url string) string {
 		}
 		return must(svc.Submit(ctx, user(who), workflow.SubmitInput{Resource: res, Duration: d, Reason: reason, Ticket: ticket, Purpose: purpose}))
 	}
-	approve := func(who string, r *workflow.Request) { must(svc.Approve(ctx, user(who), r.ID, "checked the case")) }
+	// Approvers decide in the web UI with a fresh passkey check, as the
+	// demo's identity-docs needs (require_mfa).
+	approve := func(who string, r *workflow.Request) {
+		p := user(who)
+		p.Auth, p.MFA, p.MFAAt = workflow.AuthSession, workflow.MFAWebAuthn, clock()
+		must(svc.Approve(ctx, p, r.ID, "checked the case"))
+	}
 	sweep := func() {
 		if _, err := svc.Sweep(ctx); err != nil {
 			t.Fatal(err)

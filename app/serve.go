@@ -99,7 +99,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if len(applied) > 0 {
 		logger.Info("applied migrations", "versions", applied)
 	}
-	svc := workflow.NewService(db, pol, workflow.Options{ReviewTimeout: cfg.ReviewTimeout, AuditChecks: cfg.AuditChecks})
+	svc := workflow.NewService(db, pol, workflow.Options{ReviewTimeout: cfg.ReviewTimeout, AuditChecks: cfg.AuditChecks,
+		MFAMaxAge: cfg.Web.MFAMaxAge, WebURL: cfg.Web.PublicURL})
 	// Every load is in the policy history and the audit log, this one too
 	// (policy_history.go); it sets the policy's version before anything
 	// else reads it.
@@ -273,6 +274,9 @@ func (a *App) Listen() error {
 		return fmt.Errorf("listen on %s: %w", a.Config.Listen, err)
 	}
 	a.listener = l
+	if a.Config.Web.PublicURL == "" {
+		a.Service.SetWebURL(localWebURL(a.Addr())) // where refusals send people
+	}
 	return nil
 }
 
@@ -434,7 +438,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "Try: curl -H 'Authorization: Bearer TOKEN' http://%s/api/v1/resources\n", a.Addr())
-		fmt.Fprintf(stdout, "Web UI: open http://%s/ and sign in as any demo user.\n", a.Addr())
+		fmt.Fprintf(stdout, "Web UI: open %s/ and sign in as any demo user. Use localhost, not 127.0.0.1: passkeys (WebAuthn) work on localhost only.\n", localWebURL(a.Addr()))
 	}
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintf(stderr, "jitaccess serve: %v\n", err)

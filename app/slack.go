@@ -135,7 +135,7 @@ func (a *App) wireNotifications() error {
 	svc := a.Service
 	svc.OnChange(notifier.Outbox{ExpiryWarning: cfg.ExpiryWarning, Policy: svc.Policy}.Hook)
 	d := &notifier.Dispatcher{Channel: notifier.ChannelResolver(svc.Policy, cfg.tiers, cfg.Channel), Requests: a.DB, Logger: a.Logger,
-		Provisioning: a.provisioningStatus, Policy: svc.Policy, Expand: a.DB.ExpandJob, LoadRequests: a.DB.GetRequests}
+		Provisioning: a.provisioningStatus, Policy: svc.Policy, WebURL: svc.WebURL, Expand: a.DB.ExpandJob, LoadRequests: a.DB.GetRequests}
 	// Failures are bounded by time (Dispatcher.GiveUpAfter), not by
 	// attempts: a long Slack outage must not use them up.
 	a.runners = append(a.runners, &queue.Runner{Store: a.DB, Queue: notifier.Queue, Handler: d.Deliver, Logger: a.Logger,

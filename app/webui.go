@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -32,6 +33,11 @@ type WebConfig struct {
 	ServiceRateLimit int // per service token per minute; 0: off
 	AuthFailureLimit int // failed API authentications per client address per minute; 0: off
 	DisableUI        bool
+	// MFAMaxAge is how recent a second factor must be for an action that
+	// require_mfa names; OIDCACRValues, when set, are asked for
+	// (acr_values) when a person steps up by signing in again.
+	MFAMaxAge     time.Duration
+	OIDCACRValues string
 }
 
 // webFlags registers the web UI's flags.
@@ -54,6 +60,8 @@ func (f *flagSet) webFlags(w *WebConfig) {
 	f.integer(&w.ServiceRateLimit, "service-rate-limit", "JITACCESS_SERVICE_RATE_LIMIT", web.DefaultServicePerMinute, "API calls per service token per minute, for integrations calling check and mask (0: no limit)")
 	f.integer(&w.AuthFailureLimit, "auth-failure-limit", "JITACCESS_AUTH_FAILURE_LIMIT", web.DefaultAuthFailuresPerMinute, "failed API authentications per client address per minute before its calls are refused (0: no limit)")
 	f.boolean(&w.DisableUI, "disable-ui", "JITACCESS_DISABLE_UI", "serve the API only, without the web UI")
+	f.duration(&w.MFAMaxAge, "mfa-max-age", "JITACCESS_MFA_MAX_AGE", workflow.DefaultMFAMaxAge, "an action that require_mfa names needs a passkey assertion, or an OIDC sign-in with a strong amr, at most this old")
+	f.str(&w.OIDCACRValues, "oidc-acr-values", "JITACCESS_OIDC_ACR_VALUES", "", "acr_values to ask the OIDC provider for when a person steps up by signing in again, space-separated (empty: none)")
 }
 
 func (w WebConfig) validate() error {
@@ -84,6 +92,9 @@ func (w WebConfig) validate() error {
 	if w.SessionIdle < 0 || w.SessionMax < 0 {
 		return fmt.Errorf("--session-idle and --session-max must be positive")
 	}
+	if w.MFAMaxAge < 0 {
+		return fmt.Errorf("--mfa-max-age must be positive")
+	}
 	if w.GroupsMaxAge < 0 {
 		return fmt.Errorf("--groups-max-age must be 0 (no limit) or more")
 	}
@@ -97,6 +108,20 @@ func (w WebConfig) validate() error {
 		return fmt.Errorf("rate limits must be 0 (off) or more")
 	}
 	return nil
+}
+
+// localWebURL is the web UI's URL on a server listening at addr: the
+// port on localhost, which browsers accept as a WebAuthn relying party
+// (an IP address is refused).
+func localWebURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func loopbackHost(h string) bool { return h == "localhost" || h == "127.0.0.1" || h == "::1" }
@@ -124,7 +149,7 @@ func configureWeb(cfg Config, db *store.DB, pol *workflow.Policy, wc *web.Config
 	if w.DisableUI {
 		return
 	}
-	ui := &web.UIConfig{Sessions: db, Audit: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax,
+	ui := &web.UIConfig{Sessions: db, Audit: db, Passkeys: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax,
 		GroupsMaxAge: w.GroupsMaxAge}
 	if w.GroupsMaxAge == 0 {
 		ui.GroupsMaxAge = -1 // web's "no limit"
@@ -141,7 +166,8 @@ func configureWeb(cfg Config, db *store.DB, pol *workflow.Policy, wc *web.Config
 			}
 		}
 		ui.OIDC = &web.OIDCConfig{Issuer: w.OIDCIssuer, ClientID: w.OIDCClientID, ClientSecret: w.OIDCClientSecret,
-			RedirectURL: redirect, Scopes: scopes, EmailClaim: w.EmailClaim, GroupsClaim: w.GroupsClaim, Name: w.OIDCName}
+			RedirectURL: redirect, Scopes: scopes, EmailClaim: w.EmailClaim, GroupsClaim: w.GroupsClaim, Name: w.OIDCName,
+			ACRValues: w.OIDCACRValues}
 	}
 	if cfg.Demo {
 		for _, email := range demoPeople(pol) {

@@ -62,7 +62,11 @@ func NewHasher() *Hasher { return &Hasher{h: sha256.New(), buf: make([]byte, 0, 
 //
 //	Version, prev_hash, id (decimal), at (TimeFormat), actor, action,
 //	request_id, resource, subject, from_state, to_state, reason
-//	[, purpose — only when it is not empty]
+//	[, purpose — only when it is not empty, or when auth is set]
+//	[, auth, mfa — only when auth is not empty]
+//
+// A record with auth set always carries the purpose field, even empty, so
+// that the number of fields tells the three shapes apart.
 //
 // Lengths make the encoding unambiguous whatever the text holds.
 func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
@@ -79,8 +83,14 @@ func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
 	}
 	// The purpose came later: a record without one hashes as before, so
 	// that older records still verify.
-	if rec.Purpose != "" {
+	if rec.Purpose != "" || rec.Auth != "" {
 		b = field(b, rec.Purpose)
+	}
+	// So did how the person was verified (auth, mfa): likewise only when
+	// set.
+	if rec.Auth != "" {
+		b = field(b, rec.Auth)
+		b = field(b, rec.MFA)
 	}
 	x.buf = b
 	x.h.Reset()

@@ -70,11 +70,29 @@ func num(v float64) string {
 	return fmt.Sprintf("%.1f", v)
 }
 
-func axis(b *strings.Builder, top float64) {
+// countTop is the top of a count axis holding v and how many intervals
+// divide it into whole numbers: up to 4 counts one per tick (1 → 0, 1);
+// above, niceMax's 5, 10, 20, 50… in 4 or 5 equal whole steps. Counts are
+// never ticked 1.2 / 2.5 / 3.8.
+func countTop(v float64) (top float64, steps int) {
+	if v <= 4 {
+		top = math.Max(1, math.Ceil(v))
+		return top, int(top)
+	}
+	top = niceMax(v)
+	for _, n := range []int{5, 4, 2} {
+		if step := top / float64(n); step == math.Trunc(step) {
+			return top, n
+		}
+	}
+	return top, 1
+}
+
+func axis(b *strings.Builder, top float64, steps int) {
 	plotH := float64(Height - padT - padB)
-	for i := 0; i <= 4; i++ {
-		v := top * float64(i) / 4
-		y := float64(Height-padB) - plotH*float64(i)/4
+	for i := 0; i <= steps; i++ {
+		v := top * float64(i) / float64(steps)
+		y := float64(Height-padB) - plotH*float64(i)/float64(steps)
 		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>`, padL, Width-padR, y, y)
 		fmt.Fprintf(b, `<text x="%d" y="%.1f" text-anchor="end" fill="#555">%s</text>`, padL-6, y+4, num(v))
 	}
@@ -90,8 +108,8 @@ func Bars(title string, bars []Bar) string {
 		desc = append(desc, fmt.Sprintf("%s: %s", x.Label, num(x.Value)))
 	}
 	open(&b, title, strings.Join(desc, "; "))
-	top = niceMax(top)
-	axis(&b, top)
+	top, steps := countTop(top)
+	axis(&b, top, steps)
 	if len(bars) == 0 {
 		empty(&b)
 	} else {
@@ -109,7 +127,10 @@ func Bars(title string, bars []Bar) string {
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s</title></rect>`,
 				cx-w/2, float64(Height-padB)-h, w, h, esc(color), esc(x.Label), num(x.Value))
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, cx, float64(Height-padB)-h-4, num(x.Value))
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#333">%s</text>`, cx, Height-padB+16, esc(shorten(x.Label, int(slot/7))))
+			// A label too long for its slot is shortened; the whole name is
+			// its tooltip (and in the chart's description).
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#333"><title>%s</title>%s</text>`, cx, Height-padB+16,
+				esc(x.Label), esc(shorten(x.Label, int(slot/7))))
 		}
 	}
 	b.WriteString(`</svg>`)
@@ -130,8 +151,8 @@ func Lines(title string, at []time.Time, series []Series) string {
 		desc = append(desc, fmt.Sprintf("%s: peak %s, last %s", s.Name, num(maxOf(s.Values)), num(last)))
 	}
 	open(&b, title, strings.Join(desc, "; "))
-	top = niceMax(top)
-	axis(&b, top)
+	top, steps := countTop(top)
+	axis(&b, top, steps)
 	if len(at) < 2 {
 		empty(&b)
 		b.WriteString(`</svg>`)

@@ -3,6 +3,8 @@ package chart_test
 import (
 	"encoding/xml"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +93,32 @@ func TestDashboardCharts(t *testing.T) {
 	}
 	if _, ok := chart.Dashboard("pie", d); ok {
 		t.Error("unknown chart accepted")
+	}
+}
+
+// TestCountAxisTicksWholeNumbers: a count axis never reads 1.2 / 2.5 / 3.8.
+func TestCountAxisTicksWholeNumbers(t *testing.T) {
+	tick := regexp.MustCompile(`text-anchor="end" fill="#555">([^<]*)<`)
+	for _, max := range []float64{0, 1, 2, 3, 4, 5, 7, 9, 13, 27, 48, 99, 101, 333, 4999} {
+		svg := chart.Bars("counts", []chart.Bar{{Label: "a", Value: max}})
+		ticks := tick.FindAllStringSubmatch(svg, -1)
+		if len(ticks) < 2 {
+			t.Fatalf("max %v: ticks %v", max, ticks)
+		}
+		for _, m := range ticks {
+			if strings.Contains(m[1], ".") {
+				t.Errorf("max %v: tick %q is not a whole number", max, m[1])
+			}
+		}
+		if top, _ := strconv.ParseFloat(ticks[len(ticks)-1][1], 64); top < max {
+			t.Errorf("max %v: the axis tops at %v", max, top)
+		}
+	}
+	// A long name is shortened on the axis and whole in its tooltip.
+	long := "customer-identity-documents-archive"
+	svg := chart.Bars("by resource", []chart.Bar{{Label: long, Value: 1}, {Label: "b", Value: 2}, {Label: "c", Value: 3}, {Label: "d", Value: 4},
+		{Label: "e", Value: 1}, {Label: "f", Value: 1}, {Label: "g", Value: 1}, {Label: "h", Value: 1}})
+	if !strings.Contains(svg, "<title>"+long+"</title>customer") || !strings.Contains(svg, "…</text>") {
+		t.Fatalf("long label: %s", svg)
 	}
 }

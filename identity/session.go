@@ -43,6 +43,11 @@ type Session struct {
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time // absolute expiry
+	// MFAAt is when a passkey was last proved in this session (zero for
+	// never); AuthTime the provider's auth_time at an OpenID Connect
+	// sign-in (zero when it sent none). See MFA.
+	MFAAt    time.Time
+	AuthTime time.Time
 }
 
 // Principal is who the session acts as, with the identity provider's
@@ -51,7 +56,40 @@ type Session struct {
 func (s Session) Principal() workflow.Principal {
 	p := workflow.User(s.Email)
 	p.Groups, p.AMR, p.ACR = slices.Clone(s.Groups), s.AMR, s.ACR
+	p.Auth = workflow.AuthSession
+	p.MFA, p.MFAAt = s.MFA()
 	return p
+}
+
+// StrongAMR are the OpenID Connect amr values (RFC 8176) that count as a
+// second factor: a multi-factor sign-in, a hardware key, a one-time
+// password, a software key, a fingerprint.
+var StrongAMR = []string{"mfa", "hwk", "otp", "swk", "fpt"}
+
+// StrongAMR reports whether amr names a strong method.
+func strongAMR(amr []string) bool {
+	for _, m := range amr {
+		if slices.Contains(StrongAMR, strings.ToLower(m)) {
+			return true
+		}
+	}
+	return false
+}
+
+// MFA is how this session proved a second factor, and when: the latest of
+// a passkey assertion in it (MFAWebAuthn) and an OpenID Connect sign-in
+// whose amr names a strong method, at its auth_time (MFAOIDC); MFANone
+// and the zero time otherwise. Whether it is fresh enough is the
+// service's rule (workflow.Service, --mfa-max-age).
+func (s Session) MFA() (string, time.Time) {
+	how, at := workflow.MFANone, time.Time{}
+	if s.Method == SessionOIDC && !s.AuthTime.IsZero() && strongAMR(s.AMR) {
+		how, at = workflow.MFAOIDC, s.AuthTime
+	}
+	if !s.MFAAt.IsZero() && s.MFAAt.After(at) {
+		how, at = workflow.MFAWebAuthn, s.MFAAt
+	}
+	return how, at
 }
 
 // GroupsStale reports whether the session's groups claim is older than
@@ -112,6 +150,8 @@ type NewSession struct {
 	ClientIP  string
 	UserAgent string
 	TTL       time.Duration // absolute lifetime
+	// AuthTime is the provider's auth_time claim (zero when absent).
+	AuthTime time.Time
 }
 
 // Validate normalizes ns (email, lengths) and checks it: an email address,

@@ -35,9 +35,14 @@ type Token struct {
 // Principal is who the token acts as.
 func (t Token) Principal() workflow.Principal {
 	if t.Kind == TokenService {
-		return workflow.ServiceAccount(t.Subject, t.Scopes...)
+		p := workflow.ServiceAccount(t.Subject, t.Scopes...)
+		p.Auth, p.MFA = workflow.AuthToken, workflow.MFANone
+		return p
 	}
-	return workflow.User(t.Subject)
+	// A static token proves no second factor.
+	p := workflow.User(t.Subject)
+	p.Auth, p.MFA = workflow.AuthToken, workflow.MFANone
+	return p
 }
 
 // LiveAt reports whether the token may be used at now: not revoked, not

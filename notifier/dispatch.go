@@ -61,8 +61,11 @@ type Dispatcher struct {
 	// Provisioning, when set, returns where provisioning of a request
 	// stands (nil when it has none), for the approvers' message.
 	Provisioning func(ctx context.Context, requestID string) (*ProvisioningStatus, error)
-	// Policy, when set, names resources in redrawn messages.
+	// Policy, when set, names resources in redrawn messages and says which
+	// of their buttons need a second factor (require_mfa), which link to
+	// the web UI at WebURL instead.
 	Policy func() *workflow.Policy
+	WebURL func() string
 	// LoadRequests reads requests by id (for fan-out jobs).
 	LoadRequests func(ctx context.Context, ids []string) ([]*workflow.Request, error)
 	// Expand enqueues the deliveries of fan-out job id, claimed with
@@ -167,6 +170,14 @@ func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) error {
 					e.ResourceName = res.Name
 				}
 			}
+		}
+		if d.Policy != nil {
+			if res, ok := d.Policy().Resource(e.Resource); ok {
+				e.MFAActions = res.RequireMFA
+			}
+		}
+		if d.WebURL != nil {
+			e.WebURL = d.WebURL()
 		}
 		if d.Provisioning != nil && e.ApprovedAt != nil { // never approved: nothing provisioned
 			p, err := d.Provisioning(ctx, e.RequestID)

@@ -98,6 +98,13 @@ type Event struct {
 	Provisioning *ProvisioningStatus `json:"-"`
 	// Refresh marks a redraw of the same request version (KindRefresh).
 	Refresh bool `json:"-"`
+	// MFAActions are the actions on the request's resource that need a
+	// second factor (require_mfa), as the policy in force says when the
+	// message is drawn; their buttons link to the request's page in the
+	// web UI at WebURL instead of deciding, since a Slack click proves no
+	// second factor.
+	MFAActions []string `json:"-"`
+	WebURL     string   `json:"-"`
 }
 
 // ReviewState is the post-hoc review of an emergency request, as

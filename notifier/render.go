@@ -2,6 +2,7 @@ package notifier
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ const (
 	ActionApprove = "approve"
 	ActionDeny    = "deny"
 	ActionRevoke  = "revoke"
+	// ActionOpenWeb is the link button that replaces a decision that needs
+	// a second factor; Slack reports its clicks too, which do nothing.
+	ActionOpenWeb = "open_web"
 )
 
 // Esc escapes text for Slack's mrkdwn, so that what a requester types
@@ -119,14 +123,14 @@ func ChannelMessage(e Event) Message {
 	}
 	switch e.State {
 	case workflow.StatePending:
-		blocks = append(blocks, slack.NewActionBlock("decide",
+		blocks = append(blocks, e.decideBlocks(
 			slack.NewButtonBlockElement(ActionApprove, e.RequestID, plain("Approve")).WithStyle(slack.StylePrimary),
 			slack.NewButtonBlockElement(ActionDeny, e.RequestID, plain("Deny")).WithStyle(slack.StyleDanger),
-		))
+		)...)
 	case workflow.StateApproved:
-		blocks = append(blocks, slack.NewActionBlock("decide",
+		blocks = append(blocks, e.decideBlocks(
 			slack.NewButtonBlockElement(ActionRevoke, e.RequestID, plain("Revoke access")).WithStyle(slack.StyleDanger),
-		))
+		)...)
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("Request `"+e.RequestID+"` · jitaccess")))
 	kind := "Access request"
@@ -149,6 +153,37 @@ func reviewLine(e Event) string {
 		return fmt.Sprintf("\n:white_check_mark: Post-hoc review signed off by %s", Esc(strings.Join(rv.SignedBy, ", ")))
 	}
 	return fmt.Sprintf("\n:mag: Post-hoc review due %s · %d of %d sign-offs", When(rv.DueAt), len(rv.SignedBy), rv.Required)
+}
+
+// decideBlocks are the decision buttons of a message. A decision that
+// needs a second factor (Event.MFAActions) is not offered as a button: one
+// link button opens the request's page in the web UI instead, where the
+// person steps up (or, without a web URL, a line says to go there).
+func (e Event) decideBlocks(buttons ...*slack.ButtonBlockElement) []slack.Block {
+	var keep []slack.BlockElement
+	var web []string
+	for _, b := range buttons {
+		if slices.Contains(e.MFAActions, b.ActionID) {
+			web = append(web, strings.ToLower(b.Text.Text))
+			continue
+		}
+		keep = append(keep, b)
+	}
+	var out []slack.Block
+	if len(web) > 0 {
+		what := strings.Join(web, " or ")
+		if e.WebURL != "" {
+			link := slack.NewButtonBlockElement(ActionOpenWeb, e.RequestID, plain(clip(strings.ToUpper(what[:1])+what[1:]+" in jitaccess", 75)))
+			link.URL = e.WebURL + "/requests/" + e.RequestID
+			keep = append([]slack.BlockElement{link}, keep...)
+		}
+		out = append(out, slack.NewContextBlock("mfa", mrkdwn(":closed_lock_with_key: To "+what+", confirm with a second factor in the jitaccess web UI"+
+			" (request `"+e.RequestID+"`): a Slack click cannot prove one.")))
+	}
+	if len(keep) > 0 {
+		out = append([]slack.Block{slack.NewActionBlock("decide", keep...)}, out...)
+	}
+	return out
 }
 
 // provisioningLine says where applying or removing the grant at the target

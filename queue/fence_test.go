@@ -242,7 +242,10 @@ func TestLeaseLostWhileRunning(t *testing.T) {
 		var logs syncBuffer
 		running := make(chan queue.Job, 1)
 		var cause error
-		r := &queue.Runner{Store: db, Queue: "test", Lease: 300 * time.Millisecond,
+		// A lease long enough that a heartbeat (every quarter of it) finds
+		// the new token well before the handler's own deadline (half a
+		// lease before expiry) would end it, even on a loaded machine.
+		r := &queue.Runner{Store: db, Queue: "test", Lease: 2 * time.Second,
 			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			Handler: func(ctx context.Context, j queue.Job) error {
 				running <- j

@@ -60,6 +60,33 @@ type Dashboard struct {
 	Flags          []FlagCount
 	// Emergency is break-glass use per person, most first.
 	Emergency []EmergencyUse
+	// ByTier is how each tier's decisions in the period went, in tier
+	// order, tiers with decisions only.
+	ByTier []TierRate
+	// Refusals counts the refused attempts of the period by kind
+	// (workflow.RefusalKinds, every kind listed); set by Service.Dashboard.
+	Refusals []RefusalCount
+}
+
+// TierRate is how one tier's decisions went in a period.
+type TierRate struct {
+	Tier     workflow.Tier
+	Decided  int
+	Approved int
+}
+
+// Rate is the share of the tier's decisions that approved, 0 to 1.
+func (r TierRate) Rate() float64 {
+	if r.Decided == 0 {
+		return 0
+	}
+	return float64(r.Approved) / float64(r.Decided)
+}
+
+// RefusalCount counts refused attempts of one kind.
+type RefusalCount struct {
+	Kind  string
+	Count int
 }
 
 // decisionBuckets are the time-to-decision histogram's bounds.
@@ -100,6 +127,7 @@ func BuildDashboard(p Period, now time.Time, reqs []*workflow.Request, flags []F
 	d := &Dashboard{Period: p, GeneratedAt: now, Decisions: slices.Clone(decisionBuckets)}
 	var times []time.Duration
 	volume := map[string]*Volume{}
+	tiers := map[workflow.Tier]*TierRate{}
 	for _, r := range reqs {
 		if !r.CreatedAt.Before(p.Start) && r.CreatedAt.Before(p.End) {
 			v := volume[r.Resource]
@@ -122,8 +150,15 @@ func BuildDashboard(p Period, now time.Time, reqs []*workflow.Request, flags []F
 		}
 		times = append(times, dt)
 		d.Decided++
+		tier := tiers[r.Tier]
+		if tier == nil {
+			tier = &TierRate{Tier: r.Tier}
+			tiers[r.Tier] = tier
+		}
+		tier.Decided++
 		if r.ApprovedAt != nil {
 			d.Approved++
+			tier.Approved++
 		} else {
 			d.Denied++
 		}
@@ -132,6 +167,11 @@ func BuildDashboard(p Period, now time.Time, reqs []*workflow.Request, flags []F
 				b.Count++
 				break
 			}
+		}
+	}
+	for _, t := range workflow.Tiers {
+		if r := tiers[t]; r != nil {
+			d.ByTier = append(d.ByTier, *r)
 		}
 	}
 	if len(times) > 0 {

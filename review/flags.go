@@ -52,6 +52,8 @@ type DetectInput struct {
 	FailedJobs []FailedJob
 	// ProvisioningFailures in Period.
 	ProvisioningFailures []ProvisioningFailure
+	// MFARefusals in Period.
+	MFARefusals []MFARefusal
 }
 
 // Detect applies every anomaly rule. It is a pure function of its input;
@@ -94,6 +96,9 @@ func Detect(in DetectInput) []Flag {
 	}
 	for _, f := range in.ProvisioningFailures {
 		add(provisioningFailing(f))
+	}
+	for _, f := range mfaRefused(in.MFARefusals) {
+		add(f)
 	}
 	slices.SortFunc(out, func(a, b Flag) int { return cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Key, b.Key)) })
 	return out
@@ -263,6 +268,48 @@ func provisioningFailing(f ProvisioningFailure) Flag {
 		fl.RequestIDs = []string{f.RequestID}
 	}
 	return fl
+}
+
+// mfaRefused flags each person's refused approvals of one request (an
+// approval that needed a second factor, tried without one): one flag per
+// approver and request, at the first attempt, with how many there were
+// and from where. Someone pressing a Slack button that cannot decide is
+// often just unaware; many attempts, or tokens, are worth a look.
+func mfaRefused(refusals []MFARefusal) []Flag {
+	type key struct{ approver, request string }
+	var order []key
+	by := map[key][]MFARefusal{}
+	for _, r := range refusals {
+		k := key{r.Approver, r.RequestID}
+		if _, ok := by[k]; !ok {
+			order = append(order, k)
+		}
+		by[k] = append(by[k], r)
+	}
+	out := make([]Flag, 0, len(order))
+	for _, k := range order {
+		list := by[k]
+		first := list[0]
+		var via []string
+		for _, r := range list {
+			if r.Auth != "" && !slices.Contains(via, r.Auth) {
+				via = append(via, r.Auth)
+			}
+		}
+		f := Flag{Kind: FlagMFARefused, Key: string(FlagMFARefused) + ":" + k.approver + ":" + k.request, Person: k.approver,
+			People: []string{k.approver}, Resource: first.Resource, At: first.At,
+			Reason: fmt.Sprintf("%s tried to approve a request for %s without a second factor (require_mfa): refused %s, via %s",
+				k.approver, first.Resource, workflow.Plural(len(list), "time", "times"), strings.Join(via, ", "))}
+		if first.Requester != "" && first.Requester != k.approver {
+			f.People = append(f.People, first.Requester)
+			f.Reason += fmt.Sprintf(" (%s's request)", first.Requester)
+		}
+		if k.request != "" {
+			f.RequestIDs = []string{k.request}
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 func firstLine(s string) string {

@@ -122,8 +122,12 @@ func (s *Service) detect(ctx context.Context, p Period, max int) ([]Flag, []*wor
 	if err != nil {
 		return nil, nil, err
 	}
+	refused, err := s.store.MFARefusals(ctx, p.Start, p.End)
+	if err != nil {
+		return nil, nil, err
+	}
 	flags := Detect(DetectInput{Policy: s.policy(), Thresholds: s.opts.Thresholds, Period: p, Requests: reqs, FailedJobs: jobs,
-		ProvisioningFailures: failing})
+		ProvisioningFailures: failing, MFARefusals: refused})
 	overdue, err := s.campaignFlags(ctx, s.policy(), p)
 	if err != nil {
 		return nil, nil, err
@@ -203,7 +207,15 @@ func (s *Service) Dashboard(ctx context.Context, who workflow.Principal, p Perio
 	if err != nil {
 		return nil, err
 	}
-	return BuildDashboard(p, s.opts.Now(), reqs, flags), nil
+	d := BuildDashboard(p, s.opts.Now(), reqs, flags)
+	counts, err := s.store.RefusalsBetween(ctx, p.Start, p.End)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range workflow.RefusalKinds {
+		d.Refusals = append(d.Refusals, RefusalCount{Kind: k, Count: counts[k]})
+	}
+	return d, nil
 }
 
 // Detail is a review with its current report.

@@ -23,6 +23,9 @@ type Store interface {
 	// Provisioning retries forever, so its jobs never fail for good; this
 	// is where its failures are recorded.
 	ProvisioningFailures(ctx context.Context, since, until time.Time) ([]ProvisioningFailure, error)
+	// MFARefusals returns the approvals refused in [since, until) for want
+	// of a second factor (audit action mfa.refused, of an approval).
+	MFARefusals(ctx context.Context, since, until time.Time) ([]MFARefusal, error)
 	// GetReview returns a review with its follow-ups, or CodeNotFound.
 	GetReview(ctx context.Context, id string) (*Review, error)
 	// ListReviews returns reviews, newest first, one page at a time.
@@ -41,6 +44,9 @@ type Store interface {
 	// PendingDueBefore returns the pending requests whose review deadline
 	// is before t and whose approvers were not reminded yet.
 	PendingDueBefore(ctx context.Context, t time.Time) ([]*workflow.Request, error)
+	// RefusalsBetween counts the refused attempts recorded in [since,
+	// until) (audit actions refused and mfa.refused) by kind.
+	RefusalsBetween(ctx context.Context, since, until time.Time) (map[string]int, error)
 	// InReviewTx runs fn in one transaction.
 	InReviewTx(ctx context.Context, fn func(tx Tx) error) error
 }
@@ -85,6 +91,19 @@ type ProvisioningFailure struct {
 	Requester string
 	Resource  string
 	Reason    string
+	At        time.Time
+}
+
+// MFARefusal is an approval refused because it needed a fresh second
+// factor (require_mfa) and the person had none: from Slack, with a token,
+// or in a web session that did not step up.
+type MFARefusal struct {
+	AuditID   int64
+	Approver  string
+	RequestID string
+	Requester string
+	Resource  string
+	Auth      string // how they were signed in
 	At        time.Time
 }
 

@@ -100,6 +100,7 @@ const (
 	FlagRubberStamp    FlagKind = "rubber_stamp"        // high-tier approval seconds after filing
 	FlagProvisioning   FlagKind = "provisioning_failed" // granting or removing access failed for good
 	FlagCampaignDue    FlagKind = "campaign_overdue"    // a review campaign's reviews were not all signed off when due
+	FlagMFARefused     FlagKind = "mfa_refused"         // approvals that needed a second factor and were refused for want of one
 	// Break-glass (workflow/breakglass.go): raised in the grant's own
 	// transaction, and by the overdue sweep once per review period.
 	FlagBreakGlass        FlagKind = workflow.FlagBreakGlass              // emergency access, live with no approver
@@ -107,7 +108,7 @@ const (
 )
 
 // FlagKinds lists every kind, in the order reports show them.
-var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval, FlagForcedRevoke, FlagRubberStamp, FlagProvisioning, FlagBreakGlass, FlagBreakGlassOverdue, FlagCampaignDue}
+var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval, FlagForcedRevoke, FlagRubberStamp, FlagProvisioning, FlagBreakGlass, FlagBreakGlassOverdue, FlagMFARefused, FlagCampaignDue}
 
 // Flag is one anomaly: what, why, and the requests it is about.
 type Flag struct {

@@ -356,7 +356,12 @@ func (h *Handler) principal(ctx context.Context, slackID string) (workflow.Princ
 	if err != nil {
 		return workflow.Principal{}, err
 	}
-	who, err := h.cfg.Service.Resolve(ctx, workflow.User(u.Email))
+	// A Slack click proves no second factor: require_mfa actions are
+	// refused (workflow.CodeMFARequired) and the buttons of such requests
+	// link to the web UI instead (interactions.go, notifier).
+	p := workflow.User(u.Email)
+	p.Auth, p.MFA = workflow.AuthSlack, workflow.MFANone
+	who, err := h.cfg.Service.Resolve(ctx, p)
 	if err != nil {
 		return workflow.Principal{}, err
 	}

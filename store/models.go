@@ -123,6 +123,8 @@ type auditRow struct {
 	ToState   string
 	Reason    string
 	Purpose   string
+	Auth      string
+	MFA       string `gorm:"column:mfa"`
 	PrevHash  string // the previous record's hash (package audit)
 	Hash      string // this record's hash, chained to PrevHash
 }
@@ -132,7 +134,7 @@ func (auditRow) TableName() string { return "audit_records" }
 func toAuditRow(r *audit.Record) auditRow {
 	row := auditRow{
 		ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, Resource: r.Resource, Subject: r.Subject,
-		FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose, PrevHash: r.PrevHash, Hash: r.Hash,
+		FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose, Auth: r.Auth, MFA: r.MFA, PrevHash: r.PrevHash, Hash: r.Hash,
 	}
 	if r.RequestID != "" {
 		id := r.RequestID
@@ -144,7 +146,7 @@ func toAuditRow(r *audit.Record) auditRow {
 func (row auditRow) toRecord() *workflow.AuditRecord {
 	r := &workflow.AuditRecord{
 		ID: row.ID, At: row.At.UTC(), Actor: row.Actor, Action: row.Action, Resource: row.Resource, Subject: row.Subject,
-		FromState: workflow.State(row.FromState), ToState: workflow.State(row.ToState), Reason: row.Reason, Purpose: row.Purpose,
+		FromState: workflow.State(row.FromState), ToState: workflow.State(row.ToState), Reason: row.Reason, Purpose: row.Purpose, Auth: row.Auth, MFA: row.MFA,
 	}
 	if row.RequestID != nil {
 		r.RequestID = *row.RequestID
@@ -189,5 +191,6 @@ func Models() []any {
 	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}, &sessionRow{}, &loginFlowRow{},
 		&auditAnchorRow{}, &reviewRow{}, &followUpRow{}, &flagRow{}, &slackMessageRow{}, &slackInboundRow{}, &provisioningRow{},
 		&personRow{}, &personEmailRow{}, &directoryGroupRow{}, &directoryMemberRow{}, &leaseRow{},
-		&policyVersionRow{}, &auditWitnessRow{}, &idempotencyRow{}, &emergencyReviewRow{}, &signoffRow{}, &campaignRunRow{}, &approverReminderRow{}}
+		&policyVersionRow{}, &auditWitnessRow{}, &idempotencyRow{}, &emergencyReviewRow{}, &signoffRow{}, &campaignRunRow{}, &approverReminderRow{},
+		&passkeyRow{}}
 }

@@ -185,6 +185,25 @@ func (d *DB) ProvisioningFailures(ctx context.Context, since, until time.Time) (
 	return out, nil
 }
 
+// MFARefusals implements review.Store: the mfa.refused records of
+// approvals in [since, until).
+func (d *DB) MFARefusals(ctx context.Context, since, until time.Time) ([]review.MFARefusal, error) {
+	var rows []auditRow
+	err := d.ctx(ctx).Where("action = ? AND reason LIKE ? AND at >= ? AND at < ?", workflow.ActionMFARefused, workflow.MFAApprove+" refused:%", since.UTC(), until.UTC()).
+		Order("id").Limit(10000).Find(&rows).Error
+	if err != nil {
+		return nil, mapError(err)
+	}
+	out := make([]review.MFARefusal, len(rows))
+	for i, r := range rows {
+		out[i] = review.MFARefusal{AuditID: r.ID, Approver: r.Actor, Resource: r.Resource, Requester: r.Subject, Auth: r.Auth, At: r.At.UTC()}
+		if r.RequestID != nil {
+			out[i].RequestID = *r.RequestID
+		}
+	}
+	return out, nil
+}
+
 // FailedJobCounts counts jobs that failed for good, per queue.
 func (d *DB) FailedJobCounts(ctx context.Context) (map[string]int64, error) {
 	var rows []struct {
@@ -406,6 +425,30 @@ func (t *tx) RecordFlags(ctx context.Context, flags []review.Flag, now time.Time
 			f.RaisedAt = &at
 			out = append(out, f)
 		}
+	}
+	return out, nil
+}
+
+// RefusalsBetween implements review.Store: a refused record's kind is its
+// reason up to the first colon; an mfa.refused record is mfa_required.
+func (d *DB) RefusalsBetween(ctx context.Context, since, until time.Time) (map[string]int, error) {
+	var rows []struct {
+		Action string
+		Reason string
+	}
+	err := d.ctx(ctx).Model(&auditRow{}).Select("action, reason").
+		Where("action IN ? AND at >= ? AND at < ?", []string{workflow.ActionRefused, workflow.ActionMFARefused}, since.UTC(), until.UTC()).
+		Limit(100000).Scan(&rows).Error
+	if err != nil {
+		return nil, mapError(err)
+	}
+	out := map[string]int{}
+	for _, r := range rows {
+		kind := workflow.RefusedMFA
+		if r.Action == workflow.ActionRefused {
+			kind, _, _ = strings.Cut(r.Reason, ":")
+		}
+		out[kind]++
 	}
 	return out, nil
 }

@@ -32,6 +32,12 @@ type sessionRow struct {
 	CreatedAt  time.Time `gorm:"autoCreateTime:false"`
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
+	// WebauthnCeremony is the passkey ceremony in flight (passkeys.go);
+	// MFAAt when the session last proved a passkey; AuthTime the OpenID
+	// Connect provider's auth_time.
+	WebauthnCeremony string
+	MFAAt            *time.Time `gorm:"column:mfa_at"`
+	AuthTime         *time.Time
 }
 
 func (sessionRow) TableName() string { return "web_sessions" }
@@ -69,7 +75,15 @@ func (row sessionRow) toSession() identity.Session {
 		ID: row.ID, Email: row.Email, Groups: splitList(row.IdpGroups), GroupsAt: row.GroupsAt.UTC(), AMR: splitList(row.AMR), ACR: row.ACR,
 		Method: row.Method, CSRFToken: row.CSRFToken, ClientIP: row.ClientIP, UserAgent: row.UserAgent,
 		CreatedAt: row.CreatedAt.UTC(), LastSeenAt: row.LastSeenAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(),
+		MFAAt: utcOrZero(row.MFAAt), AuthTime: utcOrZero(row.AuthTime),
 	}
+}
+
+func utcOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // CreateSession signs a person in: it stores a new session and returns the
@@ -100,6 +114,10 @@ func (d *DB) CreateSession(ctx context.Context, ns identity.NewSession, now time
 		ID: uuid.Must(uuid.NewV7()).String(), Hash: identity.HashSecret(secret), Email: ns.Email, IdpGroups: groups, GroupsAt: now, AMR: amr,
 		ACR: ns.ACR, Method: ns.Method, CSRFToken: csrf, ClientIP: ns.ClientIP, UserAgent: ns.UserAgent,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(ns.TTL),
+	}
+	if !ns.AuthTime.IsZero() {
+		at := ns.AuthTime.UTC()
+		row.AuthTime = &at
 	}
 	err = d.InTx(ctx, func(wtx workflow.Tx) error {
 		t := wtx.(*tx)

@@ -25,6 +25,7 @@ var statusOf = map[workflow.Code]int{
 	workflow.CodePolicy:          http.StatusUnprocessableEntity,
 	workflow.CodeUnprocessable:   http.StatusUnprocessableEntity,
 	workflow.CodeRateLimited:     http.StatusTooManyRequests,
+	workflow.CodeMFARequired:     http.StatusForbidden,
 	workflow.CodeUnavailable:     http.StatusServiceUnavailable,
 	workflow.CodeInternal:        http.StatusInternalServerError,
 	codeMethodNotAllowed:         http.StatusMethodNotAllowed,

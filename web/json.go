@@ -135,6 +135,8 @@ type AuditJSON struct {
 	ToState   string    `json:"to_state,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
 	Purpose   string    `json:"purpose,omitempty"`
+	Auth      string    `json:"auth,omitempty"`
+	MFA       string    `json:"mfa,omitempty"`
 }
 
 // ResourceJSON is a catalog entry as one caller may use it.
@@ -182,7 +184,7 @@ func requestJSON(r *workflow.Request) RequestJSON {
 
 func auditJSON(r *workflow.AuditRecord) AuditJSON {
 	return AuditJSON{ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, RequestID: r.RequestID, Resource: r.Resource,
-		Subject: r.Subject, FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose}
+		Subject: r.Subject, FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose, Auth: r.Auth, MFA: r.MFA}
 }
 
 func resourceJSON(v workflow.ResourceView) ResourceJSON {

@@ -36,6 +36,10 @@ type OIDCConfig struct {
 	GroupsClaim string
 	// Name is how the sign-in button names the provider ("Okta").
 	Name string
+	// ACRValues, when set, are asked for (acr_values) when a person steps
+	// up by signing in again (with max_age=0), so that the provider asks
+	// for a second factor.
+	ACRValues string
 	// HTTPClient talks to the provider; default: 10 s timeout.
 	HTTPClient *http.Client
 	// DiscoveryRetry is how long after a failed discovery to try again
@@ -51,6 +55,9 @@ type oidcIdentity struct {
 	Groups  []string
 	AMR     []string
 	ACR     string
+	// AuthTime is the provider's auth_time claim: when the person last
+	// authenticated there (zero when it sent none).
+	AuthTime time.Time
 }
 
 // oidcClient is the relying party. The provider's discovery document is
@@ -154,13 +161,23 @@ func randomToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// authURL is where to send the browser to sign in.
-func (o *oidcClient) authURL(ctx context.Context, state, nonce, verifier string) (string, error) {
+// authURL is where to send the browser to sign in. A step-up asks the
+// provider to authenticate the person afresh (max_age=0, and
+// prompt=login for providers that do not honour max_age), with the
+// configured acr_values, so that it asks for their second factor.
+func (o *oidcClient) authURL(ctx context.Context, state, nonce, verifier string, stepUp bool) (string, error) {
 	rp, err := o.setup(ctx)
 	if err != nil {
 		return "", err
 	}
-	return rp.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if stepUp {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"), oauth2.SetAuthURLParam("prompt", "login"))
+		if o.cfg.ACRValues != "" {
+			opts = append(opts, oauth2.SetAuthURLParam("acr_values", o.cfg.ACRValues))
+		}
+	}
+	return rp.oauth.AuthCodeURL(state, opts...), nil
 }
 
 // refused is a sign-in the provider's answer does not support. Its message
@@ -221,6 +238,9 @@ func (o *oidcClient) finish(ctx context.Context, code, nonce, verifier string) (
 	}
 	id := oidcIdentity{Subject: idt.Subject, AMR: stringList(claims["amr"])}
 	id.ACR, _ = claims["acr"].(string)
+	if at, ok := claims["auth_time"].(float64); ok && at > 0 {
+		id.AuthTime = time.Unix(int64(at), 0).UTC()
+	}
 	if err := o.readPerson(claims, &id); err != nil {
 		return oidcIdentity{}, err
 	}

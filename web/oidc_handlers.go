@@ -29,7 +29,7 @@ func (u *ui) oidcStart(c echo.Context) error {
 		return err
 	}
 	verifier := oauth2.GenerateVerifier()
-	target, err := u.oidc.authURL(ctx, state, nonce, verifier)
+	target, err := u.oidc.authURL(ctx, state, nonce, verifier, c.QueryParam("step_up") == "1")
 	if err != nil {
 		return u.signInFailed(c, err)
 	}
@@ -70,7 +70,7 @@ func (u *ui) oidcCallback(c echo.Context) error {
 	if err != nil {
 		return u.signInFailed(c, err)
 	}
-	return u.signIn(c, identity.NewSession{Email: id.Email, Groups: id.Groups, AMR: id.AMR, ACR: id.ACR, Method: identity.SessionOIDC}, flow.ReturnTo)
+	return u.signIn(c, identity.NewSession{Email: id.Email, Groups: id.Groups, AMR: id.AMR, ACR: id.ACR, AuthTime: id.AuthTime, Method: identity.SessionOIDC}, flow.ReturnTo)
 }
 
 // signInFailed shows the sign-in page with why, and logs the cause. The

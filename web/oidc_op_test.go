@@ -62,6 +62,10 @@ type opStore struct {
 	// claims, while tokens keep the provider's own.
 	discoveryIssuer string
 	lastNonce       string // the nonce of the last auth request
+	// authTime, when set, is when the person signs in (auth_time); else
+	// the wall clock. last is the last auth request, as sent.
+	authTime func() time.Time
+	last     *oidc.AuthRequest
 }
 
 func newTestOP(t *testing.T, clientID, secret string) *testOP {
@@ -93,6 +97,9 @@ func newTestOP(t *testing.T, clientID, secret string) *testOP {
 		ar, ok := o.store.requests[id]
 		if ok {
 			ar.done, ar.subject, ar.authTime = true, o.store.user.Subject, time.Now()
+			if o.store.authTime != nil {
+				ar.authTime = o.store.authTime()
+			}
 		}
 		o.store.mu.Unlock()
 		if !ok {
@@ -180,7 +187,7 @@ func (s *opStore) CreateAuthRequest(_ context.Context, r *oidc.AuthRequest, _ st
 		ar.challenge = &oidc.CodeChallenge{Challenge: r.CodeChallenge, Method: r.CodeChallengeMethod}
 	}
 	s.requests[ar.id] = ar
-	s.lastNonce = r.Nonce
+	s.lastNonce, s.last = r.Nonce, r
 	return ar, nil
 }
 

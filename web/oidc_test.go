@@ -40,7 +40,13 @@ func defaultUser(s *opStore) {
 // change the callback URL, or return false to stop before calling it.
 func (c *client) oidcFlow(t *testing.T, tamper func(u *url.URL) bool) (page, string) {
 	t.Helper()
-	next := c.e.base + "/sign-in/oidc?next=%2Fgrants"
+	return c.oidcFlowFrom(t, "/sign-in/oidc?next=%2Fgrants", tamper)
+}
+
+// oidcFlowFrom is oidcFlow from start (a path of jitaccess).
+func (c *client) oidcFlowFrom(t *testing.T, start string, tamper func(u *url.URL) bool) (page, string) {
+	t.Helper()
+	next := c.e.base + start
 	var callback string
 	for i := 0; i < 12; i++ {
 		req, _ := http.NewRequest(http.MethodGet, next, nil)

@@ -202,6 +202,26 @@ type DashboardJSON struct {
 	Charts        []string        `json:"charts"`
 	// Emergency is break-glass use per person in the period.
 	Emergency []EmergencyUseJSON `json:"emergency"`
+	// ApprovalByTier is each tier's decisions and the share approved.
+	ApprovalByTier []TierRateJSON `json:"approval_rate_by_tier"`
+	// Refusals counts refused attempts by reason (self_approval,
+	// not_requester, not_approver, over_max_duration, conditions,
+	// mfa_required), every reason listed.
+	Refusals []RefusalCountJSON `json:"refusals_by_reason"`
+}
+
+// TierRateJSON is how one tier's decisions went.
+type TierRateJSON struct {
+	Tier     workflow.Tier `json:"tier"`
+	Decided  int           `json:"decided"`
+	Approved int           `json:"approved"`
+	Rate     float64       `json:"approval_rate"` // 0 to 1
+}
+
+// RefusalCountJSON counts refused attempts of one reason.
+type RefusalCountJSON struct {
+	Reason string `json:"reason"`
+	Count  int    `json:"count"`
 }
 
 // EmergencyUseJSON counts one person's break-glass requests.
@@ -258,6 +278,13 @@ func dashboardJSON(d *review.Dashboard, charts []string) DashboardJSON {
 	}
 	for _, f := range d.Flags {
 		out.Flags = append(out.Flags, FlagCountJSON{f.Kind, f.Count})
+	}
+	out.ApprovalByTier, out.Refusals = []TierRateJSON{}, []RefusalCountJSON{}
+	for _, t := range d.ByTier {
+		out.ApprovalByTier = append(out.ApprovalByTier, TierRateJSON{t.Tier, t.Decided, t.Approved, t.Rate()})
+	}
+	for _, r := range d.Refusals {
+		out.Refusals = append(out.Refusals, RefusalCountJSON{r.Kind, r.Count})
 	}
 	return out
 }

@@ -55,3 +55,59 @@ func TestCampaignsInTheUI(t *testing.T) {
 		}
 	})
 }
+
+// TestDashboardRatesAndRefusals: the dashboard shows each tier's approval
+// rate and the period's refusals by reason, the same as the API.
+func TestDashboardRatesAndRefusals(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		ctx := context.Background()
+		alice, carol := workflow.User("alice@example.com"), workflow.User("carol@example.com")
+		ok := e.submit(t, alice, "crm-notes", time.Hour)
+		if _, err := e.svc.Approve(ctx, carol, ok.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		no := e.submit(t, alice, "prod-db", time.Hour)
+		if _, err := e.svc.Deny(ctx, workflow.User("frank@example.com"), no.ID, "not for this case"); err != nil {
+			t.Fatal(err)
+		}
+		// Refused: alice approves her own, asks for too long, carol decides
+		// what she does not approve, frank asks for what he may not.
+		pending := e.submit(t, alice, "crm-payments", time.Hour)
+		for _, try := range []func() error{
+			func() error { _, err := e.svc.Approve(ctx, alice, pending.ID, ""); return err },
+			func() error {
+				_, err := e.svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-notes", Duration: 30 * time.Hour, Reason: "x"})
+				return err
+			},
+			func() error {
+				_, err := e.svc.Submit(ctx, workflow.User("frank@example.com"), workflow.SubmitInput{Resource: "crm-notes", Duration: time.Hour, Reason: "x"})
+				return err
+			},
+		} {
+			if err := try(); err == nil {
+				t.Fatal("a refusal was accepted")
+			}
+		}
+		e.advance(time.Minute)
+		p := e.signIn(t, "ann@example.com").get(t, "/dashboard")
+		if p.status != 200 {
+			t.Fatalf("dashboard: %d %s", p.status, excerpt(p.body))
+		}
+		for _, want := range []string{
+			`<tr data-tier="medium"><td data-label="Tier"><span class="tier medium">medium</span></td><td data-label="Decided">2</td><td data-label="Approved">1</td><td data-label="Rate">50%</td></tr>`,
+			`<tr data-refusal="self_approval"><td data-label="Reason">approving or denying their own request</td><td data-label="Refused">1</td></tr>`,
+			`<tr data-refusal="over_max_duration"><td data-label="Reason">over the maximum duration</td><td data-label="Refused">1</td></tr>`,
+			`<tr data-refusal="not_requester"><td data-label="Reason">not a requester of the resource</td><td data-label="Refused">1</td></tr>`,
+			`<tr data-refusal="conditions"><td data-label="Reason">a condition did not hold</td><td data-label="Refused">0</td></tr>`,
+		} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("dashboard lacks %s", want)
+			}
+		}
+		recs, _, err := e.svc.Audit(ctx, workflow.User("root@example.com"), workflow.AuditQuery{Action: workflow.ActionRefused})
+		if err != nil || len(recs) != 3 || !strings.HasPrefix(recs[0].Reason, "not_requester: ") {
+			t.Fatalf("refusal records: %+v %v", recs, err)
+		}
+	})
+}

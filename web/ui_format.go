@@ -17,9 +17,9 @@ import (
 // decide nothing.
 func templateFuncs(assets map[string]string) template.FuncMap {
 	return template.FuncMap{
-		"asset":      func(name string) string { return assets[name] },
-		"utc":        formatUTC,
-		"utcShort":   formatUTCShort,
+		"asset":    func(name string) string { return assets[name] },
+		"utc":      formatUTC,
+		"utcShort": formatUTCShort,
 		// local, localShort and localDay show a time to the viewer in
 		// their own time zone: the page carries it in UTC (the text, and
 		// the title, which stays UTC) and app.js rewrites the text with
@@ -47,8 +47,26 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 		"soon":       func(t, now time.Time, hours int) bool { return t.Sub(now) < time.Duration(hours)*time.Hour },
 		"plural":     plural,
 		"thousands":  thousands,
-		"lower":      strings.ToLower,
-		"sentence":   workflow.Sentence, // a refusal shown alone starts as a sentence
+		"percent":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+		"refusalLabel": func(kind string) string {
+			switch kind {
+			case workflow.RefusedSelfApproval:
+				return "approving or denying their own request"
+			case workflow.RefusedNotRequester:
+				return "not a requester of the resource"
+			case workflow.RefusedNotApprover:
+				return "not an approver of the resource"
+			case workflow.RefusedMaxDuration:
+				return "over the maximum duration"
+			case workflow.RefusedConditions:
+				return "a condition did not hold"
+			case workflow.RefusedMFA:
+				return "no fresh second factor"
+			}
+			return kind
+		},
+		"lower":    strings.ToLower,
+		"sentence": workflow.Sentence, // a refusal shown alone starts as a sentence
 		"short": func(id string) string {
 			if len(id) > 8 {
 				return id[:8] + "…"

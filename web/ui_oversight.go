@@ -192,6 +192,8 @@ func flagLabel(k review.FlagKind) string {
 		return "Rubber stamp"
 	case review.FlagProvisioning:
 		return "Provisioning failed"
+	case review.FlagMFARefused:
+		return "Approval without MFA"
 	}
 	return strings.ReplaceAll(string(k), "_", " ")
 }

@@ -175,12 +175,21 @@ type view struct {
 	// Reminders are the review campaigns waiting for the viewer's
 	// sign-off, shown on every page (campaignReminders).
 	Reminders []string
+	pol       *workflow.Policy
+}
+
+// NeedsMFA reports whether action (require_mfa's names: approve, deny,
+// revoke, request) on resource needs a second factor, so that its form
+// carries data-step-up and static/mfa.js steps up before sending it. The
+// service judges the form again.
+func (v *view) NeedsMFA(resource, action string) bool {
+	return v.pol != nil && v.pol.RequiresMFA(resource, action)
 }
 
 // newView prepares a page for the signed-in viewer: navigation (with the
 // count of decisions waiting), CSRF token, and any flash message.
 func (u *ui) newView(c echo.Context, title, active string) *view {
-	v := &view{Title: title, Active: active, Now: u.now(), Demo: len(u.cfg.DemoUsers) > 0, Flash: u.takeFlash(c)}
+	v := &view{Title: title, Active: active, Now: u.now(), Demo: len(u.cfg.DemoUsers) > 0, Flash: u.takeFlash(c), pol: u.svc.Policy()}
 	me := u.viewerOf(c)
 	if me == nil {
 		return v

@@ -59,6 +59,9 @@ type UIConfig struct {
 	// Audit serves the audit page's CSV and JSON-lines export (store.DB);
 	// nil leaves the export out.
 	Audit AuditExporter
+	// Passkeys stores passkeys and WebAuthn ceremonies (store.DB); nil
+	// leaves the account page and passkey step-ups out.
+	Passkeys identity.PasskeyStore
 }
 
 // DemoUser is one person on the demo sign-in page.
@@ -160,6 +163,7 @@ func (u *ui) routes(e *echo.Echo) {
 	e.GET("/sessions", u.sessions, adminPage...)
 	e.POST("/sessions/end", u.endSessions, adminAction...)
 	e.GET("/admin/people/:email", u.directoryPerson, adminPage...)
+	u.mfaRoutes(e, page, action)
 
 	e.RouteNotFound("/*", u.notFound)
 }

@@ -407,3 +407,38 @@ func TestBreakGlassConcurrentSignOffs(t *testing.T) {
 		}
 	})
 }
+
+// TestBreakGlassNeedsMFA: require_mfa: [break_glass] holds emergency
+// access to a fresh second factor, and only emergency access.
+func TestBreakGlassNeedsMFA(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newClock()
+		pol, err := workflow.ParsePolicy("bg.yaml", []byte(strings.Replace(breakGlassPolicy,
+			"    approvers: [managers]\n    break_glass:\n      groups: [oncall]\n      max_duration: 1h\n",
+			"    approvers: [managers]\n    require_mfa: [break_glass]\n    break_glass:\n      groups: [oncall]\n      max_duration: 1h\n", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := workflow.NewService(db, pol, workflow.Options{Now: c.Now})
+		seedRegion(t, svc, "olga@example.com", "eu")
+		seedRegion(t, svc, "alice@example.com", "eu")
+		token := olga
+		token.Auth, token.MFA = workflow.AuthToken, workflow.MFANone
+		_, err = emergency(svc, token, "prod-db", 30*time.Minute)
+		wantCode(t, err, workflow.CodeMFARequired)
+		if msg := workflow.ErrorMessage(err); !strings.Contains(msg, "emergency (break-glass) access to prod-db") {
+			t.Fatalf("message %q", msg)
+		}
+		fresh := olga
+		fresh.Auth, fresh.MFA, fresh.MFAAt = workflow.AuthSession, workflow.MFAWebAuthn, c.Now().Add(-time.Minute)
+		if req, err := emergency(svc, fresh, "prod-db", 30*time.Minute); err != nil || req.State != workflow.StateApproved {
+			t.Fatalf("with a fresh passkey: %+v %v", req, err)
+		}
+		// An ordinary request for the same resource needs no second factor.
+		plain := alice
+		plain.Auth, plain.MFA = workflow.AuthToken, workflow.MFANone
+		if _, err := svc.Submit(context.Background(), plain, workflow.SubmitInput{Resource: "prod-db", Duration: time.Hour, Reason: "case 9"}); err != nil {
+			t.Fatalf("ordinary request: %v", err)
+		}
+	})
+}

@@ -362,7 +362,7 @@ func (c Condition) unevaluable(in conditionInput, err error) string {
 // conditionsError is conditionsRefusal as an error (CodeForbidden).
 func conditionsError(conds []Condition, in conditionInput) error {
 	if why := conditionsRefusal(conds, in); why != "" {
-		return Errorf(CodeForbidden, "%s", why)
+		return refusal(RefusedConditions, Errorf(CodeForbidden, "%s", why))
 	}
 	return nil
 }

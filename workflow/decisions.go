@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 )
@@ -231,7 +232,8 @@ func allowedActions(pol *Policy, who Principal, requester *Principal, req *Reque
 // EventRevoke, which for the requester is relinquishing) on request id
 // now?" with the very checks the decision applies before it looks at a
 // comment or reason: nil, or the refusal the decision would return
-// (CodeNotFound, CodeForbidden, CodeDuplicate, CodeInvalidState). It
+// (CodeNotFound, CodeForbidden, CodeDuplicate, CodeInvalidState,
+// CodeMFARequired). It
 // changes and locks nothing, so the decision itself checks again; it lets
 // a surface that asks for a reason first (Slack's deny and revoke forms)
 // refuse at once instead of after the reason was typed.
@@ -256,13 +258,24 @@ func (s *Service) MayDecide(ctx context.Context, who Principal, id string, ev Ev
 	sn, now := snapshot{pol, who}, s.now()
 	switch ev {
 	case EventApprove:
-		_, _, err = checkApprove(ctx, s.store, sn, req, res, roles, now)
+		if _, _, err = checkApprove(ctx, s.store, sn, req, res, roles, now); err == nil {
+			err = s.checkMFA(who, req, res, MFAApprove, now)
+		}
 	case EventDeny:
-		err = checkDeny(ctx, s.store, sn, req, res, roles, now)
+		if err = checkDeny(ctx, s.store, sn, req, res, roles, now); err == nil {
+			err = s.checkMFA(who, req, res, MFADeny, now)
+		}
 	case EventRevoke, EventRelinquish:
-		_, err = Next(req.EffectiveState(now), revokeEvent(roles), roles)
+		ev := revokeEvent(roles)
+		if _, err = Next(req.EffectiveState(now), ev, roles); err == nil && ev == EventRevoke {
+			err = s.checkMFA(who, req, res, MFARevoke, now)
+		}
 	default:
 		err = Errorf(CodeInvalid, "MayDecide answers for approve, deny and revoke, not %s", ev)
+	}
+	var m mfaNeeded
+	if errors.As(err, &m) {
+		s.auditMFARefused(ctx, who, req, m.action, err) // an attempt, though nothing was decided
 	}
 	return err
 }

@@ -21,8 +21,11 @@ const (
 	CodePolicy          Code = "policy_violation" // well-formed, but the policy refuses it
 	CodeUnprocessable   Code = "unprocessable"    // well-formed, but names something that does not exist
 	CodeRateLimited     Code = "rate_limited"
-	CodeUnavailable     Code = "unavailable" // a dependency (the database) is down
-	CodeInternal        Code = "internal"
+	// CodeMFARequired: the action needs a second factor proved recently
+	// (require_mfa), which this sign-in has not: step up in the web UI.
+	CodeMFARequired Code = "mfa_required"
+	CodeUnavailable Code = "unavailable" // a dependency (the database) is down
+	CodeInternal    Code = "internal"
 )
 
 // Error is the one error type the domain returns to its callers. Message is

@@ -132,3 +132,10 @@ func auditActions(t testing.TB, db *store.DB, requestID string) []string {
 	}
 	return out
 }
+
+// stepped is p signed in to the web UI with a passkey proved just now
+// (on svc's clock), as an action under require_mfa needs.
+func stepped(svc *workflow.Service, p workflow.Principal) workflow.Principal {
+	p.Auth, p.MFA, p.MFAAt = workflow.AuthSession, workflow.MFAWebAuthn, svc.Clock()()
+	return p
+}

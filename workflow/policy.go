@@ -138,6 +138,11 @@ type Resource struct {
 	// BreakGlass is the resource's emergency path (policy key
 	// break_glass); nil when it has none. See breakglass.go.
 	BreakGlass *BreakGlass
+	// RequireMFA names the actions on the resource that need a second
+	// factor proved recently (MFAActions; policy key require_mfa): the
+	// resource's own list, else its tier's, else [approve] for critical
+	// and none for the other tiers. See mfa.go.
+	RequireMFA []string
 	// Line is where the resource is defined in its policy file.
 	Line int
 }

@@ -110,9 +110,8 @@ func (d *policyDecoder) checkBreakGlass(p *Policy) {
 	}
 }
 
-// Warnings are what policy check reports about a valid policy that may
-// not be what its author meant: break_glass.skip_conditions.
-func (p *Policy) Warnings() []string {
+// breakGlassWarnings: break_glass.skip_conditions.
+func (p *Policy) breakGlassWarnings() []string {
 	var out []string
 	for _, r := range p.Resources {
 		if bg := r.BreakGlass; bg != nil && bg.SkipConditions {

@@ -29,6 +29,9 @@ type TierSettings struct {
 	// ApproverCommentRequired is nil when the tier does not say (then
 	// critical requires a comment and the others do not).
 	ApproverCommentRequired *bool
+	// RequireMFA is nil when the tier does not say (then critical
+	// requires MFA to approve and the others need none).
+	RequireMFA *[]string
 }
 
 // tierRank orders tiers, least sensitive first.
@@ -42,6 +45,7 @@ type resourceExtras struct {
 	tier, maxDuration *yaml.Node
 	classification    *yaml.Node // the level's node
 	commentRequired   *bool
+	requireMFA        *[]string
 	ownReviewTimeout  bool
 	ownMaxDuration    bool
 }
@@ -126,7 +130,7 @@ func (d *policyDecoder) classificationLevels(v *yaml.Node) map[string]LevelDefau
 }
 
 // tierSettings reads tiers: a mapping of tier names to {review_timeout,
-// approver_comment_required}.
+// approver_comment_required, require_mfa}.
 func (d *policyDecoder) tierSettings(v *yaml.Node) map[Tier]TierSettings {
 	out := map[Tier]TierSettings{}
 	handlers := map[string]func(*yaml.Node){}
@@ -138,6 +142,10 @@ func (d *policyDecoder) tierSettings(v *yaml.Node) map[Tier]TierSettings {
 				"approver_comment_required": func(x *yaml.Node) {
 					b := d.boolean(x, "tiers."+string(t)+".approver_comment_required")
 					ts.ApproverCommentRequired = &b
+				},
+				"require_mfa": func(x *yaml.Node) {
+					list := d.requireMFA(x, "tiers."+string(t)+".require_mfa")
+					ts.RequireMFA = &list
 				},
 			})
 			out[t] = ts
@@ -182,6 +190,14 @@ func (d *policyDecoder) applyLevelsAndTiers(p *Policy) {
 			r.ApproverCommentRequired = *ts.ApproverCommentRequired
 		default:
 			r.ApproverCommentRequired = r.Tier == TierCritical
+		}
+		switch {
+		case x.requireMFA != nil:
+			r.RequireMFA = *x.requireMFA
+		case ts.RequireMFA != nil:
+			r.RequireMFA = slices.Clone(*ts.RequireMFA)
+		case r.Tier == TierCritical:
+			r.RequireMFA = []string{MFAApprove}
 		}
 	}
 }

@@ -39,6 +39,8 @@ type ResourceSummary struct {
 	TicketRule         string   `json:"ticket_rule,omitempty"`
 	// BreakGlass is the break_glass block in one line ("" for none).
 	BreakGlass string `json:"break_glass,omitempty"`
+	// RequireMFA are the actions that need a second factor (mfa.go).
+	RequireMFA []string `json:"require_mfa,omitempty"`
 }
 
 // SummarizePolicy returns p's summary.
@@ -56,9 +58,12 @@ func SummarizePolicy(p *Policy) PolicySummary {
 		rs := ResourceSummary{Tier: r.Tier, ApprovalsRequired: r.ApprovalsRequired, AutoApprove: r.AutoApprove,
 			Requesters: sortedSet(r.Requesters), Approvers: sortedSet(r.Approvers),
 			Conditions: conditionExprs(r.Conditions), ApproverConditions: conditionExprs(r.ApproverConditions),
-			Purposes: sortedSet(r.Purposes), Classification: r.Classification}
+			Purposes: sortedSet(r.Purposes), Classification: r.Classification, RequireMFA: sortedSet(r.RequireMFA)}
 		if len(rs.Purposes) == 0 {
 			rs.Purposes = nil
+		}
+		if len(rs.RequireMFA) == 0 {
+			rs.RequireMFA = nil
 		}
 		if r.ReviewTimeout > 0 {
 			rs.ReviewTimeout = FormatDuration(r.ReviewTimeout)
@@ -311,7 +316,12 @@ func diffResource(id string, o, n ResourceSummary) (ResourceChange, bool) {
 	if c.Conditions != nil && len(c.Conditions.Removed) > 0 || c.ApproverConditions != nil && len(c.ApproverConditions.Removed) > 0 {
 		c.Lowered = true
 	}
+	// An action that no longer needs a second factor asks less.
+	if slices.ContainsFunc(o.RequireMFA, func(a string) bool { return !slices.Contains(n.RequireMFA, a) }) {
+		c.Lowered = true
+	}
 	for _, kv := range []struct{ key, from, to string }{
+		{"require_mfa", strings.Join(o.RequireMFA, ","), strings.Join(n.RequireMFA, ",")},
 		{"review_timeout", o.ReviewTimeout, n.ReviewTimeout},
 		{"classification", o.Classification, n.Classification},
 		{"ticket", o.TicketRule, n.TicketRule},

@@ -473,6 +473,10 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 			b := d.boolean(v, "approver_comment_required")
 			x.commentRequired = &b
 		},
+		"require_mfa": func(v *yaml.Node) {
+			list := d.requireMFA(v, "require_mfa")
+			x.requireMFA = &list
+		},
 		"requesters":   func(v *yaml.Node) { r.Requesters = groupList(v, "requesters") },
 		"approvers":    func(v *yaml.Node) { r.Approvers = groupList(v, "approvers") },
 		"auto_approve": func(v *yaml.Node) { r.AutoApprove = d.boolean(v, "auto_approve") },

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Principal is whoever is acting: a person (Email set) or a service token
@@ -20,6 +21,14 @@ type Principal struct {
 	// kept for step-up rules.
 	AMR []string
 	ACR string
+	// Auth is how the person is signed in (AuthSession, AuthToken,
+	// AuthSlack; "" for callers inside jitaccess), and MFA and MFAAt the
+	// second factor they proved and when (MFAWebAuthn, MFAOIDC, MFANone):
+	// actions a resource's require_mfa names need MFA within the
+	// service's MFAMaxAge (mfa.go).
+	Auth  string
+	MFA   string
+	MFAAt time.Time
 	// InDirectory is set when the directory (SCIM) knows the person, and
 	// Disabled when it has deactivated or deleted them: a disabled person
 	// belongs to no group and holds no role (see resolve).

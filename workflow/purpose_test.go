@@ -306,6 +306,7 @@ func TestApproverCommentRequired(t *testing.T) {
 				if got := svc.Policy().ApprovalNeedsComment(tc.resource); got != tc.required {
 					t.Fatalf("ApprovalNeedsComment = %v", got)
 				}
+				carol := stepped(svc, carol) // critical ones need MFA to approve
 				_, err = svc.Approve(ctx, carol, req.ID, "  ")
 				if tc.required {
 					if workflow.ErrorCode(err) != workflow.CodePolicy || !strings.Contains(workflow.ErrorMessage(err), "a comment is required") {

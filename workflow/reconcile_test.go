@@ -304,6 +304,8 @@ func TestDirectoryChangeRacesApproval(t *testing.T) {
 					t.Fatal(err)
 				}
 				miaP := workflow.User("mia@example.com")
+				// prod-db is critical: its approvals need a fresh second factor.
+				miaP, frank, dave := stepped(svc, miaP), stepped(svc, frank), stepped(svc, dave)
 				for round := range 6 {
 					if round > 0 { // restore mia for the next round
 						if _, _, err := svc.ReplaceDirectoryUser(ctx, okta, mia.ID, workflow.PersonInput{UserName: "mia@example.com", Active: true}); err != nil {

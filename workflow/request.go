@@ -115,6 +115,8 @@ type Change struct {
 	Comment string
 	At      time.Time
 	Request *Request // the request after the change
+	// Auth and MFA say how Actor was verified (see AuditRecord).
+	Auth, MFA string
 }
 
 // AuditRecord is one entry of the audit log.
@@ -131,6 +133,11 @@ type AuditRecord struct {
 	Reason    string // reason, comment or outcome
 	// Purpose is the request's purpose, on its submit record.
 	Purpose string
+	// Auth and MFA say how the person behind a decision was verified
+	// (AuthSession, AuthToken, AuthSlack; MFAWebAuthn, MFAOIDC, MFANone);
+	// "" on records that are not a person's decision.
+	Auth string
+	MFA  string
 }
 
 // Audit actions that are not state events.
@@ -155,6 +162,8 @@ func auditFor(c Change) *AuditRecord {
 		ToState:   c.To,
 		Reason:    c.Comment,
 		Purpose:   purposeOf(c),
+		Auth:      c.Auth,
+		MFA:       c.MFA,
 	}
 }
 

@@ -121,14 +121,14 @@ func checkSubmission(pol *Policy, who Principal, in SubmitInput) (*Resource, Sub
 		}
 		maxDuration, what = res.BreakGlass.MaxDuration, "emergency access to "
 	} else if !pol.CanRequest(who, res) {
-		return nil, in, Errorf(CodeForbidden, "%s may not request %s", who.Email, res.ID)
+		return nil, in, refusal(RefusedNotRequester, Errorf(CodeForbidden, "%s may not request %s", who.Email, res.ID))
 	}
 	switch {
 	case in.Duration <= 0:
 		return nil, in, Errorf(CodePolicy, "duration must be positive")
 	case in.Duration > maxDuration:
-		return nil, in, Errorf(CodePolicy, "duration %s is longer than the maximum of %s for %s%s",
-			FormatDuration(in.Duration), FormatDuration(maxDuration), what, res.ID)
+		return nil, in, refusal(RefusedMaxDuration, Errorf(CodePolicy, "duration %s is longer than the maximum of %s for %s%s",
+			FormatDuration(in.Duration), FormatDuration(maxDuration), what, res.ID))
 	case in.Duration%time.Second != 0:
 		return nil, in, Errorf(CodePolicy, "duration must be a whole number of seconds")
 	}
@@ -234,13 +234,13 @@ func CanReadAllAudit(pol *Policy, who Principal) bool {
 // resource's approver groups, and for approvals, not twice.
 func CheckApprover(pol *Policy, who Principal, req *Request, res *Resource, ev Event) error {
 	if who.IsUser() && who.Email == req.Requester {
-		return Errorf(CodeForbidden, "you cannot %s your own request", verb(ev))
+		return refusal(RefusedSelfApproval, Errorf(CodeForbidden, "you cannot %s your own request", verb(ev)))
 	}
 	if res == nil {
 		return Errorf(CodeForbidden, "resource %s is no longer in the policy; its requests can only be cancelled or revoked", req.Resource)
 	}
 	if !pol.CanApprove(who, res) {
-		return Errorf(CodeForbidden, "%s is not an approver of %s", who.Name(), res.ID)
+		return refusal(RefusedNotApprover, Errorf(CodeForbidden, "%s is not an approver of %s", who.Name(), res.ID))
 	}
 	if ev == EventApprove && req.ApprovedBy(who.Email) {
 		return Errorf(CodeDuplicate, "%s has already approved this request", who.Email)

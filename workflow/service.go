@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,8 @@ type Service struct {
 	reviewTimeout time.Duration
 	auditChecks   CheckAuditMode
 	sweepBatch    int
+	mfaMaxAge     time.Duration
+	webURL        atomic.Pointer[string]
 	hooks         []Hook
 	commitHooks   []CommitHook
 	// directoryHooks run after a directory change commits (reconcile.go).
@@ -49,6 +52,12 @@ type Options struct {
 	ReviewTimeout time.Duration    // default 24h: pending requests time out after it
 	AuditChecks   CheckAuditMode   // default all
 	SweepBatch    int              // default 2000 requests per sweeper transaction
+	// MFAMaxAge is how recent a second factor must be for an action that
+	// require_mfa names (default 5m, --mfa-max-age).
+	MFAMaxAge time.Duration
+	// WebURL is where the web UI is (--public-url), for messages that
+	// send a person there.
+	WebURL string
 }
 
 // DefaultReviewTimeout is how long a request may wait for a decision.
@@ -68,6 +77,11 @@ func NewService(store Store, pol *Policy, opts Options) *Service {
 		reviewTimeout: opts.ReviewTimeout,
 		auditChecks:   opts.AuditChecks,
 		sweepBatch:    opts.SweepBatch,
+		mfaMaxAge:     opts.MFAMaxAge,
+	}
+	s.SetWebURL(opts.WebURL)
+	if s.mfaMaxAge <= 0 {
+		s.mfaMaxAge = DefaultMFAMaxAge
 	}
 	if s.now == nil {
 		s.now = Now
@@ -204,6 +218,14 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			return err
 		}
 		now := s.now()
+		if err := s.checkMFA(who, nil, res, MFARequest, now); err != nil {
+			return err
+		}
+		if in.Emergency {
+			if err := s.checkMFA(who, nil, res, MFABreakGlass, now); err != nil {
+				return err
+			}
+		}
 		filed := &Request{Resource: res.ID, Reason: in.Reason, Ticket: in.Ticket, Purpose: in.Purpose, Duration: in.Duration}
 		skipConditions := in.Emergency && res.BreakGlass.SkipConditions
 		if !skipConditions {
@@ -246,6 +268,7 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			grant(req, now)
 			changes = append(changes, Change{Event: EventAutoApprove, Actor: System.Name(), From: t.From, To: t.To, Comment: "auto-approved by policy", At: now, Request: req})
 		}
+		s.stampAuth(who, changes, now)
 		if err := tx.InsertRequest(ctx, req); err != nil {
 			return err
 		}
@@ -257,6 +280,10 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 		return s.record(ctx, tx, changes)
 	})
 	if err != nil {
+		if ErrorCode(err) == CodeMFARequired {
+			s.auditMFARefused(ctx, who, &Request{Resource: in.Resource, Requester: who.Email}, mfaActionOf(err, MFARequest), err)
+		}
+		s.auditRefusal(ctx, who, &Request{Resource: in.Resource, Requester: who.Email}, err)
 		return nil, err
 	}
 	req.Notices = notices
@@ -338,7 +365,7 @@ type decision func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, 
 // actor may not see are CodeNotFound, so that ids reveal nothing.
 func (s *Service) decide(ctx context.Context, who Principal, id string, d decision) (*Request, error) {
 	pol := s.Policy()
-	var out *Request
+	var out, seen *Request
 	err := s.inTx(ctx, func(tx Tx) error {
 		who, err := resolve(ctx, tx, who.afresh())
 		if err != nil {
@@ -351,15 +378,18 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 		if err != nil {
 			return err
 		}
+		seen = req
 		res, _ := pol.Resource(req.Resource)
 		roles, err := actingRoles(pol, who, req, res)
 		if err != nil {
 			return err
 		}
-		changes, err := d(tx, snapshot{pol, who}, req, res, roles, s.now())
+		now := s.now()
+		changes, err := d(tx, snapshot{pol, who}, req, res, roles, now)
 		if err != nil {
 			return err
 		}
+		s.stampAuth(who, changes, now)
 		if err := s.record(ctx, tx, changes); err != nil {
 			return err
 		}
@@ -367,6 +397,11 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 		return nil
 	})
 	if err != nil {
+		var m mfaNeeded
+		if errors.As(err, &m) {
+			s.auditMFARefused(ctx, who, seen, m.action, err)
+		}
+		s.auditRefusal(ctx, who, seen, err)
 		return nil, err
 	}
 	return out, nil
@@ -438,6 +473,9 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 		from := req.EffectiveState(now)
 		t, requester, err := checkApprove(ctx, tx, sn, req, res, roles, now)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.checkMFA(sn.who, req, res, MFAApprove, now); err != nil {
 			return nil, err
 		}
 		if comment == "" && res != nil && res.ApproverCommentRequired {
@@ -557,6 +595,9 @@ func (s *Service) Deny(ctx context.Context, who Principal, id, reason string) (*
 		if err := checkDeny(ctx, tx, sn, req, res, roles, now); err != nil {
 			return nil, err
 		}
+		if err := s.checkMFA(sn.who, req, res, MFADeny, now); err != nil {
+			return nil, err
+		}
 		return s.end(ctx, tx, sn, req, EventDeny, reason, now)
 	}))
 }
@@ -585,6 +626,11 @@ func (s *Service) Revoke(ctx context.Context, who Principal, id, reason string) 
 	var notices []string
 	req, err := s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		ev := revokeEvent(roles)
+		if ev == EventRevoke && req.EffectiveState(now) == StateApproved {
+			if err := s.checkMFA(sn.who, req, res, MFARevoke, now); err != nil {
+				return nil, err
+			}
+		}
 		reason, n, err := CheckComment(sn.pol, "reason", reason, ev == EventRevoke, "revoke access")
 		if err != nil {
 			return nil, err

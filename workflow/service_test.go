@@ -197,11 +197,11 @@ func TestApprovalRules(t *testing.T) {
 			t.Fatalf("prod-db required = %d", db3.RequiredApprovals)
 		}
 		// prod-db is critical: an approval without a comment is refused.
-		if _, err := svc.Approve(ctx, frank, db3.ID, " "); workflow.ErrorCode(err) != workflow.CodePolicy {
+		if _, err := svc.Approve(ctx, stepped(svc, frank), db3.ID, " "); workflow.ErrorCode(err) != workflow.CodePolicy {
 			t.Fatalf("critical approval without a comment: err = %v, want %s", err, workflow.CodePolicy)
 		}
 		for i, who := range []workflow.Principal{frank, carol, dave} {
-			r, err := svc.Approve(ctx, who, db3.ID, "checked the change ticket")
+			r, err := svc.Approve(ctx, stepped(svc, who), db3.ID, "checked the change ticket")
 			if err != nil {
 				t.Fatal(err)
 			}

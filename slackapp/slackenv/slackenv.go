@@ -67,6 +67,9 @@ resources:
     max_duration: 1h
     requesters: [agents]
     approvers: [managers]
+    # Decided from Slack by the tests of buttons and modals; the
+    # step-up tests use MFAPolicy.
+    require_mfa: []
   - id: kb-drafts
     name: Knowledge base drafts
     tier: low
@@ -79,6 +82,19 @@ resources:
     requesters: [managers]
     approvers: [managers]
 `
+
+// MFAPolicy is Policy with one more critical resource, kyc-vault, whose
+// approvals need a second factor (the critical tier's default
+// require_mfa: [approve]) and whose denials do too.
+var MFAPolicy = strings.Replace(Policy, "  - id: kb-drafts\n", `  - id: kyc-vault
+    name: KYC vault
+    tier: critical
+    max_duration: 1h
+    requesters: [agents]
+    approvers: [managers]
+    require_mfa: [approve, deny]
+  - id: kb-drafts
+`, 1)
 
 // Secret is the signing secret of the environment's Slack app.
 const Secret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -180,6 +196,7 @@ func New(t testing.TB, db *store.DB, opts Options) *Env {
 		Sender:   &notifier.SlackSender{Client: client, Messages: db, Users: e.Directory, Pacer: opts.Pacer, Now: e.Clock.Now, Logger: logger},
 		Channel:  notifier.ChannelResolver(e.Svc.Policy, nil, ""),
 		Requests: db, Now: e.Clock.Now, Logger: logger, Expand: db.ExpandJob, LoadRequests: db.GetRequests,
+		Policy: e.Svc.Policy, WebURL: e.Svc.WebURL,
 	}
 	e.Svc.OnChange(notifier.Outbox{ExpiryWarning: max(opts.ExpiryLead, 0), Policy: e.Svc.Policy}.Hook)
 	e.Runner = &queue.Runner{Store: db, Queue: notifier.Queue, Handler: e.Dispatcher.Deliver, Logger: logger, Now: e.Clock.Now,
@@ -193,9 +210,10 @@ func New(t testing.TB, db *store.DB, opts Options) *Env {
 	// surfaces (see WebDecide).
 	srv := web.New(web.Config{Service: e.Svc, Tokens: db, Logger: logger, BodyLimit: "256K",
 		Edge: web.EdgeConfig{SignInPerMinute: -1, APIPerMinute: -1},
-		UI:   &web.UIConfig{Sessions: db, Audit: db, Now: e.Clock.Now, SessionIdle: time.Hour, SessionMax: 8 * time.Hour}})
+		UI:   &web.UIConfig{Sessions: db, Audit: db, Passkeys: db, Now: e.Clock.Now, SessionIdle: time.Hour, SessionMax: 8 * time.Hour}})
 	e.Handler.Register(srv.Echo(), srv.Authenticate)
 	e.Server = httptest.NewServer(srv)
+	e.Svc.SetWebURL(e.Server.URL) // where a decision that needs MFA is sent
 	t.Cleanup(func() {
 		e.Server.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -275,11 +293,32 @@ func (e *Env) Post(path string, body []byte, h http.Header) Response {
 // redirected (the UI answers a form with a redirect, to the request page on
 // success and to sign-in when the session has been ended).
 func (e *Env) WebDecide(who, action, id, reason string) (int, string) {
+	return e.webDecide(who, action, id, reason, false)
+}
+
+// WebDecideStepped is WebDecide in a session that has just proved a
+// passkey (a step-up, as static/mfa.js runs it before sending the form).
+func (e *Env) WebDecideStepped(who, action, id, reason string) (int, string) {
+	return e.webDecide(who, action, id, reason, true)
+}
+
+func (e *Env) webDecide(who, action, id, reason string, stepped bool) (int, string) {
 	e.T.Helper()
-	secret, s, err := e.DB.CreateSession(context.Background(), identity.NewSession{Email: who + "@example.com", Method: identity.SessionDemo, TTL: 8 * time.Hour},
+	ctx := context.Background()
+	email := who + "@example.com"
+	secret, s, err := e.DB.CreateSession(ctx, identity.NewSession{Email: email, Method: identity.SessionDemo, TTL: 8 * time.Hour},
 		e.Clock.Now(), time.Hour)
 	if err != nil {
 		e.T.Fatal(err)
+	}
+	if stepped {
+		pk := identity.Passkey{ID: "test-" + s.ID, Email: email, Name: "test", PublicKey: "-", Credential: []byte("{}")}
+		if err := e.DB.AddPasskey(ctx, pk, e.Clock.Now()); err != nil {
+			e.T.Fatal(err)
+		}
+		if err := e.DB.UsePasskey(ctx, s.ID, pk, e.Clock.Now()); err != nil {
+			e.T.Fatal(err)
+		}
 	}
 	form := url.Values{"csrf_token": {s.CSRFToken}, "reason": {reason}, "comment": {reason}}
 	req, _ := http.NewRequest(http.MethodPost, e.Server.URL+"/requests/"+id+"/"+action, strings.NewReader(form.Encode()))
