@@ -32,6 +32,9 @@ type requestRow struct {
 	EndedBy           string
 	EndReason         string
 	ViaSession        bool
+	StartAt           *time.Time
+	Extends           string
+	ExtendedSeconds   int64
 }
 
 func (requestRow) TableName() string { return "requests" }
@@ -58,6 +61,9 @@ func toRequestRow(r *workflow.Request) requestRow {
 		EndedBy:           r.EndedBy,
 		EndReason:         r.EndReason,
 		ViaSession:        r.ViaSession,
+		StartAt:           r.StartAt,
+		Extends:           r.Extends,
+		ExtendedSeconds:   int64(r.Extended / time.Second),
 	}
 }
 
@@ -83,6 +89,9 @@ func (row requestRow) toRequest() *workflow.Request {
 		EndedBy:           row.EndedBy,
 		EndReason:         row.EndReason,
 		ViaSession:        row.ViaSession,
+		StartAt:           utcPtr(row.StartAt),
+		Extends:           row.Extends,
+		Extended:          time.Duration(row.ExtendedSeconds) * time.Second,
 	}
 }
 

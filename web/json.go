@@ -28,6 +28,13 @@ type RequestJSON struct {
 	EndedAt           *time.Time     `json:"ended_at"`
 	EndedBy           string         `json:"ended_by"`
 	EndReason         string         `json:"end_reason"`
+	// StartAt is when a scheduled grant begins (null: at approval).
+	StartAt *time.Time `json:"start_at"`
+	// Extends is the id of the grant this request extends (null for a
+	// request of its own).
+	Extends *string `json:"extends"`
+	// ExtendedSeconds is what approved extensions have added to this grant.
+	ExtendedSeconds int64 `json:"extended_seconds"`
 	// Notices say what was masked in the text this call wrote ("a card
 	// number in your reason was masked"); only on the response to the
 	// call that wrote it.
@@ -118,6 +125,11 @@ func requestJSON(r *workflow.Request) RequestJSON {
 		State: r.State, RequiredApprovals: r.RequiredApprovals, Approvals: []ApprovalJSON{},
 		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt,
 		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Notices: r.Notices,
+		StartAt: r.StartAt, ExtendedSeconds: int64(r.Extended / time.Second),
+	}
+	if r.Extends != "" {
+		ext := r.Extends
+		out.Extends = &ext
 	}
 	for _, a := range r.Approvals {
 		out.Approvals = append(out.Approvals, ApprovalJSON{Approver: a.Approver, Comment: a.Comment, At: a.At,

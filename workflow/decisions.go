@@ -159,10 +159,13 @@ type Actions struct {
 	Cancel     bool // the requester withdraws a pending request
 	Revoke     bool // an approver or admin ends live access
 	Relinquish bool // the requester gives up their own live access
+	Extend     bool // the requester asks for more time on their live grant
 }
 
 // Any reports whether any action is open.
-func (a Actions) Any() bool { return a.Approve || a.Deny || a.Cancel || a.Revoke || a.Relinquish }
+func (a Actions) Any() bool {
+	return a.Approve || a.Deny || a.Cancel || a.Revoke || a.Relinquish || a.Extend
+}
 
 // AllowedActions answers "which buttons may this person press?" with the
 // same functions the service applies (RolesOf, Next, CheckApprover), so
@@ -217,10 +220,11 @@ func allowedActions(pol *Policy, who Principal, requester *Principal, req *Reque
 		}
 		a.Approve = meets && may(EventApprove) && CheckApprover(pol, who, req, res, EventApprove) == nil
 		a.Deny = meets && may(EventDeny) && CheckApprover(pol, who, req, res, EventDeny) == nil
-		a.Cancel = may(EventCancel)
 	}
+	a.Cancel = may(EventCancel) // pending, or scheduled and not yet started
 	if roles&RoleRequester != 0 {
 		a.Relinquish = may(EventRelinquish)
+		a.Extend = from == StateApproved && !req.IsExtension()
 	} else {
 		a.Revoke = may(EventRevoke)
 	}

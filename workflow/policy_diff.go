@@ -37,6 +37,9 @@ type ResourceSummary struct {
 	Purposes           []string `json:"purposes,omitempty"`
 	Classification     string   `json:"classification,omitempty"`
 	TicketRule         string   `json:"ticket_rule,omitempty"`
+	// Extension and scheduled-start limits, when the resource sets them.
+	MaxTotalDuration string `json:"max_total_duration,omitempty"`
+	MaxStartDelay    string `json:"max_start_delay,omitempty"`
 }
 
 // SummarizePolicy returns p's summary.
@@ -60,6 +63,12 @@ func SummarizePolicy(p *Policy) PolicySummary {
 		}
 		if r.ReviewTimeout > 0 {
 			rs.ReviewTimeout = FormatDuration(r.ReviewTimeout)
+		}
+		if r.MaxTotalDuration > 0 {
+			rs.MaxTotalDuration = FormatDuration(r.MaxTotalDuration)
+		}
+		if r.MaxStartDelay > 0 {
+			rs.MaxStartDelay = FormatDuration(r.MaxStartDelay)
 		}
 		switch {
 		case r.TicketPattern != nil:
@@ -298,6 +307,8 @@ func diffResource(id string, o, n ResourceSummary) (ResourceChange, bool) {
 		{"review_timeout", o.ReviewTimeout, n.ReviewTimeout},
 		{"classification", o.Classification, n.Classification},
 		{"ticket", o.TicketRule, n.TicketRule},
+		{"max_total_duration", o.MaxTotalDuration, n.MaxTotalDuration},
+		{"max_start_delay", o.MaxStartDelay, n.MaxStartDelay},
 	} {
 		if kv.from != kv.to {
 			c.Settings = append(c.Settings, StringChange{Key: kv.key, From: kv.from, To: kv.to})

@@ -196,7 +196,7 @@ func (j judgement) fine() bool { return j.endReason == "" && len(j.withdraw) == 
 func judge(ctx context.Context, ps *people, pol *Policy, c cause, req *Request, now time.Time) (judgement, error) {
 	var j judgement
 	st := req.EffectiveState(now)
-	if st != StatePending && st != StateApproved {
+	if st != StatePending && st != StateApproved && st != StateScheduled {
 		return j, nil // the sweeper ends lapsed requests
 	}
 	res, _ := pol.Resource(req.Resource)
@@ -383,7 +383,7 @@ func (s *Service) Reconcile(ctx context.Context, trigger string) (ReconcileResul
 	pol := s.Policy()
 	c := cause{trigger: trigger}
 	var total ReconcileResult
-	for _, st := range []State{StateApproved, StatePending} {
+	for _, st := range []State{StateApproved, StateScheduled, StatePending} {
 		r, err := s.sweepOpen(ctx, pol, c, RequestQuery{State: st})
 		total.add(r)
 		if err != nil {
@@ -410,6 +410,7 @@ func (s *Service) ReconcilePeople(ctx context.Context, changes []PersonChange) (
 	for email := range c.people {
 		for _, q := range []RequestQuery{
 			{State: StateApproved, Requester: email},
+			{State: StateScheduled, Requester: email},
 			{State: StatePending, Requester: email},
 			{State: StatePending, ApprovedBy: email}, // their votes on others' requests
 		} {

@@ -65,6 +65,18 @@ type Tx interface {
 	// that sweepers on several replicas share the work and none ends a
 	// request twice. It returns the requests it changed.
 	EndDue(ctx context.Context, from, to State, now time.Time, limit int) ([]*Request, error)
+	// ExtendGrant writes r's ExpiresAt and Extended in one compare-and-set
+	// that succeeds only if the stored request is still prevVersion,
+	// approved and not expired at now; otherwise CodeInvalidState naming
+	// the state it is in. It sets r.Version to the new version.
+	ExtendGrant(ctx context.Context, r *Request, prevVersion int64, now time.Time) error
+	// CancelExtensions cancels (by "system", with reason) the pending
+	// extensions of the grants ids and returns them.
+	CancelExtensions(ctx context.Context, ids []string, now time.Time, reason string) ([]*Request, error)
+	// ActivateDue moves up to limit scheduled requests whose start_at is at
+	// or before now to approved, skipping rows another transaction holds
+	// (as EndDue), and returns them.
+	ActivateDue(ctx context.Context, now time.Time, limit int) ([]*Request, error)
 	// AppendAudit appends records to the audit log, in order.
 	AppendAudit(ctx context.Context, recs ...*AuditRecord) error
 	// Enqueue adds jobs to the persisted work queue; they become visible to
@@ -82,6 +94,8 @@ type RequestQuery struct {
 	State     State
 	Requester string
 	Resource  string
+	// Extends keeps only the extensions of this grant.
+	Extends string
 	// Visibility: unless All, only requests by Viewer or for one of
 	// ViewerResources are returned (with Viewer empty, only those for one
 	// of ViewerResources).
