@@ -176,6 +176,23 @@ func applyExtension(ctx context.Context, tx Tx, res *Resource, orig, ext *Reques
 	return []Change{{Event: EventExtend, Actor: by.Name(), From: t.From, To: t.To, Comment: comment, At: now, Request: orig}}, nil
 }
 
+// lapsedGrant explains an approval of an extension that came too late:
+// the grant it extends has ended (its end cancelled the extension), and
+// the refusal names the grant's state.
+func lapsedGrant(ctx context.Context, tx Tx, ext *Request, from State, now time.Time) error {
+	if !ext.IsExtension() || from == StatePending {
+		return nil
+	}
+	orig, err := tx.GetRequest(ctx, ext.Extends)
+	if err != nil {
+		return nil
+	}
+	if st := orig.EffectiveState(now); st != StateApproved {
+		return Errorf(CodeInvalidState, "the grant %s is %s; its extension (now %s) can no longer be applied", orig.ID, st, from)
+	}
+	return nil
+}
+
 // ExtensionReason is the end reason of an extension cancelled because
 // the grant it extends ended.
 const ExtensionReason = "the grant it extends has ended"

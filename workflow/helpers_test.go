@@ -132,3 +132,9 @@ func auditActions(t testing.TB, db *store.DB, requestID string) []string {
 	}
 	return out
 }
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}

@@ -445,6 +445,9 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 	}
 	return withNotices(notices)(s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		from := req.EffectiveState(now)
+		if err := lapsedGrant(ctx, tx, req, from, now); err != nil {
+			return nil, err
+		}
 		_, requester, err := checkApprove(ctx, tx, sn, req, res, roles, now)
 		if err != nil {
 			return nil, err

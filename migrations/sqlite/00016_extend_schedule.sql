@@ -1,3 +1,4 @@
+-- +goose NO TRANSACTION
 -- +goose Up
 -- Extensions of live grants and access that starts later (issue 11).
 -- scheduled: approved access waiting for its start_at; extended: an
@@ -5,14 +6,17 @@
 -- extends (extends names it). extended_seconds is what approved
 -- extensions have added to a grant.
 --
--- SQLite cannot change a CHECK constraint, so the table is rebuilt. With
--- legacy_alter_table on, renaming requests away leaves the foreign keys
--- of approvals, slack_messages and provisioning naming "requests", which
--- the new table then is; the old one is dropped with no row referring to
--- it. The rows keep their ids, so every reference still holds.
-PRAGMA legacy_alter_table = ON;
-ALTER TABLE requests RENAME TO requests_pre16;
-CREATE TABLE requests (
+-- SQLite cannot change a CHECK constraint, so the table is rebuilt, the
+-- way https://www.sqlite.org/lang_altertable.html prescribes: with
+-- foreign keys off (which only works outside a transaction, hence NO
+-- TRANSACTION and an explicit one; jitaccess holds one SQLite connection,
+-- so every statement runs on it), build the new table, copy the rows,
+-- drop the old one and rename the new one to it. The foreign keys of
+-- approvals, slack_messages and provisioning name "requests", which then
+-- is the new table; the rows keep their ids, so every reference holds.
+PRAGMA foreign_keys = OFF;
+BEGIN IMMEDIATE;
+CREATE TABLE requests_new (
     id                 TEXT     PRIMARY KEY,
     requester          TEXT     NOT NULL,
     resource           TEXT     NOT NULL,
@@ -39,9 +43,9 @@ CREATE TABLE requests (
     CHECK (state <> 'approved' OR (approved_at IS NOT NULL AND expires_at IS NOT NULL)),
     CHECK (state <> 'scheduled' OR (start_at IS NOT NULL AND approved_at IS NOT NULL AND expires_at IS NOT NULL))
 );
-INSERT INTO requests (id, requester, resource, tier, reason, ticket, duration_seconds, state, required_approvals, version, created_at, updated_at, review_deadline, approved_at, expires_at, ended_at, ended_by, end_reason, via_session, purpose) SELECT id, requester, resource, tier, reason, ticket, duration_seconds, state, required_approvals, version, created_at, updated_at, review_deadline, approved_at, expires_at, ended_at, ended_by, end_reason, via_session, purpose FROM requests_pre16;
-DROP TABLE requests_pre16;
-PRAGMA legacy_alter_table = OFF;
+INSERT INTO requests_new (id, requester, resource, tier, reason, ticket, duration_seconds, state, required_approvals, version, created_at, updated_at, review_deadline, approved_at, expires_at, ended_at, ended_by, end_reason, via_session, purpose) SELECT id, requester, resource, tier, reason, ticket, duration_seconds, state, required_approvals, version, created_at, updated_at, review_deadline, approved_at, expires_at, ended_at, ended_by, end_reason, via_session, purpose FROM requests;
+DROP TABLE requests;
+ALTER TABLE requests_new RENAME TO requests;
 CREATE INDEX requests_expiry_idx ON requests (expires_at) WHERE state = 'approved';
 CREATE INDEX requests_deadline_idx ON requests (review_deadline) WHERE state = 'pending';
 CREATE INDEX requests_created_idx ON requests (created_at DESC, id DESC);
@@ -57,14 +61,16 @@ CREATE UNIQUE INDEX requests_open_idx ON requests (requester, resource)
 CREATE UNIQUE INDEX requests_extension_open_idx ON requests (extends) WHERE state = 'pending' AND extends <> '';
 -- The sweeper's activation query.
 CREATE INDEX requests_start_idx ON requests (start_at) WHERE state = 'scheduled';
+COMMIT;
+PRAGMA foreign_keys = ON;
 
 -- +goose Down
-PRAGMA legacy_alter_table = ON;
+PRAGMA foreign_keys = OFF;
+BEGIN IMMEDIATE;
 UPDATE requests SET state = 'cancelled' WHERE extends <> '' AND state = 'pending';
 UPDATE requests SET state = 'revoked' WHERE state = 'scheduled';
 UPDATE requests SET state = 'cancelled' WHERE state = 'extended';
-ALTER TABLE requests RENAME TO requests_post16;
-CREATE TABLE requests (
+CREATE TABLE requests_old (
     id                 TEXT     PRIMARY KEY,
     requester          TEXT     NOT NULL,
     resource           TEXT     NOT NULL,
@@ -87,9 +93,9 @@ CREATE TABLE requests (
     purpose            TEXT     NOT NULL DEFAULT '',
     CHECK (state <> 'approved' OR (approved_at IS NOT NULL AND expires_at IS NOT NULL))
 );
-INSERT INTO requests (id, requester, resource, tier, reason, ticket, duration_seconds, state, required_approvals, version, created_at, updated_at, review_deadline, approved_at, expires_at, ended_at, ended_by, end_reason, via_session, purpose) SELECT id, requester, resource, tier, reason, ticket, duration_seconds, state, required_approvals, version, created_at, updated_at, review_deadline, approved_at, expires_at, ended_at, ended_by, end_reason, via_session, purpose FROM requests_post16;
-DROP TABLE requests_post16;
-PRAGMA legacy_alter_table = OFF;
+INSERT INTO requests_old (id, requester, resource, tier, reason, ticket, duration_seconds, state, required_approvals, version, created_at, updated_at, review_deadline, approved_at, expires_at, ended_at, ended_by, end_reason, via_session, purpose) SELECT id, requester, resource, tier, reason, ticket, duration_seconds, state, required_approvals, version, created_at, updated_at, review_deadline, approved_at, expires_at, ended_at, ended_by, end_reason, via_session, purpose FROM requests;
+DROP TABLE requests;
+ALTER TABLE requests_old RENAME TO requests;
 CREATE INDEX requests_expiry_idx ON requests (expires_at) WHERE state = 'approved';
 CREATE INDEX requests_deadline_idx ON requests (review_deadline) WHERE state = 'pending';
 CREATE INDEX requests_created_idx ON requests (created_at DESC, id DESC);
@@ -98,3 +104,5 @@ CREATE INDEX requests_resource_idx ON requests (resource, created_at DESC, id DE
 CREATE INDEX requests_state_idx ON requests (state, created_at DESC, id DESC);
 CREATE INDEX requests_approved_idx ON requests (approved_at) WHERE approved_at IS NOT NULL;
 CREATE UNIQUE INDEX requests_open_idx ON requests (requester, resource) WHERE state IN ('pending', 'approved');
+COMMIT;
+PRAGMA foreign_keys = ON;
