@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -22,6 +23,7 @@ type newRequestData struct {
 	Reason    string
 	Ticket    string
 	Purpose   string
+	StartAt   string // the optional start time, as typed
 }
 
 type resourceChoice struct {
@@ -71,7 +73,7 @@ func (u *ui) newRequest(c echo.Context) error {
 }
 
 // submitted is what the form sent back, shown again after a refusal.
-type submitted struct{ reason, ticket, purpose string }
+type submitted struct{ reason, ticket, purpose, start string }
 
 func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration string, sent submitted, refusal string) error {
 	ctx := c.Request().Context()
@@ -85,7 +87,7 @@ func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration str
 	if err != nil {
 		return err
 	}
-	d := newRequestData{Reason: sent.reason, Ticket: sent.ticket, Purpose: sent.purpose}
+	d := newRequestData{Reason: sent.reason, Ticket: sent.ticket, Purpose: sent.purpose, StartAt: sent.start}
 	for _, rv := range views {
 		if !rv.CanRequest {
 			continue
@@ -119,15 +121,25 @@ func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration str
 func (u *ui) submitRequest(c echo.Context) error {
 	resource, duration := c.FormValue("resource"), c.FormValue("duration")
 	reason, ticket, purpose := c.FormValue("reason"), c.FormValue("ticket"), c.FormValue("purpose")
+	start := c.FormValue("start_at")
 	d, err := parseDuration(duration)
+	var startAt *time.Time
+	if err == nil {
+		startAt, err = parseFormStart(start)
+	}
 	if err == nil {
 		var req *workflow.Request
 		req, err = u.svc.Submit(c.Request().Context(), u.viewerOf(c).Principal, workflow.SubmitInput{
-			Resource: resource, Duration: d, Reason: reason, Ticket: ticket, Purpose: purpose})
+			Resource: resource, Duration: d, Reason: reason, Ticket: ticket, Purpose: purpose, StartAt: startAt})
 		if err == nil {
 			msg := "Request sent: it needs " + plural(req.RequiredApprovals, "approval", "approvals") + "."
-			if req.State == workflow.StateApproved {
+			switch {
+			case req.State == workflow.StateApproved:
 				msg = "Approved automatically: your access is live until " + formatUTCShort(derefTime(req.ExpiresAt)) + "."
+			case req.State == workflow.StateScheduled:
+				msg = "Approved automatically: your access starts at " + formatUTCShort(derefTime(req.StartAt)) + "."
+			case req.StartAt != nil:
+				msg += " Access starts at " + formatUTCShort(*req.StartAt) + " once approved."
 			}
 			u.setFlash(c, "success", withNote(msg, req.Notices))
 			return c.Redirect(http.StatusSeeOther, "/requests/"+req.ID)
@@ -137,5 +149,21 @@ func (u *ui) submitRequest(c echo.Context) error {
 	if Status(code) >= 500 {
 		return err
 	}
-	return u.renderNewRequest(c, Status(code), resource, duration, submitted{reason, ticket, purpose}, workflow.ErrorMessage(err))
+	return u.renderNewRequest(c, Status(code), resource, duration, submitted{reason, ticket, purpose, start}, workflow.ErrorMessage(err))
+}
+
+// parseFormStart reads the form's optional start time: the browser's
+// datetime-local value (2026-12-03T09:00), taken as UTC like every time
+// the UI shows, or an RFC 3339 time.
+func parseFormStart(s string) (*time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return &t, nil
+		}
+	}
+	return parseStartAt(s)
 }
