@@ -38,12 +38,12 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 		"deref":      func(t *time.Time) time.Time { return derefTime(t) },
 		// at pairs a request with the time of the page, for templates
 		// that need both (the "starts" badge).
-		"at": func(r *workflow.Request, now time.Time) requestAt { return requestAt{r, now} },
-		"soon":       func(t, now time.Time, hours int) bool { return t.Sub(now) < time.Duration(hours)*time.Hour },
-		"plural":     plural,
-		"thousands":  thousands,
-		"lower":      strings.ToLower,
-		"sentence":   workflow.Sentence, // a refusal shown alone starts as a sentence
+		"at":        func(r *workflow.Request, now time.Time) requestAt { return requestAt{r, now} },
+		"soon":      func(t, now time.Time, hours int) bool { return t.Sub(now) < time.Duration(hours)*time.Hour },
+		"plural":    plural,
+		"thousands": thousands,
+		"lower":     strings.ToLower,
+		"sentence":  workflow.Sentence, // a refusal shown alone starts as a sentence
 		"short": func(id string) string {
 			if len(id) > 8 {
 				return id[:8] + "…"
