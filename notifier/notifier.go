@@ -82,6 +82,11 @@ type Event struct {
 	EndedAt           *time.Time     `json:"ended_at,omitempty"`
 	EndedBy           string         `json:"ended_by,omitempty"`
 	EndReason         string         `json:"end_reason,omitempty"`
+	// StartAt is a scheduled grant's start; Extends the grant an
+	// extension extends; ExtendedSeconds what extensions added.
+	StartAt         *time.Time `json:"start_at,omitempty"`
+	Extends         string     `json:"extends,omitempty"`
+	ExtendedSeconds int64      `json:"extended_seconds,omitempty"`
 
 	// Provisioning is where applying and removing the grant at the target
 	// stands. It is read when the message is sent, not stored with the
@@ -130,6 +135,7 @@ func EventOfRequest(r *workflow.Request) Event {
 		Reason: r.Reason, Ticket: r.Ticket, Purpose: r.Purpose, DurationSeconds: int64(r.Duration / time.Second),
 		RequiredApprovals: r.RequiredApprovals, CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline,
 		ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt, EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
+		StartAt: r.StartAt, Extends: r.Extends, ExtendedSeconds: int64(r.Extended / time.Second),
 	}
 	for _, a := range r.Counting() {
 		e.Approvals = append(e.Approvals, Approval{By: a.Approver, At: a.At, Comment: a.Comment})
@@ -272,7 +278,9 @@ func Plan(changes []workflow.Change, lead time.Duration, pol *workflow.Policy) (
 				return nil, err
 			}
 		}
-		if c.To == workflow.StateApproved && c.From != workflow.StateApproved && lead > 0 &&
+		// An extension moves expires_at: the warning for the old expiry
+		// is skipped (warningDue) and one for the new is planned.
+		if c.To == workflow.StateApproved && (c.From != workflow.StateApproved || c.Event == workflow.EventExtend) && lead > 0 &&
 			e.ExpiresAt != nil && e.ExpiresAt.Sub(c.At) > lead {
 			if err := add(KindExpiryWarning, "expiry:"+e.RequestID, e, e.ExpiresAt.Add(-lead)); err != nil {
 				return nil, err
@@ -286,7 +294,9 @@ func Plan(changes []workflow.Change, lead time.Duration, pol *workflow.Policy) (
 func tellsRequester(c workflow.Change) bool {
 	switch c.Event {
 	case workflow.EventApprove, workflow.EventAutoApprove:
-		return c.To == workflow.StateApproved
+		return c.To == workflow.StateApproved || c.To == workflow.StateScheduled || c.To == workflow.StateExtended
+	case workflow.EventActivate:
+		return true
 	case workflow.EventDeny, workflow.EventRevoke, workflow.EventExpire, workflow.EventTimeout:
 		return true
 	case workflow.EventCancel:
