@@ -24,8 +24,8 @@ const (
 	// ActionExtend asks for more time on a live grant (the requester's
 	// direct messages carry it).
 	ActionExtend = "extend"
-	ActionDeny    = "deny"
-	ActionRevoke  = "revoke"
+	ActionDeny   = "deny"
+	ActionRevoke = "revoke"
 )
 
 // Esc escapes text for Slack's mrkdwn, so that what a requester types
