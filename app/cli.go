@@ -37,6 +37,7 @@ Usage:
   jitaccess token create (--user EMAIL | --service NAME --scope SCOPE) [--description TEXT] [--expires-in DURATION]
   jitaccess token list
   jitaccess token revoke TOKEN_ID
+  jitaccess requests list [--state STATE] [--requester EMAIL] [--resource ID] [--limit N]
   jitaccess bench lifecycle|sweep|sweep-lag --database URL [--clients N] ...
   jitaccess audit verify|export|prune|checkpoint ...   (docs/audit.md)
   jitaccess review report|flags ...                    (docs/reviews.md)
@@ -65,6 +66,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return tokenCmd(ctx, rest, stdout, stderr)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr)
+	case "requests":
+		return requestsCmd(ctx, rest, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, rest, stdout, stderr)
 	case "review":

@@ -320,7 +320,7 @@ func listMessage(reqs []*workflow.Request, pol *workflow.Policy, now time.Time) 
 		}
 	}
 	if len(lines) == 0 {
-		return textMessage(":information_source: You have no pending requests, no scheduled access and no live access.")
+		return textMessage(":information_source: You have no pending requests and no live access.")
 	}
 	head := "*Your pending requests and live access*"
 	blocks = append([]slack.Block{slack.NewSectionBlock(mrkdwnText(head), nil, nil)}, blocks...)
