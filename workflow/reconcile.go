@@ -209,7 +209,10 @@ func judge(ctx context.Context, ps *people, pol *Policy, c cause, req *Request, 
 	}
 	if res != nil && len(res.Conditions) > 0 {
 		start := now
-		if req.ApprovedAt != nil {
+		switch {
+		case req.StartAt != nil:
+			start = *req.StartAt // a scheduled start: access begins (or began) then
+		case req.ApprovedAt != nil:
 			start = *req.ApprovedAt
 		}
 		if j.endReason = conditionsRefusal(res.Conditions, conditionInput{pol: pol, requester: requester, req: req, res: res, start: start, now: now}); j.endReason != "" {

@@ -473,7 +473,11 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 		if QuorumMet(req) {
 			// Eligibility at activation time: the requester's conditions
 			// are judged again as access would begin.
-			if err := conditionsError(res.Conditions, conditionInput{pol: sn.pol, requester: requester, req: req, res: res, start: now, now: now}); err != nil {
+			start := now
+			if req.StartAt != nil && req.StartAt.After(now) {
+				start = *req.StartAt // judged for when access would begin
+			}
+			if err := conditionsError(res.Conditions, conditionInput{pol: sn.pol, requester: requester, req: req, res: res, start: start, now: now}); err != nil {
 				return nil, err
 			}
 			target := GrantTarget(req, now)
