@@ -37,8 +37,16 @@ func TestScheduledStart(t *testing.T) {
 			t.Fatalf("approved: %s until %v", req.State, req.ExpiresAt)
 		}
 		// Until start_at there is no live grant: check is false.
+		res, _ := svc.Policy().Resource("crm-notes")
 		if g, _ := db.LiveGrant(ctx, alice.Email, "crm-notes", c.Now()); g != nil {
 			t.Fatal("scheduled grant is live before its start")
+		}
+		if cr, err := svc.CheckDecision(ctx, svc.Policy(), res, alice.Email, c.Now()); err != nil || cr.Allowed {
+			t.Fatalf("check before the start: %+v %v", cr, err)
+		}
+		c.set(start.Add(-time.Second))
+		if cr, _ := svc.CheckDecision(ctx, svc.Policy(), res, alice.Email, c.Now()); cr.Allowed {
+			t.Fatal("check allowed a second before the start")
 		}
 		if res, _ := svc.Sweep(ctx); res.Activated != 0 {
 			t.Fatalf("activated early: %+v", res)
@@ -54,9 +62,12 @@ func TestScheduledStart(t *testing.T) {
 		wantCode(t, err, workflow.CodeInvalidState)
 
 		c.set(start)
-		res, err := svc.Sweep(ctx)
-		if err != nil || res.Activated != 1 {
-			t.Fatalf("sweep at start: %+v %v", res, err)
+		swept, err := svc.Sweep(ctx)
+		if err != nil || swept.Activated != 1 {
+			t.Fatalf("sweep at start: %+v %v", swept, err)
+		}
+		if cr, err := svc.CheckDecision(ctx, svc.Policy(), res, alice.Email, c.Now()); err != nil || !cr.Allowed || cr.RequestID != req.ID {
+			t.Fatalf("check after activation: %+v %v", cr, err)
 		}
 		d := get(t, svc, req.ID)
 		if d.State != workflow.StateApproved || !d.ExpiresAt.Equal(start.Add(time.Hour)) {
