@@ -80,6 +80,10 @@ func TestUIExtendAndScheduled(t *testing.T) {
 		if l := alice.get(t, "/requests"); !strings.Contains(l.body, "starts in 2 h") {
 			t.Fatalf("requests list: %s", excerpt(l.body))
 		}
+		sched := strings.TrimPrefix(p.location, "/requests/")
+		if g := alice.get(t, "/grants"); !strings.Contains(g.body, `id="scheduled-`+sched+`"`) || !strings.Contains(g.body, "Cancel…") {
+			t.Fatalf("grants page without the scheduled grant: %s", excerpt(g.body))
+		}
 		if f := alice.get(t, "/requests/new?resource=crm-payments"); !strings.Contains(f.body, `name="start_at"`) {
 			t.Fatalf("form has no start time: %s", excerpt(f.body))
 		}

@@ -152,6 +152,16 @@ func (s *Service) LiveGrants(ctx context.Context, who Principal, limit int, curs
 	return s.List(ctx, who, RequestQuery{State: StateApproved, OpenAt: s.now(), Limit: limit, Cursor: cursor})
 }
 
+// ScheduledGrants returns the approved access that starts later and that
+// who may see (as LiveGrants), soonest first: the first limit.
+//
+// Errors: CodeForbidden (service principals).
+func (s *Service) ScheduledGrants(ctx context.Context, who Principal, limit int) ([]*Request, error) {
+	reqs, _, err := s.List(ctx, who, RequestQuery{State: StateScheduled, Limit: limit, Oldest: true})
+	slices.SortStableFunc(reqs, func(a, b *Request) int { return a.StartAt.Compare(*b.StartAt) })
+	return reqs, err
+}
+
 // Actions says which decisions a principal may take on one request now.
 type Actions struct {
 	Approve    bool
