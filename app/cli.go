@@ -37,13 +37,23 @@ Usage:
   jitaccess token create (--user EMAIL | --service NAME --scope SCOPE) [--description TEXT] [--expires-in DURATION]
   jitaccess token list
   jitaccess token revoke TOKEN_ID
-  jitaccess requests list [--state STATE] [--requester EMAIL] [--resource ID] [--limit N]
   jitaccess bench lifecycle|sweep|sweep-lag --database URL [--clients N] ...
   jitaccess audit verify|export|prune|checkpoint ...   (docs/audit.md)
   jitaccess review report|flags ...                    (docs/reviews.md)
   jitaccess version
 
-Every subcommand takes --database URL (env DATABASE_URL; default sqlite:jitaccess.db)
+Client commands (talk to a running server; --server URL, env JITACCESS_URL,
+and --token TOKEN, env JITACCESS_TOKEN; --json for scripts; docs/cli.md):
+  jitaccess request RESOURCE --for DURATION --reason TEXT [--ticket T] [--purpose P] [--start TIME] [--wait]
+  jitaccess extend ID --for DURATION --reason TEXT [--wait]
+  jitaccess requests [--mine | --pending] [--state STATE]
+  jitaccess approve ID [--comment TEXT]
+  jitaccess deny ID --reason TEXT
+  jitaccess cancel ID
+  jitaccess grants [--mine]
+  jitaccess relinquish ID [--reason TEXT]
+
+Every server-side subcommand takes --database URL (env DATABASE_URL; default sqlite:jitaccess.db)
 and --policy FILE (env JITACCESS_POLICY). Run "jitaccess COMMAND -h" for a command's flags.
 `
 
@@ -66,12 +76,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return tokenCmd(ctx, rest, stdout, stderr)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr)
-	case "requests":
-		return requestsCmd(ctx, rest, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, rest, stdout, stderr)
 	case "review":
 		return reviewCmd(ctx, rest, stdout, stderr)
+	case "request", "requests", "approve", "deny", "cancel", "grants", "relinquish", "extend":
+		return clientCmd(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "jitaccess", Version)
 		return 0

@@ -102,6 +102,8 @@ func issueDemoTokens(ctx context.Context, db *store.DB, p *workflow.Policy, out 
 		return err
 	}
 	fmt.Fprintf(out, "  %-22s %-9s %s\n", "service:crm", "detokenize", secret)
+	fmt.Fprintln(out, "From a terminal: JITACCESS_TOKEN=<a token above> jitaccess requests --pending | request crm-notes --for 30m --reason TEXT --wait (docs/cli.md)")
+	fmt.Fprintln(out, "For an AI assistant: the MCP endpoint /mcp with a person's token above (list, request and follow; never decide; docs/api.md)")
 	return nil
 }
 

@@ -28,16 +28,19 @@ import (
 // OversightConfig configures the audit chain's checks and retention,
 // anomaly flags, alerts and metrics (docs/configuration.md, Oversight).
 type OversightConfig struct {
-	VerifySchedule  string        // when serve verifies the audit chain; "off" never
-	Retention       time.Duration // prune records older than this; 0 keeps everything
-	PruneSchedule   string        // when serve prunes (with Retention set)
-	ScanSchedule    string        // when serve looks for new anomaly flags; "off" never
-	Thresholds      review.Thresholds
-	ProvisionQueues []string // job queues whose failures are flagged
-	SlackChannel    string   // the security channel (needs SLACK_BOT_TOKEN)
-	SlackToken      string   // the Slack app's bot token (SLACK_BOT_TOKEN or --slack-bot-token)
-	SlackAPIURL     string   // the Slack app's API URL
-	MetricsToken    string   // bearer token /metrics asks for; "" serves it to anyone
+	VerifySchedule string        // when serve verifies the audit chain; "off" never
+	Retention      time.Duration // prune records older than this; 0 keeps everything
+	PruneSchedule  string        // when serve prunes (with Retention set)
+	ScanSchedule   string        // when serve looks for new anomaly flags; "off" never
+	// CampaignSchedule is when serve opens due review campaigns and sends
+	// due reminders (campaigns and remind_approvers_before); "off" never.
+	CampaignSchedule string
+	Thresholds       review.Thresholds
+	ProvisionQueues  []string // job queues whose failures are flagged
+	SlackChannel     string   // the security channel (needs SLACK_BOT_TOKEN)
+	SlackToken       string   // the Slack app's bot token (SLACK_BOT_TOKEN or --slack-bot-token)
+	SlackAPIURL      string   // the Slack app's API URL
+	MetricsToken     string   // bearer token /metrics asks for; "" serves it to anyone
 	// WitnessFile is the local copy of the audit witness (witness.go):
 	// the highest chain head this server verified; "" keeps it in the
 	// database (and memory) only.
@@ -52,7 +55,10 @@ const (
 	DefaultVerifySchedule = "@every 1h"
 	DefaultPruneSchedule  = "0 17 3 * * *"
 	DefaultScanSchedule   = "@every 5m"
-	alertQueue            = "security"
+	// DefaultCampaignSchedule: a minute's delay on an opening or a
+	// reminder is nothing; running often makes a restart's gap small.
+	DefaultCampaignSchedule = "@every 1m"
+	alertQueue              = "security"
 )
 
 func registerOversightFlags(f *flagSet, c *OversightConfig) {
@@ -72,6 +78,7 @@ func registerOversightFlags(f *flagSet, c *OversightConfig) {
 	}
 	f.str(&c.PruneSchedule, "audit-prune-schedule", "JITACCESS_AUDIT_PRUNE_SCHEDULE", DefaultPruneSchedule, "when to prune audit records past the retention")
 	f.str(&c.ScanSchedule, "flag-scan-schedule", "JITACCESS_FLAG_SCAN_SCHEDULE", DefaultScanSchedule, "when to look for new anomaly flags: cron with seconds, @every DURATION, or off")
+	f.str(&c.CampaignSchedule, "campaign-schedule", "JITACCESS_CAMPAIGN_SCHEDULE", DefaultCampaignSchedule, "when to open due review campaigns and send due reminders (review_campaigns, remind_approvers_before): cron with seconds, @every DURATION, or off")
 	f.integer(&c.Thresholds.FrequentCount, "flag-frequent-count", "JITACCESS_FLAG_FREQUENT_COUNT", th.FrequentCount, "flag a person who files more than this many high or critical requests within --flag-frequent-window")
 	f.duration(&c.Thresholds.FrequentWindow, "flag-frequent-window", "JITACCESS_FLAG_FREQUENT_WINDOW", th.FrequentWindow, "the window of --flag-frequent-count")
 	f.duration(&c.Thresholds.RubberStamp, "flag-rubber-stamp", "JITACCESS_FLAG_RUBBER_STAMP", th.RubberStamp, "flag high or critical approvals given sooner than this after filing")
@@ -128,7 +135,7 @@ func (c *OversightConfig) defaults() {
 	for _, f := range []struct {
 		p   *string
 		def string
-	}{{&c.VerifySchedule, DefaultVerifySchedule}, {&c.PruneSchedule, DefaultPruneSchedule}, {&c.ScanSchedule, DefaultScanSchedule}} {
+	}{{&c.VerifySchedule, DefaultVerifySchedule}, {&c.PruneSchedule, DefaultPruneSchedule}, {&c.ScanSchedule, DefaultScanSchedule}, {&c.CampaignSchedule, DefaultCampaignSchedule}} {
 		if *f.p == "" {
 			*f.p = f.def
 		}
@@ -157,6 +164,7 @@ func (c *OversightConfig) validate() error {
 	c.defaults()
 	for _, s := range []struct{ flag, spec string }{
 		{"--audit-verify-schedule", c.VerifySchedule}, {"--audit-prune-schedule", c.PruneSchedule}, {"--flag-scan-schedule", c.ScanSchedule},
+		{"--campaign-schedule", c.CampaignSchedule},
 	} {
 		if s.spec == "off" {
 			continue
@@ -210,14 +218,15 @@ func (a *App) setupOversight() error {
 	}
 	o.alerts = senders
 	o.reviews = review.New(a.DB, a.Service.Policy, review.Options{Now: a.Service.Clock(), Thresholds: cfg.Thresholds,
-		ProvisionQueues: cfg.ProvisionQueues, AlertQueue: alertQueue, MaxPeriodRequests: cfg.ReportMaxRequests})
+		ProvisionQueues: cfg.ProvisionQueues, AlertQueue: alertQueue, MaxPeriodRequests: cfg.ReportMaxRequests,
+		ReminderJob: notifier.ReminderJob})
 	a.runners = append(a.runners, &queue.Runner{Store: a.DB, Queue: alertQueue, Handler: o.deliverFlag, Logger: a.Logger})
 	a.Web.MountOversight(web.Oversight{Reviews: o.reviews, Audit: a.DB, Metrics: o.metrics.Handler(), MetricsToken: cfg.MetricsToken,
 		Status: o.status, Verify: a.verifyAuditNow})
 	jobs := []struct {
 		spec string
 		fn   func()
-	}{{cfg.VerifySchedule, a.verifyAuditJob}, {cfg.ScanSchedule, a.scanFlagsJob}, {"@every " + WitnessInterval.String(), a.witnessJob}}
+	}{{cfg.VerifySchedule, a.verifyAuditJob}, {cfg.ScanSchedule, a.scanFlagsJob}, {"@every " + WitnessInterval.String(), a.witnessJob}, {cfg.CampaignSchedule, a.campaignsJob}}
 	if cfg.Retention > 0 {
 		jobs = append(jobs, struct {
 			spec string
@@ -348,6 +357,33 @@ func (a *App) scanFlagsJob() {
 	a.oversight.metrics.ObserveFlags(flags)
 	if len(flags) > 0 {
 		a.Logger.Info("anomaly flags raised", "count", len(flags))
+	}
+}
+
+// campaignsJob opens due review campaigns and sends due reminders. Every
+// replica may run it: openings and reminders are claimed in the database
+// (review.RunCampaigns); the lease only spares the others the reads.
+func (a *App) campaignsJob() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	held, err := a.DB.TakeLease(ctx, "campaigns", a.holder, 30*time.Second, workflow.Now())
+	if err != nil || !held {
+		if err != nil {
+			a.Logger.Warn("campaign lease", "err", err)
+		}
+		return
+	}
+	res, err := a.oversight.reviews.RunCampaigns(ctx)
+	if err != nil {
+		a.Logger.Error("review campaigns failed", "err", err)
+	} else if res.Opened > 0 || res.Reminded > 0 {
+		a.Logger.Info("review campaigns", "opened", res.Opened, "reviews", res.Reviews, "reminders", res.Reminded)
+	}
+	n, err := a.oversight.reviews.RemindApprovers(ctx)
+	if err != nil {
+		a.Logger.Error("approver reminders failed", "err", err)
+	} else if n > 0 {
+		a.Logger.Info("approver reminders", "count", n)
 	}
 }
 
@@ -678,11 +714,15 @@ func pruneCmd(ctx context.Context, db *store.DB, olderThan, before, exportFile s
 const reviewUsage = `usage:
   jitaccess review report --since TIME --until TIME [--resource ID | --person EMAIL] [--json] --policy FILE
   jitaccess review flags [--since TIME] [--until TIME] [--resource ID | --person EMAIL] [--json] --policy FILE
+  jitaccess review campaigns [--json] --policy FILE
 Sign-offs and follow-ups are made through the API (POST /api/v1/reviews...), as a person.`
 
 // reviewCmd is `jitaccess review report|flags`, for operators with
 // database access.
 func reviewCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "campaigns" {
+		return reviewCampaignsCmd(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "report" && args[0] != "flags") {
 		fmt.Fprintln(stderr, reviewUsage)
 		return 2

@@ -17,6 +17,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/jitaccess/jitaccess/mcpapi"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/scim"
@@ -169,6 +170,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	// The assistant endpoint (docs/api.md#assistant-endpoint-mcp): a
+	// person's own token, the API's authentication and rate limits.
+	mcpapi.New(svc, Version, logger).Register(a.Web.Echo(), a.Web.AuthenticateAPI)
 	// Everything is wired: alert on a lowered policy and re-evaluate what
 	// is live under the policy loaded at start.
 	a.afterPolicyLoad(ctx, a.startLoad)

@@ -157,6 +157,7 @@ func (a *App) wireNotifications() error {
 		return err
 	}
 	h.Register(a.Web.Echo(), a.Web.AuthenticateAPI)
+	a.Web.Describe(slackapp.Operations()...)
 	a.slack = h
 	go a.checkSlackToken(client)
 	return nil

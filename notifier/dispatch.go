@@ -186,6 +186,8 @@ func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) error {
 			return nil
 		}
 		return d.Sender.Direct(ctx, e, m)
+	case KindReminder:
+		return d.Sender.Direct(ctx, e, ReminderMessage(dl.Text))
 	case KindExpiryWarning:
 		expires, due, err := d.warningDue(ctx, e)
 		if err != nil || !due {

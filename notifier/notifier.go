@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -43,6 +44,10 @@ const (
 	// writing one small row instead of two thousand keeps them short. A
 	// worker expands it into the deliveries (Dispatcher.Expand), once.
 	KindFanout = "fanout"
+	// KindReminder is a direct message to someone other than a
+	// requester: a review campaign's reviewer, a pending request's
+	// approver (review.Reminder). Its text is in the delivery.
+	KindReminder = "reminder"
 )
 
 // FanoutAbove is how many sweeper changes one transaction notifies one by
@@ -164,6 +169,19 @@ type Delivery struct {
 	// Due is when the job first became due; a delivery that has failed
 	// for longer than the dispatcher's give-up time fails for good.
 	Due time.Time `json:"due"`
+	// Text is a reminder's message (KindReminder); Event.Requester is
+	// whom it goes to.
+	Text string `json:"text,omitempty"`
+}
+
+// ReminderJob is the outbox job that sends r (review.Options.ReminderJob).
+// Reminders to one person about one subject are delivered in order.
+func ReminderJob(r review.Reminder) (workflow.Job, error) {
+	payload, err := json.Marshal(Delivery{Kind: KindReminder, Event: Event{Requester: r.To, At: r.At}, Text: r.Text, Due: r.At})
+	if err != nil {
+		return workflow.Job{}, workflow.Internal(err, "encode reminder")
+	}
+	return workflow.Job{Queue: Queue, Key: "remind:" + r.Key + ":" + r.To, Payload: payload, RunAt: r.At}, nil
 }
 
 // fanout describes many sweeper changes as one job: the event, and the

@@ -15,6 +15,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/jitaccess/jitaccess/queue"
+	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -220,4 +221,32 @@ func TestLogSender(t *testing.T) {
 
 func queueJob(j workflow.Job) queue.Job {
 	return queue.Job{ID: 1, Queue: j.Queue, Key: j.Key, Payload: j.Payload, Attempts: 1}
+}
+
+// TestReminderDelivery: a reminder job goes to its person as a direct
+// message with its text, escaped for Slack.
+func TestReminderDelivery(t *testing.T) {
+	var buf bytes.Buffer
+	d := &Dispatcher{Sender: LogSender{Logger: slog.New(slog.NewTextHandler(&buf, nil))}}
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	j, err := ReminderJob(review.Reminder{To: "heidi@example.com", Key: "campaign:monthly", Text: "Review campaign monthly is open <soon>", At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Queue != Queue || j.Key != "remind:campaign:monthly:heidi@example.com" || !j.RunAt.Equal(at) {
+		t.Fatalf("job %+v", j)
+	}
+	if err := d.Deliver(context.Background(), queueJob(j)); err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); !strings.Contains(out, "to=heidi@example.com") || !strings.Contains(out, "Review campaign monthly is open") {
+		t.Fatalf("log: %s", out)
+	}
+	m := ReminderMessage("a <b> & c")
+	if len(m.Blocks) != 1 || m.Text != "a <b> & c" {
+		t.Fatalf("message %+v", m)
+	}
+	if b, _ := json.Marshal(m.Blocks); !strings.Contains(string(b), "a \\u0026lt;b\\u0026gt; \\u0026amp; c") {
+		t.Fatalf("block text not escaped: %s", b)
+	}
 }

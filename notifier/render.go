@@ -376,3 +376,8 @@ func ExpiryWarningMessage(e Event, expires, now time.Time) Message {
 		e.ResourceLabel(), When(expires), timeLeft(expires.Sub(now)))
 	return withExtend(s, e.RequestID)
 }
+
+// ReminderMessage is a reminder's direct message (KindReminder).
+func ReminderMessage(text string) Message {
+	return Message{Text: text, Blocks: []slack.Block{slack.NewSectionBlock(mrkdwn(":alarm_clock: "+Esc(text)), nil, nil)}}
+}

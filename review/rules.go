@@ -40,6 +40,21 @@ func CheckRead(pol *workflow.Policy, who workflow.Principal, scope Scope) error 
 	return workflow.Errorf(workflow.CodeForbidden, "only admins and reviewers may read access reviews of %s", scopeWords(scope))
 }
 
+// CheckReadReview says whether who may read rev: as CheckRead for its
+// scope, and, for a review a campaign opened, the campaign's reviewers.
+//
+// Errors: CodeForbidden.
+func CheckReadReview(pol *workflow.Policy, who workflow.Principal, rev *Review) error {
+	err := CheckRead(pol, who, rev.Scope)
+	if err == nil || rev.Campaign == "" {
+		return err
+	}
+	if c, ok := pol.Campaign(rev.Campaign); ok && pol.IsCampaignReviewer(who, c) {
+		return nil
+	}
+	return err
+}
+
 // CheckReviews says whether who may read any access review at all: admins
 // and reviewers, and the approvers of at least one resource (theirs).
 //
@@ -56,7 +71,12 @@ func CheckReviews(pol *workflow.Policy, who workflow.Principal) error {
 			return nil
 		}
 	}
-	return workflow.Errorf(workflow.CodeForbidden, "only admins, reviewers and approvers may read access reviews")
+	for _, c := range pol.ReviewCampaigns {
+		if pol.IsCampaignReviewer(who, c) {
+			return nil
+		}
+	}
+	return workflow.Errorf(workflow.CodeForbidden, "only admins, reviewers, approvers and campaign reviewers may read access reviews")
 }
 
 // CheckDashboard says whether who may see the dashboard: admins and
@@ -87,7 +107,7 @@ func CheckExport(pol *workflow.Policy, who workflow.Principal) error {
 //
 // Errors: CodeForbidden, CodeInvalidState.
 func CheckSignOff(pol *workflow.Policy, who workflow.Principal, rev *Review, rep *Report) error {
-	if err := CheckRead(pol, who, rev.Scope); err != nil {
+	if err := CheckReadReview(pol, who, rev); err != nil {
 		return err
 	}
 	if rev.State != StateOpen {

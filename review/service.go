@@ -36,6 +36,10 @@ type Options struct {
 	// DefaultMaxPeriodRequests; negative for no bound (the command line,
 	// which runs on its own). Scan, over its fixed window, is not bound.
 	MaxPeriodRequests int
+	// ReminderJob, when set, turns a reminder (a campaign's reviewers, a
+	// pending request's approvers) into a job of the notifier's outbox,
+	// queued in the transaction that decided to send it.
+	ReminderJob func(Reminder) (workflow.Job, error)
 }
 
 // DefaultMaxPeriodRequests is the default Options.MaxPeriodRequests.
@@ -120,6 +124,11 @@ func (s *Service) detect(ctx context.Context, p Period, max int) ([]Flag, []*wor
 	}
 	flags := Detect(DetectInput{Policy: s.policy(), Thresholds: s.opts.Thresholds, Period: p, Requests: reqs, FailedJobs: jobs,
 		ProvisioningFailures: failing})
+	overdue, err := s.campaignFlags(ctx, s.policy(), p)
+	if err != nil {
+		return nil, nil, err
+	}
+	flags = append(flags, overdue...)
 	raised, err := s.store.RaisedFlags(ctx, p.Start, p.End)
 	if err != nil {
 		return nil, nil, err
@@ -256,7 +265,7 @@ func (s *Service) Get(ctx context.Context, who workflow.Principal, id string) (*
 	if err != nil {
 		return nil, err
 	}
-	if CheckRead(s.policy(), who, rev.Scope) != nil {
+	if CheckReadReview(s.policy(), who, rev) != nil {
 		return nil, workflow.Errorf(workflow.CodeNotFound, "review %s not found", id)
 	}
 	rep, err := s.report(ctx, rev.Scope, rev.Period)
@@ -285,7 +294,7 @@ func (s *Service) List(ctx context.Context, who workflow.Principal, limit int, c
 			return nil, "", err
 		}
 		for _, r := range page {
-			if CheckRead(pol, who, r.Scope) == nil {
+			if CheckReadReview(pol, who, r) == nil {
 				out = append(out, r)
 			}
 		}
@@ -312,7 +321,7 @@ func (s *Service) SignOff(ctx context.Context, who workflow.Principal, id, notes
 		return nil, err
 	}
 	pol := s.policy()
-	if CheckRead(pol, who, current.Scope) != nil {
+	if CheckReadReview(pol, who, current) != nil {
 		return nil, workflow.Errorf(workflow.CodeNotFound, "review %s not found", id)
 	}
 	rep, err := s.report(ctx, current.Scope, current.Period)
@@ -366,7 +375,7 @@ func (s *Service) MarkFollowUp(ctx context.Context, who workflow.Principal, revi
 	if err != nil {
 		return nil, err
 	}
-	if CheckRead(s.policy(), who, current.Scope) != nil {
+	if CheckReadReview(s.policy(), who, current) != nil {
 		return nil, workflow.Errorf(workflow.CodeNotFound, "review %s not found", reviewID)
 	}
 	if err := s.checkItemExists(ctx, current, kind, ref); err != nil {
@@ -378,7 +387,7 @@ func (s *Service) MarkFollowUp(ctx context.Context, who workflow.Principal, revi
 		if err != nil {
 			return err
 		}
-		if CheckRead(s.policy(), who, rev.Scope) != nil {
+		if CheckReadReview(s.policy(), who, rev) != nil {
 			return workflow.Errorf(workflow.CodeNotFound, "review %s not found", reviewID)
 		}
 		now := s.opts.Now()
@@ -417,7 +426,7 @@ func (s *Service) ResolveFollowUp(ctx context.Context, who workflow.Principal, i
 		if err != nil {
 			return err
 		}
-		if CheckRead(s.policy(), who, rev.Scope) != nil {
+		if CheckReadReview(s.policy(), who, rev) != nil {
 			return workflow.Errorf(workflow.CodeNotFound, "follow-up %s not found", id)
 		}
 		if f.ResolvedAt != nil {

@@ -35,6 +35,12 @@ type Store interface {
 	// PersonByEmail returns the directory user with that address, or nil
 	// when the directory does not know it.
 	PersonByEmail(ctx context.Context, email string) (*workflow.Person, error)
+	// CampaignRuns returns the campaign runs opened for periods that
+	// start at or after since, newest first, with their reviews counted.
+	CampaignRuns(ctx context.Context, since time.Time) ([]CampaignRun, error)
+	// PendingDueBefore returns the pending requests whose review deadline
+	// is before t and whose approvers were not reminded yet.
+	PendingDueBefore(ctx context.Context, t time.Time) ([]*workflow.Request, error)
 	// InReviewTx runs fn in one transaction.
 	InReviewTx(ctx context.Context, fn func(tx Tx) error) error
 }
@@ -60,6 +66,16 @@ type Tx interface {
 	// those it stored: each flag is raised once, whichever replica finds
 	// it.
 	RecordFlags(ctx context.Context, flags []Flag, now time.Time) ([]Flag, error)
+	// ClaimCampaignRun records run unless its campaign already has one for
+	// its period, and reports whether it did: the replica that records
+	// it opens the run.
+	ClaimCampaignRun(ctx context.Context, run CampaignRun) (bool, error)
+	// AdvanceCampaignReminders moves a run's reminder stage from from to
+	// to, and reports whether it moved (no other replica did first).
+	AdvanceCampaignReminders(ctx context.Context, campaign string, start time.Time, from, to int) (bool, error)
+	// ClaimApproverReminder records that a pending request's approvers
+	// are being reminded, and reports whether this is the first time.
+	ClaimApproverReminder(ctx context.Context, requestID string, now time.Time) (bool, error)
 }
 
 // ProvisioningFailure is one provision.failed audit record.

@@ -54,7 +54,11 @@ type Review struct {
 	Notes        string
 	ReportDigest string // the digest of the report as it was signed off
 	Version      int64
-	FollowUps    []FollowUp
+	// Campaign names the policy's review campaign that opened it ("" for
+	// one opened by hand), and DueAt when the campaign wants it signed.
+	Campaign  string
+	DueAt     *time.Time
+	FollowUps []FollowUp
 	// Notices say what was masked in the notes just written (see
 	// workflow.MaskText); set by SignOff, never stored.
 	Notices []string
@@ -95,10 +99,11 @@ const (
 	FlagForcedRevoke   FlagKind = "forced_revoke"       // access revoked early by someone else
 	FlagRubberStamp    FlagKind = "rubber_stamp"        // high-tier approval seconds after filing
 	FlagProvisioning   FlagKind = "provisioning_failed" // granting or removing access failed for good
+	FlagCampaignDue    FlagKind = "campaign_overdue"    // a review campaign's reviews were not all signed off when due
 )
 
 // FlagKinds lists every kind, in the order reports show them.
-var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval, FlagForcedRevoke, FlagRubberStamp, FlagProvisioning}
+var FlagKinds = []FlagKind{FlagOutOfHours, FlagFrequentHigh, FlagMutualApproval, FlagForcedRevoke, FlagRubberStamp, FlagProvisioning, FlagCampaignDue}
 
 // Flag is one anomaly: what, why, and the requests it is about.
 type Flag struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/notifier"
+	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -71,10 +72,7 @@ func (h *Handler) listFailures(c echo.Context) error {
 		jobs = jobs[:limit]
 		next = strconv.FormatInt(jobs[len(jobs)-1].ID, 10)
 	}
-	out := struct {
-		Failures   []FailureJSON `json:"failures"`
-		NextCursor string        `json:"next_cursor"`
-	}{Failures: make([]FailureJSON, len(jobs)), NextCursor: next}
+	out := FailurePageJSON{Failures: make([]FailureJSON, len(jobs)), NextCursor: next}
 	for i, j := range jobs {
 		var d notifier.Delivery
 		_ = json.Unmarshal(j.Payload, &d) // a payload that does not decode still lists, with its error
@@ -99,5 +97,27 @@ func (h *Handler) retryFailure(c echo.Context) error {
 	if err := h.cfg.Store.RetryFailedJob(c.Request().Context(), notifier.Queue, id, who.Name(), h.now()); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]any{"id": id, "state": "pending"})
+	return c.JSON(http.StatusAccepted, RetryJSON{ID: id, State: "pending"})
+}
+
+// FailurePageJSON is a page of GET /api/v1/slack/failures.
+type FailurePageJSON struct {
+	Failures   []FailureJSON `json:"failures"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+// RetryJSON answers POST /api/v1/slack/failures/ID/retry.
+type RetryJSON struct {
+	ID    int64  `json:"id"`
+	State string `json:"state"`
+}
+
+// Operations describe the admin endpoints for the OpenAPI document.
+func Operations() []web.Operation {
+	return []web.Operation{
+		{Method: "GET", Path: FailuresPath, Summary: "Slack notifications that failed for good (admins)", Tag: "slack",
+			Query: []web.Param{{Name: "limit", Type: "integer"}, {Name: "cursor"}}, Status: 200, Out: FailurePageJSON{}},
+		{Method: "POST", Path: FailuresPath + "/{id}/retry", Summary: "Queue a failed notification again (admins; audited)", Tag: "slack",
+			Status: 202, Out: RetryJSON{}, Errors: []int{404, 409}, Idempotent: true},
+	}
 }

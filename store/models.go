@@ -195,5 +195,5 @@ func Models() []any {
 	return []any{&requestRow{}, &approvalRow{}, &auditRow{}, &tokenRow{}, &jobRow{}, &sessionRow{}, &loginFlowRow{},
 		&auditAnchorRow{}, &reviewRow{}, &followUpRow{}, &flagRow{}, &slackMessageRow{}, &slackInboundRow{}, &provisioningRow{},
 		&personRow{}, &personEmailRow{}, &directoryGroupRow{}, &directoryMemberRow{}, &leaseRow{},
-		&policyVersionRow{}, &auditWitnessRow{}, &idempotencyRow{}}
+		&policyVersionRow{}, &auditWitnessRow{}, &idempotencyRow{}, &campaignRunRow{}, &approverReminderRow{}}
 }

@@ -49,6 +49,8 @@ type reviewRow struct {
 	Notes        string
 	ReportDigest string
 	Version      int64
+	Campaign     string
+	DueAt        *time.Time
 }
 
 func (reviewRow) TableName() string { return "reviews" }
@@ -56,7 +58,8 @@ func (reviewRow) TableName() string { return "reviews" }
 func (r reviewRow) toReview() *review.Review {
 	return &review.Review{ID: r.ID, Scope: review.Scope{Kind: review.ScopeKind(r.ScopeKind), Value: r.Scope},
 		Period: review.Period{Start: r.PeriodStart.UTC(), End: r.PeriodEnd.UTC()}, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC(),
-		State: r.State, SignedOffBy: r.SignedOffBy, SignedOffAt: utcPtr(r.SignedOffAt), Notes: r.Notes, ReportDigest: r.ReportDigest, Version: r.Version}
+		State: r.State, SignedOffBy: r.SignedOffBy, SignedOffAt: utcPtr(r.SignedOffAt), Notes: r.Notes, ReportDigest: r.ReportDigest, Version: r.Version,
+		Campaign: r.Campaign, DueAt: utcPtr(r.DueAt)}
 }
 
 type followUpRow struct {
@@ -323,7 +326,8 @@ func (d *DB) InReviewTx(ctx context.Context, fn func(review.Tx) error) error {
 
 func (t *tx) InsertReview(ctx context.Context, r *review.Review) error {
 	row := reviewRow{ID: r.ID, ScopeKind: string(r.Scope.Kind), Scope: r.Scope.Value, PeriodStart: r.Period.Start.UTC(),
-		PeriodEnd: r.Period.End.UTC(), CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, State: r.State, Version: r.Version}
+		PeriodEnd: r.Period.End.UTC(), CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, State: r.State, Version: r.Version,
+		Campaign: r.Campaign, DueAt: utcPtr(r.DueAt)}
 	return mapError(t.ctx(ctx).Create(&row).Error)
 }
 

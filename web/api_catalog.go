@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,14 +12,7 @@ import (
 func (s *Server) me(c echo.Context) error {
 	who := principal(c)
 	pol := s.svc.Policy()
-	out := struct {
-		Name    string   `json:"name"`
-		Email   string   `json:"email,omitempty"`
-		Service string   `json:"service,omitempty"`
-		Scopes  []string `json:"scopes,omitempty"`
-		Admin   bool     `json:"admin"`
-		Known   bool     `json:"in_policy"`
-	}{Name: who.Name(), Email: who.Email, Service: who.Service, Scopes: who.Scopes, Admin: pol.IsAdmin(who), Known: pol.Knows(who)}
+	out := MeJSON{Name: who.Name(), Email: who.Email, Service: who.Service, Scopes: who.Scopes, Admin: pol.IsAdmin(who), Known: pol.Knows(who)}
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -33,9 +25,7 @@ func (s *Server) listResources(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Resources []ResourceJSON `json:"resources"`
-	}{Resources: make([]ResourceJSON, len(views))}
+	out := ResourceListJSON{Resources: make([]ResourceJSON, len(views))}
 	for i, v := range views {
 		out.Resources[i] = resourceJSON(v)
 	}
@@ -54,13 +44,7 @@ func (s *Server) checkGrant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Allowed   bool       `json:"allowed"`
-		RequestID *string    `json:"request_id"`
-		ExpiresAt *time.Time `json:"expires_at"`
-		// Provisioning: applied, pending, failed or none.
-		Provisioning workflow.ProvisioningState `json:"provisioning"`
-	}{Allowed: res.Allowed, Provisioning: res.Provisioning}
+	out := CheckJSON{Allowed: res.Allowed, Provisioning: res.Provisioning}
 	if res.Allowed {
 		out.RequestID, out.ExpiresAt = &res.RequestID, res.ExpiresAt
 	}
@@ -92,10 +76,7 @@ func (s *Server) listAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Records    []AuditJSON `json:"records"`
-		NextCursor string      `json:"next_cursor"`
-	}{Records: make([]AuditJSON, len(recs)), NextCursor: next}
+	out := AuditPageJSON{Records: make([]AuditJSON, len(recs)), NextCursor: next}
 	for i, r := range recs {
 		out.Records[i] = auditJSON(r)
 	}

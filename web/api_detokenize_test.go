@@ -100,6 +100,7 @@ func (e *apiEnv) useKeys(t *testing.T, keys ...masking.EncryptKey) {
 	if e.srv != nil {
 		e.srv.Close()
 	}
+	e.web = srv
 	e.srv = httptest.NewServer(srv)
 	t.Cleanup(e.srv.Close)
 }

@@ -90,6 +90,7 @@ func newMaskEnv(t *testing.T, db *store.DB) *maskEnv {
 	me.runner = pipe.Runner(db, time.Minute, time.Second)
 	srv := web.New(web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.DiscardHandler), BodyLimit: "8K"})
 	srv.UseAccess(chk, pipe)
+	e.web = srv
 	e.srv = httptest.NewServer(srv)
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()

@@ -51,6 +51,7 @@ func newViewsEnv(t *testing.T, db *store.DB) *apiEnv {
 	e.svc.OnCommit(chk.Committed)
 	srv := web.New(web.Config{Service: e.svc, Tokens: db, Logger: slog.New(slog.DiscardHandler), BodyLimit: "8K"})
 	srv.UseAccess(chk, nil)
+	e.web = srv
 	e.srv = httptest.NewServer(srv)
 	t.Cleanup(e.srv.Close)
 	ctx := context.Background()

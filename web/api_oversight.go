@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,15 +46,20 @@ type Oversight struct {
 func (s *Server) MountOversight(o Oversight) {
 	h := &oversightHandlers{s: s, o: o}
 	e, auth := s.echo, s.authenticateAPI
+	ops := oversightOperations()
 	if o.Metrics != nil {
 		e.GET("/metrics", h.metrics)
+	} else {
+		ops = slices.DeleteFunc(ops, func(op Operation) bool { return op.Path == "/metrics" })
 	}
+	s.Describe(ops...)
 	api := e.Group("/api/v1")
 	api.GET("/audit/export", h.exportAudit, auth)
 	api.GET("/audit/verify", h.verifyAudit, auth)
 	api.GET("/audit/status", h.auditStatus, auth)
 	api.GET("/reviews/report", h.report, auth)
 	api.GET("/reviews", h.listReviews, auth)
+	api.GET("/reviews/campaigns", h.campaigns, auth)
 	api.POST("/reviews", h.openReview, auth)
 	api.GET("/reviews/:id", h.getReview, auth)
 	api.POST("/reviews/:id/signoff", h.signOff, auth)
@@ -187,9 +193,7 @@ func (h *oversightHandlers) auditStatus(c echo.Context) error {
 	if h.o.Status != nil {
 		last = h.o.Status()
 	}
-	return c.JSON(http.StatusOK, struct {
-		Last *audit.Result `json:"last_verification"`
-	}{last})
+	return c.JSON(http.StatusOK, AuditStatusJSON{last})
 }
 
 // GET /api/v1/reviews/report?since=&until=&resource=|person=
@@ -212,6 +216,24 @@ func (h *oversightHandlers) report(c echo.Context) error {
 	return c.JSON(http.StatusOK, reportJSON(rep))
 }
 
+// GET /api/v1/reviews/campaigns: the review campaigns' runs of the last
+// year and where each stands.
+func (h *oversightHandlers) campaigns(c echo.Context) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	runs, err := h.o.Reviews.CampaignStatus(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	now := h.s.svc.Clock()()
+	out := CampaignsJSON{Campaigns: make([]CampaignRunJSON, len(runs))}
+	for i, r := range runs {
+		out.Campaigns[i] = CampaignRunJSONOf(r, now)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
 // GET /api/v1/reviews
 func (h *oversightHandlers) listReviews(c echo.Context) error {
 	if err := checkQuery(c, "limit", "cursor"); err != nil {
@@ -225,10 +247,7 @@ func (h *oversightHandlers) listReviews(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Reviews    []ReviewJSON `json:"reviews"`
-		NextCursor string       `json:"next_cursor"`
-	}{Reviews: make([]ReviewJSON, len(revs)), NextCursor: next}
+	out := ReviewPageJSON{Reviews: make([]ReviewJSON, len(revs)), NextCursor: next}
 	for i, r := range revs {
 		out.Reviews[i] = reviewJSON(r)
 	}
@@ -277,9 +296,7 @@ func (h *oversightHandlers) getReview(c echo.Context) error {
 
 // POST /api/v1/reviews/:id/signoff {notes}
 func (h *oversightHandlers) signOff(c echo.Context) error {
-	var body struct {
-		Notes string `json:"notes"`
-	}
+	var body signOffBody
 	if err := decodeJSON(c, &body, true); err != nil {
 		return err
 	}
@@ -292,11 +309,7 @@ func (h *oversightHandlers) signOff(c echo.Context) error {
 
 // POST /api/v1/reviews/:id/followups {kind, ref, note}
 func (h *oversightHandlers) markFollowUp(c echo.Context) error {
-	var body struct {
-		Kind string `json:"kind"`
-		Ref  string `json:"ref"`
-		Note string `json:"note"`
-	}
+	var body followUpBody
 	if err := decodeJSON(c, &body, false); err != nil {
 		return err
 	}
@@ -309,9 +322,7 @@ func (h *oversightHandlers) markFollowUp(c echo.Context) error {
 
 // POST /api/v1/followups/:id/resolve {resolution}
 func (h *oversightHandlers) resolveFollowUp(c echo.Context) error {
-	var body struct {
-		Resolution string `json:"resolution"`
-	}
+	var body resolveBody
 	if err := decodeJSON(c, &body, false); err != nil {
 		return err
 	}
@@ -343,11 +354,7 @@ func (h *oversightHandlers) flags(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Since time.Time         `json:"since"`
-		Until time.Time         `json:"until"`
-		Flags []review.FlagJSON `json:"flags"`
-	}{p.Start, p.End, []review.FlagJSON{}}
+	out := FlagsJSON{p.Start, p.End, []review.FlagJSON{}}
 	for _, f := range flags {
 		if kind == "" || f.Kind == kind {
 			out.Flags = append(out.Flags, f.ToJSON())

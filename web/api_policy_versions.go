@@ -36,10 +36,7 @@ func (s *Server) listPolicyVersions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Versions   []PolicyVersionJSON `json:"versions"`
-		NextCursor string              `json:"next_cursor"`
-	}{Versions: make([]PolicyVersionJSON, len(vs)), NextCursor: next}
+	out := PolicyVersionPageJSON{Versions: make([]PolicyVersionJSON, len(vs)), NextCursor: next}
 	for i, v := range vs {
 		out.Versions[i] = PolicyVersionJSON{Version: v.Version, SHA256: v.SHA256, Trigger: string(v.Trigger), LoadedAt: v.LoadedAt,
 			LoadedBy: v.LoadedBy, Source: v.Source, Diff: v.Diff, Summary: v.Diff.String(), Lowered: v.Lowered}

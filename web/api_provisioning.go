@@ -83,9 +83,7 @@ func (s *Server) listProvisioning(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Provisioning []ProvisioningJSON `json:"provisioning"`
-	}{Provisioning: make([]ProvisioningJSON, len(recs))}
+	out := ProvisioningPageJSON{Provisioning: make([]ProvisioningJSON, len(recs))}
 	for i, r := range recs {
 		p := provisioningJSON(r)
 		p.RequestID, p.Resource, p.Requester = r.RequestID, r.Resource, r.Requester

@@ -98,17 +98,7 @@ func (s *Server) listRequests(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Requests   []RequestJSON `json:"requests"`
-		NextCursor string        `json:"next_cursor"`
-	}{Requests: make([]RequestJSON, len(reqs)), NextCursor: next}
-	ptrs := make([]*RequestJSON, len(reqs))
-	for i, r := range reqs {
-		out.Requests[i] = requestJSON(r)
-		ptrs[i] = &out.Requests[i]
-	}
-	s.attachProvisioning(c.Request().Context(), principal(c), ptrs...)
-	return c.JSON(http.StatusOK, out)
+	return s.requestPage(c, reqs, next)
 }
 
 // GET /api/v1/requests/:id
@@ -163,4 +153,45 @@ func (s *Server) decision(do func(ctx context.Context, who workflow.Principal, i
 		s.attachProvisioning(c.Request().Context(), principal(c), &out)
 		return c.JSON(http.StatusOK, out)
 	}
+}
+
+// GET /api/v1/decisions: the pending requests the caller may decide
+// ("Needs my decision" in the web UI), oldest first.
+func (s *Server) listDecisions(c echo.Context) error {
+	return s.listPage(c, s.svc.Decisions)
+}
+
+// GET /api/v1/grants: the access live now that the caller may see (the
+// web UI's live grants), newest first.
+func (s *Server) listGrants(c echo.Context) error {
+	return s.listPage(c, s.svc.LiveGrants)
+}
+
+// listPage serves a paged listing of requests that takes only limit and
+// cursor.
+func (s *Server) listPage(c echo.Context, list func(ctx context.Context, who workflow.Principal, limit int, cursor string) ([]*workflow.Request, string, error)) error {
+	if err := checkQuery(c, "limit", "cursor"); err != nil {
+		return err
+	}
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	reqs, next, err := list(c.Request().Context(), principal(c), limit, c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
+	return s.requestPage(c, reqs, next)
+}
+
+// requestPage writes a page of requests with their provisioning status.
+func (s *Server) requestPage(c echo.Context, reqs []*workflow.Request, next string) error {
+	out := RequestPageJSON{Requests: make([]RequestJSON, len(reqs)), NextCursor: next}
+	ptrs := make([]*RequestJSON, len(reqs))
+	for i, r := range reqs {
+		out.Requests[i] = requestJSON(r)
+		ptrs[i] = &out.Requests[i]
+	}
+	s.attachProvisioning(c.Request().Context(), principal(c), ptrs...)
+	return c.JSON(http.StatusOK, out)
 }

@@ -366,6 +366,9 @@ func (e *apiEnv) send(t *testing.T, method, path, authorization string, body io.
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	if e.web != nil {
+		checkOpenAPI(t, e.web, req, resp.StatusCode, resp.Header, raw)
+	}
 	r := response{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	_ = json.Unmarshal(raw, &r.body)
 	return r

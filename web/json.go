@@ -173,3 +173,66 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// The answers and bodies below are named so that the OpenAPI document
+// (openapi.go) describes exactly what the handlers send and read.
+
+// MeJSON is GET /api/v1/me: who the token belongs to.
+type MeJSON struct {
+	Name    string   `json:"name"`
+	Email   string   `json:"email,omitempty"`
+	Service string   `json:"service,omitempty"`
+	Scopes  []string `json:"scopes,omitempty"`
+	Admin   bool     `json:"admin"`
+	Known   bool     `json:"in_policy"`
+}
+
+// ResourceListJSON is GET /api/v1/resources.
+type ResourceListJSON struct {
+	Resources []ResourceJSON `json:"resources"`
+}
+
+// CheckJSON is GET /api/v1/grants/check.
+type CheckJSON struct {
+	Allowed   bool       `json:"allowed"`
+	RequestID *string    `json:"request_id"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	// Provisioning: applied, pending, failed or none.
+	Provisioning workflow.ProvisioningState `json:"provisioning"`
+}
+
+// AuditPageJSON is a page of GET /api/v1/audit.
+type AuditPageJSON struct {
+	Records    []AuditJSON `json:"records"`
+	NextCursor string      `json:"next_cursor"`
+}
+
+// RequestPageJSON is a page of requests (/requests, /decisions, /grants).
+type RequestPageJSON struct {
+	Requests   []RequestJSON `json:"requests"`
+	NextCursor string        `json:"next_cursor"`
+}
+
+// ProvisioningPageJSON is GET /api/v1/provisioning.
+type ProvisioningPageJSON struct {
+	Provisioning []ProvisioningJSON `json:"provisioning"`
+}
+
+// PolicyVersionPageJSON is a page of GET /api/v1/policy/versions.
+type PolicyVersionPageJSON struct {
+	Versions   []PolicyVersionJSON `json:"versions"`
+	NextCursor string              `json:"next_cursor"`
+}
+
+// StatusJSON is /healthz and a ready /readyz.
+type StatusJSON struct {
+	Status string `json:"status"`
+}
+
+// NotReadyJSON is a /readyz that is not ready: the error shape with a
+// status and a fixed reason for probes.
+type NotReadyJSON struct {
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+	ErrorBody
+}

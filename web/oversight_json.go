@@ -3,6 +3,7 @@ package web
 import (
 	"time"
 
+	"github.com/jitaccess/jitaccess/audit"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -164,6 +165,8 @@ type ReviewJSON struct {
 	SignedOffAt  *time.Time     `json:"signed_off_at"`
 	Notes        string         `json:"notes"`
 	ReportDigest string         `json:"report_digest"`
+	Campaign     string         `json:"campaign,omitempty"`
+	DueAt        *time.Time     `json:"due_at,omitempty"`
 	FollowUps    []FollowUpJSON `json:"follow_ups"`
 	Changed      *bool          `json:"changed_since_sign_off,omitempty"`
 	Report       *ReportJSON    `json:"report,omitempty"`
@@ -174,7 +177,8 @@ type ReviewJSON struct {
 
 func reviewJSON(r *review.Review) ReviewJSON {
 	out := ReviewJSON{ID: r.ID, Scope: r.Scope.String(), Since: r.Period.Start, Until: r.Period.End, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt,
-		State: r.State, SignedOffBy: r.SignedOffBy, SignedOffAt: r.SignedOffAt, Notes: r.Notes, ReportDigest: r.ReportDigest, FollowUps: []FollowUpJSON{}, Notices: r.Notices}
+		State: r.State, SignedOffBy: r.SignedOffBy, SignedOffAt: r.SignedOffAt, Notes: r.Notes, ReportDigest: r.ReportDigest, FollowUps: []FollowUpJSON{}, Notices: r.Notices,
+		Campaign: r.Campaign, DueAt: r.DueAt}
 	for _, f := range r.FollowUps {
 		out.FollowUps = append(out.FollowUps, followUpJSON(f))
 	}
@@ -248,3 +252,61 @@ func dashboardJSON(d *review.Dashboard, charts []string) DashboardJSON {
 
 // ReportJSONOf is the API's JSON form of a report, for the command line.
 func ReportJSONOf(r *review.Report) ReportJSON { return reportJSON(r) }
+
+// AuditStatusJSON is GET /api/v1/audit/status.
+type AuditStatusJSON struct {
+	Last *audit.Result `json:"last_verification"`
+}
+
+// ReviewPageJSON is a page of GET /api/v1/reviews.
+type ReviewPageJSON struct {
+	Reviews    []ReviewJSON `json:"reviews"`
+	NextCursor string       `json:"next_cursor"`
+}
+
+// FlagsJSON is GET /api/v1/flags.
+type FlagsJSON struct {
+	Since time.Time         `json:"since"`
+	Until time.Time         `json:"until"`
+	Flags []review.FlagJSON `json:"flags"`
+}
+
+type signOffBody struct {
+	Notes string `json:"notes"`
+}
+
+type followUpBody struct {
+	Kind string `json:"kind"`
+	Ref  string `json:"ref"`
+	Note string `json:"note"`
+}
+
+type resolveBody struct {
+	Resolution string `json:"resolution"`
+}
+
+// CampaignRunJSON is one review campaign's opening for one period.
+type CampaignRunJSON struct {
+	Campaign    string    `json:"campaign"`
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"`
+	DueAt       time.Time `json:"due_at"`
+	OpenedAt    time.Time `json:"opened_at"`
+	Reviews     int       `json:"reviews"`
+	SignedOff   int       `json:"signed_off"`
+	Open        int       `json:"open"`
+	Overdue     bool      `json:"overdue"`
+	Reminders   int       `json:"reminders_sent"`
+}
+
+// CampaignsJSON is GET /api/v1/reviews/campaigns.
+type CampaignsJSON struct {
+	Campaigns []CampaignRunJSON `json:"campaigns"`
+}
+
+// CampaignRunJSONOf is the JSON of a campaign run at now (the command
+// line prints the same).
+func CampaignRunJSONOf(r review.CampaignRun, now time.Time) CampaignRunJSON {
+	return CampaignRunJSON{Campaign: r.Campaign, PeriodStart: r.Start, PeriodEnd: r.End, DueAt: r.DueAt, OpenedAt: r.OpenedAt,
+		Reviews: r.Reviews, SignedOff: r.SignedOff, Open: r.Open(), Overdue: r.Overdue(now), Reminders: r.Reminders}
+}

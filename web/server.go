@@ -66,6 +66,8 @@ type Server struct {
 	// Check/mask and provisioning status: see UseAccess (api_mask.go).
 	access, defaultAccess *access.Checker
 	provisioning          Provisioning
+
+	openapi openAPIDoc
 }
 
 // New builds the server and its routes.
@@ -106,6 +108,7 @@ func New(cfg Config) *Server {
 	e.Use(checkInput(cfg.OwnBodyLimits))
 	e.Use(securityHeaders)
 	s.routes()
+	s.Describe(coreOperations()...)
 	if cfg.UI != nil {
 		s.mountUI(*cfg.UI)
 	}
@@ -133,10 +136,13 @@ func (s *Server) routes() {
 	// idempotency table.
 	api := e.Group("/api/v1")
 	auth := s.authenticateAPI
+	api.GET("/openapi.json", s.serveOpenAPI)
 	api.GET("/me", s.me, auth)
 	api.POST("/requests", s.createRequest, auth)
 	api.GET("/requests", s.listRequests, auth)
 	api.GET("/requests/:id", s.getRequest, auth)
+	api.GET("/decisions", s.listDecisions, auth)
+	api.GET("/grants", s.listGrants, auth)
 	api.POST("/requests/:id/approve", s.decision(s.svc.Approve), auth)
 	api.POST("/requests/:id/deny", s.decision(s.svc.Deny), auth)
 	api.POST("/requests/:id/cancel", s.decision(s.svc.Cancel), auth)
@@ -171,7 +177,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	return c.JSON(http.StatusOK, StatusJSON{"ok"})
 }
 
 func (s *Server) readyz(c echo.Context) error {
@@ -190,14 +196,10 @@ func (s *Server) readyz(c echo.Context) error {
 		// The one error shape, plus status and reason for load balancers
 		// and people reading probes (handleError would hide the reason as
 		// it hides every CodeUnavailable message).
-		var body struct {
-			Status string `json:"status"`
-			Reason string `json:"reason"`
-			ErrorBody
-		}
+		var body NotReadyJSON
 		body.Status, body.Reason = "unavailable", reason
 		body.Error.Code, body.Error.Message = workflow.CodeUnavailable, "not ready: "+reason
 		return c.JSON(http.StatusServiceUnavailable, body)
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	return c.JSON(http.StatusOK, StatusJSON{"ready"})
 }

@@ -32,6 +32,8 @@ type dashboardData struct {
 	Label    string
 	Presets  []preset
 	Query    url.Values // the period, for links to the flags and the report
+	// Campaigns are the review campaigns' runs and where each stands.
+	Campaigns []CampaignRunJSON
 }
 
 // GET /dashboard?since=&until=: what a manager looks at, for a period
@@ -71,6 +73,13 @@ func (u *ui) dashboard(c echo.Context) error {
 	for _, name := range chart.Names {
 		svg, _ := chart.Dashboard(name, d)
 		data.Charts = append(data.Charts, dashChart{Name: name, SVG: template.HTML(svg), Link: links[name]}) // #nosec: chart escapes all text
+	}
+	runs, err := u.over.Reviews.CampaignStatus(c.Request().Context(), v.Me.Principal)
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		data.Campaigns = append(data.Campaigns, CampaignRunJSONOf(r, v.Now))
 	}
 	v.Data = data
 	return u.render(c, http.StatusOK, "dashboard", v)

@@ -172,6 +172,9 @@ type view struct {
 	Nav     []navLink
 	Now     time.Time
 	Data    any
+	// Reminders are the review campaigns waiting for the viewer's
+	// sign-off, shown on every page (campaignReminders).
+	Reminders []string
 }
 
 // newView prepares a page for the signed-in viewer: navigation (with the
@@ -197,7 +200,35 @@ func (u *ui) newView(c echo.Context, title, active string) *view {
 		}
 		v.Nav = append(v.Nav, link)
 	}
+	v.Reminders = u.campaignReminders(c, me)
 	return v
+}
+
+// campaignReminders says, for a viewer who reviews, which review
+// campaigns have reviews left to sign off: "Review campaign quarterly-all:
+// 2 reviews to sign off, due 2026-10-15 (in 3d)".
+func (u *ui) campaignReminders(c echo.Context, me *viewer) []string {
+	if u.over == nil || len(u.svc.Policy().ReviewCampaigns) == 0 {
+		return nil
+	}
+	runs, err := u.over.Reviews.CampaignStatus(c.Request().Context(), me.Principal)
+	if err != nil {
+		return nil // not a reviewer of anything
+	}
+	var out []string
+	now := u.now()
+	for _, r := range runs {
+		if r.Open() == 0 {
+			continue
+		}
+		when := "in " + humanDuration(r.DueAt.Sub(now).Round(time.Hour))
+		if !now.Before(r.DueAt) {
+			when = "overdue by " + humanDuration(now.Sub(r.DueAt).Round(time.Hour))
+		}
+		out = append(out, fmt.Sprintf("Review campaign %s: %s to sign off, due %s (%s).", r.Campaign,
+			workflow.Plural(r.Open(), "review", "reviews"), r.DueAt.Format("2006-01-02"), when))
+	}
+	return out
 }
 
 // render writes page name with status.

@@ -70,6 +70,13 @@ type Policy struct {
 	// Tests are the policy's own tests (policy key tests), which passed
 	// when it was loaded; see policy_tests.go.
 	Tests []PolicyTest
+	// ReviewCampaigns open access reviews on a schedule (policy key
+	// review_campaigns; policy_campaigns.go).
+	ReviewCampaigns []ReviewCampaign
+	// RemindApproversBefore, when set, reminds a pending request's
+	// approvers once this long before it times out (policy key
+	// remind_approvers_before).
+	RemindApproversBefore time.Duration
 
 	byID    map[string]*Resource
 	members map[string]map[string]bool // group → set of emails

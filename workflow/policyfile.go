@@ -239,17 +239,19 @@ type groupRef struct {
 
 func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 	var (
-		admins    []string
-		groups    = map[string][]string{}
-		resources []*Resource
-		refs      []groupRef
-		reviewers []string
-		hours     []WorkingHours
-		channels  SlackChannels
-		patterns  []masking.Pattern
-		levels    map[string]LevelDefaults
-		tiers     map[Tier]TierSettings
-		testsNode *yaml.Node // read once the resources are known (policy_tests.go)
+		admins       []string
+		groups       = map[string][]string{}
+		resources    []*Resource
+		refs         []groupRef
+		reviewers    []string
+		hours        []WorkingHours
+		channels     SlackChannels
+		patterns     []masking.Pattern
+		levels       map[string]LevelDefaults
+		tiers        map[Tier]TierSettings
+		testsNode    *yaml.Node // read once the resources are known (policy_tests.go)
+		campaigns    []ReviewCampaign
+		remindBefore time.Duration
 	)
 	seen := d.fields(root, "the policy", map[string]func(*yaml.Node){
 		"reviewers": func(v *yaml.Node) {
@@ -305,6 +307,12 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 		"classification_levels": func(v *yaml.Node) { levels = d.classificationLevels(v) },
 		"tiers":                 func(v *yaml.Node) { tiers = d.tierSettings(v) },
 		"tests":                 func(v *yaml.Node) { testsNode = v },
+		"review_campaigns": func(v *yaml.Node) {
+			var r []groupRef
+			campaigns, r = d.reviewCampaigns(v)
+			refs = append(refs, r...)
+		},
+		"remind_approvers_before": func(v *yaml.Node) { remindBefore = d.duration(v, "remind_approvers_before") },
 		"resources": func(v *yaml.Node) {
 			if v.Kind != yaml.SequenceNode {
 				d.errorf(v, "resources must be a list, not %s", kindName(v))
@@ -342,6 +350,8 @@ func (d *policyDecoder) policy(root *yaml.Node) *Policy {
 	p.SlackChannels = channels
 	p.SensitivePatterns = patterns
 	p.ClassificationLevels, p.TierSettings = levels, tiers
+	p.ReviewCampaigns, p.RemindApproversBefore = campaigns, remindBefore
+	d.checkCampaigns(p)
 	d.applyLevelsAndTiers(p)
 	d.compileConditions(p)
 	// Rules that need the whole file: approver headcount.
