@@ -115,6 +115,10 @@ type Request struct {
 	ExpiresAt         *time.Time `json:"expires_at,omitempty"`
 	EndReason         string     `json:"end_reason,omitempty"`
 	Notices           []string   `json:"notices,omitempty"`
+	// StartAt is a scheduled request's start; Extends the grant an
+	// extension extends.
+	StartAt *time.Time `json:"start_at,omitempty"`
+	Extends string     `json:"extends,omitempty"`
 }
 
 // Requests is list_my_requests' answer.
@@ -138,7 +142,7 @@ type GetRequestInput struct {
 
 // ListMineInput is list_my_requests' input.
 type ListMineInput struct {
-	State string `json:"state,omitempty" jsonschema:"pending, approved, denied, cancelled, timed_out, expired or revoked"`
+	State string `json:"state,omitempty" jsonschema:"pending, approved, denied, cancelled, timed_out, expired, revoked, scheduled or extended"`
 }
 
 // NoInput is the input of a tool that takes none.
@@ -220,7 +224,8 @@ func (t tools) listMine(ctx context.Context, _ *mcp.CallToolRequest, in ListMine
 func requestOf(r *workflow.Request) Request {
 	return Request{ID: r.ID, Resource: r.Resource, State: string(r.State), Duration: workflow.FormatDuration(r.Duration), Reason: r.Reason,
 		Purpose: r.Purpose, Ticket: r.Ticket, Approvals: len(r.Counting()), ApprovalsRequired: r.RequiredApprovals,
-		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ExpiresAt: r.ExpiresAt, EndReason: r.EndReason, Notices: r.Notices}
+		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ExpiresAt: r.ExpiresAt, EndReason: r.EndReason, Notices: r.Notices,
+		StartAt: r.StartAt, Extends: r.Extends}
 }
 
 // refusal is a tool error the assistant can read and relay: the
