@@ -307,6 +307,20 @@ func (t *tx) UpdateRequest(ctx context.Context, req *workflow.Request, prevVersi
 	return nil
 }
 
+func (t *tx) ExtendsOf(ctx context.Context, id string) (string, error) {
+	if !validID(id) {
+		return "", nil
+	}
+	var ext []string
+	if err := t.ctx(ctx).Raw(`SELECT extends FROM requests WHERE id = ?`, id).Scan(&ext).Error; err != nil {
+		return "", mapError(err)
+	}
+	if len(ext) == 0 {
+		return "", nil
+	}
+	return ext[0], nil
+}
+
 func (t *tx) ExtendGrant(ctx context.Context, req *workflow.Request, prevVersion int64, now time.Time) error {
 	// The one compare-and-set of an extension: it moves expires_at only
 	// while the grant is still live (approved and not yet expired) and

@@ -230,11 +230,11 @@ func (s *Service) cancelExtensions(ctx context.Context, tx Tx, ended []*Request,
 // which cancels its extensions) locks the grant first, so none waits for
 // another in the opposite order.
 func lockOriginalFirst(ctx context.Context, tx Tx, id string) error {
-	req, err := tx.GetRequest(ctx, id)
-	if err != nil || !req.IsExtension() {
+	orig, err := tx.ExtendsOf(ctx, id)
+	if err != nil || orig == "" {
 		return err
 	}
-	_, err = tx.LockRequest(ctx, req.Extends)
+	_, err = tx.LockRequest(ctx, orig)
 	if ErrorCode(err) == CodeNotFound {
 		return nil
 	}

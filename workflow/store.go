@@ -46,6 +46,10 @@ type Tx interface {
 	// where the database has it). CodeNotFound if there is none.
 	LockRequest(ctx context.Context, id string) (*Request, error)
 	InsertRequest(ctx context.Context, r *Request) error
+	// ExtendsOf returns the id of the grant request id extends ("" when it
+	// is a request of its own, or unknown), without locking: that never
+	// changes once stored.
+	ExtendsOf(ctx context.Context, id string) (string, error)
 	// UpdateRequest writes r's mutable fields if the stored version is
 	// still prevVersion, and sets r.Version to the new version. A changed
 	// version is CodeConflict: someone else wrote first.
