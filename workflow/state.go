@@ -40,6 +40,9 @@ import (
 //
 //	pending ─approve, auto_approve─► extended
 //
+// When a grant ends (expire, revoke, relinquish), its pending extension is
+// cancelled by the system in the same transaction (extend.go).
+//
 // approved is the only state in which access is live, and only until
 // expires_at. Every other state but pending and scheduled is final. jitaccess itself
 // (the system) also cancels and revokes: re-evaluation ends what the rules
