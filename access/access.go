@@ -154,7 +154,7 @@ func (c *Checker) Committed(changes []workflow.Change, committed bool) {
 func heldKeys(changes []workflow.Change, drop *cache) []cacheKey {
 	var keys []cacheKey
 	for _, ch := range changes {
-		if ch.From != workflow.StateApproved && ch.To != workflow.StateApproved || ch.From == ch.To {
+		if ch.From != workflow.StateApproved && ch.To != workflow.StateApproved || ch.From == ch.To && ch.Event != workflow.EventExtend {
 			continue
 		}
 		k := cacheKey{ch.Request.Requester, ch.Request.Resource}
@@ -428,6 +428,7 @@ type auditBatch struct {
 }
 
 func (g *groupCommit) write(ctx context.Context, rec *workflow.AuditRecord) error {
+	workflow.StampSource(ctx, rec) // the batch is written in another call's context
 	g.mu.Lock()
 	if g.next == nil {
 		g.next = &auditBatch{done: make(chan struct{})}

@@ -36,6 +36,7 @@ func newAsyncAudit(commit func(ctx context.Context, recs []*workflow.AuditRecord
 }
 
 func (a *asyncAudit) write(ctx context.Context, rec *workflow.AuditRecord) error {
+	workflow.StampSource(ctx, rec) // written later, by the background writer
 	select {
 	case a.queue <- rec:
 		return nil

@@ -29,7 +29,10 @@ const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag|replicas|of
   sweep       stores --requests approved requests already past expiry and
               times one sweep of them.
   sweep-lag   runs the real cron sweeper on --sweep-schedule and measures
-              the lag from expires_at to the expire audit record.
+              the lag from expires_at to the expire audit record; with
+              --scheduled N, in the same run, N scheduled grants start
+              over the same spread and the lag from start_at to the
+              activate audit record (live) is measured beside it.
   replicas    two replicas on one PostgreSQL database: the time from a
               revoke on A until check on B answers false, --revocations
               times with LISTEN/NOTIFY and --baseline times without.
@@ -60,7 +63,8 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.IntVar(&batch, "batch", 0, "requests per sweeper transaction (sweep; default the service's)")
 	f.StringVar(&schedule, "sweep-schedule", DefaultSweepSchedule, "sweeper schedule (sweep-lag)")
 	f.DurationVar(&spread, "spread", time.Minute, "expiries are spread over this long (sweep-lag)")
-	var revocations, baseline, users int
+	var revocations, baseline, users, scheduled int
+	f.IntVar(&scheduled, "scheduled", 0, "scheduled grants to activate over the same spread, in the same run (sweep-lag)")
 	f.IntVar(&users, "users", 2000, "people with a live grant: half revoked by an admin (the baseline), half deactivated over SCIM (offboarding)")
 	var ttl string
 	f.IntVar(&revocations, "revocations", 200, "revocations measured with LISTEN/NOTIFY (replicas)")
@@ -79,7 +83,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "sweep":
 		err = benchSweep(ctx, dbURL, requests, batch, stdout)
 	case "sweep-lag":
-		err = benchSweepLag(ctx, dbURL, schedule, requests, spread, stdout)
+		err = benchSweepLag(ctx, dbURL, schedule, requests, scheduled, spread, stdout)
 	case "replicas":
 		err = benchReplicas(ctx, dbURL, revocations, baseline, ttl, stdout)
 	case "offboarding":
@@ -342,12 +346,59 @@ func benchSweep(ctx context.Context, dbURL string, n, batch int, out io.Writer) 
 }
 
 func countExpireRecords(ctx context.Context, db *store.DB) (int64, error) {
+	return countAuditAction(ctx, db, "expire")
+}
+
+func countAuditAction(ctx context.Context, db *store.DB, action string) (int64, error) {
 	var n int64
-	err := db.Gorm().WithContext(ctx).Raw(`SELECT count(*) FROM audit_records WHERE action = 'expire'`).Scan(&n).Error
+	err := db.Gorm().WithContext(ctx).Raw(`SELECT count(*) FROM audit_records WHERE action = ?`, action).Scan(&n).Error
 	return n, err
 }
 
-func benchSweepLag(ctx context.Context, dbURL, schedule string, n int, spread time.Duration, out io.Writer) error {
+// seedScheduled stores approved grants scheduled to start at starts (an
+// hour each), as approval would have left them.
+func seedScheduled(ctx context.Context, db *store.DB, starts []time.Time) error {
+	const batch = 10000
+	for start := 0; start < len(starts); start += batch {
+		var reqs []*workflow.Request
+		for i := start; i < min(start+batch, len(starts)); i++ {
+			at, approved := starts[i], workflow.Now()
+			exp := at.Add(time.Hour)
+			reqs = append(reqs, &workflow.Request{
+				ID: fmt.Sprintf("0190cccc-0000-7000-8000-%012d", i), Requester: fmt.Sprintf("sched%d@bench.example", i), Resource: "res-0",
+				Tier: workflow.TierHigh, Reason: "bench", Duration: time.Hour, State: workflow.StateScheduled, RequiredApprovals: 2, Version: 3,
+				CreatedAt: approved, UpdatedAt: approved, ReviewDeadline: approved.Add(24 * time.Hour), ApprovedAt: &approved, ExpiresAt: &exp,
+				StartAt: &at,
+			})
+		}
+		if err := db.BulkInsertRequests(ctx, reqs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// auditLags returns, sorted, the seconds from each request's column due
+// (expires_at, start_at) to its audit record of action.
+func auditLags(ctx context.Context, db *store.DB, action, due string) ([]float64, error) {
+	var lags []float64
+	rows, err := db.Gorm().WithContext(ctx).Raw(`SELECT a.at, r.`+due+` FROM audit_records a JOIN requests r ON r.id = a.request_id WHERE a.action = ?`, action).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var at, t time.Time
+		if err := rows.Scan(&at, &t); err != nil {
+			return nil, err
+		}
+		lags = append(lags, at.Sub(t).Seconds())
+	}
+	slices.Sort(lags)
+	return lags, rows.Err()
+}
+
+func benchSweepLag(ctx context.Context, dbURL, schedule string, n, scheduled int, spread time.Duration, out io.Writer) error {
 	interval, err := scheduleInterval(schedule)
 	if err != nil {
 		return err
@@ -357,13 +408,21 @@ func benchSweepLag(ctx context.Context, dbURL, schedule string, n int, spread ti
 		return err
 	}
 	defer func() { stop(); <-done }()
-	// Grants expire evenly over the spread, starting a little from now.
+	// Grants expire (and scheduled ones start) evenly over the spread,
+	// starting a little from now.
 	first := workflow.Now().Add(2 * time.Second)
-	expiries := make([]time.Time, n)
-	for i := range expiries {
-		expiries[i] = first.Add(time.Duration(int64(spread) * int64(i) / int64(max(n-1, 1)))).Truncate(time.Microsecond)
+	spreadOver := func(k int) []time.Time {
+		ts := make([]time.Time, k)
+		for i := range ts {
+			ts[i] = first.Add(time.Duration(int64(spread) * int64(i) / int64(max(k-1, 1)))).Truncate(time.Microsecond)
+		}
+		return ts
 	}
+	expiries, starts := spreadOver(n), spreadOver(scheduled)
 	if err := seedExpired(ctx, a.DB, expiries); err != nil {
+		return err
+	}
+	if err := seedScheduled(ctx, a.DB, starts); err != nil {
 		return err
 	}
 	deadline := expiries[n-1].Add(3*interval + 10*time.Second)
@@ -372,31 +431,22 @@ func benchSweepLag(ctx context.Context, dbURL, schedule string, n int, spread ti
 		if err != nil {
 			return err
 		}
-		if c >= int64(n) {
+		act, err := countAuditAction(ctx, a.DB, string(workflow.EventActivate))
+		if err != nil {
+			return err
+		}
+		if c >= int64(n) && act >= int64(scheduled) {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d grants expired by %s", c, n, deadline.Format(time.RFC3339))
+			return fmt.Errorf("only %d of %d grants expired and %d of %d activated by %s", c, n, act, scheduled, deadline.Format(time.RFC3339))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	var lags []float64
-	rows, err := a.DB.Gorm().WithContext(ctx).Raw(`SELECT a.at, r.expires_at FROM audit_records a JOIN requests r ON r.id = a.request_id WHERE a.action = 'expire'`).Rows()
+	lags, err := auditLags(ctx, a.DB, "expire", "expires_at")
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var at, exp time.Time
-		if err := rows.Scan(&at, &exp); err != nil {
-			return err
-		}
-		lags = append(lags, at.Sub(exp).Seconds())
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	slices.Sort(lags)
 	k := len(lags)
 	fmt.Fprintf(out, "database:     %s\n", a.DB.Kind())
 	fmt.Fprintf(out, "schedule:     %s (interval %s)\n", schedule, interval)
@@ -404,6 +454,18 @@ func benchSweepLag(ctx context.Context, dbURL, schedule string, n int, spread ti
 	fmt.Fprintf(out, "lag p50:      %.2fs\n", lags[k/2])
 	fmt.Fprintf(out, "lag p99:      %.2fs (target < 2 × interval = %s)\n", lags[min(k-1, k*99/100)], 2*interval)
 	fmt.Fprintf(out, "lag max:      %.2fs\n", lags[k-1])
+	if scheduled == 0 {
+		return nil
+	}
+	act, err := auditLags(ctx, a.DB, string(workflow.EventActivate), "start_at")
+	if err != nil {
+		return err
+	}
+	k = len(act)
+	fmt.Fprintf(out, "scheduled:    %d starting evenly over the same %s\n", k, spread)
+	fmt.Fprintf(out, "activation p50: %.2fs\n", act[k/2])
+	fmt.Fprintf(out, "activation p99: %.2fs (target < 2 × interval = %s)\n", act[min(k-1, k*99/100)], 2*interval)
+	fmt.Fprintf(out, "activation max: %.2fs\n", act[k-1])
 	return nil
 }
 

@@ -14,10 +14,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jitaccess/jitaccess/client"
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -44,7 +46,8 @@ Usage:
 
 Client commands (talk to a running server; --server URL, env JITACCESS_URL,
 and --token TOKEN, env JITACCESS_TOKEN; --json for scripts; docs/cli.md):
-  jitaccess request RESOURCE --for DURATION --reason TEXT [--ticket T] [--purpose P] [--wait]
+  jitaccess request RESOURCE --for DURATION --reason TEXT [--ticket T] [--purpose P] [--start TIME] [--wait]
+  jitaccess extend ID --for DURATION --reason TEXT [--wait]
   jitaccess requests [--mine | --pending] [--state STATE]
   jitaccess approve ID [--comment TEXT]
   jitaccess deny ID --reason TEXT
@@ -64,6 +67,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
+	client.UserAgent = web.CLIUserAgent + Version
+	if cmd != "serve" {
+		// What the commands write to the audit log themselves (tokens,
+		// exports, prunes) came from the command line.
+		ctx = workflow.WithSource(ctx, workflow.SourceCLI)
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, stdout, stderr)
@@ -79,7 +88,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return auditCmd(ctx, rest, stdout, stderr)
 	case "review":
 		return reviewCmd(ctx, rest, stdout, stderr)
-	case "request", "requests", "approve", "deny", "cancel", "grants", "relinquish":
+	case "request", "requests", "approve", "deny", "cancel", "grants", "relinquish", "extend":
 		return clientCmd(ctx, cmd, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "jitaccess", Version)

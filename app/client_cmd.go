@@ -113,12 +113,13 @@ var clientCommands = map[string]func(f *flagSet) clientFunc{
 	"cancel":     decideCmd("cancel", "cancel ID [--reason TEXT]", "reason", false),
 	"relinquish": decideCmd("revoke", "relinquish ID [--reason TEXT]", "reason", false),
 	"grants":     grantsCmd,
+	"extend":     extendCmd,
 }
 
 // requestCmd is `jitaccess request RESOURCE --for DURATION --reason TEXT
 // [--ticket T] [--purpose P] [--wait]`.
 func requestCmd(f *flagSet) clientFunc {
-	const use = `request RESOURCE --for DURATION --reason TEXT [--ticket T] [--purpose P] [--wait]`
+	const use = `request RESOURCE --for DURATION --reason TEXT [--ticket T] [--purpose P] [--start TIME] [--wait]`
 	var in client.NewRequest
 	var wait bool
 	var poll time.Duration
@@ -126,6 +127,7 @@ func requestCmd(f *flagSet) clientFunc {
 	f.StringVar(&in.Reason, "reason", "", "why you need it")
 	f.StringVar(&in.Ticket, "ticket", "", "the ticket or case the access is for")
 	f.StringVar(&in.Purpose, "purpose", "", "the purpose, where the resource lists purposes")
+	f.StringVar(&in.StartAt, "start", "", "start the access later, at this RFC 3339 time (2026-12-03T09:00:00Z)")
 	f.BoolVar(&wait, "wait", false, "wait until the request is decided; the exit code says how it ended")
 	f.DurationVar(&poll, "poll-interval", 2*time.Second, "how often --wait asks the server")
 	return func(ctx context.Context, r clientRun) (int, error) {
@@ -150,6 +152,41 @@ func requestCmd(f *flagSet) clientFunc {
 			return 0, printRequest(r, req)
 		}
 		return waitFor(ctx, r, req, poll)
+	}
+}
+
+// extendCmd is `jitaccess extend ID --for DURATION --reason TEXT
+// [--wait]`: more time on your live grant ID, decided like a request.
+func extendCmd(f *flagSet) clientFunc {
+	const use = `extend ID --for DURATION --reason TEXT [--wait]`
+	var dur, reason string
+	var wait bool
+	var poll time.Duration
+	f.StringVar(&dur, "for", "", "how much longer, like 30m")
+	f.StringVar(&reason, "reason", "", "why you need longer")
+	f.BoolVar(&wait, "wait", false, "wait until the extension is decided; the exit code says how it ended")
+	f.DurationVar(&poll, "poll-interval", 2*time.Second, "how often --wait asks the server")
+	return func(ctx context.Context, r clientRun) (int, error) {
+		if len(r.pos) != 1 {
+			return 0, usageErr{"name the live grant's request id", use}
+		}
+		if dur == "" {
+			return 0, usageErr{"--for is required", use}
+		}
+		if poll <= 0 {
+			return 0, usageErr{"--poll-interval must be positive", use}
+		}
+		ext, err := r.c.Extend(ctx, r.pos[0], dur, reason)
+		if err != nil {
+			return 0, err
+		}
+		for _, n := range ext.Notices {
+			fmt.Fprintln(r.stderr, "note:", n)
+		}
+		if !wait {
+			return 0, printRequest(r, ext)
+		}
+		return waitFor(ctx, r, ext, poll)
 	}
 }
 
@@ -213,7 +250,7 @@ func counting(req *client.Request) int {
 // command's exit code.
 func endCode(req *client.Request) int {
 	switch req.State {
-	case "approved", "scheduled":
+	case "approved", "scheduled", "extended":
 		return 0
 	case "denied":
 		return exitDenied
@@ -359,8 +396,15 @@ func printRequests(r clientRun, reqs []client.Request) error {
 	tw := tabwriter.NewWriter(r.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tRESOURCE\tREQUESTER\tFOR\tAPPROVALS\tWHEN")
 	for _, q := range reqs {
+		dur := q.Duration
+		switch {
+		case q.Extends != nil:
+			dur = "+" + dur // an extension: this much longer
+		case q.ExtendedSeconds > 0:
+			dur += fmt.Sprintf(" (+%s)", time.Duration(q.ExtendedSeconds)*time.Second)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d of %d\t%s\n", q.ID, q.State, q.Resource, q.Requester,
-			q.Duration, counting(&q), q.RequiredApprovals, when(&q, now))
+			dur, counting(&q), q.RequiredApprovals, when(&q, now))
 	}
 	return tw.Flush()
 }
@@ -368,8 +412,14 @@ func printRequests(r clientRun, reqs []client.Request) error {
 // when is the time that matters in a request's state, relative to now.
 func when(q *client.Request, now time.Time) string {
 	switch {
+	case q.State == "pending" && q.Extends != nil:
+		return "times out " + relative(q.ReviewDeadline, now) + ", extends " + *q.Extends
 	case q.State == "pending":
 		return "times out " + relative(q.ReviewDeadline, now)
+	case q.State == "scheduled" && q.StartAt != nil:
+		return "starts " + relative(*q.StartAt, now)
+	case q.State == "extended" && q.Extends != nil:
+		return "applied to " + *q.Extends
 	case q.State == "approved" && q.ExpiresAt != nil:
 		return "expires " + relative(*q.ExpiresAt, now)
 	case q.EndedAt != nil:

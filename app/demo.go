@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/masking"
@@ -231,3 +232,37 @@ func demoOnOwnData(cfg Config) bool {
 
 // demoWarning is printed at start (stdout and the log) in demo mode.
 const demoWarning = "WARNING: demo mode: anyone on this machine can act as anyone in the policy, admins included (passwordless sign-in and a printed token for each person). Never run it on real data."
+
+// seedDemoRequests shows extensions and scheduled starts on a fresh demo
+// database (once; a later start keeps what the demo's users did): bob's
+// auto-approved knowledge-base grant, extended by an hour (auto-approved
+// too, as the grant was), and grace's admin-console access approved by
+// carol to start in two hours (state scheduled until the sweeper
+// activates it).
+func seedDemoRequests(ctx context.Context, svc *workflow.Service, out io.Writer) error {
+	bob, grace, carol := workflow.User("bob@example.com"), workflow.User("grace@example.com"), workflow.User("carol@example.com")
+	seen, _, err := svc.Store().ListRequests(ctx, workflow.RequestQuery{All: true, Requester: grace.Email, Limit: 1})
+	if err != nil || len(seen) > 0 {
+		return err
+	}
+	g, err := svc.Submit(ctx, bob, workflow.SubmitInput{Resource: "kb-drafts", Duration: 4 * time.Hour, Reason: "demo: rewriting the refunds article"})
+	if err != nil {
+		return err
+	}
+	ext, err := svc.Extend(ctx, bob, g.ID, workflow.ExtendInput{Duration: time.Hour, Reason: "demo: the review takes longer"})
+	if err != nil {
+		return err
+	}
+	start := workflow.Now().Add(2 * time.Hour).Truncate(time.Minute)
+	s, err := svc.Submit(ctx, grace, workflow.SubmitInput{Resource: "admin-console", Duration: time.Hour,
+		Reason: "demo: maintenance window tonight", StartAt: &start})
+	if err != nil {
+		return err
+	}
+	if s, err = svc.Approve(ctx, carol, s.ID, "window agreed"); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Demo requests: bob's kb-drafts grant %s extended by 1h (%s); grace's admin-console %s %s from %s.\n",
+		g.ID, ext.ID, s.ID, s.State, start.Format(time.RFC3339))
+	return nil
+}

@@ -104,7 +104,7 @@ func TestMFAOverTheAPI(t *testing.T) {
 				}
 			case "csv":
 				lines := strings.Split(strings.TrimSpace(s), "\n")
-				if !strings.HasSuffix(lines[0], ",purpose,auth,mfa") {
+				if !strings.HasSuffix(lines[0], ",purpose,auth,mfa,source") {
 					t.Fatalf("CSV header %q", lines[0])
 				}
 				if !strings.Contains(s, ",token,none") {

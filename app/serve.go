@@ -437,6 +437,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "jitaccess serve: demo directory: %v\n", err)
 			return 1
 		}
+		if err := seedDemoRequests(ctx, a.Service, stdout); err != nil {
+			// The demo's own policy has these resources; another policy
+			// run with --demo may not, which is no reason to stop.
+			logger.Warn("demo requests not seeded", "err", err)
+		}
 		fmt.Fprintf(stdout, "Try: curl -H 'Authorization: Bearer TOKEN' http://%s/api/v1/resources\n", a.Addr())
 		fmt.Fprintf(stdout, "Web UI: open %s/ and sign in as any demo user. Use localhost, not 127.0.0.1: passkeys (WebAuthn) work on localhost only.\n", localWebURL(a.Addr()))
 	}

@@ -62,11 +62,13 @@ func NewHasher() *Hasher { return &Hasher{h: sha256.New(), buf: make([]byte, 0, 
 //
 //	Version, prev_hash, id (decimal), at (TimeFormat), actor, action,
 //	request_id, resource, subject, from_state, to_state, reason
-//	[, purpose — only when it is not empty, or when auth is set]
-//	[, auth, mfa — only when auth is not empty]
+//	[, purpose — only when it is not empty, or when auth or source is set]
+//	[, auth, mfa — only when auth or source is not empty]
+//	[, source — only when it is not empty]
 //
-// A record with auth set always carries the purpose field, even empty, so
-// that the number of fields tells the three shapes apart.
+// A record with auth set always carries the purpose field, even empty, and
+// one with a source carries purpose, auth and mfa, so that the number of
+// fields tells the four shapes apart.
 //
 // Lengths make the encoding unambiguous whatever the text holds.
 func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
@@ -83,14 +85,18 @@ func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
 	}
 	// The purpose came later: a record without one hashes as before, so
 	// that older records still verify.
-	if rec.Purpose != "" || rec.Auth != "" {
+	if rec.Purpose != "" || rec.Auth != "" || rec.Source != "" {
 		b = field(b, rec.Purpose)
 	}
 	// So did how the person was verified (auth, mfa): likewise only when
 	// set.
-	if rec.Auth != "" {
+	if rec.Auth != "" || rec.Source != "" {
 		b = field(b, rec.Auth)
 		b = field(b, rec.MFA)
+	}
+	// And the way in (source): likewise.
+	if rec.Source != "" {
+		b = field(b, rec.Source)
 	}
 	x.buf = b
 	x.h.Reset()

@@ -37,14 +37,15 @@ func CheckFormat(format string) error {
 }
 
 // Columns are the CSV header and the JSON keys, in order.
-var Columns = []string{"id", "at", "actor", "action", "request_id", "resource", "subject", "from_state", "to_state", "reason", "prev_hash", "hash", "purpose", "auth", "mfa"}
+var Columns = []string{"id", "at", "actor", "action", "request_id", "resource", "subject", "from_state", "to_state", "reason", "prev_hash", "hash", "purpose", "auth", "mfa", "source"}
 
 // columnsBeforePurpose are the columns of a CSV export made before
 // records carried a purpose, and columnsBeforeAuth those of one made
 // before they said how the person was verified; such exports still read.
 var (
-	columnsBeforePurpose = Columns[:len(Columns)-3]
-	columnsBeforeAuth    = Columns[:len(Columns)-2]
+	columnsBeforePurpose = Columns[:len(Columns)-4]
+	columnsBeforeAuth    = Columns[:len(Columns)-3]
+	columnsBeforeSource  = Columns[:len(Columns)-1]
 )
 
 // JSON is one exported record. The hashes travel with it, so that an
@@ -65,13 +66,14 @@ type JSON struct {
 	Purpose   string `json:"purpose,omitempty"`
 	Auth      string `json:"auth,omitempty"`
 	MFA       string `json:"mfa,omitempty"`
+	Source    string `json:"source,omitempty"`
 }
 
 // ToJSON converts a record for export.
 func ToJSON(r *Record) JSON {
 	return JSON{ID: r.ID, At: CanonicalTime(r.At).Format(TimeFormat), Actor: r.Actor, Action: r.Action, RequestID: r.RequestID,
 		Resource: r.Resource, Subject: r.Subject, FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason,
-		PrevHash: r.PrevHash, Hash: r.Hash, Purpose: r.Purpose, Auth: r.Auth, MFA: r.MFA}
+		PrevHash: r.PrevHash, Hash: r.Hash, Purpose: r.Purpose, Auth: r.Auth, MFA: r.MFA, Source: r.Source}
 }
 
 func (j JSON) record() (Record, error) {
@@ -81,7 +83,7 @@ func (j JSON) record() (Record, error) {
 	}
 	return Record{AuditRecord: workflow.AuditRecord{ID: j.ID, At: at.UTC(), Actor: j.Actor, Action: j.Action, RequestID: j.RequestID,
 		Resource: j.Resource, Subject: j.Subject, FromState: workflow.State(j.FromState), ToState: workflow.State(j.ToState), Reason: j.Reason,
-		Purpose: j.Purpose, Auth: j.Auth, MFA: j.MFA},
+		Purpose: j.Purpose, Auth: j.Auth, MFA: j.MFA, Source: j.Source},
 		PrevHash: j.PrevHash, Hash: j.Hash}, nil
 }
 
@@ -121,7 +123,7 @@ func (x *Writer) Write(r *Record) error {
 	}
 	j := ToJSON(r)
 	return x.csv.Write([]string{strconv.FormatInt(j.ID, 10), j.At, cell(j.Actor), cell(j.Action), j.RequestID, cell(j.Resource),
-		cell(j.Subject), j.FromState, j.ToState, cell(j.Reason), j.PrevHash, j.Hash, cell(j.Purpose), cell(j.Auth), cell(j.MFA)})
+		cell(j.Subject), j.FromState, j.ToState, cell(j.Reason), j.PrevHash, j.Hash, cell(j.Purpose), cell(j.Auth), cell(j.MFA), cell(j.Source)})
 }
 
 // Count is how many records were written.
@@ -186,9 +188,11 @@ func ReadExport(r io.Reader, fn func(*Record) error) error {
 	switch {
 	case err != nil:
 	case strings.Join(header, ",") == strings.Join(columnsBeforePurpose, ","):
-		header = append(header, "purpose", "auth", "mfa")
+		header = append(header, "purpose", "auth", "mfa", "source")
 	case strings.Join(header, ",") == strings.Join(columnsBeforeAuth, ","):
-		header = append(header, "auth", "mfa")
+		header = append(header, "auth", "mfa", "source")
+	case strings.Join(header, ",") == strings.Join(columnsBeforeSource, ","):
+		header = append(header, "source")
 	}
 	if err != nil || strings.Join(header, ",") != strings.Join(Columns, ",") {
 		return fmt.Errorf("the export is neither JSON lines nor a jitaccess CSV export (header %s)", strings.Join(Columns, ","))
@@ -202,19 +206,22 @@ func ReadExport(r io.Reader, fn func(*Record) error) error {
 		if err != nil {
 			return fmt.Errorf("the CSV export is malformed: %v", err)
 		}
-		var purpose, auth, mfa string
+		var purpose, auth, mfa, source string
 		if len(row) > 12 {
 			purpose = uncell(row[12])
 		}
 		if len(row) > 14 {
 			auth, mfa = uncell(row[13]), uncell(row[14])
 		}
+		if len(row) > 15 {
+			source = uncell(row[15])
+		}
 		id, err := strconv.ParseInt(row[0], 10, 64)
 		if err != nil {
 			return fmt.Errorf("the CSV export has a bad id %q", row[0])
 		}
 		rec, err := JSON{ID: id, At: row[1], Actor: uncell(row[2]), Action: uncell(row[3]), RequestID: row[4], Resource: uncell(row[5]),
-			Subject: uncell(row[6]), FromState: row[7], ToState: row[8], Reason: uncell(row[9]), PrevHash: row[10], Hash: row[11], Purpose: purpose, Auth: auth, MFA: mfa}.record()
+			Subject: uncell(row[6]), FromState: row[7], ToState: row[8], Reason: uncell(row[9]), PrevHash: row[10], Hash: row[11], Purpose: purpose, Auth: auth, MFA: mfa, Source: source}.record()
 		if err != nil {
 			return err
 		}

@@ -104,7 +104,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 			}, 3, audit.BreakHash},
 			{"edit and recompute the hash", func(t *testing.T, db *store.DB) []string {
 				r := audit.Record{AuditRecord: workflow.AuditRecord{ID: 9, At: t0.Add(9 * time.Minute), Actor: "user1@example.com", Action: "approve",
-					Resource: "crm-notes", Subject: "alice@example.com", FromState: workflow.StatePending, ToState: workflow.StateApproved, Reason: "forged"}}
+					Resource: "crm-notes", Subject: "alice@example.com", FromState: workflow.StatePending, ToState: workflow.StateApproved, Reason: "forged", Source: workflow.SourceSystem}} // as seed wrote it
 				prev := hashOf(t, db, 8)
 				h := audit.Hash(prev, &r.AuditRecord)
 				return []string{fmt.Sprintf("UPDATE audit_records SET actor = 'user1@example.com', reason = 'forged', hash = '%s' WHERE id = 9", h)}

@@ -18,6 +18,11 @@ import (
 	"github.com/jitaccess/jitaccess/web"
 )
 
+// UserAgent is sent with every call; the server records calls that carry
+// web.CLIUserAgent as coming from the command line (audit source cli).
+// The command line sets it with its version.
+var UserAgent = web.CLIUserAgent + "dev"
+
 // Request is a request as the API returns it.
 type Request = web.RequestJSON
 
@@ -51,6 +56,9 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// RequestID is the request the error is about (error.request_id):
+	// the live grant of already_live, which may be extended instead.
+	RequestID string
 }
 
 func (e *Error) Error() string {
@@ -77,6 +85,8 @@ type NewRequest struct {
 	Reason   string `json:"reason"`
 	Ticket   string `json:"ticket,omitempty"`
 	Purpose  string `json:"purpose,omitempty"`
+	// StartAt (RFC 3339) schedules the access to start later.
+	StartAt string `json:"start_at,omitempty"`
 }
 
 // Page is one page of a listing.
@@ -113,6 +123,14 @@ func (c *Client) Decide(ctx context.Context, id, verb, comment string) (*Request
 		body["comment"] = comment
 	}
 	return &out, c.do(ctx, http.MethodPost, "/api/v1/requests/"+url.PathEscape(id)+"/"+verb, body, nil, &out)
+}
+
+// Extend files an extension of the live grant id by duration (a Go
+// duration) with reason: POST /api/v1/requests/ID/extend.
+func (c *Client) Extend(ctx context.Context, id, duration, reason string) (*Request, error) {
+	var out Request
+	body := map[string]string{"duration": duration, "reason": reason}
+	return &out, c.do(ctx, http.MethodPost, "/api/v1/requests/"+url.PathEscape(id)+"/extend", body, nil, &out)
 }
 
 // List reads one page of path (/api/v1/requests, /api/v1/decisions or
@@ -185,6 +203,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, header h
 		}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", UserAgent)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -202,12 +221,13 @@ func (c *Client) do(ctx context.Context, method, path string, body any, header h
 		e := &Error{Status: resp.StatusCode}
 		var env struct {
 			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
+				Code      string `json:"code"`
+				Message   string `json:"message"`
+				RequestID string `json:"request_id"`
 			} `json:"error"`
 		}
 		if json.Unmarshal(data, &env) == nil {
-			e.Code, e.Message = env.Error.Code, env.Error.Message
+			e.Code, e.Message, e.RequestID = env.Error.Code, env.Error.Message, env.Error.RequestID
 		}
 		return e
 	}

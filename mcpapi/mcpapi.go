@@ -115,6 +115,10 @@ type Request struct {
 	ExpiresAt         *time.Time `json:"expires_at,omitempty"`
 	EndReason         string     `json:"end_reason,omitempty"`
 	Notices           []string   `json:"notices,omitempty"`
+	// StartAt is a scheduled request's start; Extends the grant an
+	// extension extends.
+	StartAt *time.Time `json:"start_at,omitempty"`
+	Extends string     `json:"extends,omitempty"`
 }
 
 // Requests is list_my_requests' answer.
@@ -138,7 +142,7 @@ type GetRequestInput struct {
 
 // ListMineInput is list_my_requests' input.
 type ListMineInput struct {
-	State string `json:"state,omitempty" jsonschema:"pending, approved, denied, cancelled, timed_out, expired or revoked"`
+	State string `json:"state,omitempty" jsonschema:"pending, approved, denied, cancelled, timed_out, expired, revoked, scheduled or extended"`
 }
 
 // NoInput is the input of a tool that takes none.
@@ -148,7 +152,14 @@ func (t tools) record(ctx context.Context, tool, detail string) error {
 	return t.h.svc.RecordAssistantCall(ctx, t.who, tool, detail)
 }
 
+// mcpContext is the context of a tool call: what it audits came through the
+// assistant endpoint.
+func mcpContext(ctx context.Context) context.Context {
+	return workflow.WithSource(ctx, workflow.SourceMCP)
+}
+
 func (t tools) listResources(ctx context.Context, _ *mcp.CallToolRequest, _ NoInput) (*mcp.CallToolResult, Resources, error) {
+	ctx = mcpContext(ctx)
 	if err := t.record(ctx, "list_resources", ""); err != nil {
 		return nil, Resources{}, t.h.refusal(err)
 	}
@@ -166,6 +177,7 @@ func (t tools) listResources(ctx context.Context, _ *mcp.CallToolRequest, _ NoIn
 }
 
 func (t tools) requestAccess(ctx context.Context, _ *mcp.CallToolRequest, in RequestAccessInput) (*mcp.CallToolResult, Request, error) {
+	ctx = mcpContext(ctx)
 	// The reason is free text that may hold customer data: it is masked by
 	// Submit before it is stored, and kept out of the call's own record.
 	if err := t.record(ctx, "request_access", fmt.Sprintf("resource=%q duration=%q", workflow.Clip(in.Resource, 100), workflow.Clip(in.Duration, 20))); err != nil {
@@ -183,6 +195,7 @@ func (t tools) requestAccess(ctx context.Context, _ *mcp.CallToolRequest, in Req
 }
 
 func (t tools) getRequest(ctx context.Context, _ *mcp.CallToolRequest, in GetRequestInput) (*mcp.CallToolResult, Request, error) {
+	ctx = mcpContext(ctx)
 	if err := t.record(ctx, "get_request", fmt.Sprintf("id=%q", workflow.Clip(in.ID, 100))); err != nil {
 		return nil, Request{}, t.h.refusal(err)
 	}
@@ -199,6 +212,7 @@ func (t tools) getRequest(ctx context.Context, _ *mcp.CallToolRequest, in GetReq
 }
 
 func (t tools) listMine(ctx context.Context, _ *mcp.CallToolRequest, in ListMineInput) (*mcp.CallToolResult, Requests, error) {
+	ctx = mcpContext(ctx)
 	if err := t.record(ctx, "list_my_requests", fmt.Sprintf("state=%q", workflow.Clip(in.State, 20))); err != nil {
 		return nil, Requests{}, t.h.refusal(err)
 	}
@@ -220,7 +234,8 @@ func (t tools) listMine(ctx context.Context, _ *mcp.CallToolRequest, in ListMine
 func requestOf(r *workflow.Request) Request {
 	return Request{ID: r.ID, Resource: r.Resource, State: string(r.State), Duration: workflow.FormatDuration(r.Duration), Reason: r.Reason,
 		Purpose: r.Purpose, Ticket: r.Ticket, Approvals: len(r.Counting()), ApprovalsRequired: r.RequiredApprovals,
-		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ExpiresAt: r.ExpiresAt, EndReason: r.EndReason, Notices: r.Notices}
+		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ExpiresAt: r.ExpiresAt, EndReason: r.EndReason, Notices: r.Notices,
+		StartAt: r.StartAt, Extends: r.Extends}
 }
 
 // refusal is a tool error the assistant can read and relay: the

@@ -114,7 +114,7 @@ func (m *Metrics) Committed(changes []workflow.Change, committed bool) {
 		r := c.Request
 		m.transitions.WithLabelValues(string(c.Event), string(r.Tier)).Inc()
 		switch {
-		case c.Event == workflow.EventApprove && c.To == workflow.StateApproved:
+		case c.Event == workflow.EventApprove && (c.To == workflow.StateApproved || c.To == workflow.StateScheduled || c.To == workflow.StateExtended):
 			m.decisionSeconds.WithLabelValues(string(r.Tier), "approved").Observe(c.At.Sub(r.CreatedAt).Seconds())
 		case c.Event == workflow.EventDeny:
 			m.decisionSeconds.WithLabelValues(string(r.Tier), "denied").Observe(c.At.Sub(r.CreatedAt).Seconds())

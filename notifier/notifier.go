@@ -91,6 +91,11 @@ type Event struct {
 	// as it stood at the change.
 	Emergency bool         `json:"emergency,omitempty"`
 	Review    *ReviewState `json:"review,omitempty"`
+	// StartAt is a scheduled grant's start; Extends the grant an
+	// extension extends; ExtendedSeconds what extensions added.
+	StartAt         *time.Time `json:"start_at,omitempty"`
+	Extends         string     `json:"extends,omitempty"`
+	ExtendedSeconds int64      `json:"extended_seconds,omitempty"`
 
 	// Provisioning is where applying and removing the grant at the target
 	// stands. It is read when the message is sent, not stored with the
@@ -156,6 +161,7 @@ func EventOfRequest(r *workflow.Request) Event {
 		RequiredApprovals: r.RequiredApprovals, CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline,
 		ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt, EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
 		Emergency: r.Emergency,
+		StartAt:   r.StartAt, Extends: r.Extends, ExtendedSeconds: int64(r.Extended / time.Second),
 	}
 	if rv := r.Review; rv != nil {
 		e.Review = &ReviewState{State: rv.State, Required: rv.Required, DueAt: rv.DueAt}
@@ -318,7 +324,9 @@ func Plan(changes []workflow.Change, lead time.Duration, pol *workflow.Policy) (
 				return nil, err
 			}
 		}
-		if c.To == workflow.StateApproved && c.From != workflow.StateApproved && lead > 0 &&
+		// An extension moves expires_at: the warning for the old expiry
+		// is skipped (warningDue) and one for the new is planned.
+		if c.To == workflow.StateApproved && (c.From != workflow.StateApproved || c.Event == workflow.EventExtend) && lead > 0 &&
 			e.ExpiresAt != nil && e.ExpiresAt.Sub(c.At) > lead {
 			if err := add(KindExpiryWarning, "expiry:"+e.RequestID, e, e.ExpiresAt.Add(-lead)); err != nil {
 				return nil, err
@@ -332,7 +340,9 @@ func Plan(changes []workflow.Change, lead time.Duration, pol *workflow.Policy) (
 func tellsRequester(c workflow.Change) bool {
 	switch c.Event {
 	case workflow.EventApprove, workflow.EventAutoApprove:
-		return c.To == workflow.StateApproved
+		return c.To == workflow.StateApproved || c.To == workflow.StateScheduled || c.To == workflow.StateExtended
+	case workflow.EventActivate:
+		return true
 	case workflow.EventDeny, workflow.EventRevoke, workflow.EventExpire, workflow.EventTimeout:
 		return true
 	case workflow.EventCancel:

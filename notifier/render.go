@@ -22,8 +22,11 @@ type Message struct {
 // Action IDs of the buttons on channel messages; slackapp handles them.
 const (
 	ActionApprove = "approve"
-	ActionDeny    = "deny"
-	ActionRevoke  = "revoke"
+	// ActionExtend asks for more time on a live grant (the requester's
+	// direct messages carry it).
+	ActionExtend = "extend"
+	ActionDeny   = "deny"
+	ActionRevoke = "revoke"
 	// ActionOpenWeb is the link button that replaces a decision that needs
 	// a second factor; Slack reports its clicks too, which do nothing.
 	ActionOpenWeb = "open_web"
@@ -108,7 +111,7 @@ func ChannelMessage(e Event) Message {
 		fields = append(fields, mrkdwn("*Ticket*\n"+Esc(e.Ticket)))
 	}
 	status := channelStatus(e)
-	header := "Access request: "
+	header := headerWord(e)
 	if e.Emergency {
 		header = "🚨 Emergency access: "
 	}
@@ -127,7 +130,7 @@ func ChannelMessage(e Event) Message {
 			slack.NewButtonBlockElement(ActionApprove, e.RequestID, plain("Approve")).WithStyle(slack.StylePrimary),
 			slack.NewButtonBlockElement(ActionDeny, e.RequestID, plain("Deny")).WithStyle(slack.StyleDanger),
 		)...)
-	case workflow.StateApproved:
+	case workflow.StateApproved, workflow.StateScheduled:
 		blocks = append(blocks, e.decideBlocks(
 			slack.NewButtonBlockElement(ActionRevoke, e.RequestID, plain("Revoke access")).WithStyle(slack.StyleDanger),
 		)...)
@@ -245,6 +248,15 @@ func channelStatus(e Event) string {
 	}
 	switch e.State {
 	case workflow.StatePending:
+		if e.Extends != "" {
+			// An extension: "extend by 30m: 1 of 2".
+			s := fmt.Sprintf(":hourglass_flowing_sand: *Waiting for approval* · extend by %s: %d of %d", workflow.FormatDuration(e.Duration()),
+				len(e.Approvals), e.RequiredApprovals)
+			if len(e.Approvals) > 0 {
+				s += " (" + approversAt(e.Approvals) + ")"
+			}
+			return s + " · grant `" + e.Extends + "` · times out " + When(e.ReviewDeadline)
+		}
 		s := fmt.Sprintf(":hourglass_flowing_sand: *Waiting for approval* · %d of %d approvals", len(e.Approvals), e.RequiredApprovals)
 		if len(e.Approvals) > 0 {
 			s += " (" + approversAt(e.Approvals) + ")"
@@ -262,7 +274,32 @@ func channelStatus(e Event) string {
 		if e.ExpiresAt != nil {
 			s += " · access until " + When(*e.ExpiresAt)
 		}
+		if e.ExtendedSeconds > 0 {
+			s += fmt.Sprintf(" (extended by %s)", workflow.FormatDuration(time.Duration(e.ExtendedSeconds)*time.Second))
+		}
 		return s + reviewLine(e)
+	case workflow.StateScheduled:
+		s := ":calendar: *Scheduled*"
+		if e.AutoApproved() {
+			s += ", approved automatically by policy"
+		} else {
+			s += ", approved by " + approversAt(e.Approvals)
+		}
+		if e.StartAt != nil && e.ExpiresAt != nil {
+			s += " · access from " + When(*e.StartAt) + " until " + When(*e.ExpiresAt)
+		}
+		return s
+	case workflow.StateExtended:
+		s := fmt.Sprintf(":white_check_mark: *Extended* by %s", workflow.FormatDuration(e.Duration()))
+		if e.AutoApproved() {
+			s += " automatically by policy"
+		} else {
+			s += ", approved by " + approversAt(e.Approvals)
+		}
+		if e.ExpiresAt != nil {
+			s += " · access until " + When(*e.ExpiresAt)
+		}
+		return s
 	case workflow.StateDenied:
 		return ":no_entry: *Denied* by " + Esc(e.EndedBy) + ended() + because()
 	case workflow.StateCancelled:
@@ -294,14 +331,36 @@ func DirectMessage(e Event) (Message, bool) {
 	var s string
 	switch e.Event {
 	case workflow.EventApprove, workflow.EventAutoApprove:
-		if e.To != workflow.StateApproved || e.ExpiresAt == nil {
+		if e.ExpiresAt == nil {
 			return Message{}, false
 		}
 		by := "automatically by policy"
 		if !e.AutoApproved() {
 			by = "by " + approvers(e.Approvals)
 		}
-		s = fmt.Sprintf(":white_check_mark: Your request for %s was approved %s. Your access is live until %s.", res, by, When(*e.ExpiresAt))
+		switch e.To {
+		case workflow.StateApproved:
+			s = fmt.Sprintf(":white_check_mark: Your request for %s was approved %s. Your access is live until %s.", res, by, When(*e.ExpiresAt))
+			return withExtend(s, e.RequestID), true
+		case workflow.StateScheduled:
+			if e.StartAt == nil {
+				return Message{}, false
+			}
+			s = fmt.Sprintf(":calendar: Your request for %s was approved %s. Your access starts %s and lasts until %s.", res, by,
+				When(*e.StartAt), When(*e.ExpiresAt))
+		case workflow.StateExtended:
+			s = fmt.Sprintf(":white_check_mark: Your extension of %s by %s was approved %s. Your access is now live until %s.", res,
+				workflow.FormatDuration(e.Duration()), by, When(*e.ExpiresAt))
+			return withExtend(s, e.Extends), true
+		default:
+			return Message{}, false
+		}
+	case workflow.EventActivate:
+		if e.ExpiresAt == nil {
+			return Message{}, false
+		}
+		s = fmt.Sprintf(":white_check_mark: Your scheduled access to %s is live now, until %s.", res, When(*e.ExpiresAt))
+		return withExtend(s, e.RequestID), true
 	case workflow.EventDeny:
 		s = fmt.Sprintf(":no_entry: Your request for %s was denied by %s.", res, Esc(e.Actor))
 		if e.Comment != "" {
@@ -337,6 +396,25 @@ func DirectMessage(e Event) (Message, bool) {
 	}}, true
 }
 
+// withExtend is a direct message about the live grant id, with an
+// Extend button (it asks how long and why).
+func withExtend(s, id string) Message {
+	return Message{Text: s, Blocks: []slack.Block{
+		slack.NewSectionBlock(mrkdwn(clip(s, 3000)), nil, nil),
+		slack.NewActionBlock("grant", slack.NewButtonBlockElement(ActionExtend, id, plain("Extend"))),
+		slack.NewContextBlock("", mrkdwn("Request `"+id+"`")),
+	}}
+}
+
+// headerWord starts the approvers' message: an extension is asked for
+// as one.
+func headerWord(e Event) string {
+	if e.Extends != "" {
+		return "Extension request: "
+	}
+	return "Access request: "
+}
+
 // timeLeft says how soon something ends, as "in 14m": to the minute, but
 // to the second under two minutes, where rounding to a minute would
 // overstate a short remainder (25 s is not "1m").
@@ -352,12 +430,9 @@ func timeLeft(d time.Duration) string {
 
 // ExpiryWarningMessage warns the requester that access ends at expires.
 func ExpiryWarningMessage(e Event, expires, now time.Time) Message {
-	s := fmt.Sprintf(":alarm_clock: Your access to %s expires %s (%s). Request it again if you need more time.",
+	s := fmt.Sprintf(":alarm_clock: Your access to %s expires %s (%s). Extend it if you need more time.",
 		e.ResourceLabel(), When(expires), timeLeft(expires.Sub(now)))
-	return Message{Text: s, Blocks: []slack.Block{
-		slack.NewSectionBlock(mrkdwn(s), nil, nil),
-		slack.NewContextBlock("", mrkdwn("Request `"+e.RequestID+"`")),
-	}}
+	return withExtend(s, e.RequestID)
 }
 
 // ReminderMessage is a reminder's direct message (KindReminder).

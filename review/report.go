@@ -80,15 +80,23 @@ const AutoApproved = "auto-approved"
 
 // GrantOf returns the access a request gave within period p, as of now,
 // and whether it gave any.
+//
+// An extension gives no access of its own (the grant it extends shows the
+// longer window), and a scheduled grant's access starts at its start_at:
+// one that ended before it started gave none.
 func GrantOf(r *workflow.Request, p Period, now time.Time) (Grant, bool) {
-	if r.ApprovedAt == nil || r.ExpiresAt == nil {
+	if r.ApprovedAt == nil || r.ExpiresAt == nil || r.IsExtension() {
 		return Grant{}, false
+	}
+	start := *r.ApprovedAt
+	if r.StartAt != nil && r.StartAt.After(start) {
+		start = *r.StartAt
 	}
 	end := *r.ExpiresAt
 	if r.EndedAt != nil {
 		end = *r.EndedAt
 	}
-	if !r.ApprovedAt.Before(p.End) || !end.After(p.Start) {
+	if !end.After(start) || !start.Before(p.End) || !end.After(p.Start) {
 		return Grant{}, false
 	}
 	g := Grant{RequestID: r.ID, Person: r.Requester, Resource: r.Resource, Tier: r.Tier, Reason: r.Reason, Ticket: r.Ticket,
@@ -100,7 +108,7 @@ func GrantOf(r *workflow.Request, p Period, now time.Time) (Grant, bool) {
 	if len(g.Approvers) == 0 {
 		g.Approvers = []string{AutoApproved}
 	}
-	from := later(*r.ApprovedAt, p.Start)
+	from := later(start, p.Start)
 	to := earlier(end, earlier(p.End, now))
 	if to.After(from) {
 		g.InPeriod = to.Sub(from)

@@ -178,7 +178,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // authenticated runs auth, answering its refusals in SCIM's error schema.
 func (h *Handler) authenticated(auth echo.MiddlewareFunc) echo.HandlerFunc {
 	inner := auth(func(c echo.Context) error {
-		h.ServeHTTP(c.Response(), c.Request())
+		// After the API's authentication, which says api: this is SCIM.
+		h.ServeHTTP(c.Response(), c.Request().WithContext(workflow.WithSource(c.Request().Context(), workflow.SourceSCIM)))
 		return nil
 	})
 	return func(c echo.Context) error {

@@ -22,6 +22,8 @@ import (
 //	/access RESOURCE DURATION REASON...  file a request directly
 //	/access --emergency RESOURCE DURATION REASON...
 //	                                     break-glass: live at once, reviewed after
+//	/access RESOURCE DURATION start:TIME REASON...  access that starts later
+//	/access extend REQUEST DURATION REASON...        more time on a live grant
 //	/access list                         my pending requests and live access
 //	/access help                         what the command does
 //
@@ -44,6 +46,8 @@ func (h *Handler) command(c echo.Context, body []byte) error {
 		fn = func(ctx context.Context, in inbound) error { return h.openRequestForm(ctx, in, trigger) }
 	case "list", "ls":
 		fn = h.list
+	case "extend":
+		fn = func(ctx context.Context, in inbound) error { return h.extendDirect(ctx, in, text) }
 	default:
 		fn = func(ctx context.Context, in inbound) error { return h.fileDirect(ctx, in, text) }
 	}
@@ -71,6 +75,10 @@ func (h *Handler) helpText() string {
 		"Add `ticket:ABC-123` anywhere in the reason to link a ticket, and `purpose:refund` to name the purpose when the resource asks for one.\n"+
 		"• `%[1]s --emergency RESOURCE DURATION REASON…` is break-glass, for members of the resource's break_glass groups: "+
 		"access is live at once with no approver, the security channel is alerted, and reviewers must sign it off afterwards.\n"+
+		"Add `ticket:ABC-123` anywhere in the reason to link a ticket, `purpose:refund` to name the purpose when the resource asks for one, "+
+		"and `start:2026-12-03T09:00Z` to have access start then (UTC, or any RFC 3339 time) instead of at approval.\n"+
+		"• `%[1]s extend REQUEST DURATION REASON…` asks for more time on your live grant, e.g. `%[1]s extend 0190… 30m the call runs long`; "+
+		"it needs the approvals the grant needed, and the grant runs on meanwhile.\n"+
 		"• `%[1]s list` shows your pending requests and live access, with buttons to cancel or give access back.\n"+
 		"• `%[1]s help` shows this.\n"+
 		"Approvers get each request in their channel with Approve and Deny buttons; you get a direct message when it is decided, "+
@@ -122,6 +130,7 @@ var (
 	emergencyWord = regexp.MustCompile(`(?i)(^|\s)--emergency(\s|$)`)
 	ticketWord    = regexp.MustCompile(`(?i)(^|\s)ticket:(\S+)`)
 	purposeWord   = regexp.MustCompile(`(?i)(^|\s)purpose:(\S+)`)
+	startWord     = regexp.MustCompile(`(?i)(^|\s)start:(\S+)`)
 )
 
 // parseDirect reads "[--emergency] RESOURCE DURATION REASON..." with an
@@ -154,8 +163,59 @@ func parseDirect(text string) (workflow.SubmitInput, error) {
 		in.Purpose = m[2]
 		reason = strings.Join(strings.Fields(purposeWord.ReplaceAllString(reason, " ")), " ")
 	}
+	if m := startWord.FindStringSubmatch(reason); m != nil {
+		t, err := parseStart(m[2])
+		if err != nil {
+			return in, err
+		}
+		in.StartAt = &t
+		reason = strings.Join(strings.Fields(startWord.ReplaceAllString(reason, " ")), " ")
+	}
 	in.Reason = reason
 	return in, nil
+}
+
+// parseStart reads start:TIME: RFC 3339 (2026-12-03T09:00:00Z), or the
+// same without seconds (2026-12-03T09:00Z).
+func parseStart(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04Z07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, workflow.Errorf(workflow.CodeInvalid, "start:%s is not a time; use start:2026-12-03T09:00Z (UTC) or another RFC 3339 time", s)
+}
+
+// extendDirect serves "/access extend REQUEST DURATION REASON...".
+func (h *Handler) extendDirect(ctx context.Context, in inbound, text string) error {
+	_, rest, _ := strings.Cut(strings.TrimSpace(text), " ")
+	id, rest, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	dur, reason, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	d, err := time.ParseDuration(dur)
+	if id == "" || err != nil {
+		h.reply(ctx, in, textMessage(fmt.Sprintf(":warning: Usage: `%s extend REQUEST DURATION REASON…`, e.g. `%s extend %s 30m the call runs long` (`%s list` shows your grants).",
+			h.cfg.Command, h.cfg.Command, orExample(id), h.cfg.Command)))
+		return nil
+	}
+	who, err := h.principal(ctx, in.user)
+	if err != nil {
+		h.reply(ctx, in, textMessage(problem(err)))
+		return err
+	}
+	ext, err := h.svc.Extend(ctx, who, id, workflow.ExtendInput{Duration: d, Reason: strings.TrimSpace(reason)})
+	if err != nil {
+		h.reply(ctx, in, textMessage(problem(err)))
+		return err
+	}
+	h.reply(ctx, in, textMessage(extensionFiled(ext)))
+	return nil
+}
+
+func orExample(id string) string {
+	if id == "" {
+		return "REQUEST"
+	}
+	return id
 }
 
 func (h *Handler) fileDirect(ctx context.Context, in inbound, text string) error {
@@ -195,6 +255,16 @@ func filed(req *workflow.Request, pol *workflow.Policy) string {
 		return fmt.Sprintf(":white_check_mark: Access to %s was approved automatically by policy. It is live until %s.\nRequest `%s`",
 			e.ResourceLabel(), notifier.When(*req.ExpiresAt), req.ID) + maskedNote(req)
 	}
+	if req.State == workflow.StateScheduled && req.StartAt != nil && req.ExpiresAt != nil {
+		return fmt.Sprintf(":calendar: Access to %s was approved automatically by policy. It starts %s and lasts until %s.\nRequest `%s`",
+			e.ResourceLabel(), notifier.When(*req.StartAt), notifier.When(*req.ExpiresAt), req.ID) + maskedNote(req)
+	}
+	if req.StartAt != nil {
+		return fmt.Sprintf(":inbox_tray: Your request for %s for %s, starting %s, is filed. It needs %s; the approvers have been asked, "+
+			"and I will send you a direct message when it is decided.\nRequest `%s`",
+			e.ResourceLabel(), workflow.FormatDuration(req.Duration), notifier.When(*req.StartAt),
+			workflow.Plural(req.RequiredApprovals, "approval", "approvals"), req.ID) + maskedNote(req)
+	}
 	return fmt.Sprintf(":inbox_tray: Your request for %s for %s is filed. It needs %s; the approvers have been asked, "+
 		"and I will send you a direct message when it is decided.\nRequest `%s`",
 		e.ResourceLabel(), workflow.FormatDuration(req.Duration), workflow.Plural(req.RequiredApprovals, "approval", "approvals"), req.ID) + maskedNote(req)
@@ -217,7 +287,7 @@ func (h *Handler) list(ctx context.Context, in inbound) error {
 		return err
 	}
 	var reqs []*workflow.Request
-	for _, st := range []workflow.State{workflow.StatePending, workflow.StateApproved} {
+	for _, st := range []workflow.State{workflow.StatePending, workflow.StateScheduled, workflow.StateApproved} {
 		page, _, err := h.svc.List(ctx, who, workflow.RequestQuery{Requester: who.Email, State: st, Limit: 25})
 		if err != nil {
 			h.reply(ctx, in, textMessage(problem(err)))
@@ -239,10 +309,19 @@ func listMessage(reqs []*workflow.Request, pol *workflow.Policy, now time.Time) 
 		}
 		var line string
 		var button *slack.ButtonBlockElement
+		var extend *slack.ButtonBlockElement
 		switch r.EffectiveState(now) {
 		case workflow.StatePending:
-			line = fmt.Sprintf(":hourglass_flowing_sand: %s for %s · %s · filed %s", e.ResourceLabel(), workflow.FormatDuration(r.Duration),
+			what := "for " + workflow.FormatDuration(r.Duration)
+			if r.Extends != "" {
+				what = "extend by " + workflow.FormatDuration(r.Duration)
+			}
+			line = fmt.Sprintf(":hourglass_flowing_sand: %s %s · %s · filed %s", e.ResourceLabel(), what,
 				workflow.ApprovalProgress(r), notifier.When(r.CreatedAt))
+			button = slack.NewButtonBlockElement(actionCancel, r.ID, plainText("Cancel"))
+		case workflow.StateScheduled:
+			line = fmt.Sprintf(":calendar: %s · starts in %s (%s until %s)", e.ResourceLabel(), workflow.FormatDuration(max(r.StartAt.Sub(now).Round(time.Minute), time.Minute)),
+				notifier.When(*r.StartAt), notifier.When(*r.ExpiresAt))
 			button = slack.NewButtonBlockElement(actionCancel, r.ID, plainText("Cancel"))
 		case workflow.StateApproved:
 			left := r.ExpiresAt.Sub(now).Round(time.Minute)
@@ -252,11 +331,15 @@ func listMessage(reqs []*workflow.Request, pol *workflow.Policy, now time.Time) 
 				line = ":rotating_light: *Emergency* " + line + " · " + r.Review.Countdown(now) + " · " + r.Review.Progress()
 			}
 			button = slack.NewButtonBlockElement(actionRelinquish, r.ID, plainText("Give access back"))
+			extend = slack.NewButtonBlockElement(notifier.ActionExtend, r.ID, plainText("Extend"))
 		default:
 			continue // lapsed; the sweeper has not written it down yet
 		}
 		lines = append(lines, line)
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwnText(line), nil, slack.NewAccessory(button)))
+		if extend != nil {
+			blocks = append(blocks, slack.NewActionBlock("", extend))
+		}
 	}
 	if len(lines) == 0 {
 		return textMessage(":information_source: You have no pending requests and no live access.")

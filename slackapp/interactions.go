@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -54,6 +55,9 @@ func (h *Handler) blockAction(c echo.Context, body []byte, cb slack.InteractionC
 			}
 			return approve(ctx, in)
 		}
+	case notifier.ActionExtend:
+		id, trigger := a.Value, cb.TriggerID
+		fn = func(ctx context.Context, in inbound) error { return h.openExtendForm(ctx, in, trigger, id) }
 	case actionCancel:
 		fn = h.decision(a.Value, "cancelled", h.svc.Cancel)
 	case actionRelinquish:
@@ -228,6 +232,19 @@ func (h *Handler) viewSubmission(c echo.Context, body []byte, cb slack.Interacti
 		}
 		fn = func(ctx context.Context) submission { return h.submitReason(ctx, in, meta, reason) }
 		field = blockReason
+	case callbackExtend:
+		id := cb.View.PrivateMetadata
+		var by, reason string
+		if cb.View.State != nil {
+			by = cb.View.State.Values[blockExtendBy][actionExtendBy].Value
+			reason = cb.View.State.Values[blockReason][actionReason].Value
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(by))
+		if err != nil || id == "" {
+			return c.JSON(http.StatusOK, slack.NewErrorsViewSubmissionResponse(map[string]string{blockExtendBy: "Say how much longer, like 30m or 1h."}))
+		}
+		fn = func(ctx context.Context) submission { return h.submitExtend(ctx, in, id, d, reason) }
+		field = blockReason
 	default:
 		return c.NoContent(http.StatusOK)
 	}
@@ -348,4 +365,55 @@ func (h *Handler) submitReason(ctx context.Context, in inbound, meta reasonMeta,
 	// The channel message, edited by the notifier, shows the decision.
 	msg := fmt.Sprintf(":white_check_mark: You %s request `%s` (%s for %s).", done, req.ID, req.Resource, req.Requester) + maskedNote(req)
 	return submission{response: slack.NewClearViewSubmissionResponse(), after: msg}
+}
+
+// openExtendForm opens the extension modal for the live grant id.
+func (h *Handler) openExtendForm(ctx context.Context, in inbound, trigger, id string) error {
+	who, err := h.principal(ctx, in.user)
+	if err != nil {
+		h.reply(ctx, in, textMessage(problem(err)))
+		return err
+	}
+	summary := ""
+	gctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond) // the trigger lasts 3s
+	defer cancel()
+	if req, err := h.svc.Get(gctx, who, id); err == nil {
+		now := h.now()
+		if !workflow.AllowedActions(h.svc.Policy(), who, req.Request, now).Extend {
+			h.reply(ctx, in, textMessage(fmt.Sprintf(":no_entry: Request `%s` is %s; only your own live grant can be extended.", id, req.EffectiveState(now))))
+			return nil
+		}
+		summary = fmt.Sprintf("%s · live until %s", notifier.Esc(req.Resource), notifier.When(*req.ExpiresAt))
+	}
+	if _, err := h.cfg.Client.OpenViewContext(ctx, trigger, extendForm(id, summary)); err != nil {
+		h.log.Warn("slack: views.open failed", "err", err)
+		h.reply(ctx, in, textMessage(fmt.Sprintf(":warning: Slack could not open the form (%s); click again, or use `%s extend %s 30m REASON`.",
+			errorName(err), h.cfg.Command, id)))
+		return err
+	}
+	return nil
+}
+
+func (h *Handler) submitExtend(ctx context.Context, in inbound, id string, d time.Duration, reason string) submission {
+	who, err := h.principal(ctx, in.user)
+	if err != nil {
+		return submission{response: slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: clip(problem(err), 150)}), after: problem(err)}
+	}
+	ext, err := h.svc.Extend(ctx, who, id, workflow.ExtendInput{Duration: d, Reason: reason})
+	if err != nil {
+		msg := problem(err)
+		return submission{response: slack.NewErrorsViewSubmissionResponse(map[string]string{blockReason: clip(msg, 150)}), after: msg}
+	}
+	msg := extensionFiled(ext)
+	return submission{response: slack.NewUpdateViewSubmissionResponse(doneView("Extension filed", msg)), after: msg}
+}
+
+// extensionFiled tells the requester what became of an extension.
+func extensionFiled(ext *workflow.Request) string {
+	if ext.State == workflow.StateExtended && ext.ExpiresAt != nil {
+		return fmt.Sprintf(":white_check_mark: Extended by %s automatically by policy: your access is live until %s.\nRequest `%s`",
+			workflow.FormatDuration(ext.Duration), notifier.When(*ext.ExpiresAt), ext.ID) + maskedNote(ext)
+	}
+	return fmt.Sprintf(":inbox_tray: Your extension by %s is filed: it needs %s, and your access runs on meanwhile.\nRequest `%s` (extends `%s`)",
+		workflow.FormatDuration(ext.Duration), workflow.Plural(ext.RequiredApprovals, "approval", "approvals"), ext.ID, ext.Extends) + maskedNote(ext)
 }

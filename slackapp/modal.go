@@ -17,6 +17,7 @@ import (
 const (
 	callbackRequest = "jitaccess.request"
 	callbackReason  = "jitaccess.reason" // deny or revoke, with a reason
+	callbackExtend  = "jitaccess.extend" // more time on a live grant
 
 	blockResource  = "resource"
 	blockDuration  = "duration" // + "/" + the resource it offers durations for
@@ -28,6 +29,9 @@ const (
 	actionDuration = "duration"
 	actionReason   = "reason"
 	actionTicket   = "ticket"
+
+	blockExtendBy  = "extend_by"
+	actionExtendBy = "extend_by"
 
 	actionCancel     = "cancel"
 	actionRelinquish = "relinquish"
@@ -261,5 +265,30 @@ func doneView(title, text string) *slack.ModalViewRequest {
 		Title:  plainText(title),
 		Close:  plainText("Close"),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewSectionBlock(mrkdwnText(text), nil, nil)}},
+	}
+}
+
+// extendForm asks the requester of live grant id for how much longer and
+// why (the Extend button). summary, when known, says which grant it is.
+func extendForm(id, summary string) slack.ModalViewRequest {
+	by := slack.NewPlainTextInputBlockElement(plainText("30m"), actionExtendBy)
+	by.InitialValue = "30m"
+	reason := slack.NewPlainTextInputBlockElement(plainText("The call runs long"), actionReason)
+	reason.Multiline, reason.MaxLength = true, workflow.MaxReasonLen
+	var blocks []slack.Block
+	if summary != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwnText(summary), nil, nil))
+	}
+	blocks = append(blocks,
+		slack.NewInputBlock(blockExtendBy, plainText("Extend by"), plainText("A duration like 30m or 1h. It needs the approvals the grant needed."), by),
+		slack.NewInputBlock(blockReason, plainText("Why do you need longer?"), nil, reason))
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      callbackExtend,
+		Title:           plainText("Extend access"),
+		Submit:          plainText("Extend"),
+		Close:           plainText("Back"),
+		PrivateMetadata: id,
+		Blocks:          slack.Blocks{BlockSet: blocks},
 	}
 }

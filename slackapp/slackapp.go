@@ -134,7 +134,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	base, stop := context.WithCancel(context.Background())
+	// Work acknowledged to Slack runs after the answer, on this context:
+	// what it audits came through Slack.
+	base, stop := context.WithCancel(workflow.WithSource(context.Background(), workflow.SourceSlack))
 	return &Handler{cfg: cfg, svc: cfg.Service, log: cfg.Logger, sem: make(chan struct{}, cfg.Workers),
 		base: base, stop: stop, replies: newReplyLedger()}, nil
 }
@@ -196,6 +198,7 @@ func (h *Handler) verified(next func(c echo.Context, body []byte) error) echo.Ha
 			h.log.Warn("refused a request that is not validly signed by Slack", "path", c.Path(), "check", reason, "remote", c.RealIP())
 			return workflow.Errorf(workflow.CodeUnauthenticated, "request is not signed by Slack, or its timestamp is more than 5 minutes off")
 		}
+		c.SetRequest(r.WithContext(workflow.WithSource(r.Context(), workflow.SourceSlack)))
 		return next(c, body)
 	}
 }

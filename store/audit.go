@@ -28,6 +28,9 @@ func (t *tx) AppendAudit(ctx context.Context, recs ...*workflow.AuditRecord) err
 	if len(recs) == 0 {
 		return nil
 	}
+	for _, r := range recs {
+		workflow.StampSource(ctx, r)
+	}
 	lastID, lastHash, err := t.lockChain(ctx)
 	if err != nil {
 		return err
@@ -42,18 +45,18 @@ func (t *tx) AppendAudit(ctx context.Context, recs ...*workflow.AuditRecord) err
 		batch := sealed[start:min(start+per, len(sealed))]
 		sql.Reset()
 		sql.WriteString("INSERT INTO audit_records (" + auditColumns + ") VALUES ")
-		args := make([]any, 0, len(batch)*15)
+		args := make([]any, 0, len(batch)*16)
 		for i := range batch {
 			if i > 0 {
 				sql.WriteString(",")
 			}
-			sql.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+			sql.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 			r := &batch[i]
 			var reqID any
 			if r.RequestID != "" {
 				reqID = r.RequestID
 			}
-			args = append(args, r.ID, r.At, r.Actor, r.Action, reqID, r.Resource, r.Subject, string(r.FromState), string(r.ToState), r.Reason, r.PrevHash, r.Hash, r.Purpose, r.Auth, r.MFA)
+			args = append(args, r.ID, r.At, r.Actor, r.Action, reqID, r.Resource, r.Subject, string(r.FromState), string(r.ToState), r.Reason, r.PrevHash, r.Hash, r.Purpose, r.Auth, r.MFA, r.Source)
 		}
 		if err := t.ctx(ctx).Exec(sql.String(), args...).Error; err != nil {
 			return mapError(err)
@@ -99,7 +102,7 @@ type auditCursor struct {
 }
 
 // auditColumns are read by ListAudit, AuditChain and ExportAudit.
-const auditColumns = "id, at, actor, action, request_id, resource, subject, from_state, to_state, reason, prev_hash, hash, purpose, auth, mfa"
+const auditColumns = "id, at, actor, action, request_id, resource, subject, from_state, to_state, reason, prev_hash, hash, purpose, auth, mfa, source"
 
 func (r reader) ListAudit(ctx context.Context, q workflow.AuditQuery) ([]*workflow.AuditRecord, string, error) {
 	db := r.ctx(ctx).Model(&auditRow{})
@@ -222,7 +225,7 @@ func scanRecord(rows *sql.Rows) (audit.Record, error) {
 		to    string
 	)
 	err := rows.Scan(&rec.ID, &at, &rec.Actor, &rec.Action, &reqID, &rec.Resource, &rec.Subject,
-		&from, &to, &rec.Reason, &rec.PrevHash, &rec.Hash, &rec.Purpose, &rec.Auth, &rec.MFA)
+		&from, &to, &rec.Reason, &rec.PrevHash, &rec.Hash, &rec.Purpose, &rec.Auth, &rec.MFA, &rec.Source)
 	rec.At = at.t.UTC()
 	rec.RequestID = reqID.String
 	rec.FromState, rec.ToState = workflow.State(from), workflow.State(to)

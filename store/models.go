@@ -33,6 +33,9 @@ type requestRow struct {
 	EndReason         string
 	ViaSession        bool
 	Emergency         bool
+	StartAt           *time.Time
+	Extends           string
+	ExtendedSeconds   int64
 }
 
 func (requestRow) TableName() string { return "requests" }
@@ -60,6 +63,9 @@ func toRequestRow(r *workflow.Request) requestRow {
 		EndReason:         r.EndReason,
 		ViaSession:        r.ViaSession,
 		Emergency:         r.Emergency,
+		StartAt:           r.StartAt,
+		Extends:           r.Extends,
+		ExtendedSeconds:   int64(r.Extended / time.Second),
 	}
 }
 
@@ -86,6 +92,9 @@ func (row requestRow) toRequest() *workflow.Request {
 		EndReason:         row.EndReason,
 		ViaSession:        row.ViaSession,
 		Emergency:         row.Emergency,
+		StartAt:           utcPtr(row.StartAt),
+		Extends:           row.Extends,
+		Extended:          time.Duration(row.ExtendedSeconds) * time.Second,
 	}
 }
 
@@ -125,6 +134,7 @@ type auditRow struct {
 	Purpose   string
 	Auth      string
 	MFA       string `gorm:"column:mfa"`
+	Source    string
 	PrevHash  string // the previous record's hash (package audit)
 	Hash      string // this record's hash, chained to PrevHash
 }
@@ -134,7 +144,7 @@ func (auditRow) TableName() string { return "audit_records" }
 func toAuditRow(r *audit.Record) auditRow {
 	row := auditRow{
 		ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, Resource: r.Resource, Subject: r.Subject,
-		FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose, Auth: r.Auth, MFA: r.MFA, PrevHash: r.PrevHash, Hash: r.Hash,
+		FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose, Auth: r.Auth, MFA: r.MFA, Source: r.Source, PrevHash: r.PrevHash, Hash: r.Hash,
 	}
 	if r.RequestID != "" {
 		id := r.RequestID
@@ -146,7 +156,7 @@ func toAuditRow(r *audit.Record) auditRow {
 func (row auditRow) toRecord() *workflow.AuditRecord {
 	r := &workflow.AuditRecord{
 		ID: row.ID, At: row.At.UTC(), Actor: row.Actor, Action: row.Action, Resource: row.Resource, Subject: row.Subject,
-		FromState: workflow.State(row.FromState), ToState: workflow.State(row.ToState), Reason: row.Reason, Purpose: row.Purpose, Auth: row.Auth, MFA: row.MFA,
+		FromState: workflow.State(row.FromState), ToState: workflow.State(row.ToState), Reason: row.Reason, Purpose: row.Purpose, Auth: row.Auth, MFA: row.MFA, Source: row.Source,
 	}
 	if row.RequestID != nil {
 		r.RequestID = *row.RequestID

@@ -181,6 +181,9 @@ func (r reader) filterRequests(ctx context.Context, q workflow.RequestQuery) *go
 	if q.Resource != "" {
 		db = db.Where("resource = ?", q.Resource)
 	}
+	if q.Extends != "" {
+		db = db.Where("extends = ?", q.Extends)
+	}
 	if q.ExcludeRequester != "" {
 		db = db.Where("requester <> ?", q.ExcludeRequester)
 	}
@@ -192,8 +195,8 @@ func (r reader) filterRequests(ctx context.Context, q workflow.RequestQuery) *go
 	}
 	if !q.OpenAt.IsZero() {
 		at := q.OpenAt.UTC()
-		db = db.Where("((state = ? AND review_deadline > ?) OR (state = ? AND expires_at > ?))",
-			string(workflow.StatePending), at, string(workflow.StateApproved), at)
+		db = db.Where("((state = ? AND review_deadline > ?) OR (state = ? AND expires_at > ?) OR state = ?)",
+			string(workflow.StatePending), at, string(workflow.StateApproved), at, string(workflow.StateScheduled))
 	}
 	return db
 }
@@ -241,6 +244,8 @@ func (r reader) ListRequests(ctx context.Context, q workflow.RequestQuery) ([]*w
 
 func (r reader) LiveGrant(ctx context.Context, user, resource string, now time.Time) (*workflow.Request, error) {
 	var rows []requestRow
+	// An extension never reaches approved (it goes to extended), so the
+	// check answers from the original grant only.
 	err := r.ctx(ctx).Where("requester = ? AND resource = ? AND state = ? AND expires_at > ?",
 		user, resource, string(workflow.StateApproved), now).Limit(1).Find(&rows).Error
 	if err != nil || len(rows) == 0 {
@@ -251,8 +256,8 @@ func (r reader) LiveGrant(ctx context.Context, user, resource string, now time.T
 
 func (r reader) OpenRequest(ctx context.Context, user, resource string) (*workflow.Request, error) {
 	var rows []requestRow
-	err := r.ctx(ctx).Where("requester = ? AND resource = ? AND state IN ?",
-		user, resource, []string{string(workflow.StatePending), string(workflow.StateApproved)}).Limit(1).Find(&rows).Error
+	err := r.ctx(ctx).Where("requester = ? AND resource = ? AND state IN ? AND extends = ''",
+		user, resource, []string{string(workflow.StatePending), string(workflow.StateApproved), string(workflow.StateScheduled)}).Limit(1).Find(&rows).Error
 	if err != nil || len(rows) == 0 {
 		return nil, mapError(err)
 	}
@@ -277,7 +282,11 @@ func (t *tx) InsertRequest(ctx context.Context, req *workflow.Request) error {
 	err := t.ctx(ctx).Create(&row).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		// requests_open_idx: another submission for the same person and
-		// resource committed first.
+		// resource committed first; requests_extension_open_idx: the grant
+		// has a pending extension.
+		if req.Extends != "" {
+			return workflow.Errorf(workflow.CodeInvalidState, "request %s already has a pending extension; it must be decided first", req.Extends)
+		}
 		return workflow.Errorf(workflow.CodeInvalidState, "you already have an open request for %s", req.Resource)
 	}
 	return mapError(err)
@@ -296,6 +305,98 @@ func (t *tx) UpdateRequest(ctx context.Context, req *workflow.Request, prevVersi
 	}
 	req.Version = prevVersion + 1
 	return nil
+}
+
+func (t *tx) ExtendsOf(ctx context.Context, id string) (string, error) {
+	if !validID(id) {
+		return "", nil
+	}
+	var ext []string
+	if err := t.ctx(ctx).Raw(`SELECT extends FROM requests WHERE id = ?`, id).Scan(&ext).Error; err != nil {
+		return "", mapError(err)
+	}
+	if len(ext) == 0 {
+		return "", nil
+	}
+	return ext[0], nil
+}
+
+func (t *tx) ExtendGrant(ctx context.Context, req *workflow.Request, prevVersion int64, now time.Time) error {
+	// The one compare-and-set of an extension: it moves expires_at only
+	// while the grant is still live (approved and not yet expired) and
+	// unchanged since it was read.
+	res := t.ctx(ctx).Exec(`UPDATE requests SET expires_at = ?, extended_seconds = ?, version = ?, updated_at = ?
+		WHERE id = ? AND version = ? AND state = ? AND expires_at > ?`,
+		req.ExpiresAt, int64(req.Extended/time.Second), prevVersion+1, req.UpdatedAt,
+		req.ID, prevVersion, string(workflow.StateApproved), now)
+	if res.Error != nil {
+		return mapError(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		var rows []requestRow
+		if err := t.ctx(ctx).Where("id = ?", req.ID).Limit(1).Find(&rows).Error; err != nil {
+			return mapError(err)
+		}
+		st := "gone"
+		if len(rows) == 1 {
+			st = rows[0].toRequest().EffectiveState(now).String()
+		}
+		return workflow.Errorf(workflow.CodeInvalidState, "request %s is %s; only a live grant can be extended", req.ID, st)
+	}
+	req.Version = prevVersion + 1
+	return nil
+}
+
+func (t *tx) CancelExtensions(ctx context.Context, ids []string, now time.Time, reason string) ([]*workflow.Request, error) {
+	var out []*workflow.Request
+	err := inChunks(ids, func(valid []string) error {
+		var rows []requestRow
+		err := t.ctx(ctx).Raw(`UPDATE requests
+			SET state = ?, version = version + 1, updated_at = ?, ended_at = ?, ended_by = 'system', end_reason = ?
+			WHERE extends IN ? AND state = ?
+			RETURNING *`, string(workflow.StateCancelled), now, now, reason, valid, string(workflow.StatePending)).Scan(&rows).Error
+		if err != nil {
+			return mapError(err)
+		}
+		reqs := make([]*workflow.Request, len(rows))
+		for i, row := range rows {
+			reqs[i] = row.toRequest()
+		}
+		if err := t.attachApprovals(ctx, reqs...); err != nil {
+			return err
+		}
+		out = append(out, reqs...)
+		return nil
+	})
+	return out, err
+}
+
+func (t *tx) ActivateDue(ctx context.Context, now time.Time, limit int) ([]*workflow.Request, error) {
+	lock := ""
+	if t.kind == Postgres {
+		lock = "FOR UPDATE SKIP LOCKED"
+	}
+	// As EndDue: the inner SELECT picks due rows no other sweeper holds;
+	// the outer state check makes the update a compare-and-set.
+	query := fmt.Sprintf(`UPDATE requests
+		SET state = ?, version = version + 1, updated_at = ?
+		WHERE id IN (SELECT id FROM requests WHERE state = ? AND start_at <= ? ORDER BY start_at, id LIMIT ? %s)
+		  AND state = ?
+		RETURNING *`, lock)
+	var rows []requestRow
+	err := t.ctx(ctx).Raw(query, string(workflow.StateApproved), now, string(workflow.StateScheduled), now, limit,
+		string(workflow.StateScheduled)).Scan(&rows).Error
+	if err != nil {
+		return nil, mapError(err)
+	}
+	reqs := make([]*workflow.Request, len(rows))
+	for i, row := range rows {
+		reqs[i] = row.toRequest()
+	}
+	if err := t.attachApprovals(ctx, reqs...); err != nil {
+		return nil, err
+	}
+	return reqs, nil
 }
 
 func (t *tx) InsertApproval(ctx context.Context, requestID string, a workflow.Approval) error {

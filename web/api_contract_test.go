@@ -35,6 +35,7 @@ func TestAPIErrorTable(t *testing.T) {
 		since, until := "2026-11-23T00:00:00Z", "2026-11-24T00:00:00Z"
 		rid := e.call(t, "POST", "/api/v1/reviews", "ann", map[string]string{"since": since, "until": until}).str("id")
 		big := `{"resource":"crm-notes","duration":"1h","reason":"` + strings.Repeat("x", 9000) + `"}`
+		live := e.create(t, "bob", "kb-drafts", "1h") // auto-approved: live
 
 		cases := []struct {
 			name, method, path, who string
@@ -73,6 +74,10 @@ func TestAPIErrorTable(t *testing.T) {
 			// 409
 			{"invalid state", "POST", "/api/v1/requests/" + denied + "/approve", "dave", nil, 409, "invalid_state", "request is denied", ""},
 			{"duplicate approval", "POST", "/api/v1/requests/" + pending + "/approve", "carol", nil, 409, "duplicate_approval", "already approved", ""},
+			{"already live", "POST", "/api/v1/requests", "bob", map[string]string{"resource": "kb-drafts", "duration": "1h", "reason": "x"}, 409, "already_live", "extend that grant instead of asking again", ""},
+			{"extend what is not live", "POST", "/api/v1/requests/" + denied + "/extend", "bob", map[string]string{"duration": "1h", "reason": "x"}, 409, "invalid_state", "request is denied; only a live grant can be extended", ""},
+			{"extend beyond max_duration", "POST", "/api/v1/requests/" + live + "/extend", "bob", map[string]string{"duration": "25h", "reason": "x"}, 422, "policy_violation", "longer than the maximum of 24h", ""},
+			{"start_at in the past", "POST", "/api/v1/requests", "alice", map[string]string{"resource": "crm-notes", "duration": "1h", "reason": "x", "start_at": "2026-11-22T09:00:00Z"}, 422, "policy_violation", "start_at 2026-11-22T09:00:00Z is in the past", ""},
 			// 413
 			{"too large", "POST", "/api/v1/requests", "bob", big, 413, "payload_too_large", "too large", ""},
 			// 422

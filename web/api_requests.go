@@ -17,6 +17,8 @@ type createRequestBody struct {
 	Purpose  string `json:"purpose"`
 	// Emergency asks for break-glass access (docs/api.md).
 	Emergency bool `json:"emergency"`
+	// StartAt (RFC 3339), when set, schedules the access to start then.
+	StartAt string `json:"start_at"`
 }
 
 // POST /api/v1/requests
@@ -29,10 +31,39 @@ func (s *Server) createRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	startAt, err := parseStartAt(body.StartAt)
+	if err != nil {
+		return err
+	}
 	req, err := s.svc.Submit(c.Request().Context(), principal(c), workflow.SubmitInput{
-		Resource: body.Resource, Duration: d, Reason: body.Reason, Ticket: body.Ticket, Purpose: body.Purpose,
+		Resource: body.Resource, Duration: d, Reason: body.Reason, Ticket: body.Ticket, Purpose: body.Purpose, StartAt: startAt,
 		Emergency: body.Emergency,
 	})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/api/v1/requests/"+req.ID)
+	out := requestJSON(req)
+	s.attachProvisioning(c.Request().Context(), principal(c), &out)
+	return c.JSON(http.StatusCreated, out)
+}
+
+type extendRequestBody struct {
+	Duration string `json:"duration"`
+	Reason   string `json:"reason"`
+}
+
+// POST /api/v1/requests/:id/extend
+func (s *Server) extendRequest(c echo.Context) error {
+	var body extendRequestBody
+	if err := decodeJSON(c, &body, false); err != nil {
+		return err
+	}
+	d, err := parseDuration(body.Duration)
+	if err != nil {
+		return err
+	}
+	req, err := s.svc.Extend(c.Request().Context(), principal(c), c.Param("id"), workflow.ExtendInput{Duration: d, Reason: body.Reason})
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !lim.allow(callerKey(who)) {
 			return lim.refuse(c, "too many API calls as %s; wait a moment and try again", who.Name())
 		}
-		c.SetRequest(c.Request().WithContext(workflow.WithPrincipal(c.Request().Context(), who)))
+		c.SetRequest(c.Request().WithContext(workflow.WithSource(workflow.WithPrincipal(c.Request().Context(), who), apiSource(c))))
 		return next(c)
 	}
 }
@@ -101,3 +101,17 @@ func (t *touchThrottle) due(id string, now time.Time) bool {
 // Authenticate is the bearer-token middleware, for routes that other
 // packages add through Echo() (Slack's admin endpoints).
 func (s *Server) Authenticate(next echo.HandlerFunc) echo.HandlerFunc { return s.authenticate(next) }
+
+// CLIUserAgent starts the User-Agent of jitaccess's own command-line
+// client (package client), whose calls the audit log records as source
+// cli rather than api.
+const CLIUserAgent = "jitaccess-cli/"
+
+// apiSource is the audit source of an API call: cli for the command-line
+// client, api for anything else.
+func apiSource(c echo.Context) string {
+	if strings.HasPrefix(c.Request().UserAgent(), CLIUserAgent) {
+		return workflow.SourceCLI
+	}
+	return workflow.SourceAPI
+}

@@ -140,6 +140,19 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// parseStartAt parses an optional RFC 3339 start time ("" is none).
+func parseStartAt(s string) (*time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, workflow.Errorf(workflow.CodeInvalid, "start_at %q is not an RFC 3339 time like 2026-12-03T09:00:00Z", s)
+	}
+	return &t, nil
+}
+
 // checkQuery refuses query parameters the endpoint does not know, so that
 // a typo in a filter is an error rather than a wider answer.
 func checkQuery(c echo.Context, known ...string) error {

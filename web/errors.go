@@ -19,6 +19,7 @@ var statusOf = map[workflow.Code]int{
 	workflow.CodeForbidden:       http.StatusForbidden,
 	workflow.CodeNotFound:        http.StatusNotFound,
 	workflow.CodeInvalidState:    http.StatusConflict,
+	workflow.CodeAlreadyLive:     http.StatusConflict,
 	workflow.CodeDuplicate:       http.StatusConflict,
 	workflow.CodeConflict:        http.StatusConflict,
 	workflow.CodeTooLarge:        http.StatusRequestEntityTooLarge,
@@ -57,6 +58,9 @@ type ErrorBody struct {
 	Error struct {
 		Code    workflow.Code `json:"code"`
 		Message string        `json:"message"`
+		// RequestID names the request the error is about, when there is
+		// one: the live grant of already_live (extend it instead).
+		RequestID string `json:"request_id,omitempty"`
 	} `json:"error"`
 }
 
@@ -118,6 +122,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	var body ErrorBody
 	body.Error.Code = code
 	body.Error.Message = workflow.ErrorMessage(err)
+	if code != workflow.CodeInternal && code != workflow.CodeUnavailable {
+		body.Error.RequestID = workflow.ErrorRequestID(err)
+	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return

@@ -28,6 +28,13 @@ type RequestJSON struct {
 	EndedAt           *time.Time     `json:"ended_at"`
 	EndedBy           string         `json:"ended_by"`
 	EndReason         string         `json:"end_reason"`
+	// StartAt is when a scheduled grant begins (null: at approval).
+	StartAt *time.Time `json:"start_at"`
+	// Extends is the id of the grant this request extends (null for a
+	// request of its own).
+	Extends *string `json:"extends"`
+	// ExtendedSeconds is what approved extensions have added to this grant.
+	ExtendedSeconds int64 `json:"extended_seconds"`
 	// Notices say what was masked in the text this call wrote ("a card
 	// number in your reason was masked"); only on the response to the
 	// call that wrote it.
@@ -137,6 +144,8 @@ type AuditJSON struct {
 	Purpose   string    `json:"purpose,omitempty"`
 	Auth      string    `json:"auth,omitempty"`
 	MFA       string    `json:"mfa,omitempty"`
+	// Source is the way in: api, web, slack, cli, mcp, scim or system.
+	Source string `json:"source,omitempty"`
 }
 
 // ResourceJSON is a catalog entry as one caller may use it.
@@ -174,6 +183,11 @@ func requestJSON(r *workflow.Request) RequestJSON {
 		CreatedAt: r.CreatedAt, ReviewDeadline: r.ReviewDeadline, ApprovedAt: r.ApprovedAt, ExpiresAt: r.ExpiresAt,
 		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Notices: r.Notices,
 		Emergency: r.Emergency, Review: emergencyReviewJSON(r.Review, workflow.Now()),
+		StartAt: r.StartAt, ExtendedSeconds: int64(r.Extended / time.Second),
+	}
+	if r.Extends != "" {
+		ext := r.Extends
+		out.Extends = &ext
 	}
 	for _, a := range r.Approvals {
 		out.Approvals = append(out.Approvals, ApprovalJSON{Approver: a.Approver, Comment: a.Comment, At: a.At,
@@ -184,7 +198,7 @@ func requestJSON(r *workflow.Request) RequestJSON {
 
 func auditJSON(r *workflow.AuditRecord) AuditJSON {
 	return AuditJSON{ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, RequestID: r.RequestID, Resource: r.Resource,
-		Subject: r.Subject, FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose, Auth: r.Auth, MFA: r.MFA}
+		Subject: r.Subject, FromState: string(r.FromState), ToState: string(r.ToState), Reason: r.Reason, Purpose: r.Purpose, Auth: r.Auth, MFA: r.MFA, Source: r.Source}
 }
 
 func resourceJSON(v workflow.ResourceView) ResourceJSON {

@@ -86,6 +86,7 @@ func coreOperations() []Operation {
 		{Method: "POST", Path: "/api/v1/requests/{id}/cancel", Summary: "Withdraw your own pending request", Tag: "requests", Body: decisionBody{}, BodyOptional: true, Status: 200, Out: RequestJSON{}, Errors: post, Idempotent: true},
 		{Method: "POST", Path: "/api/v1/requests/{id}/revoke", Summary: "End live access (relinquish your own)", Tag: "requests", Body: decisionBody{}, BodyOptional: true, Status: 200, Out: RequestJSON{}, Errors: post, Idempotent: true},
 		{Method: "POST", Path: "/api/v1/requests/{id}/review", Summary: "Sign off the post-hoc review of emergency (break-glass) access", Tag: "requests", Body: decisionBody{}, BodyOptional: true, Status: 200, Out: RequestJSON{}, Errors: post, Idempotent: true},
+		{Method: "POST", Path: "/api/v1/requests/{id}/extend", Summary: "Ask for more time on your live grant (an extension: a request of its own, decided like any)", Tag: "requests", Body: extendRequestBody{}, Status: 201, Out: RequestJSON{}, Errors: post, Idempotent: true},
 		{Method: "GET", Path: "/api/v1/resources", Summary: "The catalog as you may use it", Tag: "requests", Status: 200, Out: ResourceListJSON{}},
 		{Method: "GET", Path: "/api/v1/grants/check", Summary: "Whether a person holds live access now", Tag: "check",
 			Query: []Param{q("user", "email"), q("resource", "resource id")}, Status: 200, Out: CheckJSON{}, Errors: []int{404}},

@@ -148,6 +148,7 @@ func (s *Server) routes() {
 	api.POST("/requests/:id/cancel", s.decision(s.svc.Cancel), auth)
 	api.POST("/requests/:id/revoke", s.decision(s.svc.Revoke), auth)
 	api.POST("/requests/:id/review", s.decision(s.svc.SignOffReview), auth)
+	api.POST("/requests/:id/extend", s.extendRequest, auth)
 	api.GET("/resources", s.listResources, auth)
 	api.GET("/grants/check", s.checkGrant, auth)
 	api.POST("/mask", s.maskRecord, s.authenticate)

@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +110,21 @@ func TestDashboardRatesAndRefusals(t *testing.T) {
 		recs, _, err := e.svc.Audit(ctx, workflow.User("root@example.com"), workflow.AuditQuery{Action: workflow.ActionRefused})
 		if err != nil || len(recs) != 3 || !strings.HasPrefix(recs[0].Reason, "not_requester: ") {
 			t.Fatalf("refusal records: %+v %v", recs, err)
+		}
+	})
+}
+
+// TestWebUISource: what the web UI writes to the audit log says so.
+func TestWebUISource(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newUIEnv(t, db)
+		p := e.signIn(t, "alice@example.com").post(t, "/requests", url.Values{"resource": {"crm-notes"}, "duration": {"1h"}, "reason": {"case 3"}})
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("submit: %d %s", p.status, excerpt(p.body))
+		}
+		recs, _, err := e.svc.Audit(context.Background(), workflow.User("root@example.com"), workflow.AuditQuery{Action: "submit"})
+		if err != nil || len(recs) != 1 || recs[0].Source != workflow.SourceWeb {
+			t.Fatalf("submit records: %+v %v", recs, err)
 		}
 	})
 }

@@ -44,10 +44,13 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 		"seconds":    func(d time.Duration) int64 { return int64(d / time.Second) },
 		"left":       timeLeft,
 		"deref":      func(t *time.Time) time.Time { return derefTime(t) },
-		"soon":       func(t, now time.Time, hours int) bool { return t.Sub(now) < time.Duration(hours)*time.Hour },
-		"plural":     plural,
-		"thousands":  thousands,
-		"percent":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+		// at pairs a request with the time of the page, for templates
+		// that need both (the "starts" badge).
+		"at":        func(r *workflow.Request, now time.Time) requestAt { return requestAt{r, now} },
+		"soon":      func(t, now time.Time, hours int) bool { return t.Sub(now) < time.Duration(hours)*time.Hour },
+		"plural":    plural,
+		"thousands": thousands,
+		"percent":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 		"refusalLabel": func(kind string) string {
 			switch kind {
 			case workflow.RefusedSelfApproval:
@@ -187,6 +190,12 @@ func thousands(n int) string {
 	return s
 }
 
+// requestAt is a request and the time of the page.
+type requestAt struct {
+	R   *workflow.Request
+	Now time.Time
+}
+
 // stateLabel names a state for people: "approved" while access is live
 // reads "Live".
 func stateLabel(s workflow.State) string {
@@ -205,13 +214,17 @@ func stateLabel(s workflow.State) string {
 		return "Expired"
 	case workflow.StateRevoked:
 		return "Revoked"
+	case workflow.StateScheduled:
+		return "Scheduled"
+	case workflow.StateExtended:
+		return "Extended"
 	}
 	return string(s)
 }
 
 func stateClass(s workflow.State) string {
 	switch s {
-	case workflow.StatePending:
+	case workflow.StatePending, workflow.StateScheduled:
 		return "pending"
 	case workflow.StateApproved:
 		return "live"

@@ -169,7 +169,7 @@ func TestAuditPageAndExport(t *testing.T) {
 			t.Fatalf("csv: %d %v", p.status, p.header)
 		}
 		recs, err := csv.NewReader(strings.NewReader(p.body)).ReadAll()
-		if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "id,at,actor,action,request_id,resource,subject,from_state,to_state,reason,prev_hash,hash,purpose,auth,mfa" {
+		if err != nil || len(recs) != 3 || strings.Join(recs[0], ",") != "id,at,actor,action,request_id,resource,subject,from_state,to_state,reason,prev_hash,hash,purpose,auth,mfa,source" {
 			t.Fatalf("csv rows: %v %v", recs, err)
 		}
 		if recs[1][3] != "submit" || recs[1][9] != `'=HYPERLINK("http://evil.example")` || recs[2][2] != "carol@example.com" || recs[2][10] != recs[1][11] {

@@ -261,6 +261,9 @@ func (u *ui) render(c echo.Context, status int, name string, v *view) error {
 // session goes to the sign-in page instead.
 func (u *ui) htmlErrors(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		// Every page's chain starts here: what it writes to the audit log
+		// came through the web UI.
+		c.SetRequest(c.Request().WithContext(workflow.WithSource(c.Request().Context(), workflow.SourceWeb)))
 		err := next(c)
 		if err == nil || c.Response().Committed {
 			return err

@@ -20,6 +20,14 @@ type requestAction struct {
 
 var (
 	actionApprove = requestAction{"approve", (*workflow.Service).Approve, func(r *workflow.Request) string {
+		switch r.State {
+		case workflow.StateExtended:
+			return fmt.Sprintf("Approved. %s's access to %s is extended by %s, until %s.", r.Requester, r.Resource,
+				workflow.FormatDuration(r.Duration), formatUTCShort(derefTime(r.ExpiresAt)))
+		case workflow.StateScheduled:
+			return fmt.Sprintf("Approved. %s's access to %s starts at %s and lasts until %s.", r.Requester, r.Resource,
+				formatUTCShort(derefTime(r.StartAt)), formatUTCShort(derefTime(r.ExpiresAt)))
+		}
 		if r.State == workflow.StateApproved {
 			return fmt.Sprintf("Approved. %s has access to %s until %s.", r.Requester, r.Resource, formatUTCShort(derefTime(r.ExpiresAt)))
 		}
@@ -29,6 +37,9 @@ var (
 		return fmt.Sprintf("Denied %s's request for %s.", r.Requester, r.Resource)
 	}}
 	actionCancel = requestAction{"cancel", (*workflow.Service).Cancel, func(r *workflow.Request) string {
+		if r.ApprovedAt != nil {
+			return "Scheduled access cancelled."
+		}
 		return "Request cancelled."
 	}}
 	actionReview = requestAction{"review", (*workflow.Service).SignOffReview, func(r *workflow.Request) string {
@@ -62,4 +73,29 @@ func (u *ui) decide(a requestAction) echo.HandlerFunc {
 		u.setFlash(c, "success", withNote(a.done(req), req.Notices))
 		return c.Redirect(http.StatusSeeOther, localPath(c.FormValue("next"), "/requests/"+req.ID))
 	}
+}
+
+// POST /requests/:id/extend: the requester asks for more time on their
+// live grant (duration, reason). A refusal shows the grant again with the
+// API's message and status.
+func (u *ui) extend(c echo.Context) error {
+	duration, reason := c.FormValue("duration"), c.FormValue("reason")
+	d, err := parseDuration(duration)
+	var ext *workflow.Request
+	if err == nil {
+		ext, err = u.svc.Extend(c.Request().Context(), u.viewerOf(c).Principal, c.Param("id"), workflow.ExtendInput{Duration: d, Reason: reason})
+	}
+	if err != nil {
+		code := workflow.ErrorCode(err)
+		if code == workflow.CodeNotFound || Status(code) >= 500 {
+			return err
+		}
+		return u.renderDetail(c, Status(code), workflow.ErrorMessage(err), "extend", reason)
+	}
+	msg := fmt.Sprintf("Extension by %s sent: it needs %s.", workflow.FormatDuration(ext.Duration), plural(ext.RequiredApprovals, "approval", "approvals"))
+	if ext.State == workflow.StateExtended {
+		msg = fmt.Sprintf("Extended automatically: your access is live until %s.", formatUTCShort(derefTime(ext.ExpiresAt)))
+	}
+	u.setFlash(c, "success", withNote(msg, ext.Notices))
+	return c.Redirect(http.StatusSeeOther, "/requests/"+ext.ID)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +27,7 @@ type newRequestData struct {
 	Reason             string
 	Ticket             string
 	Purpose            string
+	StartAt            string // the optional start time, as typed
 }
 
 type resourceChoice struct {
@@ -76,8 +78,8 @@ func (u *ui) newRequest(c echo.Context) error {
 
 // submitted is what the form sent back, shown again after a refusal.
 type submitted struct {
-	reason, ticket, purpose string
-	emergency               bool
+	reason, ticket, purpose, start string
+	emergency                      bool
 }
 
 func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration string, sent submitted, refusal string) error {
@@ -92,7 +94,7 @@ func (u *ui) renderNewRequest(c echo.Context, status int, resource, duration str
 	if err != nil {
 		return err
 	}
-	d := newRequestData{Reason: sent.reason, Ticket: sent.ticket, Purpose: sent.purpose, Emergency: sent.emergency}
+	d := newRequestData{Reason: sent.reason, Ticket: sent.ticket, Purpose: sent.purpose, Emergency: sent.emergency, StartAt: sent.start}
 	for _, rv := range views {
 		if !rv.CanRequest && !rv.CanBreakGlass {
 			continue
@@ -135,21 +137,31 @@ func (u *ui) submitRequest(c echo.Context) error {
 	resource, duration := c.FormValue("resource"), c.FormValue("duration")
 	reason, ticket, purpose := c.FormValue("reason"), c.FormValue("ticket"), c.FormValue("purpose")
 	emergency := c.FormValue("emergency") == "1"
+	start := c.FormValue("start_at")
 	d, err := parseDuration(duration)
 	if err == nil && emergency && c.FormValue("confirm_emergency") != confirmEmergency {
 		err = workflow.Errorf(workflow.CodePolicy, "confirm that this is an emergency: tick the box that says access is taken without approval and will be reviewed")
 	}
+	var startAt *time.Time
+	if err == nil {
+		startAt, err = parseFormStart(start)
+	}
 	if err == nil {
 		var req *workflow.Request
 		req, err = u.svc.Submit(c.Request().Context(), u.viewerOf(c).Principal, workflow.SubmitInput{
-			Resource: resource, Duration: d, Reason: reason, Ticket: ticket, Purpose: purpose, Emergency: emergency})
+			Resource: resource, Duration: d, Reason: reason, Ticket: ticket, Purpose: purpose, StartAt: startAt, Emergency: emergency})
 		if err == nil {
 			msg := "Request sent: it needs " + plural(req.RequiredApprovals, "approval", "approvals") + "."
-			if req.Emergency && req.Review != nil {
+			switch {
+			case req.Emergency && req.Review != nil:
 				msg = "Emergency access is live until " + formatUTCShort(derefTime(req.ExpiresAt)) + ". The security channel has been alerted; " +
 					plural(req.Review.Required, "reviewer", "reviewers") + " must sign it off by " + formatUTCShort(req.Review.DueAt) + "."
-			} else if req.State == workflow.StateApproved {
+			case req.State == workflow.StateApproved:
 				msg = "Approved automatically: your access is live until " + formatUTCShort(derefTime(req.ExpiresAt)) + "."
+			case req.State == workflow.StateScheduled:
+				msg = "Approved automatically: your access starts at " + formatUTCShort(derefTime(req.StartAt)) + "."
+			case req.StartAt != nil:
+				msg += " Access starts at " + formatUTCShort(*req.StartAt) + " once approved."
 			}
 			u.setFlash(c, "success", withNote(msg, req.Notices))
 			return c.Redirect(http.StatusSeeOther, "/requests/"+req.ID)
@@ -159,5 +171,21 @@ func (u *ui) submitRequest(c echo.Context) error {
 	if Status(code) >= 500 {
 		return err
 	}
-	return u.renderNewRequest(c, Status(code), resource, duration, submitted{reason, ticket, purpose, emergency}, workflow.ErrorMessage(err))
+	return u.renderNewRequest(c, Status(code), resource, duration, submitted{reason, ticket, purpose, start, emergency}, workflow.ErrorMessage(err))
+}
+
+// parseFormStart reads the form's optional start time: the browser's
+// datetime-local value (2026-12-03T09:00), taken as UTC like every time
+// the UI shows, or an RFC 3339 time.
+func parseFormStart(s string) (*time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			return &t, nil
+		}
+	}
+	return parseStartAt(s)
 }

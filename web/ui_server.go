@@ -154,6 +154,7 @@ func (u *ui) routes(e *echo.Echo) {
 	e.POST("/requests/:id/approve", u.decide(actionApprove), action...)
 	e.POST("/requests/:id/deny", u.decide(actionDeny), action...)
 	e.POST("/requests/:id/cancel", u.decide(actionCancel), action...)
+	e.POST("/requests/:id/extend", u.extend, action...)
 	e.POST("/requests/:id/revoke", u.decide(actionRevoke), action...)
 	e.POST("/requests/:id/review", u.decide(actionReview), action...)
 	e.GET("/grants", u.grants, page...)

@@ -442,3 +442,21 @@ func TestBreakGlassNeedsMFA(t *testing.T) {
 		}
 	})
 }
+
+// TestEmergencyAccessIsNotExtended: emergency access had no approver, so
+// it cannot be stretched by an extension (which would copy its zero
+// approvals and apply at once).
+func TestEmergencyAccessIsNotExtended(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		svc := breakGlassService(t, db, newClock())
+		req, err := emergency(svc, olga, "prod-db", 30*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = svc.Extend(context.Background(), olga, req.ID, workflow.ExtendInput{Duration: 30 * time.Minute, Reason: "still down"})
+		wantCode(t, err, workflow.CodeInvalidState)
+		if !strings.Contains(workflow.ErrorMessage(err), "emergency access cannot be extended") {
+			t.Fatalf("message %q", workflow.ErrorMessage(err))
+		}
+	})
+}

@@ -153,6 +153,16 @@ func (s *Service) LiveGrants(ctx context.Context, who Principal, limit int, curs
 	return s.List(ctx, who, RequestQuery{State: StateApproved, OpenAt: s.now(), Limit: limit, Cursor: cursor})
 }
 
+// ScheduledGrants returns the approved access that starts later and that
+// who may see (as LiveGrants), soonest first: the first limit.
+//
+// Errors: CodeForbidden (service principals).
+func (s *Service) ScheduledGrants(ctx context.Context, who Principal, limit int) ([]*Request, error) {
+	reqs, _, err := s.List(ctx, who, RequestQuery{State: StateScheduled, Limit: limit, Oldest: true})
+	slices.SortStableFunc(reqs, func(a, b *Request) int { return a.StartAt.Compare(*b.StartAt) })
+	return reqs, err
+}
+
 // Actions says which decisions a principal may take on one request now.
 type Actions struct {
 	Approve    bool
@@ -160,10 +170,13 @@ type Actions struct {
 	Cancel     bool // the requester withdraws a pending request
 	Revoke     bool // an approver or admin ends live access
 	Relinquish bool // the requester gives up their own live access
+	Extend     bool // the requester asks for more time on their live grant
 }
 
 // Any reports whether any action is open.
-func (a Actions) Any() bool { return a.Approve || a.Deny || a.Cancel || a.Revoke || a.Relinquish }
+func (a Actions) Any() bool {
+	return a.Approve || a.Deny || a.Cancel || a.Revoke || a.Relinquish || a.Extend
+}
 
 // AllowedActions answers "which buttons may this person press?" with the
 // same functions the service applies (RolesOf, Next, CheckApprover), so
@@ -218,10 +231,11 @@ func allowedActions(pol *Policy, who Principal, requester *Principal, req *Reque
 		}
 		a.Approve = meets && may(EventApprove) && CheckApprover(pol, who, req, res, EventApprove) == nil
 		a.Deny = meets && may(EventDeny) && CheckApprover(pol, who, req, res, EventDeny) == nil
-		a.Cancel = may(EventCancel)
 	}
+	a.Cancel = may(EventCancel) // pending, or scheduled and not yet started
 	if roles&RoleRequester != 0 {
 		a.Relinquish = may(EventRelinquish)
+		a.Extend = from == StateApproved && !req.IsExtension()
 	} else {
 		a.Revoke = may(EventRevoke)
 	}

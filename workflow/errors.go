@@ -26,6 +26,10 @@ const (
 	CodeMFARequired Code = "mfa_required"
 	CodeUnavailable Code = "unavailable" // a dependency (the database) is down
 	CodeInternal    Code = "internal"
+	// CodeAlreadyLive refuses a new request for a resource the requester
+	// holds live access to; Error.RequestID names the live grant, which
+	// they may extend instead.
+	CodeAlreadyLive Code = "already_live"
 )
 
 // Error is the one error type the domain returns to its callers. Message is
@@ -35,6 +39,9 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error
+	// RequestID, when set, is the request the error is about (the live
+	// grant of CodeAlreadyLive); it is safe to show to the caller.
+	RequestID string
 }
 
 func (e *Error) Error() string {
@@ -67,6 +74,15 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return CodeInternal
+}
+
+// ErrorRequestID returns the request id err names (Error.RequestID), or "".
+func ErrorRequestID(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RequestID
+	}
+	return ""
 }
 
 // ErrorMessage returns the caller-safe message of err. Internal errors get a

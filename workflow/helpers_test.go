@@ -139,3 +139,9 @@ func stepped(svc *workflow.Service, p workflow.Principal) workflow.Principal {
 	p.Auth, p.MFA, p.MFAAt = workflow.AuthSession, workflow.MFAWebAuthn, svc.Clock()()
 	return p
 }
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}

@@ -91,9 +91,15 @@ type Resource struct {
 	Description string
 	Tier        Tier
 	MaxDuration time.Duration
-	Requesters  []string // group names
-	Approvers   []string // group names
-	AutoApprove bool
+	// MaxTotalDuration caps a grant with all its extensions (policy key
+	// max_total_duration; 0: twice MaxDuration, see MaxTotal).
+	MaxTotalDuration time.Duration
+	// MaxStartDelay is how far ahead a request's start_at may be (policy
+	// key max_start_delay; 0: DefaultMaxStartDelay, see StartDelay).
+	MaxStartDelay time.Duration
+	Requesters    []string // group names
+	Approvers     []string // group names
+	AutoApprove   bool
 	// SlackChannel is where requests for this resource are posted for
 	// approval (policy key slack_channel): a channel ID or #name. Empty
 	// means the tier's or the policy's default.
@@ -145,6 +151,28 @@ type Resource struct {
 	RequireMFA []string
 	// Line is where the resource is defined in its policy file.
 	Line int
+}
+
+// DefaultMaxStartDelay is how far ahead a start_at may be when the
+// resource sets no max_start_delay.
+const DefaultMaxStartDelay = 7 * 24 * time.Hour
+
+// MaxTotal is the longest a grant of r may last with its extensions:
+// max_total_duration, else twice max_duration.
+func (r *Resource) MaxTotal() time.Duration {
+	if r.MaxTotalDuration > 0 {
+		return r.MaxTotalDuration
+	}
+	return 2 * r.MaxDuration
+}
+
+// StartDelay is how far ahead of now a request's start_at may be:
+// max_start_delay, else DefaultMaxStartDelay.
+func (r *Resource) StartDelay() time.Duration {
+	if r.MaxStartDelay > 0 {
+		return r.MaxStartDelay
+	}
+	return DefaultMaxStartDelay
 }
 
 // NewPolicy indexes a policy. The inputs must already be valid (see

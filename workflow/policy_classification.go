@@ -48,6 +48,7 @@ type resourceExtras struct {
 	requireMFA        *[]string
 	ownReviewTimeout  bool
 	ownMaxDuration    bool
+	maxTotalDuration  *yaml.Node
 }
 
 // errorAt reports a problem at n's line and column.
@@ -178,6 +179,10 @@ func (d *policyDecoder) applyLevelsAndTiers(p *Policy) {
 				label, FormatDuration(r.MaxDuration), FormatDuration(ld.MaxDuration), r.Classification)
 		case !x.ownMaxDuration:
 			d.errorf(x.node, "%s has no max_duration (a Go duration like 2h)", label)
+		}
+		if x.maxTotalDuration != nil && r.MaxTotalDuration > 0 && r.MaxTotalDuration < r.MaxDuration {
+			d.errorAt(x.maxTotalDuration, "%s has max_total_duration %s, shorter than its max_duration %s; it caps a grant with its extensions, so it must be at least max_duration",
+				label, FormatDuration(r.MaxTotalDuration), FormatDuration(r.MaxDuration))
 		}
 		ts := p.TierSettings[r.Tier]
 		if !x.ownReviewTimeout {

@@ -41,6 +41,9 @@ type ResourceSummary struct {
 	BreakGlass string `json:"break_glass,omitempty"`
 	// RequireMFA are the actions that need a second factor (mfa.go).
 	RequireMFA []string `json:"require_mfa,omitempty"`
+	// Extension and scheduled-start limits, when the resource sets them.
+	MaxTotalDuration string `json:"max_total_duration,omitempty"`
+	MaxStartDelay    string `json:"max_start_delay,omitempty"`
 }
 
 // SummarizePolicy returns p's summary.
@@ -67,6 +70,12 @@ func SummarizePolicy(p *Policy) PolicySummary {
 		}
 		if r.ReviewTimeout > 0 {
 			rs.ReviewTimeout = FormatDuration(r.ReviewTimeout)
+		}
+		if r.MaxTotalDuration > 0 {
+			rs.MaxTotalDuration = FormatDuration(r.MaxTotalDuration)
+		}
+		if r.MaxStartDelay > 0 {
+			rs.MaxStartDelay = FormatDuration(r.MaxStartDelay)
 		}
 		switch {
 		case r.TicketPattern != nil:
@@ -326,6 +335,8 @@ func diffResource(id string, o, n ResourceSummary) (ResourceChange, bool) {
 		{"classification", o.Classification, n.Classification},
 		{"ticket", o.TicketRule, n.TicketRule},
 		{"break_glass", o.BreakGlass, n.BreakGlass},
+		{"max_total_duration", o.MaxTotalDuration, n.MaxTotalDuration},
+		{"max_start_delay", o.MaxStartDelay, n.MaxStartDelay},
 	} {
 		if kv.from != kv.to {
 			c.Settings = append(c.Settings, StringChange{Key: kv.key, From: kv.from, To: kv.to})

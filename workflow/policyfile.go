@@ -461,6 +461,11 @@ func (d *policyDecoder) resource(n *yaml.Node) (*Resource, []groupRef) {
 			x.maxDuration, x.ownMaxDuration = v, true
 			r.MaxDuration = d.duration(v, "max_duration")
 		},
+		"max_total_duration": func(v *yaml.Node) {
+			x.maxTotalDuration = v
+			r.MaxTotalDuration = d.duration(v, "max_total_duration")
+		},
+		"max_start_delay": func(v *yaml.Node) { r.MaxStartDelay = d.duration(v, "max_start_delay") },
 		"classification":  func(v *yaml.Node) { d.classification(v, r, x) },
 		"purposes":        func(v *yaml.Node) { r.Purposes = d.purposes(v) },
 		"ticket_required": func(v *yaml.Node) { r.TicketRequired = d.boolean(v, "ticket_required") },

@@ -11,6 +11,9 @@ import (
 type RequestDetail struct {
 	*Request
 	History []*AuditRecord
+	// Extensions are the requests that extend this grant, newest first
+	// (pending, extended, denied...).
+	Extensions []*Request
 }
 
 // Get returns one request with its approvals and history, if who may see
@@ -33,7 +36,13 @@ func (s *Service) Get(ctx context.Context, who Principal, id string) (*RequestDe
 	if err != nil {
 		return nil, err
 	}
-	return &RequestDetail{Request: req, History: hist}, nil
+	d := &RequestDetail{Request: req, History: hist}
+	if !req.IsExtension() && req.ApprovedAt != nil {
+		if d.Extensions, _, err = s.store.ListRequests(ctx, RequestQuery{All: true, Extends: req.ID, Limit: MaxPageSize}); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // MaxPageSize bounds every listing.

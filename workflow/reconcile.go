@@ -198,7 +198,7 @@ func (j judgement) fine() bool { return j.endReason == "" && len(j.withdraw) == 
 func judge(ctx context.Context, ps *people, pol *Policy, c cause, req *Request, now time.Time) (judgement, error) {
 	var j judgement
 	st := req.EffectiveState(now)
-	if st != StatePending && st != StateApproved {
+	if st != StatePending && st != StateApproved && st != StateScheduled {
 		return j, nil // the sweeper ends lapsed requests
 	}
 	res, _ := pol.Resource(req.Resource)
@@ -211,7 +211,10 @@ func judge(ctx context.Context, ps *people, pol *Policy, c cause, req *Request, 
 	}
 	if res != nil && len(res.Conditions) > 0 && !(req.Emergency && res.BreakGlass != nil && res.BreakGlass.SkipConditions) {
 		start := now
-		if req.ApprovedAt != nil {
+		switch {
+		case req.StartAt != nil:
+			start = *req.StartAt // a scheduled start: access begins (or began) then
+		case req.ApprovedAt != nil:
 			start = *req.ApprovedAt
 		}
 		if j.endReason = conditionsRefusal(res.Conditions, conditionInput{pol: pol, requester: requester, req: req, res: res, start: start, now: now}); j.endReason != "" {
@@ -385,7 +388,7 @@ func (s *Service) Reconcile(ctx context.Context, trigger string) (ReconcileResul
 	pol := s.Policy()
 	c := cause{trigger: trigger}
 	var total ReconcileResult
-	for _, st := range []State{StateApproved, StatePending} {
+	for _, st := range []State{StateApproved, StateScheduled, StatePending} {
 		r, err := s.sweepOpen(ctx, pol, c, RequestQuery{State: st})
 		total.add(r)
 		if err != nil {
@@ -412,6 +415,7 @@ func (s *Service) ReconcilePeople(ctx context.Context, changes []PersonChange) (
 	for email := range c.people {
 		for _, q := range []RequestQuery{
 			{State: StateApproved, Requester: email},
+			{State: StateScheduled, Requester: email},
 			{State: StatePending, Requester: email},
 			{State: StatePending, ApprovedBy: email}, // their votes on others' requests
 		} {

@@ -43,7 +43,7 @@ func PlanReconcile(ctx context.Context, r Reader, pol *Policy, trigger string, n
 	plan := ReconcilePlan{Ends: []PlannedEnd{}, Withdrawals: []PlannedWithdrawal{}}
 	ps := &people{r: r, seen: map[string]Principal{}}
 	c := cause{trigger: trigger}
-	for _, st := range []State{StateApproved, StatePending} {
+	for _, st := range []State{StateApproved, StateScheduled, StatePending} {
 		q := RequestQuery{State: st, All: true, Limit: MaxPageSize, OpenAt: now}
 		for {
 			reqs, next, err := r.ListRequests(ctx, q)

@@ -25,7 +25,7 @@ type Request struct {
 	UpdatedAt      time.Time
 	ReviewDeadline time.Time  // a pending request times out here
 	ApprovedAt     *time.Time // set when the request becomes approved
-	ExpiresAt      *time.Time // ApprovedAt + Duration
+	ExpiresAt      *time.Time // ApprovedAt (or StartAt) + Duration + Extended
 	EndedAt        *time.Time // when it stopped being pending or live
 	EndedBy        string     // who ended it (a person, or "system")
 	EndReason      string     // the deny, cancel or revoke reason
@@ -39,6 +39,17 @@ type Request struct {
 	// approver. Review is its post-hoc review (nil on other requests).
 	Emergency bool
 	Review    *EmergencyReview
+	// StartAt, when set, is when approved access begins (a scheduled
+	// start): approval makes the request scheduled, and the sweeper
+	// activates it at StartAt. nil: at approval.
+	StartAt *time.Time
+	// Extends is the id of the live grant this request extends ("" for
+	// a request of its own). An extension never grants access itself: its
+	// approval moves the original's ExpiresAt forward.
+	Extends string
+	// Extended is how much approved extensions have added to this grant
+	// (Duration + Extended is its whole length).
+	Extended time.Duration
 	// Notices tell the person who just wrote to the request what was
 	// masked in their text ("a card number in your reason was masked").
 	// Set by Submit, Approve, Deny, Cancel and Revoke on the request they
@@ -77,6 +88,27 @@ func (r *Request) EffectiveState(now time.Time) State {
 		return StateTimedOut
 	}
 	return r.State
+}
+
+// IsExtension reports whether the request extends another.
+func (r *Request) IsExtension() bool { return r.Extends != "" }
+
+// Total is the grant's whole length: its duration and every extension
+// approved since.
+func (r *Request) Total() time.Duration { return r.Duration + r.Extended }
+
+// GrantTarget is the state the approval that completes req's quorum (or
+// its auto-approval) at now leads to: extended for an extension,
+// scheduled while its start_at is ahead, approved otherwise. It picks the
+// row of the state table (NextTo).
+func GrantTarget(req *Request, now time.Time) State {
+	switch {
+	case req.IsExtension():
+		return StateExtended
+	case req.StartAt != nil && now.Before(*req.StartAt):
+		return StateScheduled
+	}
+	return StateApproved
 }
 
 // Live reports whether the request grants access at now.
@@ -133,6 +165,10 @@ type AuditRecord struct {
 	Reason    string // reason, comment or outcome
 	// Purpose is the request's purpose, on its submit record.
 	Purpose string
+	// Source is the way in the action came: api, web, slack, cli, mcp,
+	// scim or system (source.go). The store fills it from the context
+	// when it is empty.
+	Source string
 	// Auth and MFA say how the person behind a decision was verified
 	// (AuthSession, AuthToken, AuthSlack; MFAWebAuthn, MFAOIDC, MFANone);
 	// "" on records that are not a person's decision.

@@ -29,6 +29,35 @@ type SubmitInput struct {
 	// Emergency asks for break-glass access: live at once, with no
 	// approver, for members of the resource's break_glass groups.
 	Emergency bool
+	// StartAt, when set, is when access should begin (a scheduled start):
+	// at most the resource's max_start_delay ahead, not in the past (a
+	// StartSkew of clock difference is forgiven and means "now").
+	StartAt *time.Time
+}
+
+// StartSkew is how far in the past a start_at may be and still be taken
+// as "now": clocks differ.
+const StartSkew = time.Minute
+
+// CheckStartAt applies the rules on a scheduled start for res at now: it
+// returns the start (nil for "at approval": none asked, or one within
+// StartSkew of now) or CodePolicy when it is too far in the past or more
+// than max_start_delay ahead.
+func CheckStartAt(res *Resource, startAt *time.Time, now time.Time) (*time.Time, error) {
+	if startAt == nil || startAt.IsZero() {
+		return nil, nil
+	}
+	at := startAt.UTC().Truncate(time.Microsecond)
+	switch {
+	case at.Before(now.Add(-StartSkew)):
+		return nil, Errorf(CodePolicy, "start_at %s is in the past", at.Format(time.RFC3339))
+	case !at.After(now):
+		return nil, nil
+	case at.Sub(now) > res.StartDelay():
+		return nil, Errorf(CodePolicy, "start_at %s is more than the max_start_delay of %s ahead for %s",
+			at.Format(time.RFC3339), FormatDuration(res.StartDelay()), res.ID)
+	}
+	return &at, nil
 }
 
 // CheckSubmission applies the rules for asking: the resource exists and the

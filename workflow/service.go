@@ -222,14 +222,25 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			return err
 		}
 		if in.Emergency {
+			if in.StartAt != nil && !in.StartAt.IsZero() {
+				return Errorf(CodePolicy, "emergency access starts now: leave start_at empty")
+			}
 			if err := s.checkMFA(who, nil, res, MFABreakGlass, now); err != nil {
 				return err
 			}
 		}
-		filed := &Request{Resource: res.ID, Reason: in.Reason, Ticket: in.Ticket, Purpose: in.Purpose, Duration: in.Duration}
+		startAt, err := CheckStartAt(res, in.StartAt, now)
+		if err != nil {
+			return err
+		}
+		start := now
+		if startAt != nil {
+			start = *startAt
+		}
+		filed := &Request{Resource: res.ID, Reason: in.Reason, Ticket: in.Ticket, Purpose: in.Purpose, Duration: in.Duration, StartAt: startAt}
 		skipConditions := in.Emergency && res.BreakGlass.SkipConditions
 		if !skipConditions {
-			if err := conditionsError(res.Conditions, conditionInput{pol: pol, requester: who, req: filed, res: res, start: now, now: now}); err != nil {
+			if err := conditionsError(res.Conditions, conditionInput{pol: pol, requester: who, req: filed, res: res, start: start, now: now}); err != nil {
 				return err
 			}
 		}
@@ -252,6 +263,7 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			UpdatedAt:         now,
 			ReviewDeadline:    now.Add(s.ReviewTimeoutFor(res)),
 			ViaSession:        pol.OnlyBySession(who, requesterGroups(res, in.Emergency)),
+			StartAt:           startAt,
 		}
 		changes := []Change{{Event: EventSubmit, Actor: who.Name(), From: StateNew, To: StatePending, Comment: in.Reason, At: now, Request: req}}
 		if in.Emergency {
@@ -261,7 +273,7 @@ func (s *Service) Submit(ctx context.Context, who Principal, in SubmitInput) (*R
 			}
 			changes = append(changes, c)
 		} else if res.AutoApprove {
-			t, err := Next(StatePending, EventAutoApprove, RoleSystem)
+			t, err := NextTo(StatePending, EventAutoApprove, GrantTarget(req, now), RoleSystem)
 			if err != nil {
 				return err
 			}
@@ -314,9 +326,18 @@ func (s *Service) closeLapsedOpen(ctx context.Context, tx Tx, requester, resourc
 	}
 	switch eff := open.EffectiveState(now); eff {
 	case StatePending:
-		return Errorf(CodeInvalidState, "you already have a pending request for %s (%s)", resource, open.ID)
+		e := Errorf(CodeInvalidState, "you already have a pending request for %s (%s)", resource, open.ID)
+		e.RequestID = open.ID
+		return e
+	case StateScheduled:
+		e := Errorf(CodeInvalidState, "you already have access to %s scheduled from %s (%s)", resource, open.StartAt.Format(time.RFC3339), open.ID)
+		e.RequestID = open.ID
+		return e
 	case StateApproved:
-		return Errorf(CodeInvalidState, "you already have access to %s until %s (%s)", resource, open.ExpiresAt.Format(time.RFC3339), open.ID)
+		e := Errorf(CodeAlreadyLive, "you already have access to %s until %s (%s); extend that grant instead of asking again",
+			resource, open.ExpiresAt.Format(time.RFC3339), open.ID)
+		e.RequestID = open.ID
+		return e
 	case StateExpired, StateTimedOut:
 		ev := EventExpire
 		if eff == StateTimedOut {
@@ -340,9 +361,17 @@ func requesterGroups(res *Resource, emergency bool) []string {
 	return res.Requesters
 }
 
+// grant approves req at now: it is live from now, or scheduled when its
+// start_at is still ahead, and expires its duration after it starts. An
+// approval that arrives after start_at makes it live at once, for its
+// whole duration.
 func grant(req *Request, now time.Time) {
-	req.State = StateApproved
-	at, exp := now, now.Add(req.Duration)
+	req.State = GrantTarget(req, now)
+	start := now
+	if req.State == StateScheduled {
+		start = *req.StartAt
+	}
+	at, exp := now, start.Add(req.Duration)
 	req.ApprovedAt, req.ExpiresAt = &at, &exp
 }
 
@@ -373,6 +402,9 @@ func (s *Service) decide(ctx context.Context, who Principal, id string, d decisi
 		}
 		if !who.Active() {
 			return disabledError(who)
+		}
+		if err := lockOriginalFirst(ctx, tx, id); err != nil {
+			return err
 		}
 		req, err := tx.LockRequest(ctx, id)
 		if err != nil {
@@ -454,7 +486,15 @@ func (s *Service) end(ctx context.Context, tx Tx, sn snapshot, req *Request, ev 
 	if err := tx.UpdateRequest(ctx, req, prev); err != nil {
 		return nil, err
 	}
-	return []Change{{Event: ev, Actor: who.Name(), From: t.From, To: t.To, Comment: reason, At: now, Request: req}}, nil
+	changes := []Change{{Event: ev, Actor: who.Name(), From: t.From, To: t.To, Comment: reason, At: now, Request: req}}
+	if t.From == StateApproved {
+		more, err := s.cancelExtensions(ctx, tx, []*Request{req}, now)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, more...)
+	}
+	return changes, nil
 }
 
 // Approve records who's approval. The approval that completes the quorum
@@ -471,7 +511,10 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 	}
 	return withNotices(notices)(s.decide(ctx, who, id, func(tx Tx, sn snapshot, req *Request, res *Resource, roles Role, now time.Time) ([]Change, error) {
 		from := req.EffectiveState(now)
-		t, requester, err := checkApprove(ctx, tx, sn, req, res, roles, now)
+		if err := lapsedGrant(ctx, tx, req, from, now); err != nil {
+			return nil, err
+		}
+		_, requester, err := checkApprove(ctx, tx, sn, req, res, roles, now)
 		if err != nil {
 			return nil, err
 		}
@@ -489,6 +532,7 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 		if err != nil {
 			return nil, err
 		}
+		var extend []Change // the grant's extend, when this approval applies an extension
 		a := Approval{Approver: sn.who.Email, Comment: comment, At: now, ViaSession: sn.pol.OnlyBySession(sn.who, res.Approvers)}
 		if err := tx.InsertApproval(ctx, req.ID, a); err != nil {
 			return nil, err
@@ -498,18 +542,42 @@ func (s *Service) Approve(ctx context.Context, who Principal, id, comment string
 		if QuorumMet(req) {
 			// Eligibility at activation time: the requester's conditions
 			// are judged again as access would begin.
-			if err := conditionsError(res.Conditions, conditionInput{pol: sn.pol, requester: requester, req: req, res: res, start: now, now: now}); err != nil {
+			start := now
+			if req.StartAt != nil && req.StartAt.After(now) {
+				start = *req.StartAt // judged for when access would begin
+			}
+			if err := conditionsError(res.Conditions, conditionInput{pol: sn.pol, requester: requester, req: req, res: res, start: start, now: now}); err != nil {
 				return nil, err
 			}
-			grant(req, now)
-			to = t.To
+			target := GrantTarget(req, now)
+			tt, err := NextTo(from, EventApprove, target, roles)
+			if err != nil {
+				return nil, err
+			}
+			if target == StateExtended {
+				// The grant was locked first (decide): the extension is
+				// applied in one compare-and-set on it, or not at all.
+				orig, err := tx.LockRequest(ctx, req.Extends)
+				if err != nil {
+					return nil, err
+				}
+				applied, err := applyExtension(ctx, tx, res, orig, req, sn.who, now)
+				if err != nil {
+					return nil, err
+				}
+				extend = applied
+			} else {
+				grant(req, now)
+			}
+			to = tt.To
 		}
 		prev := req.Version
 		req.UpdatedAt = now
 		if err := tx.UpdateRequest(ctx, req, prev); err != nil {
 			return nil, err
 		}
-		return append(changes, Change{Event: EventApprove, Actor: sn.who.Name(), From: from, To: to, Comment: comment, At: now, Request: req}), nil
+		changes = append(changes, Change{Event: EventApprove, Actor: sn.who.Name(), From: from, To: to, Comment: comment, At: now, Request: req})
+		return append(changes, extend...), nil
 	}))
 }
 
@@ -652,10 +720,15 @@ func withNotices(notices []string) func(*Request, error) (*Request, error) {
 	}
 }
 
-// SweepResult counts what one sweep ended.
+// SweepResult counts what one sweep ended and started.
 type SweepResult struct {
 	Expired  int
 	TimedOut int
+	// Activated counts the scheduled grants that became live.
+	Activated int
+	// ExtensionsCancelled counts the pending extensions of grants that
+	// expired.
+	ExtensionsCancelled int
 }
 
 // Sweep expires approved requests past expires_at and times out pending
@@ -665,6 +738,12 @@ type SweepResult struct {
 func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	var res SweepResult
 	now := s.now()
+	// Scheduled grants due are activated first, in the same sweep as the
+	// expiries, so that activation lags start_at no more than expiry lags
+	// expires_at (and one whose whole window passed expires right after).
+	if err := s.activateDue(ctx, now, &res); err != nil {
+		return res, err
+	}
 	for _, step := range []struct {
 		ev    Event
 		count *int
@@ -688,6 +767,14 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 				changes := make([]Change, len(reqs))
 				for i, r := range reqs {
 					changes[i] = Change{Event: t.Event, Actor: System.Name(), From: t.From, To: t.To, At: now, Request: r}
+				}
+				if t.From == StateApproved && len(reqs) > 0 {
+					more, err := s.cancelExtensions(ctx, tx, reqs, now)
+					if err != nil {
+						return err
+					}
+					res.ExtensionsCancelled += len(more)
+					changes = append(changes, more...)
 				}
 				return s.record(ctx, tx, changes)
 			})

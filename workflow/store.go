@@ -46,6 +46,10 @@ type Tx interface {
 	// where the database has it). CodeNotFound if there is none.
 	LockRequest(ctx context.Context, id string) (*Request, error)
 	InsertRequest(ctx context.Context, r *Request) error
+	// ExtendsOf returns the id of the grant request id extends ("" when it
+	// is a request of its own, or unknown), without locking: that never
+	// changes once stored.
+	ExtendsOf(ctx context.Context, id string) (string, error)
 	// UpdateRequest writes r's mutable fields if the stored version is
 	// still prevVersion, and sets r.Version to the new version. A changed
 	// version is CodeConflict: someone else wrote first.
@@ -84,6 +88,18 @@ type Tx interface {
 	// RaiseFlag records an anomaly flag under its key, once: false when it
 	// was recorded before.
 	RaiseFlag(ctx context.Context, a SecurityAlert, now time.Time) (bool, error)
+	// ExtendGrant writes r's ExpiresAt and Extended in one compare-and-set
+	// that succeeds only if the stored request is still prevVersion,
+	// approved and not expired at now; otherwise CodeInvalidState naming
+	// the state it is in. It sets r.Version to the new version.
+	ExtendGrant(ctx context.Context, r *Request, prevVersion int64, now time.Time) error
+	// CancelExtensions cancels (by "system", with reason) the pending
+	// extensions of the grants ids and returns them.
+	CancelExtensions(ctx context.Context, ids []string, now time.Time, reason string) ([]*Request, error)
+	// ActivateDue moves up to limit scheduled requests whose start_at is at
+	// or before now to approved, skipping rows another transaction holds
+	// (as EndDue), and returns them.
+	ActivateDue(ctx context.Context, now time.Time, limit int) ([]*Request, error)
 	// AppendAudit appends records to the audit log, in order.
 	AppendAudit(ctx context.Context, recs ...*AuditRecord) error
 	// Enqueue adds jobs to the persisted work queue; they become visible to
@@ -101,6 +117,8 @@ type RequestQuery struct {
 	State     State
 	Requester string
 	Resource  string
+	// Extends keeps only the extensions of this grant.
+	Extends string
 	// Visibility: unless All, only requests by Viewer or for one of
 	// ViewerResources are returned (with Viewer empty, only those for one
 	// of ViewerResources).
