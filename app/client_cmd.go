@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/client"
+	"github.com/jitaccess/jitaccess/workflow"
 )
 
 // The client commands talk to a running server over its API, as the
@@ -119,7 +120,7 @@ var clientCommands = map[string]func(f *flagSet) clientFunc{
 // requestCmd is `jitaccess request RESOURCE --for DURATION --reason TEXT
 // [--ticket T] [--purpose P] [--wait]`.
 func requestCmd(f *flagSet) clientFunc {
-	const use = `request RESOURCE --for DURATION --reason TEXT [--ticket T] [--purpose P] [--start TIME] [--wait]`
+	const use = `request RESOURCE --for DURATION --reason TEXT [--ticket T] [--purpose P] [--start TIME] [--emergency] [--wait]`
 	var in client.NewRequest
 	var wait bool
 	var poll time.Duration
@@ -128,6 +129,7 @@ func requestCmd(f *flagSet) clientFunc {
 	f.StringVar(&in.Ticket, "ticket", "", "the ticket or case the access is for")
 	f.StringVar(&in.Purpose, "purpose", "", "the purpose, where the resource lists purposes")
 	f.StringVar(&in.StartAt, "start", "", "start the access later, at this RFC 3339 time (2026-12-03T09:00:00Z)")
+	f.BoolVar(&in.Emergency, "emergency", false, "break-glass: access at once with no approver, for the resource's break_glass groups; alerted and reviewed after")
 	f.BoolVar(&wait, "wait", false, "wait until the request is decided; the exit code says how it ended")
 	f.DurationVar(&poll, "poll-interval", 2*time.Second, "how often --wait asks the server")
 	return func(ctx context.Context, r clientRun) (int, error) {
@@ -403,8 +405,15 @@ func printRequests(r clientRun, reqs []client.Request) error {
 		case q.ExtendedSeconds > 0:
 			dur += fmt.Sprintf(" (+%s)", time.Duration(q.ExtendedSeconds)*time.Second)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d of %d\t%s\n", q.ID, q.State, q.Resource, q.Requester,
-			dur, counting(&q), q.RequiredApprovals, when(&q, now))
+		state, whenText := string(q.State), when(&q, now)
+		if q.Emergency {
+			state += " EMERGENCY" // break-glass: live with no approver
+		}
+		if rv := q.Review; rv != nil && rv.State == workflow.ReviewOpen {
+			whenText += " · " + rv.Countdown + " · " + rv.Progress
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d of %d\t%s\n", q.ID, state, q.Resource, q.Requester,
+			dur, counting(&q), q.RequiredApprovals, whenText)
 	}
 	return tw.Flush()
 }

@@ -19,12 +19,14 @@ const clientPolicy = `admins: [root@example.com]
 groups:
   agents: [alice@example.com]
   managers: [carol@example.com, dave@example.com]
+  oncall: [root@example.com]
 resources:
   - id: crm-notes
     tier: medium
     max_duration: 1h
     requesters: [agents]
     approvers: [managers]
+    break_glass: {groups: [oncall], max_duration: 30m}
   - id: payments
     tier: high
     max_duration: 1h
@@ -251,5 +253,18 @@ func TestClientErrors(t *testing.T) {
 	t.Setenv("JITACCESS_URL", "ftp://example.com")
 	if code := app.Main(context.Background(), []string{"grants"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "not an http") {
 		t.Fatalf("bad URL: %d %q", code, errb.String())
+	}
+}
+
+// TestClientEmergency: `request --emergency` is break-glass from the
+// terminal, and listings mark it with its review countdown.
+func TestClientEmergency(t *testing.T) {
+	e := newClientEnv(t, store.SQLite, app.Config{})
+	out := e.must(t, "root", "request", "crm-notes", "--for", "30m", "--reason", "INC-9: prod is down", "--emergency")
+	if !strings.Contains(out, "approved EMERGENCY") || !strings.Contains(out, "review due in") || !strings.Contains(out, "0 of 1 sign-offs") {
+		t.Fatalf("emergency request:\n%s", out)
+	}
+	if out := e.must(t, "root", "grants", "--mine"); !strings.Contains(out, "EMERGENCY") {
+		t.Fatalf("grants:\n%s", out)
 	}
 }

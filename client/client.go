@@ -87,6 +87,9 @@ type NewRequest struct {
 	Purpose  string `json:"purpose,omitempty"`
 	// StartAt (RFC 3339) schedules the access to start later.
 	StartAt string `json:"start_at,omitempty"`
+	// Emergency asks for break-glass access (live at once, reviewed
+	// after), for members of the resource's break_glass groups.
+	Emergency bool `json:"emergency,omitempty"`
 }
 
 // Page is one page of a listing.
