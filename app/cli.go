@@ -14,12 +14,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jitaccess/jitaccess/client"
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/store"
-	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -67,7 +65,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
-	client.UserAgent = web.CLIUserAgent + Version
 	if cmd != "serve" {
 		// What the commands write to the audit log themselves (tokens,
 		// exports, prunes) came from the command line.

@@ -18,11 +18,6 @@ import (
 	"github.com/jitaccess/jitaccess/web"
 )
 
-// UserAgent is sent with every call; the server records calls that carry
-// web.CLIUserAgent as coming from the command line (audit source cli).
-// The command line sets it with its version.
-var UserAgent = web.CLIUserAgent + "dev"
-
 // Request is a request as the API returns it.
 type Request = web.RequestJSON
 
@@ -31,7 +26,14 @@ type Client struct {
 	base  *url.URL
 	token string
 	http  *http.Client
+	// ua is sent as the User-Agent; the server records calls that carry
+	// web.CLIUserAgent as coming from the command line (audit source cli).
+	ua string
 }
+
+// SetUserAgent names the client to the server (the command line: its
+// version after web.CLIUserAgent).
+func (c *Client) SetUserAgent(ua string) { c.ua = ua }
 
 // New returns a client for the server at baseURL (scheme and host, with
 // an optional path prefix) that authenticates with token. A nil hc takes
@@ -47,7 +49,7 @@ func New(baseURL, token string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: u, token: token, http: hc}, nil
+	return &Client{base: u, token: token, http: hc, ua: web.CLIUserAgent + "dev"}, nil
 }
 
 // Error is an error answer of the API: its HTTP status and the
@@ -206,7 +208,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, header h
 		}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("User-Agent", UserAgent)
+	req.Header.Set("User-Agent", c.ua)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
