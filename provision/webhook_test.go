@@ -158,7 +158,10 @@ func TestRemovalKeepsFailing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e, rc := newWebhookEnv(t, db, 2*time.Second)
 		e.pipeline.FailAfter = 2
-		e.runner.BaseBackoff = time.Hour // only the sweeper can bring it back soon
+		// Only the sweeper can bring it back soon: the env's runner caps
+		// backoff at 50 ms, which would make the retry due at once on a
+		// slow machine.
+		e.runner.BaseBackoff, e.runner.MaxBackoff = time.Hour, time.Hour
 		ctx := context.Background()
 		req := e.approve(t, alice, "crm-payments")
 		e.runUntil(t, "the grant to be applied", func() bool { return e.status(t, req.ID).Status == provision.StatusApplied })
