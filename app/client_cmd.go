@@ -149,14 +149,21 @@ func requestCmd(f *flagSet) clientFunc {
 		if err != nil {
 			return 0, err
 		}
-		for _, n := range req.Notices {
-			fmt.Fprintln(r.stderr, "note:", n)
-		}
-		if !wait {
-			return 0, printRequest(r, req)
-		}
-		return waitFor(ctx, r, req, poll)
+		return answer(ctx, r, req, wait, poll)
 	}
+}
+
+// answer shows a request the command just wrote: what the server masked
+// in its text, then the request; with wait, it follows the request until
+// it is decided and returns the exit code of how it ended.
+func answer(ctx context.Context, r clientRun, req *client.Request, wait bool, poll time.Duration) (int, error) {
+	for _, n := range req.Notices {
+		fmt.Fprintln(r.stderr, "note:", n)
+	}
+	if !wait {
+		return 0, printRequest(r, req)
+	}
+	return waitFor(ctx, r, req, poll)
 }
 
 // extendCmd is `jitaccess extend ID --for DURATION --reason TEXT
@@ -184,13 +191,7 @@ func extendCmd(f *flagSet) clientFunc {
 		if err != nil {
 			return 0, err
 		}
-		for _, n := range ext.Notices {
-			fmt.Fprintln(r.stderr, "note:", n)
-		}
-		if !wait {
-			return 0, printRequest(r, ext)
-		}
-		return waitFor(ctx, r, ext, poll)
+		return answer(ctx, r, ext, wait, poll)
 	}
 }
 
@@ -370,10 +371,7 @@ func decideCmd(verb, use, textFlag string, required bool) func(f *flagSet) clien
 			if err != nil {
 				return 0, err
 			}
-			for _, n := range req.Notices {
-				fmt.Fprintln(r.stderr, "note:", n)
-			}
-			return 0, printRequest(r, req)
+			return answer(ctx, r, req, false, 0)
 		}
 	}
 }

@@ -146,17 +146,10 @@ func policyDiffCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	f.common(&c, "")
 	var asJSON bool
 	f.BoolVar(&asJSON, "json", false, "print JSON instead of text")
-	// The files come first in the usage, the flags after: parse between
-	// the positional arguments too.
-	var files []string
-	for rest := args; ; {
-		if err := f.parse(rest); err != nil {
-			return usageError(stderr, "policy diff", err)
-		}
-		if rest = f.Args(); len(rest) == 0 {
-			break
-		}
-		files, rest = append(files, rest[0]), rest[1:]
+	// The files come first in the usage, the flags after.
+	files, err := parseMixed(f, args)
+	if err != nil {
+		return usageError(stderr, "policy diff", err)
 	}
 	if len(files) != 2 {
 		fmt.Fprintln(stderr, "usage: jitaccess policy diff OLD.yaml NEW.yaml [--database URL] [--json]")

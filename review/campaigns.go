@@ -145,7 +145,7 @@ func (s *Service) openRun(ctx context.Context, pol *workflow.Policy, c workflow.
 				return err
 			}
 		}
-		reminded, err = s.queueReminders(ctx, tx, pol, c, run, remindOpen)
+		reminded, err = s.queueReminders(ctx, tx, pol, c, run, remindOpen, run.OpenedAt)
 		return err
 	})
 	return opened, len(scopes), reminded, err
@@ -160,14 +160,14 @@ func (s *Service) remind(ctx context.Context, pol *workflow.Policy, c workflow.R
 		if err != nil || !won {
 			return err
 		}
-		run.OpenedAt = now
-		n, err = s.queueReminders(ctx, tx, pol, c, run, stage)
+		n, err = s.queueReminders(ctx, tx, pol, c, run, stage, now)
 		return err
 	})
 	return n, err
 }
 
-func (s *Service) queueReminders(ctx context.Context, tx Tx, pol *workflow.Policy, c workflow.ReviewCampaign, run CampaignRun, stage int) (int, error) {
+// queueReminders queues the reminders of one stage of run, due at.
+func (s *Service) queueReminders(ctx context.Context, tx Tx, pol *workflow.Policy, c workflow.ReviewCampaign, run CampaignRun, stage int, at time.Time) (int, error) {
 	if s.opts.ReminderJob == nil {
 		return 0, nil
 	}
@@ -186,7 +186,7 @@ func (s *Service) queueReminders(ctx context.Context, tx Tx, pol *workflow.Polic
 		prevEnd.Format("2006-01-02"), run.DueAt.Format("2006-01-02 15:04 MST"))
 	var jobs []workflow.Job
 	for _, to := range pol.CampaignReviewers(c) {
-		j, err := s.opts.ReminderJob(Reminder{To: to, Key: "campaign:" + c.Name, Text: text, At: run.OpenedAt})
+		j, err := s.opts.ReminderJob(Reminder{To: to, Key: "campaign:" + c.Name, Text: text, At: at})
 		if err != nil {
 			return 0, err
 		}

@@ -22,10 +22,7 @@ const maxErrorLen = 2000
 // row, so that the writes of an earlier claim of the same job are fenced
 // off (see queue.Store).
 func (d *DB) Claim(ctx context.Context, q string, limit int, lease time.Duration, now time.Time) ([]queue.Job, error) {
-	lock := ""
-	if d.kind == Postgres {
-		lock = "FOR UPDATE SKIP LOCKED"
-	}
+	lock := skipLocked(d.kind)
 	// A job waits while an earlier pending job with the same key exists,
 	// whether that one is running, leased or waiting for its retry.
 	// "attempts >= 0" is always true; it matches jobs_due_idx's predicate

@@ -350,43 +350,42 @@ func (t *tx) ExtendGrant(ctx context.Context, req *workflow.Request, prevVersion
 func (t *tx) CancelExtensions(ctx context.Context, ids []string, now time.Time, reason string) ([]*workflow.Request, error) {
 	var out []*workflow.Request
 	err := inChunks(ids, func(valid []string) error {
-		var rows []requestRow
-		err := t.ctx(ctx).Raw(`UPDATE requests
+		reqs, err := t.updateReturning(ctx, `UPDATE requests
 			SET state = ?, version = version + 1, updated_at = ?, ended_at = ?, ended_by = 'system', end_reason = ?
 			WHERE extends IN ? AND state = ?
-			RETURNING *`, string(workflow.StateCancelled), now, now, reason, valid, string(workflow.StatePending)).Scan(&rows).Error
-		if err != nil {
-			return mapError(err)
-		}
-		reqs := make([]*workflow.Request, len(rows))
-		for i, row := range rows {
-			reqs[i] = row.toRequest()
-		}
-		if err := t.attachApprovals(ctx, reqs...); err != nil {
-			return err
-		}
+			RETURNING *`, string(workflow.StateCancelled), now, now, reason, valid, string(workflow.StatePending))
 		out = append(out, reqs...)
-		return nil
+		return err
 	})
 	return out, err
 }
 
 func (t *tx) ActivateDue(ctx context.Context, now time.Time, limit int) ([]*workflow.Request, error) {
-	lock := ""
-	if t.kind == Postgres {
-		lock = "FOR UPDATE SKIP LOCKED"
-	}
 	// As EndDue: the inner SELECT picks due rows no other sweeper holds;
 	// the outer state check makes the update a compare-and-set.
 	query := fmt.Sprintf(`UPDATE requests
 		SET state = ?, version = version + 1, updated_at = ?
 		WHERE id IN (SELECT id FROM requests WHERE state = ? AND start_at <= ? ORDER BY start_at, id LIMIT ? %s)
 		  AND state = ?
-		RETURNING *`, lock)
+		RETURNING *`, skipLocked(t.kind))
+	return t.updateReturning(ctx, query, string(workflow.StateApproved), now, string(workflow.StateScheduled), now, limit,
+		string(workflow.StateScheduled))
+}
+
+// skipLocked ends an inner SELECT of rows to claim so that it passes over
+// rows another transaction holds (PostgreSQL; SQLite has one writer).
+func skipLocked(k Kind) string {
+	if k == Postgres {
+		return "FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
+// updateReturning runs an UPDATE of requests … RETURNING * and returns the
+// requests it changed, with their approvals.
+func (t *tx) updateReturning(ctx context.Context, query string, args ...any) ([]*workflow.Request, error) {
 	var rows []requestRow
-	err := t.ctx(ctx).Raw(query, string(workflow.StateApproved), now, string(workflow.StateScheduled), now, limit,
-		string(workflow.StateScheduled)).Scan(&rows).Error
-	if err != nil {
+	if err := t.ctx(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
 		return nil, mapError(err)
 	}
 	reqs := make([]*workflow.Request, len(rows))
@@ -438,30 +437,14 @@ func (t *tx) EndDue(ctx context.Context, from, to workflow.State, now time.Time,
 	if from == workflow.StatePending {
 		due = "review_deadline"
 	}
-	lock := ""
-	if t.kind == Postgres {
-		lock = "FOR UPDATE SKIP LOCKED"
-	}
 	// The inner SELECT picks due rows no other sweeper holds; the outer
 	// state check makes the update a compare-and-set all the same.
 	query := fmt.Sprintf(`UPDATE requests
 		SET state = ?, version = version + 1, updated_at = ?, ended_at = %[1]s, ended_by = 'system', end_reason = ''
 		WHERE id IN (SELECT id FROM requests WHERE state = ? AND %[1]s <= ? ORDER BY %[1]s, id LIMIT ? %[2]s)
 		  AND state = ?
-		RETURNING *`, due, lock)
-	var rows []requestRow
-	err := t.ctx(ctx).Raw(query, string(to), now, string(from), now, limit, string(from)).Scan(&rows).Error
-	if err != nil {
-		return nil, mapError(err)
-	}
-	reqs := make([]*workflow.Request, len(rows))
-	for i, row := range rows {
-		reqs[i] = row.toRequest()
-	}
-	if err := t.attachApprovals(ctx, reqs...); err != nil {
-		return nil, err
-	}
-	return reqs, nil
+		RETURNING *`, due, skipLocked(t.kind))
+	return t.updateReturning(ctx, query, string(to), now, string(from), now, limit, string(from))
 }
 
 func (t *tx) Enqueue(ctx context.Context, jobs ...workflow.Job) error {

@@ -42,10 +42,20 @@ func (s *Server) createRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.created(c, req)
+}
+
+// created answers a request just filed: 201 with its Location.
+func (s *Server) created(c echo.Context, req *workflow.Request) error {
 	c.Response().Header().Set("Location", "/api/v1/requests/"+req.ID)
+	return s.writeRequest(c, http.StatusCreated, req)
+}
+
+// writeRequest answers with one request and its provisioning status.
+func (s *Server) writeRequest(c echo.Context, status int, req *workflow.Request) error {
 	out := requestJSON(req)
 	s.attachProvisioning(c.Request().Context(), principal(c), &out)
-	return c.JSON(http.StatusCreated, out)
+	return c.JSON(status, out)
 }
 
 type extendRequestBody struct {
@@ -67,10 +77,7 @@ func (s *Server) extendRequest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set("Location", "/api/v1/requests/"+req.ID)
-	out := requestJSON(req)
-	s.attachProvisioning(c.Request().Context(), principal(c), &out)
-	return c.JSON(http.StatusCreated, out)
+	return s.created(c, req)
 }
 
 // GET /api/v1/requests
@@ -152,9 +159,7 @@ func (s *Server) decision(do func(ctx context.Context, who workflow.Principal, i
 		if err != nil {
 			return err
 		}
-		out := requestJSON(req)
-		s.attachProvisioning(c.Request().Context(), principal(c), &out)
-		return c.JSON(http.StatusOK, out)
+		return s.writeRequest(c, http.StatusOK, req)
 	}
 }
 

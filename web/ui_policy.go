@@ -65,26 +65,13 @@ func (u *ui) policy(c echo.Context) error {
 	}
 	slices.SortFunc(d.Groups, func(a, b policyGroup) int { return compareStrings(a.Name, b.Name) })
 	for _, r := range pol.Resources {
-		d.Resources = append(d.Resources, policyResource{Resource: r, RequesterPeople: groupPeople(pol, r.Requesters), ApproverPeople: pol.ApproverEmails(r)})
+		d.Resources = append(d.Resources, policyResource{Resource: r, RequesterPeople: pol.GroupMembers(r.Requesters), ApproverPeople: pol.ApproverEmails(r)})
 		if len(r.Fields) > 0 {
 			d.Views = append(d.Views, pol.Matrix(r))
 		}
 	}
 	v.Data = d
 	return u.render(c, http.StatusOK, "policy", v)
-}
-
-func groupPeople(pol *workflow.Policy, groups []string) []string {
-	var out []string
-	for _, g := range groups {
-		for _, e := range pol.Groups[g] {
-			if !slices.Contains(out, e) {
-				out = append(out, e)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 func compareStrings(a, b string) int {

@@ -231,7 +231,7 @@ func (u *ui) campaignReminders(c echo.Context, me *viewer) []string {
 			continue
 		}
 		when := "in " + humanDuration(r.DueAt.Sub(now).Round(time.Hour))
-		if !now.Before(r.DueAt) {
+		if r.Overdue(now) {
 			when = "overdue by " + humanDuration(now.Sub(r.DueAt).Round(time.Hour))
 		}
 		out = append(out, fmt.Sprintf("Review campaign %s: %s to sign off, due %s (%s).", r.Campaign,

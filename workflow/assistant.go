@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"slices"
 	"strings"
 )
 
@@ -32,11 +33,7 @@ func (s *Service) RecordAssistantCall(ctx context.Context, who Principal, tool, 
 	if err := requireKnown(s.Policy(), who); err != nil {
 		return err
 	}
-	known := false
-	for _, t := range AssistantTools {
-		known = known || t == tool
-	}
-	if !known {
+	if !slices.Contains(AssistantTools, tool) {
 		return Errorf(CodeInvalid, "the assistant has no tool %q (it has %s)", tool, strings.Join(AssistantTools, ", "))
 	}
 	reason := tool

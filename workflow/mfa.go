@@ -157,15 +157,10 @@ func (s *Service) requestPage(req *Request) string {
 // auditMFARefused records a refusal for want of MFA in a transaction of
 // its own: the use case's was rolled back.
 func (s *Service) auditMFARefused(ctx context.Context, who Principal, req *Request, action string, why error) {
-	rec := &AuditRecord{At: s.now(), Actor: who.Name(), Action: ActionMFARefused, Reason: action + " refused: " + ErrorMessage(why),
-		Auth: who.Auth, MFA: s.mfaOf(who, s.now())}
-	if rec.Auth == "" {
-		rec.Auth = "internal"
+	if who.Auth == "" {
+		who.Auth = "internal"
 	}
-	if req != nil {
-		rec.RequestID, rec.Resource, rec.Subject = req.ID, req.Resource, req.Requester
-	}
-	_ = s.store.InTx(ctx, func(tx Tx) error { return tx.AppendAudit(ctx, rec) })
+	s.auditAttempt(ctx, who, req, ActionMFARefused, action+" refused: "+ErrorMessage(why))
 }
 
 // stampAuth sets on the changes who made how they were verified, for

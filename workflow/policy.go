@@ -276,17 +276,18 @@ func (p *Policy) CanApprove(who Principal, r *Resource) bool { return p.InAnyGro
 
 // ApproverEmails lists the people the policy file puts in r's approver
 // groups (identity-provider-only members are not known here).
-func (p *Policy) ApproverEmails(r *Resource) []string {
+func (p *Policy) ApproverEmails(r *Resource) []string { return p.GroupMembers(r.Approvers) }
+
+// GroupMembers lists the people the policy file puts in any of groups,
+// each once, sorted (identity-provider and directory members are not
+// known here).
+func (p *Policy) GroupMembers(groups []string) []string {
 	var out []string
-	for _, g := range r.Approvers {
-		for _, e := range p.Groups[g] {
-			if !slices.Contains(out, e) {
-				out = append(out, e)
-			}
-		}
+	for _, g := range groups {
+		out = append(out, p.Groups[g]...)
 	}
 	slices.Sort(out)
-	return out
+	return slices.Compact(out)
 }
 
 // SlackChannels are default Slack approval channels: one per tier, and one

@@ -131,14 +131,7 @@ func (p *Policy) IsCampaignReviewer(who Principal, c ReviewCampaign) bool {
 
 // CampaignReviewers are the people in the campaign's reviewer groups (the
 // policy file's), sorted.
-func (p *Policy) CampaignReviewers(c ReviewCampaign) []string {
-	var out []string
-	for _, g := range c.Reviewers {
-		out = append(out, p.Groups[g]...)
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
+func (p *Policy) CampaignReviewers(c ReviewCampaign) []string { return p.GroupMembers(c.Reviewers) }
 
 var campaignNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 

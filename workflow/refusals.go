@@ -57,8 +57,16 @@ func (s *Service) auditRefusal(ctx context.Context, who Principal, req *Request,
 	if !ok || who.IsSystem() {
 		return
 	}
-	rec := &AuditRecord{At: s.now(), Actor: who.Name(), Action: ActionRefused, Reason: Clip(kind+": "+ErrorMessage(err), 500),
-		Auth: who.Auth, MFA: s.mfaOf(who, s.now())}
+	s.auditAttempt(ctx, who, req, ActionRefused, Clip(kind+": "+ErrorMessage(err), 500))
+}
+
+// auditAttempt records an attempt of who's that was refused, on req (or
+// on its resource, for a request never filed), with how who was verified,
+// in a transaction of its own: the refused one was rolled back. Best
+// effort: the refusal is answered whether or not the record is written.
+func (s *Service) auditAttempt(ctx context.Context, who Principal, req *Request, action, reason string) {
+	now := s.now()
+	rec := &AuditRecord{At: now, Actor: who.Name(), Action: action, Reason: reason, Auth: who.Auth, MFA: s.mfaOf(who, now)}
 	if req != nil {
 		rec.RequestID, rec.Resource, rec.Subject = req.ID, req.Resource, req.Requester
 	}
