@@ -79,8 +79,6 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return policyCmd(ctx, rest, stdout, stderr)
 	case "token":
 		return tokenCmd(ctx, rest, stdout, stderr)
-	case "bench":
-		return bench(ctx, rest, stdout, stderr)
 	case "audit":
 		return auditCmd(ctx, rest, stdout, stderr)
 	case "review":

@@ -261,6 +261,22 @@ func (cfg *Config) validate() error {
 	return cfg.validateDemo()
 }
 
+// ServeConfig is serve's configuration from its command-line flags (and
+// their environment variables), as `jitaccess serve ARGS` would read it;
+// the load tools in cmd/ start in-process servers with it.
+func ServeConfig(args []string) (Config, error) { return serveFlags(args) }
+
+// ScheduleInterval returns the interval of an @every schedule, or the gap
+// between its next two runs.
+func ScheduleInterval(spec string) (time.Duration, error) {
+	s, err := sweepParser.Parse(spec)
+	if err != nil {
+		return 0, err
+	}
+	t1 := s.Next(time.Now())
+	return s.Next(t1).Sub(t1), nil
+}
+
 // sweepParser reads schedules with a seconds field, and descriptors.
 var sweepParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 

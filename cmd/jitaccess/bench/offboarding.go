@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jitaccess/jitaccess/app"
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -93,7 +94,7 @@ func benchOffboarding(ctx context.Context, dbURL string, users, clients int, out
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
 
-	a, stop, done, err := startBenchApp(ctx, dbURL, fmt.Sprintf(offboardingPolicy, "http://"+l.Addr().String()), DefaultSweepSchedule)
+	a, stop, done, err := startBenchApp(ctx, dbURL, fmt.Sprintf(offboardingPolicy, "http://"+l.Addr().String()), app.DefaultSweepSchedule)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitaccess/jitaccess/app"
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -68,7 +69,7 @@ func benchReplicas(ctx context.Context, dbURL string, rounds, baseline int, ttl 
 
 func ttlName(ttl string) string {
 	if ttl == "" {
-		return "one sweep interval (" + DefaultSweepSchedule + ")"
+		return "one sweep interval (" + app.DefaultSweepSchedule + ")"
 	}
 	return ttl
 }
@@ -87,12 +88,12 @@ func replicaRounds(ctx context.Context, dbURL, ttl string, noNotify bool, rounds
 	if err != nil {
 		return nil, nil, err
 	}
-	var apps [2]*App
+	var apps [2]*app.App
 	var bases [2]string
 	for i := range apps {
-		cfg := benchConfig(dbURL, pol, DefaultSweepSchedule)
+		cfg := benchConfig(dbURL, pol, app.DefaultSweepSchedule)
 		cfg.Provision.CheckCacheTTL, cfg.Provision.NoNotify = ttl, noNotify
-		a, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
+		a, err := app.New(ctx, cfg, slog.New(slog.DiscardHandler))
 		if err != nil {
 			return nil, nil, err
 		}

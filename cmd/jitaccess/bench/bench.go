@@ -1,20 +1,23 @@
-package app
+package bench
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jitaccess/jitaccess/app"
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/store"
@@ -45,23 +48,24 @@ const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag|replicas|of
 The database should be a scratch one: the benchmark adds rows to it.
 `
 
-// bench is `jitaccess bench`.
-func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Main is `jitaccess bench ARGS`. It lives outside app, the wiring, since
+// it is a load tool: it drives an in-process server as a client would.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, benchUsage)
 		return 2
 	}
 	mode := args[0]
-	f := newFlagSet("bench " + mode)
+	f := flag.NewFlagSet("bench "+mode, flag.ContinueOnError)
 	var dbURL, schedule string
 	var clients, lifecycles, requests, batch int
 	var spread time.Duration
-	f.str(&dbURL, "database", "DATABASE_URL", "", "database URL (a scratch database)")
+	f.StringVar(&dbURL, "database", os.Getenv("DATABASE_URL"), "database URL (a scratch database; env DATABASE_URL)")
 	f.IntVar(&clients, "clients", 8, "concurrent HTTP clients (lifecycle)")
 	f.IntVar(&lifecycles, "lifecycles", 2000, "lifecycles to run in all (lifecycle)")
 	f.IntVar(&requests, "requests", 100000, "approved requests past expiry (sweep), or grants to expire (sweep-lag)")
 	f.IntVar(&batch, "batch", 0, "requests per sweeper transaction (sweep; default the service's)")
-	f.StringVar(&schedule, "sweep-schedule", DefaultSweepSchedule, "sweeper schedule (sweep-lag)")
+	f.StringVar(&schedule, "sweep-schedule", app.DefaultSweepSchedule, "sweeper schedule (sweep-lag)")
 	f.DurationVar(&spread, "spread", time.Minute, "expiries are spread over this long (sweep-lag)")
 	var revocations, baseline, users, scheduled int
 	f.IntVar(&scheduled, "scheduled", 0, "scheduled grants to activate over the same spread, in the same run (sweep-lag)")
@@ -70,11 +74,11 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.IntVar(&revocations, "revocations", 200, "revocations measured with LISTEN/NOTIFY (replicas)")
 	f.IntVar(&baseline, "baseline", 20, "revocations measured without notifications, TTL only (replicas)")
 	f.StringVar(&ttl, "check-cache-ttl", "", "check cache TTL of both replicas; empty for serve's default (replicas)")
-	if err := f.parse(args[1:]); err != nil {
-		return usageError(stderr, "bench", err)
+	if err := f.Parse(args[1:]); err != nil {
+		return usageError(stderr, err)
 	}
 	if dbURL == "" {
-		return usageError(stderr, "bench", errors.New("--database is required (use a scratch database)"))
+		return usageError(stderr, errors.New("--database is required (use a scratch database)"))
 	}
 	var err error
 	switch mode {
@@ -119,8 +123,8 @@ func benchPolicy(clients, perClient int) string {
 
 // benchConfig is serve's configuration for a benchmark: its defaults, an
 // embedded policy, a loopback port.
-func benchConfig(dbURL string, pol *workflow.Policy, schedule string) Config {
-	cfg, err := serveFlags([]string{"--database", dbURL, "--listen", "127.0.0.1:0", "--sweep-schedule", schedule, "--log-level", "error",
+func benchConfig(dbURL string, pol *workflow.Policy, schedule string) app.Config {
+	cfg, err := app.ServeConfig([]string{"--database", dbURL, "--listen", "127.0.0.1:0", "--sweep-schedule", schedule, "--log-level", "error",
 		// A handful of principals drive all the load: rate limits would
 		// measure themselves.
 		"--api-rate-limit", "0", "--service-rate-limit", "0"})
@@ -131,12 +135,12 @@ func benchConfig(dbURL string, pol *workflow.Policy, schedule string) Config {
 	return cfg
 }
 
-func startBenchApp(ctx context.Context, dbURL, policy, schedule string) (*App, context.CancelFunc, chan error, error) {
+func startBenchApp(ctx context.Context, dbURL, policy, schedule string) (*app.App, context.CancelFunc, chan error, error) {
 	pol, err := workflow.ParsePolicy("bench policy", []byte(policy))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	a, err := New(ctx, benchConfig(dbURL, pol, schedule), slog.New(slog.DiscardHandler))
+	a, err := app.New(ctx, benchConfig(dbURL, pol, schedule), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -298,7 +302,7 @@ func benchSweep(ctx context.Context, dbURL string, n, batch int, out io.Writer) 
 	// Wired as serve wires it, so that the sweep runs every production
 	// hook (notifications, metrics, provisioning), but never started: the
 	// one sweep below is the only one.
-	a, err := New(ctx, benchConfig(dbURL, pol, "@every 1h"), slog.New(slog.DiscardHandler))
+	a, err := app.New(ctx, benchConfig(dbURL, pol, "@every 1h"), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -399,7 +403,7 @@ func auditLags(ctx context.Context, db *store.DB, action, due string) ([]float64
 }
 
 func benchSweepLag(ctx context.Context, dbURL, schedule string, n, scheduled int, spread time.Duration, out io.Writer) error {
-	interval, err := scheduleInterval(schedule)
+	interval, err := app.ScheduleInterval(schedule)
 	if err != nil {
 		return err
 	}
@@ -469,13 +473,10 @@ func benchSweepLag(ctx context.Context, dbURL, schedule string, n, scheduled int
 	return nil
 }
 
-// scheduleInterval returns the interval of an @every schedule, or the gap
-// between its next two runs.
-func scheduleInterval(spec string) (time.Duration, error) {
-	s, err := sweepParser.Parse(spec)
-	if err != nil {
-		return 0, err
+func usageError(stderr io.Writer, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
-	t1 := s.Next(time.Now())
-	return s.Next(t1).Sub(t1), nil
+	fmt.Fprintf(stderr, "jitaccess bench: %v\n", err)
+	return 2
 }
