@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/jitaccess/jitaccess/client"
-	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -78,7 +78,7 @@ func clientCmd(ctx context.Context, name string, args []string, stdout, stderr i
 		fmt.Fprintf(stderr, "jitaccess %s: %v\n", name, err)
 		return 2
 	}
-	c.SetUserAgent(web.CLIUserAgent + Version)
+	c.SetUserAgent(httpkit.CLIUserAgent + Version)
 	code, err := run(ctx, clientRun{c: c, pos: pos, json: cf.asJSON, stdout: stdout, stderr: stderr})
 	if err != nil {
 		var usage usageErr

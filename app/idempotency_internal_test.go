@@ -13,7 +13,7 @@ import (
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
-	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/api"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -43,7 +43,7 @@ func TestIdempotencyKeysServedAndPruned(t *testing.T) {
 		post := func() (int, string, http.Header) {
 			req, _ := http.NewRequest("POST", srv.URL+"/api/v1/requests", strings.NewReader(`{"resource":"crm-payments","duration":"1h","reason":"case 81"}`))
 			req.Header.Set("Authorization", "Bearer "+alice)
-			req.Header.Set(web.HeaderIdempotencyKey, "served")
+			req.Header.Set(api.HeaderIdempotencyKey, "served")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -54,12 +54,12 @@ func TestIdempotencyKeysServedAndPruned(t *testing.T) {
 		}
 		s1, b1, _ := post()
 		s2, b2, h2 := post()
-		if s1 != 201 || s2 != 201 || b1 != b2 || h2.Get(web.HeaderIdempotentReplayed) != "true" {
+		if s1 != 201 || s2 != 201 || b1 != b2 || h2.Get(api.HeaderIdempotentReplayed) != "true" {
 			t.Fatalf("first %d %s; repeat %d %v %s", s1, b1, s2, h2, b2)
 		}
 
 		old := store.IdempotencyKey{Principal: "user:bob@example.com", Key: "old", Fingerprint: "f"}
-		if _, err := a.DB.ReserveIdempotencyKey(ctx, old, workflow.Now().Add(-web.IdempotencyKeep-time.Minute), web.IdempotencyLock, web.IdempotencyKeep); err != nil {
+		if _, err := a.DB.ReserveIdempotencyKey(ctx, old, workflow.Now().Add(-api.IdempotencyKeep-time.Minute), api.IdempotencyLock, api.IdempotencyKeep); err != nil {
 			t.Fatal(err)
 		}
 		a.pruneIdempotencyKeys()

@@ -13,7 +13,7 @@ import (
 	"github.com/jitaccess/jitaccess/slackapp/slackfake"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
-	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/api"
 )
 
 // TestOpenAPICoversEveryRoute boots the whole server (oversight, metrics,
@@ -42,7 +42,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		t.Fatalf("invalid document: %v", err)
 	}
 	routes := a.Web.Echo().Routes()
-	if missing := web.Undescribed(routes, doc); len(missing) > 0 {
+	if missing := api.Undescribed(routes, doc); len(missing) > 0 {
 		t.Fatalf("routes the OpenAPI document lacks: %v", missing)
 	}
 	served := map[string]bool{}

@@ -17,7 +17,7 @@ import (
 	"github.com/jitaccess/jitaccess/notifier"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/review"
-	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/api"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -217,7 +217,7 @@ func (a *App) setupOversight() error {
 		ProvisionQueues: cfg.ProvisionQueues, AlertQueue: alertQueue, MaxPeriodRequests: cfg.ReportMaxRequests,
 		ReminderJob: notifier.ReminderJob})
 	a.runners = append(a.runners, &queue.Runner{Store: a.DB, Queue: alertQueue, Handler: o.deliverFlag, Logger: a.Logger})
-	a.Web.MountOversight(web.Oversight{Reviews: o.reviews, Audit: a.DB, Metrics: o.metrics.Handler(), MetricsToken: cfg.MetricsToken,
+	a.Web.MountOversight(api.Oversight{Reviews: o.reviews, Audit: a.DB, Metrics: o.metrics.Handler(), MetricsToken: cfg.MetricsToken,
 		Status: o.status, Verify: a.verifyAuditNow})
 	jobs := []struct {
 		spec string

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
-	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/api"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -51,9 +51,9 @@ func reviewCampaignsCmd(ctx context.Context, args []string, stdout, stderr io.Wr
 		return 1
 	}
 	now := workflow.Now()
-	out := web.CampaignsJSON{Campaigns: make([]web.CampaignRunJSON, len(runs))}
+	out := api.CampaignsJSON{Campaigns: make([]api.CampaignRunJSON, len(runs))}
 	for i, r := range runs {
-		out.Campaigns[i] = web.CampaignRunJSONOf(r, now)
+		out.Campaigns[i] = api.CampaignRunJSONOf(r, now)
 	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)

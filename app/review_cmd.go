@@ -12,7 +12,7 @@ import (
 
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
-	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/api"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -104,7 +104,7 @@ func reviewCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			}
 			enc.Encode(out)
 		} else {
-			enc.Encode(web.ReportJSONOf(rep))
+			enc.Encode(api.ReportJSONOf(rep))
 		}
 		return 0
 	}

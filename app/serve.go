@@ -24,6 +24,7 @@ import (
 	"github.com/jitaccess/jitaccess/slackapp"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/api"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -257,7 +258,7 @@ func (a *App) pruneJobs() {
 func (a *App) pruneIdempotencyKeys() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	n, err := a.DB.PruneIdempotencyKeys(ctx, a.Service.Clock()().Add(-web.IdempotencyKeep))
+	n, err := a.DB.PruneIdempotencyKeys(ctx, a.Service.Clock()().Add(-api.IdempotencyKeep))
 	if err != nil {
 		a.Logger.Error("prune idempotency keys", "err", err)
 		return

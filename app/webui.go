@@ -9,6 +9,8 @@ import (
 
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/httpkit"
+	"github.com/jitaccess/jitaccess/web/ui"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -51,14 +53,14 @@ func (f *flagSet) webFlags(w *WebConfig) {
 	f.str(&w.OIDCName, "oidc-name", "JITACCESS_OIDC_NAME", "", "provider name on the sign-in button (\"Okta\"); default \"single sign-on\"")
 	f.str(&w.EmailClaim, "oidc-email-claim", "JITACCESS_OIDC_EMAIL_CLAIM", "email", "ID token claim with the person's email")
 	f.str(&w.GroupsClaim, "oidc-groups-claim", "JITACCESS_OIDC_GROUPS_CLAIM", "groups", "ID token claim with the person's groups, merged with the policy's (empty: none)")
-	f.duration(&w.SessionIdle, "session-idle", "JITACCESS_SESSION_IDLE", web.DefaultSessionIdle, "sign a web session out after this long without use")
-	f.duration(&w.SessionMax, "session-max", "JITACCESS_SESSION_MAX", web.DefaultSessionMax, "sign every web session out this long after sign-in")
-	f.duration(&w.GroupsMaxAge, "groups-max-age", "JITACCESS_GROUPS_MAX_AGE", web.DefaultGroupsMaxAge, "groups from the OIDC groups claim stop counting this long after sign-in, until the person signs in again (0: for the whole session)")
+	f.duration(&w.SessionIdle, "session-idle", "JITACCESS_SESSION_IDLE", ui.DefaultSessionIdle, "sign a web session out after this long without use")
+	f.duration(&w.SessionMax, "session-max", "JITACCESS_SESSION_MAX", ui.DefaultSessionMax, "sign every web session out this long after sign-in")
+	f.duration(&w.GroupsMaxAge, "groups-max-age", "JITACCESS_GROUPS_MAX_AGE", ui.DefaultGroupsMaxAge, "groups from the OIDC groups claim stop counting this long after sign-in, until the person signs in again (0: for the whole session)")
 	f.str(&w.TrustedProxies, "trusted-proxies", "JITACCESS_TRUSTED_PROXIES", "", "reverse proxies whose X-Forwarded-For is believed, comma-separated addresses or CIDRs (default none)")
-	f.integer(&w.SignInRateLimit, "signin-rate-limit", "JITACCESS_SIGNIN_RATE_LIMIT", web.DefaultSignInPerMinute, "sign-in attempts per client per minute (0: no limit)")
-	f.integer(&w.APIRateLimit, "api-rate-limit", "JITACCESS_API_RATE_LIMIT", web.DefaultAPIPerMinute, "API calls per person per minute (0: no limit)")
-	f.integer(&w.ServiceRateLimit, "service-rate-limit", "JITACCESS_SERVICE_RATE_LIMIT", web.DefaultServicePerMinute, "API calls per service token per minute, for integrations calling check and mask (0: no limit)")
-	f.integer(&w.AuthFailureLimit, "auth-failure-limit", "JITACCESS_AUTH_FAILURE_LIMIT", web.DefaultAuthFailuresPerMinute, "failed API authentications per client address per minute before its calls are refused (0: no limit)")
+	f.integer(&w.SignInRateLimit, "signin-rate-limit", "JITACCESS_SIGNIN_RATE_LIMIT", httpkit.DefaultSignInPerMinute, "sign-in attempts per client per minute (0: no limit)")
+	f.integer(&w.APIRateLimit, "api-rate-limit", "JITACCESS_API_RATE_LIMIT", httpkit.DefaultAPIPerMinute, "API calls per person per minute (0: no limit)")
+	f.integer(&w.ServiceRateLimit, "service-rate-limit", "JITACCESS_SERVICE_RATE_LIMIT", httpkit.DefaultServicePerMinute, "API calls per service token per minute, for integrations calling check and mask (0: no limit)")
+	f.integer(&w.AuthFailureLimit, "auth-failure-limit", "JITACCESS_AUTH_FAILURE_LIMIT", httpkit.DefaultAuthFailuresPerMinute, "failed API authentications per client address per minute before its calls are refused (0: no limit)")
 	f.boolean(&w.DisableUI, "disable-ui", "JITACCESS_DISABLE_UI", "serve the API only, without the web UI")
 	f.duration(&w.MFAMaxAge, "mfa-max-age", "JITACCESS_MFA_MAX_AGE", workflow.DefaultMFAMaxAge, "an action that require_mfa names needs a passkey assertion, or an OIDC sign-in with a strong amr, at most this old")
 	f.str(&w.OIDCACRValues, "oidc-acr-values", "JITACCESS_OIDC_ACR_VALUES", "", "acr_values to ask the OIDC provider for when a person steps up by signing in again, space-separated (empty: none)")
@@ -101,7 +103,7 @@ func (w WebConfig) validate() error {
 	if w.SessionIdle > 0 && w.SessionMax > 0 && w.SessionIdle > w.SessionMax {
 		return fmt.Errorf("--session-idle (%s) is longer than --session-max (%s)", w.SessionIdle, w.SessionMax)
 	}
-	if _, err := web.ParseTrustedProxies(w.TrustedProxies); err != nil {
+	if _, err := httpkit.ParseTrustedProxies(w.TrustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %v", err)
 	}
 	if w.SignInRateLimit < 0 || w.APIRateLimit < 0 || w.ServiceRateLimit < 0 || w.AuthFailureLimit < 0 {
@@ -138,8 +140,8 @@ func perMinute(n int) int {
 // configuration. The demo sign-in page exists only in demo mode.
 func configureWeb(cfg Config, db *store.DB, pol *workflow.Policy, wc *web.Config) {
 	w := cfg.Web
-	proxies, _ := web.ParseTrustedProxies(w.TrustedProxies) // validated
-	wc.Edge = web.EdgeConfig{TrustedProxies: proxies}
+	proxies, _ := httpkit.ParseTrustedProxies(w.TrustedProxies) // validated
+	wc.Edge = httpkit.EdgeConfig{TrustedProxies: proxies}
 	// A zero WebConfig (tests building Config by hand) keeps web's default
 	// limits; the flags always set them.
 	if w.SignInRateLimit != 0 || w.APIRateLimit != 0 || w.ServiceRateLimit != 0 || w.AuthFailureLimit != 0 {
@@ -149,10 +151,10 @@ func configureWeb(cfg Config, db *store.DB, pol *workflow.Policy, wc *web.Config
 	if w.DisableUI {
 		return
 	}
-	ui := &web.UIConfig{Sessions: db, Audit: db, Passkeys: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax,
+	uc := &ui.Config{Sessions: db, Audit: db, Passkeys: db, PublicURL: w.PublicURL, SessionIdle: w.SessionIdle, SessionMax: w.SessionMax,
 		GroupsMaxAge: w.GroupsMaxAge}
 	if w.GroupsMaxAge == 0 {
-		ui.GroupsMaxAge = -1 // web's "no limit"
+		uc.GroupsMaxAge = -1 // web's "no limit"
 	}
 	if w.OIDCIssuer != "" {
 		redirect := w.OIDCRedirectURL
@@ -165,14 +167,14 @@ func configureWeb(cfg Config, db *store.DB, pol *workflow.Policy, wc *web.Config
 				scopes = append(scopes, s)
 			}
 		}
-		ui.OIDC = &web.OIDCConfig{Issuer: w.OIDCIssuer, ClientID: w.OIDCClientID, ClientSecret: w.OIDCClientSecret,
+		uc.OIDC = &ui.OIDCConfig{Issuer: w.OIDCIssuer, ClientID: w.OIDCClientID, ClientSecret: w.OIDCClientSecret,
 			RedirectURL: redirect, Scopes: scopes, EmailClaim: w.EmailClaim, GroupsClaim: w.GroupsClaim, Name: w.OIDCName,
 			ACRValues: w.OIDCACRValues}
 	}
 	if cfg.Demo {
 		for _, email := range demoPeople(pol) {
-			ui.DemoUsers = append(ui.DemoUsers, web.DemoUser{Email: email, Role: roleLabel(pol, email)})
+			uc.DemoUsers = append(uc.DemoUsers, ui.DemoUser{Email: email, Role: roleLabel(pol, email)})
 		}
 	}
-	wc.UI = ui
+	wc.UI = uc
 }

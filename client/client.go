@@ -15,11 +15,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/api"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 )
 
 // Request is a request as the API returns it.
-type Request = web.RequestJSON
+type Request = api.RequestJSON
 
 // Client calls one server as one token's holder.
 type Client struct {
@@ -27,12 +28,12 @@ type Client struct {
 	token string
 	http  *http.Client
 	// ua is sent as the User-Agent; the server records calls that carry
-	// web.CLIUserAgent as coming from the command line (audit source cli).
+	// httpkit.CLIUserAgent as coming from the command line (audit source cli).
 	ua string
 }
 
 // SetUserAgent names the client to the server (the command line: its
-// version after web.CLIUserAgent).
+// version after httpkit.CLIUserAgent).
 func (c *Client) SetUserAgent(ua string) { c.ua = ua }
 
 // New returns a client for the server at baseURL (scheme and host, with
@@ -49,7 +50,7 @@ func New(baseURL, token string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Client{base: u, token: token, http: hc, ua: web.CLIUserAgent + "dev"}, nil
+	return &Client{base: u, token: token, http: hc, ua: httpkit.CLIUserAgent + "dev"}, nil
 }
 
 // Error is an error answer of the API: its HTTP status and the

@@ -27,7 +27,7 @@ import (
 	"github.com/elimity-com/scim/schema"
 	"github.com/labstack/echo/v4"
 
-	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -187,10 +187,10 @@ func (h *Handler) authenticated(auth echo.MiddlewareFunc) echo.HandlerFunc {
 			if c.Response().Committed {
 				return err
 			}
-			if workflow.ErrorCode(web.AsDomainError(err)) == workflow.CodeUnauthenticated {
+			if workflow.ErrorCode(httpkit.AsDomainError(err)) == workflow.CodeUnauthenticated {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="jitaccess-scim"`)
 			}
-			h.writeDomainError(c.Response(), web.AsDomainError(err))
+			h.writeDomainError(c.Response(), httpkit.AsDomainError(err))
 		}
 		return nil
 	}
@@ -206,7 +206,7 @@ var scimTypeOf = map[workflow.Code]string{
 
 func (h *Handler) writeDomainError(w http.ResponseWriter, err error) {
 	code := workflow.ErrorCode(err)
-	status := web.Status(code)
+	status := httpkit.Status(code)
 	if code == workflow.CodePolicy {
 		status = http.StatusBadRequest
 	}

@@ -9,8 +9,8 @@ duration=${1:-30s}
 cd "$(dirname "$0")/.."
 failed=""
 for target in \
-	./web:FuzzDecodeJSON \
-	./web:FuzzCheckText \
+	./web/httpkit:FuzzDecodeJSON \
+	./web/httpkit:FuzzCheckText \
 	./slackapp:FuzzVerify \
 	./slackapp:FuzzParsePayload \
 	./workflow:FuzzParsePolicy \

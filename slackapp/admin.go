@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/notifier"
-	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/api"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -113,10 +113,10 @@ type RetryJSON struct {
 }
 
 // Operations describe the admin endpoints for the OpenAPI document.
-func Operations() []web.Operation {
-	return []web.Operation{
+func Operations() []api.Operation {
+	return []api.Operation{
 		{Method: "GET", Path: FailuresPath, Summary: "Slack notifications that failed for good (admins)", Tag: "slack",
-			Query: []web.Param{{Name: "limit", Type: "integer"}, {Name: "cursor"}}, Status: 200, Out: FailurePageJSON{}},
+			Query: []api.Param{{Name: "limit", Type: "integer"}, {Name: "cursor"}}, Status: 200, Out: FailurePageJSON{}},
 		{Method: "POST", Path: FailuresPath + "/{id}/retry", Summary: "Queue a failed notification again (admins; audited)", Tag: "slack",
 			Status: 202, Out: RetryJSON{}, Errors: []int{404, 409}, Idempotent: true},
 	}

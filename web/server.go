@@ -1,8 +1,8 @@
-// Package web is jitaccess's HTTP surface: the JSON API under /api/v1 and
-// the health endpoints. Handlers are thin: decode, authenticate, call one
-// workflow.Service method, encode. Rules live in workflow, so that the API,
-// the web UI and Slack cannot disagree; errors go up to one handler with
-// the one code-to-status map (errors.go).
+// Package web builds jitaccess's HTTP server: one echo router with the
+// shared edge (panic recovery, body limits, input checks, security
+// headers, the one error map: package httpkit), the health endpoints, and
+// the surfaces mounted on it: the JSON API (package api), the web UI
+// (package ui) and, added by the wiring, Slack, SCIM and MCP.
 package web
 
 import (
@@ -18,16 +18,16 @@ import (
 
 	"github.com/jitaccess/jitaccess/access"
 	"github.com/jitaccess/jitaccess/identity"
+	"github.com/jitaccess/jitaccess/web/api"
+	"github.com/jitaccess/jitaccess/web/httpkit"
+	"github.com/jitaccess/jitaccess/web/ui"
 	"github.com/jitaccess/jitaccess/workflow"
 )
-
-// Tokens looks up API tokens (implemented by store.DB).
-type Tokens = identity.TokenLookup
 
 // Config is what the server needs.
 type Config struct {
 	Service *workflow.Service
-	Tokens  Tokens
+	Tokens  identity.TokenLookup
 	// Ready reports whether the server can take traffic (database
 	// reachable, migrations applied). /readyz shows callers the message
 	// of a CodeUnavailable workflow.Error, and "database unreachable" for
@@ -39,35 +39,23 @@ type Config struct {
 	// OwnBodyLimits are path prefixes whose handlers limit bodies
 	// themselves, in their own protocol's error shape (SCIM's /scim/v2/).
 	OwnBodyLimits []string
-	// Edge sets trusted proxies and per-client rate limits (security.go).
-	Edge EdgeConfig
-	// UI, when set, serves the web UI for people (ui_server.go).
-	UI *UIConfig
-	// Idempotency keeps the answers to POSTs sent with an Idempotency-Key
-	// (idempotency.go); nil ignores the header (tests of other things).
-	Idempotency IdempotencyKeys
+	// Edge sets trusted proxies and per-client rate limits.
+	Edge httpkit.EdgeConfig
+	// UI, when set, serves the web UI for people.
+	UI *ui.Config
+	// Idempotency keeps the answers to POSTs sent with an Idempotency-Key;
+	// nil ignores the header (tests of other things).
+	Idempotency api.IdempotencyKeys
 }
 
 // Server is the HTTP handler.
 type Server struct {
-	echo    *echo.Echo
-	svc     *workflow.Service
-	tokens  Tokens
-	ready   func(ctx context.Context) error
-	log     *slog.Logger
-	touched *touchThrottle
-	edge    EdgeConfig
-	limits  apiLimits
-	ui      *ui // nil without the web UI
-	idem    IdempotencyKeys
-	// auth turns secrets into principals judged against the directory.
-	auth *identity.Authenticator
-
-	// Check/mask and provisioning status: see UseAccess (api_mask.go).
-	access, defaultAccess *access.Checker
-	provisioning          Provisioning
-
-	openapi openAPIDoc
+	echo   *echo.Echo
+	log    *slog.Logger
+	ready  func(ctx context.Context) error
+	bearer *httpkit.Bearer
+	api    *api.API
+	ui     *ui.UI // nil without the web UI
 }
 
 // New builds the server and its routes.
@@ -83,12 +71,13 @@ func New(cfg Config) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, svc: cfg.Service, tokens: cfg.Tokens, ready: cfg.Ready, log: cfg.Logger, touched: newTouchThrottle(time.Minute), edge: cfg.Edge,
-		idem: cfg.Idempotency, defaultAccess: newDefaultAccess(cfg.Service)}
-	e.IPExtractor = cfg.Edge.ipExtractor()
-	s.limits = newAPILimits(cfg.Edge)
-	s.auth = &identity.Authenticator{Tokens: cfg.Tokens, Directory: cfg.Service}
-	e.HTTPErrorHandler = s.handleError
+	s := &Server{echo: e, log: cfg.Logger, ready: cfg.Ready}
+	e.IPExtractor = cfg.Edge.IPExtractor()
+	// auth turns secrets into principals judged against the directory;
+	// the UI adds its sessions to it.
+	auth := &identity.Authenticator{Tokens: cfg.Tokens, Directory: cfg.Service}
+	s.bearer = httpkit.NewBearer(auth, cfg.Tokens, cfg.Service.Clock(), cfg.Edge, cfg.Logger)
+	e.HTTPErrorHandler = httpkit.ErrorHandler(cfg.Logger)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -105,59 +94,64 @@ func New(cfg Config) *Server {
 		return false
 	}}))
 	e.Use(s.logRequests)
-	e.Use(checkInput(cfg.OwnBodyLimits))
-	e.Use(securityHeaders)
-	s.routes()
-	s.Describe(coreOperations()...)
+	e.Use(httpkit.CheckInput(cfg.OwnBodyLimits))
+	e.Use(httpkit.SecurityHeaders)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	s.api = api.New(api.Config{Service: cfg.Service, Bearer: s.bearer, Logger: cfg.Logger, Idempotency: cfg.Idempotency})
+	s.api.Routes(e)
 	if cfg.UI != nil {
-		s.mountUI(*cfg.UI)
+		s.ui = ui.New(*cfg.UI, cfg.Service, auth, cfg.Edge.SignInPerMinute, cfg.Logger)
+		s.ui.Routes(e)
 	}
 	return s
 }
 
-// Echo returns the router, so that other surfaces (Slack, the web UI)
-// can add their routes.
+// Echo returns the router, so that other surfaces (Slack, SCIM, MCP) can
+// add their routes.
 func (s *Server) Echo() *echo.Echo { return s.echo }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
-func (s *Server) routes() {
-	e := s.echo
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-
-	// Authentication is per route rather than group middleware: echo adds
-	// a catch-all route for group middleware, which would turn a wrong
-	// method into 404 instead of 405. authenticateAPI honours
-	// Idempotency-Key on POST; mask and detokenize take plain authenticate:
-	// they change nothing, so a retry is already safe, and their answers
-	// hold personal data in clear, which must not be written to the
-	// idempotency table.
-	api := e.Group("/api/v1")
-	auth := s.authenticateAPI
-	api.GET("/openapi.json", s.serveOpenAPI)
-	api.GET("/me", s.me, auth)
-	api.POST("/requests", s.createRequest, auth)
-	api.GET("/requests", s.listRequests, auth)
-	api.GET("/requests/:id", s.getRequest, auth)
-	api.GET("/decisions", s.listDecisions, auth)
-	api.GET("/grants", s.listGrants, auth)
-	api.POST("/requests/:id/approve", s.decision(s.svc.Approve), auth)
-	api.POST("/requests/:id/deny", s.decision(s.svc.Deny), auth)
-	api.POST("/requests/:id/cancel", s.decision(s.svc.Cancel), auth)
-	api.POST("/requests/:id/revoke", s.decision(s.svc.Revoke), auth)
-	api.POST("/requests/:id/review", s.decision(s.svc.SignOffReview), auth)
-	api.POST("/requests/:id/extend", s.extendRequest, auth)
-	api.GET("/resources", s.listResources, auth)
-	api.GET("/grants/check", s.checkGrant, auth)
-	api.POST("/mask", s.maskRecord, s.authenticate)
-	api.POST("/detokenize", s.detokenize, s.authenticate)
-	api.GET("/provisioning", s.listProvisioning, auth)
-	api.GET("/audit", s.listAudit, auth)
-	api.GET("/policy/versions", s.listPolicyVersions, auth)
-	api.GET("/policy/explain", s.explainPolicy, auth)
+// Authenticate is the bearer-token middleware, for routes that other
+// packages add through Echo() with their own retry rules (SCIM, MCP).
+func (s *Server) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.bearer.Authenticate(next)
 }
+
+// AuthenticateAPI is the REST API's chain (bearer token, then
+// Idempotency-Key on POST), for REST routes that other packages add
+// through Echo() (Slack's admin endpoints).
+func (s *Server) AuthenticateAPI(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.api.AuthenticateAPI(next)
+}
+
+// UseAccess makes the server answer the check and mask APIs through chk
+// and show provisioning status from prov, in the API and the UI alike.
+// Call it before serving.
+func (s *Server) UseAccess(chk *access.Checker, prov api.Provisioning) {
+	s.api.UseAccess(chk, prov)
+	if s.ui != nil {
+		s.ui.UseProvisioning(prov)
+	}
+}
+
+// MountOversight adds the oversight routes of the API and, with the UI,
+// its pages. Who may do what is decided in package review.
+func (s *Server) MountOversight(o api.Oversight) {
+	s.api.MountOversight(s.echo, o)
+	if s.ui != nil {
+		s.ui.MountOversight(s.echo, &o)
+	}
+}
+
+// Describe adds operations served by other surfaces (Slack's admin
+// endpoints) to the OpenAPI document. Call it while wiring.
+func (s *Server) Describe(ops ...api.Operation) { s.api.Describe(ops...) }
+
+// OpenAPI returns the OpenAPI 3.1 document of the API this server serves.
+func (s *Server) OpenAPI() ([]byte, error) { return s.api.OpenAPI() }
 
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -178,7 +172,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, StatusJSON{"ok"})
+	return c.JSON(http.StatusOK, api.StatusJSON{Status: "ok"})
 }
 
 func (s *Server) readyz(c echo.Context) error {
@@ -195,12 +189,12 @@ func (s *Server) readyz(c echo.Context) error {
 			reason = we.Message
 		}
 		// The one error shape, plus status and reason for load balancers
-		// and people reading probes (handleError would hide the reason as
-		// it hides every CodeUnavailable message).
-		var body NotReadyJSON
+		// and people reading probes (the error handler would hide the
+		// reason as it hides every CodeUnavailable message).
+		var body api.NotReadyJSON
 		body.Status, body.Reason = "unavailable", reason
 		body.Error.Code, body.Error.Message = workflow.CodeUnavailable, "not ready: "+reason
 		return c.JSON(http.StatusServiceUnavailable, body)
 	}
-	return c.JSON(http.StatusOK, StatusJSON{"ready"})
+	return c.JSON(http.StatusOK, api.StatusJSON{Status: "ready"})
 }

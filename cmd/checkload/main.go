@@ -34,6 +34,7 @@ import (
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -143,7 +144,7 @@ func runMode(ctx context.Context, db *store.DB, mode workflow.CheckAuditMode, cl
 	// Rate limits off: a few tokens drive all the load, and the limiter
 	// would measure itself.
 	srv := web.New(web.Config{Service: svc, Tokens: db, Logger: slog.New(slog.DiscardHandler),
-		Edge: web.EdgeConfig{APIPerMinute: -1, ServicePerMinute: -1}})
+		Edge: httpkit.EdgeConfig{APIPerMinute: -1, ServicePerMinute: -1}})
 	srv.UseAccess(chk, nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -36,6 +36,8 @@ import (
 	"github.com/jitaccess/jitaccess/slackapp/slackfake"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
+	"github.com/jitaccess/jitaccess/web/httpkit"
+	"github.com/jitaccess/jitaccess/web/ui"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
@@ -209,8 +211,8 @@ func New(t testing.TB, db *store.DB, opts Options) *Env {
 	// The web UI too, so that one environment decides through all three
 	// surfaces (see WebDecide).
 	srv := web.New(web.Config{Service: e.Svc, Tokens: db, Logger: logger, BodyLimit: "256K",
-		Edge: web.EdgeConfig{SignInPerMinute: -1, APIPerMinute: -1},
-		UI:   &web.UIConfig{Sessions: db, Audit: db, Passkeys: db, Now: e.Clock.Now, SessionIdle: time.Hour, SessionMax: 8 * time.Hour}})
+		Edge: httpkit.EdgeConfig{SignInPerMinute: -1, APIPerMinute: -1},
+		UI:   &ui.Config{Sessions: db, Audit: db, Passkeys: db, Now: e.Clock.Now, SessionIdle: time.Hour, SessionMax: 8 * time.Hour}})
 	e.Handler.Register(srv.Echo(), srv.Authenticate)
 	e.Server = httptest.NewServer(srv)
 	e.Svc.SetWebURL(e.Server.URL) // where a decision that needs MFA is sent
