@@ -17,7 +17,6 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/jitaccess/jitaccess/mcpapi"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/scim"
@@ -116,6 +115,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		Service:     svc,
 		Tokens:      db,
 		Idempotency: db,
+		Version:     Version,
 		Logger:      logger,
 		Ready: func(ctx context.Context) error {
 			if a.draining.Load() {
@@ -172,9 +172,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	// The assistant endpoint (docs/api.md#assistant-endpoint-mcp): a
-	// person's own token, the API's authentication and rate limits.
-	mcpapi.New(svc, Version, logger).Register(a.Web.Echo(), a.Web.AuthenticateAPI)
 	// Everything is wired: alert on a lowered policy and re-evaluate what
 	// is live under the policy loaded at start.
 	a.afterPolicyLoad(ctx, a.startLoad)

@@ -1,8 +1,9 @@
 // Package web builds jitaccess's HTTP server: one echo router with the
 // shared edge (panic recovery, body limits, input checks, security
 // headers, the one error map: package httpkit), the health endpoints, and
-// the surfaces mounted on it: the JSON API (package api), the web UI
-// (package ui) and, added by the wiring, Slack, SCIM and MCP.
+// the surfaces mounted on it: the JSON API (package api), the MCP endpoint
+// for assistants (package mcpapi), the web UI (package ui) and, added by
+// the wiring through Echo, Slack and SCIM.
 package web
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/web/api"
 	"github.com/jitaccess/jitaccess/web/httpkit"
+	"github.com/jitaccess/jitaccess/web/mcpapi"
 	"github.com/jitaccess/jitaccess/web/ui"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -46,6 +48,8 @@ type Config struct {
 	// Idempotency keeps the answers to POSTs sent with an Idempotency-Key;
 	// nil ignores the header (tests of other things).
 	Idempotency api.IdempotencyKeys
+	// Version is the server's version, which the MCP endpoint reports.
+	Version string
 }
 
 // Server is the HTTP handler.
@@ -100,6 +104,9 @@ func New(cfg Config) *Server {
 	e.GET("/readyz", s.readyz)
 	s.api = api.New(api.Config{Service: cfg.Service, Bearer: s.bearer, Logger: cfg.Logger, Idempotency: cfg.Idempotency})
 	s.api.Routes(e)
+	// The assistant endpoint (docs/api.md#assistant-endpoint-mcp): a
+	// person's own token, the API's authentication and rate limits.
+	mcpapi.New(cfg.Service, cfg.Version, cfg.Logger).Register(e, s.api.AuthenticateAPI)
 	if cfg.UI != nil {
 		s.ui = ui.New(*cfg.UI, cfg.Service, auth, cfg.Edge.SignInPerMinute, cfg.Logger)
 		s.ui.Routes(e)
