@@ -10,8 +10,7 @@ import (
 
 	"github.com/jitaccess/jitaccess/app"
 	"github.com/jitaccess/jitaccess/identity"
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
-	"github.com/jitaccess/jitaccess/slackapp/slackfake"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -23,13 +22,13 @@ import (
 // and jitaccess itself. (The web UI's is tested with its pages.)
 func TestAuditSourceOfEveryPath(t *testing.T) {
 	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
-		fake := slackfake.New(t)
+		fake := slacktest.NewServer(t)
 		fake.AddChannel("#access")
 		fake.AddPerson("U0ALICE", "alice@example.com")
 		const secret = "source-test-signing-secret"
 		u := storetest.NewURL(t, kind)
 		a, base := boot(t, app.Config{DatabaseURL: u, PolicyFile: writeFile(t, "policy.yaml", goodPolicy),
-			Slack: app.SlackConfig{BotToken: slackfake.Token, SigningSecret: secret, Channel: "#access", APIURL: fake.APIURL()}})
+			Slack: app.SlackConfig{BotToken: slacktest.Token, SigningSecret: secret, Channel: "#access", APIURL: fake.APIURL()}})
 		tok := makeTokens(t, a.DB)
 		ctx := context.Background()
 		okta, _, err := a.DB.CreateToken(ctx, identity.NewToken{Kind: identity.TokenService, Subject: "okta", Scopes: []string{workflow.ScopeSCIM}, Actor: "test"}, workflow.Now())
@@ -59,7 +58,7 @@ func TestAuditSourceOfEveryPath(t *testing.T) {
 			"response_url": {fake.ResponseURL("r1")}, "trigger_id": {"t1"}}
 		raw := []byte(form.Encode())
 		req, _ := http.NewRequest(http.MethodPost, base+"/slack/commands", bytes.NewReader(raw))
-		req.Header = slackenv.Sign(raw, time.Now(), secret)
+		req.Header = slacktest.Sign(raw, time.Now(), secret)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -16,8 +16,7 @@ import (
 
 	"github.com/jitaccess/jitaccess/app"
 	"github.com/jitaccess/jitaccess/identity"
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
-	"github.com/jitaccess/jitaccess/slackapp/slackfake"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -74,14 +73,14 @@ func TestNothingSensitiveLeavesInClear(t *testing.T) {
 		}))
 		defer target.Close()
 		t.Setenv("CRM_SECRET", crmSecret)
-		fake := slackfake.New(t)
+		fake := slacktest.NewServer(t)
 		channel := fake.AddChannel("#access")
 		for _, p := range []string{"alice", "carol", "dave", "heidi", "root"} {
 			fake.AddPerson("U0"+strings.ToUpper(p), p+"@example.com")
 		}
 		const secret = "app-test-signing-secret"
 		a, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: writeFile(t, "policy.yaml", fmt.Sprintf(hiddenPolicy, target.URL)),
-			Slack:     app.SlackConfig{BotToken: slackfake.Token, SigningSecret: secret, Channel: "#access", APIURL: fake.APIURL(), ExpiryWarning: time.Minute},
+			Slack:     app.SlackConfig{BotToken: slacktest.Token, SigningSecret: secret, Channel: "#access", APIURL: fake.APIURL(), ExpiryWarning: time.Minute},
 			Provision: app.ProvisionConfig{CheckCacheTTL: "1h", FailAfter: 3, Lease: time.Minute, MaxBackoff: 200 * time.Millisecond, Concurrency: 2, PollInterval: 20 * time.Millisecond}})
 		ctx, now := context.Background(), workflow.Now()
 		tok := map[string]string{}
@@ -142,7 +141,7 @@ func TestNothingSensitiveLeavesInClear(t *testing.T) {
 			t.Helper()
 			body := []byte(form.Encode())
 			req, _ := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(body))
-			req.Header = slackenv.Sign(body, time.Now(), secret)
+			req.Header = slacktest.Sign(body, time.Now(), secret)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -185,11 +184,11 @@ func TestNothingSensitiveLeavesInClear(t *testing.T) {
 			hooksMu.Lock()
 			n := len(hooks)
 			hooksMu.Unlock()
-			if n >= 1 && len(fake.Messages(slackfake.DMChannel("U0ALICE"))) >= 2 {
+			if n >= 1 && len(fake.Messages(slacktest.DMChannel("U0ALICE"))) >= 2 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("deliveries: %d webhooks, %d DMs", n, len(fake.Messages(slackfake.DMChannel("U0ALICE"))))
+				t.Fatalf("deliveries: %d webhooks, %d DMs", n, len(fake.Messages(slacktest.DMChannel("U0ALICE"))))
 			}
 		}
 
@@ -208,7 +207,7 @@ func TestNothingSensitiveLeavesInClear(t *testing.T) {
 			seen("webhook", h)
 		}
 		hooksMu.Unlock()
-		for _, ch := range []string{channel, slackfake.DMChannel("U0ALICE")} {
+		for _, ch := range []string{channel, slacktest.DMChannel("U0ALICE")} {
 			for _, m := range fake.Messages(ch) {
 				seen("slack "+ch, m.Text+"\n"+string(m.Blocks))
 			}
@@ -285,13 +284,13 @@ resources:
 // sense with the fields hidden.
 func TestHiddenDataWalkthrough(t *testing.T) {
 	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
-		fake := slackfake.New(t)
+		fake := slacktest.NewServer(t)
 		channel := fake.AddChannel("#access")
 		for _, p := range []string{"alice", "erin", "carol", "dave", "heidi"} {
 			fake.AddPerson("U0"+strings.ToUpper(p), p+"@example.com")
 		}
 		a, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: writeFile(t, "policy.yaml", escalationPolicy),
-			Slack:     app.SlackConfig{BotToken: slackfake.Token, SigningSecret: "walkthrough-signing-secret", Channel: "#access", APIURL: fake.APIURL(), ExpiryWarning: time.Minute},
+			Slack:     app.SlackConfig{BotToken: slacktest.Token, SigningSecret: "walkthrough-signing-secret", Channel: "#access", APIURL: fake.APIURL(), ExpiryWarning: time.Minute},
 			Provision: app.ProvisionConfig{CheckCacheTTL: "1h", MaskTokenKey: "a-mask-token-key-for-the-walkthrough-test", FailAfter: 3, Lease: time.Minute, MaxBackoff: 200 * time.Millisecond, Concurrency: 2, PollInterval: 20 * time.Millisecond}})
 		ctx, now := context.Background(), workflow.Now()
 		tok := map[string]string{}

@@ -10,7 +10,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/jitaccess/jitaccess/app"
-	"github.com/jitaccess/jitaccess/slackapp/slackfake"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/web/api"
@@ -21,10 +21,10 @@ import (
 // served OpenAPI document lacks, or an operation it describes that is not
 // served.
 func TestOpenAPICoversEveryRoute(t *testing.T) {
-	fake := slackfake.New(t)
+	fake := slacktest.NewServer(t)
 	fake.AddChannel("#access")
 	a, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, store.SQLite), PolicyFile: writeFile(t, "policy.yaml", goodPolicy),
-		Slack: app.SlackConfig{BotToken: slackfake.Token, SigningSecret: "s", Channel: "#access", APIURL: fake.APIURL(), ExpiryWarning: time.Minute}})
+		Slack: app.SlackConfig{BotToken: slacktest.Token, SigningSecret: "s", Channel: "#access", APIURL: fake.APIURL(), ExpiryWarning: time.Minute}})
 	resp, err := http.Get(base + "/api/v1/openapi.json")
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,7 @@ import (
 
 	"github.com/jitaccess/jitaccess/app"
 	"github.com/jitaccess/jitaccess/identity"
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
-	"github.com/jitaccess/jitaccess/slackapp/slackfake"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -66,19 +65,19 @@ func TestServeRefusesBadSlackConfig(t *testing.T) {
 // posted, a click approves it, and the message and the requester hear.
 func TestServeWithSlack(t *testing.T) {
 	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
-		fake := slackfake.New(t)
+		fake := slacktest.NewServer(t)
 		channel := fake.AddChannel("#access")
 		fake.AddPerson("U0ALICE", "alice@example.com")
 		fake.AddPerson("U0CAROL", "carol@example.com")
 		const secret = "app-test-signing-secret"
 		_, base := boot(t, app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: writeFile(t, "policy.yaml", goodPolicy),
-			Slack: app.SlackConfig{BotToken: slackfake.Token, SigningSecret: secret, Channel: "#access", APIURL: fake.APIURL(), ExpiryWarning: time.Minute}})
+			Slack: app.SlackConfig{BotToken: slacktest.Token, SigningSecret: secret, Channel: "#access", APIURL: fake.APIURL(), ExpiryWarning: time.Minute}})
 
 		post := func(path string, form url.Values) {
 			t.Helper()
 			body := []byte(form.Encode())
 			req, _ := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(body))
-			req.Header = slackenv.Sign(body, time.Now(), secret)
+			req.Header = slacktest.Sign(body, time.Now(), secret)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -113,7 +112,7 @@ func TestServeWithSlack(t *testing.T) {
 		post("/slack/interactions", url.Values{"payload": {string(payload)}})
 		waitFor("the edited message and the DM", func() bool {
 			m := fake.Messages(channel)
-			return len(m) == 1 && m[0].Updates == 1 && len(fake.Messages(slackfake.DMChannel("U0ALICE"))) == 1
+			return len(m) == 1 && m[0].Updates == 1 && len(fake.Messages(slacktest.DMChannel("U0ALICE"))) == 1
 		})
 		if !strings.Contains(string(fake.Messages(channel)[0].Blocks), "Approved* by carol@example.com") {
 			t.Fatalf("message: %s", fake.Messages(channel)[0].Blocks)
@@ -137,10 +136,10 @@ func TestSlackShowsProvisioning(t *testing.T) {
 		defer target.Close()
 		t.Setenv("CRM_HOOK_SECRET", "a-webhook-secret-for-the-tests")
 		policy := goodPolicy + "    provisioner:\n      type: webhook\n      url: " + target.URL + "\n      secret_env: CRM_HOOK_SECRET\n"
-		fake := slackfake.New(t)
+		fake := slacktest.NewServer(t)
 		channel := fake.AddChannel("#access")
 		cfg := app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: writeFile(t, "policy.yaml", policy),
-			Slack: app.SlackConfig{BotToken: slackfake.Token, SigningSecret: "s", Channel: "#access", APIURL: fake.APIURL()}}
+			Slack: app.SlackConfig{BotToken: slacktest.Token, SigningSecret: "s", Channel: "#access", APIURL: fake.APIURL()}}
 		cfg.Provision.FailAfter = 1
 		a, base := boot(t, cfg)
 		now := workflow.Now()

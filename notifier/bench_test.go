@@ -10,7 +10,7 @@ import (
 
 	"github.com/jitaccess/jitaccess/notifier"
 	"github.com/jitaccess/jitaccess/queue"
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -89,8 +89,8 @@ func BenchmarkOutbox(b *testing.B) {
 	}
 }
 
-func newOutboxEnv(b *testing.B, kind store.Kind) *slackenv.Env {
-	e := slackenv.New(b, storetest.Open(b, kind), slackenv.Options{Policy: benchPolicy(), Pacer: notifier.NewPacer(),
+func newOutboxEnv(b *testing.B, kind store.Kind) *slacktest.Env {
+	e := slacktest.NewEnv(b, storetest.Open(b, kind), slacktest.Options{Policy: benchPolicy(), Pacer: notifier.NewPacer(),
 		ExpiryLead: -1, Logger: slog.New(slog.DiscardHandler)})
 	for i := range benchPeople {
 		e.Slack.AddChannel(fmt.Sprintf("#ch-%03d", i))
@@ -101,7 +101,7 @@ func newOutboxEnv(b *testing.B, kind store.Kind) *slackenv.Env {
 
 // fileRound ends the previous round's grants (delivering what that says,
 // untimed) and files one request per requester.
-func fileRound(b *testing.B, e *slackenv.Env, ctx context.Context, n int) {
+func fileRound(b *testing.B, e *slacktest.Env, ctx context.Context, n int) {
 	e.Clock.Advance(3 * time.Hour)
 	if _, err := e.Svc.Sweep(ctx); err != nil {
 		b.Fatal(err)
@@ -119,7 +119,7 @@ func fileRound(b *testing.B, e *slackenv.Env, ctx context.Context, n int) {
 
 // drain runs a production-configured worker until no notification is
 // pending.
-func drain(b *testing.B, e *slackenv.Env, ctx context.Context) {
+func drain(b *testing.B, e *slacktest.Env, ctx context.Context) {
 	b.Helper()
 	r := &queue.Runner{Store: e.DB, Queue: notifier.Queue, Handler: e.Dispatcher.Deliver, Logger: slog.New(slog.DiscardHandler),
 		Now: e.Clock.Now, Concurrency: 8, MaxAttempts: 1 << 20}

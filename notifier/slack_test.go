@@ -14,21 +14,20 @@ import (
 
 	"github.com/jitaccess/jitaccess/notifier"
 	"github.com/jitaccess/jitaccess/queue"
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
-	"github.com/jitaccess/jitaccess/slackapp/slackfake"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
 var (
-	alice = slackenv.Person("alice")
-	bob   = slackenv.Person("bob")
-	carol = slackenv.Person("carol")
-	dave  = slackenv.Person("dave")
+	alice = slacktest.Person("alice")
+	bob   = slacktest.Person("bob")
+	carol = slacktest.Person("carol")
+	dave  = slacktest.Person("dave")
 )
 
-func submit(t *testing.T, e *slackenv.Env, who workflow.Principal, resource string, d time.Duration, reason string) *workflow.Request {
+func submit(t *testing.T, e *slacktest.Env, who workflow.Principal, resource string, d time.Duration, reason string) *workflow.Request {
 	t.Helper()
 	r, err := e.Svc.Submit(context.Background(), who, workflow.SubmitInput{Resource: resource, Duration: d, Reason: reason, Ticket: "ABC-1"})
 	if err != nil {
@@ -70,7 +69,7 @@ func lacks(t *testing.T, what, s string, unwanted ...string) {
 // and ts) at every step, and the requester's direct messages.
 func TestChannelMessageLifecycle(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		must := mustOK(t)
 		ctx := context.Background()
 		req := submit(t, e, alice, "crm-payments", time.Hour, "case 4711 <!channel> & <https://evil.example|refund>")
@@ -162,7 +161,7 @@ func TestChannelMessageLifecycle(t *testing.T) {
 // shown.
 func TestEndings(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		must := mustOK(t)
 		ctx := context.Background()
 
@@ -217,7 +216,7 @@ func TestEndings(t *testing.T) {
 // posted once, already approved, with no buttons.
 func TestAutoApprovedPostsOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		req := submit(t, e, alice, "kb-drafts", 2*time.Hour, "update the refund article")
 		e.Deliver()
 		m := e.ChannelMessage("#access-requests", req.ID)
@@ -254,7 +253,7 @@ func failedJobs(t *testing.T, db *store.DB) []store.FailedJob {
 // good with Slack's reason, is listed for admins, and is not retried.
 func TestPermanentFailures(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		must := mustOK(t)
 		ctx := context.Background()
 
@@ -282,13 +281,13 @@ func TestPermanentFailures(t *testing.T) {
 		if n := len(failedJobs(t, db)); n != 0 {
 			t.Fatalf("%d failed jobs after the retry", n)
 		}
-		recs, _, err := e.Svc.Audit(ctx, slackenv.Person("root"), workflow.AuditQuery{Action: store.ActionJobRetry})
+		recs, _, err := e.Svc.Audit(ctx, slacktest.Person("root"), workflow.AuditQuery{Action: store.ActionJobRetry})
 		if err != nil || len(recs) != 1 || recs[0].Actor != "root@example.com" || recs[0].RequestID != req.ID {
 			t.Fatalf("retry audit: %+v", recs)
 		}
 
 		// A revoked token: every delivery fails for good, with the reason.
-		e.Slack.SetFail(func(string) *slackfake.Fault { return &slackfake.Fault{Error: "token_revoked"} })
+		e.Slack.SetFail(func(string) *slacktest.Fault { return &slacktest.Fault{Error: "token_revoked"} })
 		must(e.Svc.Deny(ctx, carol, req.ID, "no"))
 		e.Deliver()
 		failed = failedJobs(t, db)
@@ -303,9 +302,9 @@ func TestPermanentFailures(t *testing.T) {
 		// A requester Slack does not know: the DM fails, the channel
 		// message does not.
 		kb := submit(t, e, bob, "kb-drafts", time.Hour, "r")
-		e.Slack.SetFail(func(method string) *slackfake.Fault {
+		e.Slack.SetFail(func(method string) *slacktest.Fault {
 			if method == "users.lookupByEmail" {
-				return &slackfake.Fault{Error: "users_not_found"}
+				return &slacktest.Fault{Error: "users_not_found"}
 			}
 			return nil
 		})
@@ -322,7 +321,7 @@ func TestPermanentFailures(t *testing.T) {
 // in Slack; the next change posts it anew and remembers the new ts.
 func TestDeletedMessageIsPostedAgain(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		must := mustOK(t)
 		req := submit(t, e, alice, "crm-notes", time.Hour, "case 1")
 		e.Deliver()
@@ -347,7 +346,7 @@ func TestDeletedMessageIsPostedAgain(t *testing.T) {
 // state.
 func TestStaleDeliveryDoesNotGoBack(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		must := mustOK(t)
 		ctx := context.Background()
 		req := submit(t, e, alice, "crm-notes", time.Hour, "case 1")
@@ -374,9 +373,9 @@ func TestStaleDeliveryDoesNotGoBack(t *testing.T) {
 // sooner than Retry-After.
 func TestRateLimitedDeliveryWaitsRetryAfter(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
-		e.Slack.SetFail(func(string) *slackfake.Fault {
-			return &slackfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: 30}
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
+		e.Slack.SetFail(func(string) *slacktest.Fault {
+			return &slacktest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 30}
 		})
 		req := submit(t, e, alice, "crm-notes", time.Hour, "case 1")
 		before := e.Clock.Now()
@@ -400,16 +399,16 @@ func TestRateLimitedDeliveryWaitsRetryAfter(t *testing.T) {
 // again every message arrives, exactly once, in order per request.
 func TestSlackOutage(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{ExpiryLead: -1})
+		e := slacktest.NewEnv(t, db, slacktest.Options{ExpiryLead: -1})
 		must := mustOK(t)
 		ctx := context.Background()
 		var phase atomic.Int32 // 0: 500s, 1: 429s, 2: healthy
-		e.Slack.SetFail(func(method string) *slackfake.Fault {
+		e.Slack.SetFail(func(method string) *slacktest.Fault {
 			switch phase.Load() {
 			case 0:
-				return &slackfake.Fault{Status: http.StatusInternalServerError}
+				return &slacktest.Fault{Status: http.StatusInternalServerError}
 			case 1:
-				return &slackfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: 1}
+				return &slacktest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 1}
 			}
 			return nil
 		})
@@ -515,8 +514,8 @@ func TestSlackOutage(t *testing.T) {
 func TestChannelPacing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		const interval = 250 * time.Millisecond
-		e := slackenv.New(t, db, slackenv.Options{Pacer: &notifier.Pacer{Interval: interval, MaxWait: 2 * interval}, ExpiryLead: -1})
-		for _, who := range []workflow.Principal{alice, bob, slackenv.Person("frank")} {
+		e := slacktest.NewEnv(t, db, slacktest.Options{Pacer: &notifier.Pacer{Interval: interval, MaxWait: 2 * interval}, ExpiryLead: -1})
+		for _, who := range []workflow.Principal{alice, bob, slacktest.Person("frank")} {
 			submit(t, e, who, "crm-notes", time.Hour, "case 1")
 			submit(t, e, who, "kb-drafts", time.Hour, "case 2")
 		}
@@ -562,7 +561,7 @@ func TestSweepFansOut(t *testing.T) {
 		for i := 0; i < resources; i++ {
 			fmt.Fprintf(&pol, "  - id: kb-%d\n    tier: low\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n", i)
 		}
-		e := slackenv.New(t, db, slackenv.Options{Policy: pol.String(), ExpiryLead: -1})
+		e := slacktest.NewEnv(t, db, slacktest.Options{Policy: pol.String(), ExpiryLead: -1})
 		var ids []string
 		for i := 0; i < resources; i++ {
 			for _, who := range []workflow.Principal{alice, bob} {
@@ -629,17 +628,17 @@ func TestRetryAfterHoldsQueuedSends(t *testing.T) {
 		for i := 0; i < sends; i++ {
 			pol += fmt.Sprintf("  - id: notes-%d\n    tier: medium\n    max_duration: 1h\n    requesters: [agents]\n    approvers: [managers]\n", i)
 		}
-		e := slackenv.New(t, db, slackenv.Options{Policy: pol, Pacer: &notifier.Pacer{Interval: interval, MaxWait: 2 * time.Second}, ExpiryLead: -1})
+		e := slacktest.NewEnv(t, db, slacktest.Options{Policy: pol, Pacer: &notifier.Pacer{Interval: interval, MaxWait: 2 * time.Second}, ExpiryLead: -1})
 		var first atomic.Bool
 		var limited atomic.Int64 // when the fake answered 429, in UnixNano; 0 until then
-		e.Slack.SetFail(func(method string) *slackfake.Fault {
+		e.Slack.SetFail(func(method string) *slacktest.Fault {
 			if method == "chat.postMessage" && first.CompareAndSwap(false, true) {
 				// Answer late enough that the other sends have taken their
 				// slots and are waiting for them, and early enough that
 				// none of those slots has come.
 				time.Sleep(interval * 3 / 4)
 				limited.Store(time.Now().UnixNano())
-				return &slackfake.Fault{Status: http.StatusTooManyRequests, RetryAfter: int(retryAfter / time.Second)}
+				return &slacktest.Fault{Status: http.StatusTooManyRequests, RetryAfter: int(retryAfter / time.Second)}
 			}
 			return nil
 		})

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -38,12 +38,12 @@ const benchClients = 50
 //
 //	go test ./slackapp -run '^$' -bench Acknowledge -benchtime 2000x
 func BenchmarkAcknowledge(b *testing.B) {
-	e := slackenv.New(b, storetest.Open(b, store.Postgres), slackenv.Options{Logger: slog.New(slog.DiscardHandler)})
+	e := slacktest.NewEnv(b, storetest.Open(b, store.Postgres), slacktest.Options{Logger: slog.New(slog.DiscardHandler)})
 	ctx := context.Background()
 	var pending []string
 	for _, who := range []string{"alice", "bob", "frank"} {
 		for _, res := range []string{"crm-payments", "identity-docs"} {
-			r, err := e.Svc.Submit(ctx, slackenv.Person(who), workflow.SubmitInput{Resource: res, Duration: time.Hour, Reason: "bench"})
+			r, err := e.Svc.Submit(ctx, slacktest.Person(who), workflow.SubmitInput{Resource: res, Duration: time.Hour, Reason: "bench"})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -52,7 +52,7 @@ func BenchmarkAcknowledge(b *testing.B) {
 	}
 	e.Deliver()
 	approvers := []string{"carol", "dave", "erin", "bob"}
-	deliveries := make([]slackenv.Delivery, b.N)
+	deliveries := make([]slacktest.Delivery, b.N)
 	for i := range deliveries {
 		switch i % 4 {
 		case 0:
@@ -81,7 +81,7 @@ func BenchmarkAcknowledge(b *testing.B) {
 				}
 				d := deliveries[i]
 				req, _ := http.NewRequest(http.MethodPost, e.Server.URL+d.Path, bytes.NewReader(d.Body))
-				req.Header = slackenv.Sign(d.Body, time.Now(), slackenv.Secret)
+				req.Header = slacktest.Sign(d.Body, time.Now(), slacktest.Secret)
 				start := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {

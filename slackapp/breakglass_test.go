@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -13,7 +13,7 @@ import (
 
 // breakGlassSlackPolicy is the environment's policy with a break_glass
 // block on crm-notes for bob (oncall).
-var breakGlassSlackPolicy = strings.Replace(slackenv.Policy, "  managers: [carol@example.com, dave@example.com, erin@example.com]\n",
+var breakGlassSlackPolicy = strings.Replace(slacktest.Policy, "  managers: [carol@example.com, dave@example.com, erin@example.com]\n",
 	"  managers: [carol@example.com, dave@example.com, erin@example.com]\n  oncall: [bob@example.com]\n", 1) + `    break_glass:
       groups: [oncall]
       max_duration: 1h
@@ -30,7 +30,7 @@ func TestSlashCommandEmergency(t *testing.T) {
 		t.Fatal("policy edit did not apply")
 	}
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{Policy: breakGlassSlackPolicy})
+		e := slacktest.NewEnv(t, db, slacktest.Options{Policy: breakGlassSlackPolicy})
 		for _, tc := range []struct{ who, text, want string }{
 			{"alice", "--emergency mgr-reports 30m prod down", "alice@example.com may not use emergency access to mgr-reports: only members of oncall may"},
 			{"bob", "--emergency mgr-reports 2h prod down", "longer than the maximum of 1h for emergency access to mgr-reports"},

@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
-	"github.com/jitaccess/jitaccess/slackapp/slackfake"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -20,7 +19,7 @@ import (
 // whose approvers' message says "extend by 30m: 1 of 2".
 func TestSlackExtendAndStart(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		ctx := context.Background()
 		start := time.Now().UTC().Add(3 * time.Hour).Truncate(time.Minute)
 		got := answered(t, e, e.Command("bob", "crm-notes 1h start:"+start.Format("2006-01-02T15:04Z")+" migration tonight"))
@@ -43,7 +42,7 @@ func TestSlackExtendAndStart(t *testing.T) {
 		}
 		e.Deliver()
 		var dm string
-		for _, m := range e.Slack.Messages(slackfake.DMChannel(slackenv.People["alice"])) {
+		for _, m := range e.Slack.Messages(slacktest.DMChannel(slacktest.People["alice"])) {
 			if strings.Contains(string(m.Blocks), `"action_id":"extend"`) {
 				dm = string(m.Blocks)
 			}
@@ -62,7 +61,7 @@ func TestSlackExtendAndStart(t *testing.T) {
 			t.Fatalf("%d views.open calls", len(opens))
 		}
 		contains(t, "extend modal", string(opens[0].JSON), `"callback_id":"jitaccess.extend"`, `"private_metadata":"`+g.ID, `"initial_value":"30m"`)
-		r := e.Send(e.Submit("alice", "jitaccess.extend", g.ID, slackenv.Form{
+		r := e.Send(e.Submit("alice", "jitaccess.extend", g.ID, slacktest.Form{
 			"extend_by": {"extend_by": map[string]any{"type": "plain_text_input", "value": "30m"}},
 			"reason":    {"reason": map[string]any{"type": "plain_text_input", "value": "the call runs long"}},
 		}))

@@ -3,7 +3,7 @@ package slackapp_test
 import (
 	"testing"
 
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 )
@@ -12,7 +12,7 @@ import (
 // and the confirmation says so.
 func TestSlackReasonMasked(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		got := answered(t, e, e.Command("alice", "crm-notes 2h card 4111 1111 1111 1111 declined"))
 		contains(t, "answer", got, "is filed", "Note: a card number in your reason was masked.")
 		reqs := requestsOf(t, e)

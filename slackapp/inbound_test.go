@@ -14,22 +14,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
 var (
-	alice = slackenv.Person("alice")
-	carol = slackenv.Person("carol")
-	dave  = slackenv.Person("dave")
+	alice = slacktest.Person("alice")
+	carol = slacktest.Person("carol")
+	dave  = slacktest.Person("dave")
 )
 
 // requestsOf lists everyone's requests, as an admin sees them.
-func requestsOf(t *testing.T, e *slackenv.Env) []*workflow.Request {
+func requestsOf(t *testing.T, e *slacktest.Env) []*workflow.Request {
 	t.Helper()
-	reqs, _, err := e.Svc.List(context.Background(), slackenv.Person("root"), workflow.RequestQuery{Limit: 100})
+	reqs, _, err := e.Svc.List(context.Background(), slacktest.Person("root"), workflow.RequestQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func requestsOf(t *testing.T, e *slackenv.Env) []*workflow.Request {
 
 // answered sends d, expects an empty 200 acknowledgement, waits for the
 // work behind it and returns what the user was told.
-func answered(t *testing.T, e *slackenv.Env, d slackenv.Delivery) string {
+func answered(t *testing.T, e *slacktest.Env, d slacktest.Delivery) string {
 	t.Helper()
 	r := e.Send(d)
 	if r.Status != http.StatusOK || r.Body != "" {
@@ -72,7 +72,7 @@ func signature(body []byte, ts time.Time, secret string) string {
 // log ever carries the signature the body should have had.
 func TestSignatureChecks(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		d := e.Command("alice", "crm-notes 1h case 4711")
 		now := time.Now()
 		tampered := []byte(strings.Replace(string(d.Body), "crm-notes", "crm-payments", 1))
@@ -81,36 +81,36 @@ func TestSignatureChecks(t *testing.T) {
 			body   []byte
 			header func() http.Header
 		}{
-			{"wrong secret", d.Body, func() http.Header { return slackenv.Sign(d.Body, now, "not-the-secret") }},
-			{"tampered body", tampered, func() http.Header { return slackenv.Sign(d.Body, now, slackenv.Secret) }},
+			{"wrong secret", d.Body, func() http.Header { return slacktest.Sign(d.Body, now, "not-the-secret") }},
+			{"tampered body", tampered, func() http.Header { return slacktest.Sign(d.Body, now, slacktest.Secret) }},
 			{"stale timestamp", d.Body, func() http.Header {
-				return slackenv.Sign(d.Body, now.Add(-5*time.Minute-2*time.Second), slackenv.Secret)
+				return slacktest.Sign(d.Body, now.Add(-5*time.Minute-2*time.Second), slacktest.Secret)
 			}},
 			{"future timestamp", d.Body, func() http.Header {
-				return slackenv.Sign(d.Body, now.Add(5*time.Minute+2*time.Second), slackenv.Secret)
+				return slacktest.Sign(d.Body, now.Add(5*time.Minute+2*time.Second), slacktest.Secret)
 			}},
 			{"no signature", d.Body, func() http.Header {
-				h := slackenv.Sign(d.Body, now, slackenv.Secret)
+				h := slacktest.Sign(d.Body, now, slacktest.Secret)
 				h.Del("X-Slack-Signature")
 				return h
 			}},
 			{"no timestamp", d.Body, func() http.Header {
-				h := slackenv.Sign(d.Body, now, slackenv.Secret)
+				h := slacktest.Sign(d.Body, now, slacktest.Secret)
 				h.Del("X-Slack-Request-Timestamp")
 				return h
 			}},
 			{"signature without v0=", d.Body, func() http.Header {
-				h := slackenv.Sign(d.Body, now, slackenv.Secret)
+				h := slacktest.Sign(d.Body, now, slacktest.Secret)
 				h.Set("X-Slack-Signature", strings.TrimPrefix(h.Get("X-Slack-Signature"), "v0="))
 				return h
 			}},
 			{"signature of another timestamp", d.Body, func() http.Header {
-				h := slackenv.Sign(d.Body, now, slackenv.Secret)
+				h := slacktest.Sign(d.Body, now, slacktest.Secret)
 				h.Set("X-Slack-Request-Timestamp", strconv.FormatInt(now.Unix()-1, 10))
 				return h
 			}},
 			{"not a number", d.Body, func() http.Header {
-				h := slackenv.Sign(d.Body, now, slackenv.Secret)
+				h := slacktest.Sign(d.Body, now, slacktest.Secret)
 				h.Set("X-Slack-Request-Timestamp", "yesterday")
 				return h
 			}},
@@ -129,13 +129,13 @@ func TestSignatureChecks(t *testing.T) {
 				ts, _ := strconv.ParseInt(h.Get("X-Slack-Request-Timestamp"), 10, 64)
 				for _, body := range [][]byte{d.Body, tc.body} {
 					for _, at := range []time.Time{now, time.Unix(ts, 0)} {
-						good := signature(body, at, slackenv.Secret)
+						good := signature(body, at, slacktest.Secret)
 						if strings.Contains(r.Body, good) || strings.Contains(e.Logs(), good) {
 							t.Fatal("the correct signature leaked into the answer or the log")
 						}
 					}
 				}
-				if strings.Contains(r.Body+e.Logs(), slackenv.Secret) {
+				if strings.Contains(r.Body+e.Logs(), slacktest.Secret) {
 					t.Fatal("the signing secret leaked")
 				}
 			})
@@ -161,7 +161,7 @@ func TestSignatureChecks(t *testing.T) {
 // 400 with an error body, never a 500.
 func TestMalformedButSigned(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		for _, tc := range []struct {
 			path, body string
 			status     int
@@ -174,7 +174,7 @@ func TestMalformedButSigned(t *testing.T) {
 			{"/slack/interactions", `payload={"type":"block_actions","actions":[]}`, http.StatusOK},
 			{"/slack/interactions", "payload=" + strings.Repeat("x", 300<<10), http.StatusRequestEntityTooLarge},
 		} {
-			r := e.Post(tc.path, []byte(tc.body), slackenv.Sign([]byte(tc.body), time.Now(), slackenv.Secret))
+			r := e.Post(tc.path, []byte(tc.body), slacktest.Sign([]byte(tc.body), time.Now(), slacktest.Secret))
 			if r.Status != tc.status {
 				t.Errorf("%s %.40q: %d %s, want %d", tc.path, tc.body, r.Status, r.Body, tc.status)
 			}
@@ -189,7 +189,7 @@ func TestMalformedButSigned(t *testing.T) {
 // request through the service; refusals come back in the service's words.
 func TestSlashCommandFilesDirectly(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		got := answered(t, e, e.Command("alice", "crm-notes 2h case 4711: refund  ticket:ABC-9 please"))
 		contains(t, "answer", got, "Your request for `crm-notes` for 2h is filed", "It needs 1 approval;")
 		reqs := requestsOf(t, e)
@@ -228,7 +228,7 @@ func TestSlashCommandFilesDirectly(t *testing.T) {
 // shows pending requests and live access with their buttons.
 func TestHelpAndList(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		r := e.Send(e.Command("alice", "help"))
 		if r.Status != http.StatusOK {
 			t.Fatalf("help: %d %s", r.Status, r.Body)
@@ -266,7 +266,7 @@ func TestHelpAndList(t *testing.T) {
 // service's refusals show inline, under the field they are about.
 func TestRequestForm(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		d := e.Command("alice", "")
 		if got := answered(t, e, d); got != "" {
 			t.Fatalf("opening the form answered %q", got)
@@ -293,7 +293,7 @@ func TestRequestForm(t *testing.T) {
 			t.Fatal("the form offers more than crm-payments' max_duration")
 		}
 
-		submitForm := func(form slackenv.Form) map[string]any {
+		submitForm := func(form slacktest.Form) map[string]any {
 			t.Helper()
 			r := e.Send(e.Submit("alice", "jitaccess.request", "", form))
 			if r.Status != http.StatusOK {
@@ -308,17 +308,17 @@ func TestRequestForm(t *testing.T) {
 			}
 			return resp["errors"].(map[string]any)
 		}
-		errs := errorsOf(submitForm(slackenv.RequestForm("crm-payments", "4h0m0s", "case 1", "")))
+		errs := errorsOf(submitForm(slacktest.RequestForm("crm-payments", "4h0m0s", "case 1", "")))
 		contains(t, "duration error", fmt.Sprint(errs["duration/crm-payments"]), "longer than the maximum of 2h")
-		errs = errorsOf(submitForm(slackenv.RequestForm("crm-payments", "1h0m0s", "   ", "")))
+		errs = errorsOf(submitForm(slacktest.RequestForm("crm-payments", "1h0m0s", "   ", "")))
 		contains(t, "reason error", fmt.Sprint(errs["reason"]), "A reason is required")
-		errs = errorsOf(submitForm(slackenv.RequestForm("crm-payments", "", "case 1", "")))
+		errs = errorsOf(submitForm(slacktest.RequestForm("crm-payments", "", "case 1", "")))
 		contains(t, "duration error", fmt.Sprint(errs["duration/crm-payments"]), "Choose a duration")
 		if n := len(requestsOf(t, e)); n != 0 {
 			t.Fatalf("refused submissions filed %d requests", n)
 		}
 
-		ok := e.Submit("alice", "jitaccess.request", "", slackenv.RequestForm("crm-payments", "1h0m0s", "case 4711", "ABC-1"))
+		ok := e.Submit("alice", "jitaccess.request", "", slacktest.RequestForm("crm-payments", "1h0m0s", "case 4711", "ABC-1"))
 		resp := e.Send(ok).JSON(t)
 		if resp["response_action"] != "update" {
 			t.Fatalf("response %v", resp)
@@ -330,11 +330,11 @@ func TestRequestForm(t *testing.T) {
 		}
 
 		// Slack delivers the same submission again: applied once, and said.
-		again := e.Post(ok.Path, ok.Body, retried(slackenv.Sign(ok.Body, time.Now(), slackenv.Secret)))
+		again := e.Post(ok.Path, ok.Body, retried(slacktest.Sign(ok.Body, time.Now(), slacktest.Secret)))
 		contains(t, "repeated submission", again.Body, "already received and handled once")
 		// A new submission for the same resource is refused by the
 		// workflow, under the resource field.
-		errs = errorsOf(submitForm(slackenv.RequestForm("crm-payments", "1h0m0s", "case 4712", "")))
+		errs = errorsOf(submitForm(slacktest.RequestForm("crm-payments", "1h0m0s", "case 4712", "")))
 		contains(t, "resource error", fmt.Sprint(errs["resource"]), "You already have a pending request for crm-payments")
 		if n := len(requestsOf(t, e)); n != 1 {
 			t.Fatalf("%d requests", n)
@@ -356,7 +356,7 @@ func retried(h http.Header) http.Header {
 // a retried delivery are applied once, and the user is told.
 func TestApproveButtons(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		ctx := context.Background()
 		req, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-payments", Duration: time.Hour, Reason: "case 1"})
 		if err != nil {
@@ -373,7 +373,7 @@ func TestApproveButtons(t *testing.T) {
 		first := e.Click("carol", ch, "approve", req.ID)
 		contains(t, "carol's click", answered(t, e, first), "You approved request", "1 of 2 approvals so far")
 		contains(t, "double click", answered(t, e, e.Click("carol", ch, "approve", req.ID)), "carol@example.com has already approved this request")
-		r := e.Post(first.Path, first.Body, retried(slackenv.Sign(first.Body, time.Now(), slackenv.Secret)))
+		r := e.Post(first.Path, first.Body, retried(slacktest.Sign(first.Body, time.Now(), slacktest.Secret)))
 		if r.Status != http.StatusOK {
 			t.Fatalf("retry: %d", r.Status)
 		}
@@ -405,7 +405,7 @@ func TestApproveButtons(t *testing.T) {
 // names them.
 func TestDeactivatedPersonRefused(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		ctx := context.Background()
 		req, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-payments", Duration: time.Hour, Reason: "case 1"})
 		if err != nil {
@@ -415,7 +415,7 @@ func TestDeactivatedPersonRefused(t *testing.T) {
 		ch := e.ChannelMessage("#payments-approvals", req.ID).Channel
 		storetest.SeedPerson(t, db, "carol@example.com", false)
 		contains(t, "deactivated approver's click", answered(t, e, e.Click("carol", ch, "approve", req.ID)), "carol@example.com is deactivated in the directory")
-		got, err := e.Svc.Get(ctx, slackenv.Person("root"), req.ID)
+		got, err := e.Svc.Get(ctx, slacktest.Person("root"), req.ID)
 		if err != nil || len(got.Approvals) != 0 {
 			t.Fatalf("after the refused click: %+v %v", got, err)
 		}
@@ -426,7 +426,7 @@ func TestDeactivatedPersonRefused(t *testing.T) {
 // the decision is the service's, with its refusals inline.
 func TestDenyAndRevokeModals(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		ctx := context.Background()
 		req, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-notes", Duration: time.Hour, Reason: "case 1"})
 		if err != nil {
@@ -448,15 +448,15 @@ func TestDenyAndRevokeModals(t *testing.T) {
 		}
 		contains(t, "deny form", string(opens[0].JSON), `"callback_id":"jitaccess.reason"`, req.ID, "alice@example.com", "Deny request")
 
-		meta := slackenv.ReasonMeta("deny", req.ID)
-		resp := e.Send(e.Submit("erin", "jitaccess.reason", meta, slackenv.ReasonForm(""))).JSON(t)
+		meta := slacktest.ReasonMeta("deny", req.ID)
+		resp := e.Send(e.Submit("erin", "jitaccess.reason", meta, slacktest.ReasonForm(""))).JSON(t)
 		if resp["response_action"] != "errors" {
 			t.Fatalf("empty reason: %v", resp)
 		}
 		contains(t, "reason error", fmt.Sprint(resp["errors"]), "A reason is required to deny")
-		resp = e.Send(e.Submit("alice", "jitaccess.reason", meta, slackenv.ReasonForm("mine"))).JSON(t)
+		resp = e.Send(e.Submit("alice", "jitaccess.reason", meta, slacktest.ReasonForm("mine"))).JSON(t)
 		contains(t, "self-deny", fmt.Sprint(resp["errors"]), "You cannot deny your own request")
-		resp = e.Send(e.Submit("erin", "jitaccess.reason", meta, slackenv.ReasonForm("not for this case"))).JSON(t)
+		resp = e.Send(e.Submit("erin", "jitaccess.reason", meta, slacktest.ReasonForm("not for this case"))).JSON(t)
 		if resp["response_action"] != "clear" {
 			t.Fatalf("deny: %v", resp)
 		}
@@ -479,7 +479,7 @@ func TestDenyAndRevokeModals(t *testing.T) {
 		contains(t, "approved message", string(sec.Blocks), `"action_id":"revoke"`)
 		answered(t, e, e.Click("erin", sec.Channel, "revoke", live.ID))
 		contains(t, "revoke form", string(e.Slack.Calls("views.open")[1].JSON), "Revoke access")
-		resp = e.Send(e.Submit("erin", "jitaccess.reason", slackenv.ReasonMeta("revoke", live.ID), slackenv.ReasonForm("case closed"))).JSON(t)
+		resp = e.Send(e.Submit("erin", "jitaccess.reason", slacktest.ReasonMeta("revoke", live.ID), slacktest.ReasonForm("case closed"))).JSON(t)
 		if resp["response_action"] != "clear" {
 			t.Fatalf("revoke: %v", resp)
 		}
@@ -487,7 +487,7 @@ func TestDenyAndRevokeModals(t *testing.T) {
 		if err != nil || got.State != workflow.StateRevoked || got.EndedBy != "erin@example.com" || got.EndReason != "case closed" {
 			t.Fatalf("after revoke: %+v %v", got, err)
 		}
-		resp = e.Send(e.Submit("erin", "jitaccess.reason", `{"a":"deny"}`, slackenv.ReasonForm("x"))).JSON(t)
+		resp = e.Send(e.Submit("erin", "jitaccess.reason", `{"a":"deny"}`, slacktest.ReasonForm("x"))).JSON(t)
 		contains(t, "damaged form", fmt.Sprint(resp["errors"]), "damaged")
 	})
 }
@@ -498,7 +498,7 @@ func TestDenyAndRevokeModals(t *testing.T) {
 // accept get the form.
 func TestReasonFormRefusedAtOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		ctx := context.Background()
 		pay, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "crm-payments", Duration: time.Hour, Reason: "case 1"})
 		if err != nil {
@@ -555,10 +555,10 @@ func TestReasonFormRefusedAtOnce(t *testing.T) {
 // body): one request is filed.
 func TestDuplicateSlashCommand(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		d := e.Command("alice", "crm-notes 1h case 1")
 		answered(t, e, d)
-		r := e.Post(d.Path, d.Body, retried(slackenv.Sign(d.Body, time.Now(), slackenv.Secret)))
+		r := e.Post(d.Path, d.Body, retried(slacktest.Sign(d.Body, time.Now(), slacktest.Secret)))
 		if r.Status != http.StatusOK {
 			t.Fatalf("retry: %d %s", r.Status, r.Body)
 		}
@@ -579,7 +579,7 @@ func TestDuplicateSlashCommand(t *testing.T) {
 // outcome follows as a direct message.
 func TestSlowDatabaseAndSlack(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{SubmitBudget: 300 * time.Millisecond})
+		e := slacktest.NewEnv(t, db, slacktest.Options{SubmitBudget: 300 * time.Millisecond})
 
 		release := holdDatabase(t, db)
 		e.Slack.SetLatency(1500 * time.Millisecond)
@@ -590,7 +590,7 @@ func TestSlowDatabaseAndSlack(t *testing.T) {
 		if took := time.Since(start); r.Status != http.StatusOK || took > time.Second {
 			t.Fatalf("acknowledgement took %s (status %d)", took, r.Status)
 		}
-		sub := e.Submit("alice", "jitaccess.request", "", slackenv.RequestForm("crm-payments", "1h0m0s", "case 2", ""))
+		sub := e.Submit("alice", "jitaccess.request", "", slacktest.RequestForm("crm-payments", "1h0m0s", "case 2", ""))
 		start = time.Now()
 		resp := e.Send(sub)
 		if took := time.Since(start); took > 2*time.Second {
@@ -616,13 +616,13 @@ func TestSlowDatabaseAndSlack(t *testing.T) {
 // from it; submitted again once the pool is free, it is.
 func TestSubmissionsShareTheWorkerBound(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{Workers: 1, SubmitBudget: 300 * time.Millisecond})
+		e := slacktest.NewEnv(t, db, slacktest.Options{Workers: 1, SubmitBudget: 300 * time.Millisecond})
 		release := holdDatabase(t, db)
 		cmd := e.Command("alice", "crm-notes 1h case 1")
 		if r := e.Send(cmd); r.Status != http.StatusOK || r.Body != "" {
 			t.Fatalf("command: %d %q", r.Status, r.Body)
 		}
-		sub := e.Submit("bob", "jitaccess.request", "", slackenv.RequestForm("crm-payments", "1h0m0s", "case 2", ""))
+		sub := e.Submit("bob", "jitaccess.request", "", slacktest.RequestForm("crm-payments", "1h0m0s", "case 2", ""))
 		start := time.Now()
 		resp := e.Send(sub).JSON(t)
 		if took := time.Since(start); took > 250*time.Millisecond {
@@ -691,7 +691,7 @@ func holdDatabase(t *testing.T, db *store.DB) (release func()) {
 // admins, with Slack's reason, and can be sent again.
 func TestAdminFailures(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		e.Slack.RemoveChannel("#access-requests")
 		req, err := e.Svc.Submit(context.Background(), alice, workflow.SubmitInput{Resource: "crm-notes", Duration: time.Hour, Reason: "r"})
 		if err != nil {
@@ -757,14 +757,14 @@ func TestAdminFailures(t *testing.T) {
 // directory puts them in managers, then deactivates them.
 func TestSameAnswerEverywhere(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		ctx := context.Background()
 		storetest.SeedPerson(t, db, "stranger@example.com", true, "managers")
 		// One request per surface, so that each decision is the first.
 		open := func() (web, api, slackReq *workflow.Request) {
 			var out [3]*workflow.Request
 			for i, who := range []string{"alice", "bob", "frank"} {
-				r, err := e.Svc.Submit(ctx, slackenv.Person(who), workflow.SubmitInput{Resource: "crm-notes", Duration: time.Hour, Reason: "case 5"})
+				r, err := e.Svc.Submit(ctx, slacktest.Person(who), workflow.SubmitInput{Resource: "crm-notes", Duration: time.Hour, Reason: "case 5"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -783,7 +783,7 @@ func TestSameAnswerEverywhere(t *testing.T) {
 			slackText = answered(t, e, e.Click(who, ch, "approve", s.ID))
 			slackOK = strings.Contains(slackText, "You approved request")
 			for _, r := range []*workflow.Request{w, a, s} {
-				got, err := e.Svc.Get(ctx, slackenv.Person("root"), r.ID)
+				got, err := e.Svc.Get(ctx, slacktest.Person("root"), r.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -791,10 +791,10 @@ func TestSameAnswerEverywhere(t *testing.T) {
 					t.Fatalf("%s: request %s is %s but its surface said otherwise", who, r.ID, got.State)
 				}
 				if got.State == workflow.StatePending {
-					if _, err := e.Svc.Cancel(ctx, slackenv.Person(got.Requester[:strings.Index(got.Requester, "@")]), r.ID, ""); err != nil {
+					if _, err := e.Svc.Cancel(ctx, slacktest.Person(got.Requester[:strings.Index(got.Requester, "@")]), r.ID, ""); err != nil {
 						t.Fatal(err)
 					}
-				} else if _, err := e.Svc.Revoke(ctx, slackenv.Person("root"), r.ID, "next case"); err != nil {
+				} else if _, err := e.Svc.Revoke(ctx, slacktest.Person("root"), r.ID, "next case"); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -23,7 +23,7 @@ import (
 // message follows it as for any decision.
 func TestSlackCannotSkipMFA(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{Policy: slackenv.MFAPolicy})
+		e := slacktest.NewEnv(t, db, slacktest.Options{Policy: slacktest.MFAPolicy})
 		ctx := context.Background()
 		req, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "kyc-vault", Duration: time.Hour, Reason: "case 12"})
 		if err != nil {

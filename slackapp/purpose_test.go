@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitaccess/jitaccess/slackapp/slackenv"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -18,7 +18,7 @@ import (
 // Deny opens its reason modal; elsewhere it approves at once.
 func TestApproveOpensCommentModal(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{})
+		e := slacktest.NewEnv(t, db, slacktest.Options{})
 		ctx := context.Background()
 		docs, err := e.Svc.Submit(ctx, alice, workflow.SubmitInput{Resource: "identity-docs", Duration: time.Hour, Reason: "case 9"})
 		if err != nil {
@@ -43,13 +43,13 @@ func TestApproveOpensCommentModal(t *testing.T) {
 			t.Fatalf("the click approved before the comment: %+v", d.Approvals)
 		}
 
-		meta := slackenv.ReasonMeta("approve", docs.ID)
-		resp := e.Send(e.Submit("erin", "jitaccess.reason", meta, slackenv.ReasonForm(""))).JSON(t)
+		meta := slacktest.ReasonMeta("approve", docs.ID)
+		resp := e.Send(e.Submit("erin", "jitaccess.reason", meta, slacktest.ReasonForm(""))).JSON(t)
 		if resp["response_action"] != "errors" {
 			t.Fatalf("empty comment: %v", resp)
 		}
 		contains(t, "comment error", fmt.Sprint(resp["errors"]), "comment is required to approve")
-		resp = e.Send(e.Submit("erin", "jitaccess.reason", meta, slackenv.ReasonForm("checked the KYC case"))).JSON(t)
+		resp = e.Send(e.Submit("erin", "jitaccess.reason", meta, slacktest.ReasonForm("checked the KYC case"))).JSON(t)
 		if resp["response_action"] != "clear" {
 			t.Fatalf("approve with a comment: %v", resp)
 		}
@@ -68,7 +68,7 @@ func TestApproveOpensCommentModal(t *testing.T) {
 }
 
 // purposeSlackPolicy adds purposes to the environment's policy.
-var purposeSlackPolicy = strings.Replace(slackenv.Policy, "  - id: crm-notes\n", "  - id: crm-notes\n    purposes: [refund, chargeback]\n", 1)
+var purposeSlackPolicy = strings.Replace(slacktest.Policy, "  - id: crm-notes\n", "  - id: crm-notes\n    purposes: [refund, chargeback]\n", 1)
 
 // TestRequestPurposeInSlack: a resource with purposes gets a purpose
 // select in the request form, the /access command takes purpose:NAME, a
@@ -76,7 +76,7 @@ var purposeSlackPolicy = strings.Replace(slackenv.Policy, "  - id: crm-notes\n",
 // approvers' message shows the purpose.
 func TestRequestPurposeInSlack(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := slackenv.New(t, db, slackenv.Options{Policy: purposeSlackPolicy})
+		e := slacktest.NewEnv(t, db, slacktest.Options{Policy: purposeSlackPolicy})
 		ctx := context.Background()
 		answered(t, e, e.SelectResource("alice", "crm-notes"))
 		updates := e.Slack.Calls("views.update")
@@ -85,7 +85,7 @@ func TestRequestPurposeInSlack(t *testing.T) {
 		}
 		contains(t, "form for crm-notes", string(updates[len(updates)-1].JSON), `"block_id":"purpose"`, `"value":"refund"`, `"value":"chargeback"`)
 
-		form := slackenv.RequestForm("crm-notes", "1h0m0s", "case 5", "")
+		form := slacktest.RequestForm("crm-notes", "1h0m0s", "case 5", "")
 		resp := e.Send(e.Submit("alice", "jitaccess.request", "", form)).JSON(t)
 		contains(t, "no purpose", fmt.Sprint(resp["errors"]), "A purpose is required for crm-notes: one of refund, chargeback")
 		form["purpose"] = map[string]any{"purpose": map[string]any{"type": "static_select", "selected_option": map[string]any{"value": "refund"}}}
@@ -97,7 +97,7 @@ func TestRequestPurposeInSlack(t *testing.T) {
 		contains(t, "unknown purpose", answered(t, e, e.Command("bob", "crm-notes 1h case 6 purpose:curiosity")),
 			`Unknown purpose "curiosity" for crm-notes; allowed: refund, chargeback`)
 		answered(t, e, e.Command("bob", "crm-notes 1h case 6 purpose:chargeback"))
-		reqs, _, err := e.Svc.List(ctx, slackenv.Person("bob"), workflow.RequestQuery{Requester: "bob@example.com", Limit: 10})
+		reqs, _, err := e.Svc.List(ctx, slacktest.Person("bob"), workflow.RequestQuery{Requester: "bob@example.com", Limit: 10})
 		if err != nil || len(reqs) != 1 || reqs[0].Purpose != "chargeback" || reqs[0].Reason != "case 6" {
 			t.Fatalf("bob's requests: %+v %v", reqs, err)
 		}

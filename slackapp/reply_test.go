@@ -1,4 +1,4 @@
-package slackapp
+package slackapp_test
 
 import (
 	"context"
@@ -10,13 +10,14 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/jitaccess/jitaccess/slackapp/slackfake"
+	"github.com/jitaccess/jitaccess/slackapp"
+	"github.com/jitaccess/jitaccess/slackapp/slacktest"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/store/storetest"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
-func newTestHandler(t *testing.T, fake *slackfake.Server) *Handler {
+func newTestHandler(t *testing.T, fake *slacktest.Server) *slackapp.Handler {
 	t.Helper()
 	db := storetest.Open(t, store.SQLite)
 	pol, err := workflow.ParsePolicy("p.yaml", []byte("groups:\n  g: [a@example.com]\nresources:\n  - id: r\n    tier: low\n    max_duration: 1h\n    requesters: [g]\n    auto_approve: true\n"))
@@ -24,8 +25,8 @@ func newTestHandler(t *testing.T, fake *slackfake.Server) *Handler {
 		t.Fatal(err)
 	}
 	client := fake.Client()
-	h, err := New(Config{Service: workflow.NewService(db, pol, workflow.Options{}), Store: db, Client: client,
-		Directory: &Directory{Client: client}, SigningSecret: "s", ResponseURLPrefixes: []string{fake.URL + "/"},
+	h, err := slackapp.New(slackapp.Config{Service: workflow.NewService(db, pol, workflow.Options{}), Store: db, Client: client,
+		Directory: &slackapp.Directory{Client: client}, SigningSecret: "s", ResponseURLPrefixes: []string{fake.URL + "/"},
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -37,38 +38,35 @@ func newTestHandler(t *testing.T, fake *slackfake.Server) *Handler {
 // 30 minutes; past that, and for an address that is not Slack's, the user
 // gets a direct message instead.
 func TestResponseURLLimits(t *testing.T) {
-	fake := slackfake.New(t)
+	fake := slacktest.NewServer(t)
 	fake.AddPerson("U1", "a@example.com")
 	h := newTestHandler(t, fake)
 	ctx := context.Background()
-	in := inbound{kind: "command", user: "U1", responseURL: fake.ResponseURL("x"), received: time.Now()}
 	for i := range 7 {
-		h.reply(ctx, in, textMessage(fmt.Sprintf("answer %d", i)))
+		h.ReplyToCommand(ctx, "U1", fake.ResponseURL("x"), time.Now(), fmt.Sprintf("answer %d", i))
 	}
-	if n := len(fake.Responses("x")); n != responseURLUses {
-		t.Fatalf("%d posts to the response_url, want %d", n, responseURLUses)
+	if n := len(fake.Responses("x")); n != slackapp.ResponseURLUses {
+		t.Fatalf("%d posts to the response_url, want %d", n, slackapp.ResponseURLUses)
 	}
-	dms := fake.Messages(slackfake.DMChannel("U1"))
+	dms := fake.Messages(slacktest.DMChannel("U1"))
 	if len(dms) != 2 || dms[1].Text != "answer 6" {
 		t.Fatalf("direct messages: %+v", dms)
 	}
 
-	old := inbound{kind: "command", user: "U1", responseURL: fake.ResponseURL("old"), received: time.Now().Add(-31 * time.Minute)}
-	h.reply(ctx, old, textMessage("late"))
-	foreign := inbound{kind: "command", user: "U1", responseURL: "https://attacker.example/hook", received: time.Now()}
-	h.reply(ctx, foreign, textMessage("elsewhere"))
+	h.ReplyToCommand(ctx, "U1", fake.ResponseURL("old"), time.Now().Add(-31*time.Minute), "late")
+	h.ReplyToCommand(ctx, "U1", "https://attacker.example/hook", time.Now(), "elsewhere")
 	if n := len(fake.Responses("old")); n != 0 {
 		t.Fatalf("an expired response_url was used")
 	}
-	dms = fake.Messages(slackfake.DMChannel("U1"))
+	dms = fake.Messages(slacktest.DMChannel("U1"))
 	if len(dms) != 4 || dms[2].Text != "late" || dms[3].Text != "elsewhere" {
 		t.Fatalf("direct messages: %+v", dms)
 	}
 }
 
 func TestNewRefusesEmptySecret(t *testing.T) {
-	fake := slackfake.New(t)
-	_, err := New(Config{Client: fake.Client()})
+	fake := slacktest.NewServer(t)
+	_, err := slackapp.New(slackapp.Config{Client: fake.Client()})
 	if err == nil || !strings.Contains(err.Error(), "signing secret is empty") {
 		t.Fatalf("err = %v", err)
 	}
@@ -77,10 +75,10 @@ func TestNewRefusesEmptySecret(t *testing.T) {
 // TestDirectoryCaches: users.info is called once per user within the
 // TTL, again after it, and Slack failures are not cached.
 func TestDirectoryCaches(t *testing.T) {
-	fake := slackfake.New(t)
+	fake := slacktest.NewServer(t)
 	fake.AddPerson("U1", "A@Example.com")
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	d := &Directory{Client: fake.Client(), TTL: time.Minute, Now: func() time.Time { return now }}
+	d := &slackapp.Directory{Client: fake.Client(), TTL: time.Minute, Now: func() time.Time { return now }}
 	ctx := context.Background()
 	for range 3 {
 		u, err := d.Lookup(ctx, "U1")
@@ -96,13 +94,13 @@ func TestDirectoryCaches(t *testing.T) {
 	if n := len(fake.Calls("users.info")); n != 2 {
 		t.Fatalf("%d users.info calls after the TTL, want 2", n)
 	}
-	fake.SetFail(func(string) *slackfake.Fault { return &slackfake.Fault{Status: 500} })
-	if _, err := d.Lookup(ctx, "U2"); err == nil || isUnmapped(err) {
+	fake.SetFail(func(string) *slacktest.Fault { return &slacktest.Fault{Status: 500} })
+	if _, err := d.Lookup(ctx, "U2"); err == nil || slackapp.IsUnmapped(err) {
 		t.Fatalf("a Slack failure: %v", err)
 	}
 	fake.SetFail(nil)
 	fake.AddUser(slack.User{ID: "U2", Deleted: true, Profile: slack.UserProfile{Email: "b@example.com"}})
-	if _, err := d.Lookup(ctx, "U2"); !isUnmapped(err) || !strings.Contains(err.Error(), "deactivated") {
+	if _, err := d.Lookup(ctx, "U2"); !slackapp.IsUnmapped(err) || !strings.Contains(err.Error(), "deactivated") {
 		t.Fatalf("a deactivated user: %v", err)
 	}
 }

@@ -1,11 +1,12 @@
-// Package slackenv boots jitaccess with its Slack side against a fake
-// Slack, on a real database, for tests and benchmarks: the workflow
+package slacktest
+
+// Env boots jitaccess with its Slack side against a fake Slack
+// (Server), on a real database, for tests and benchmarks: the workflow
 // service, the notification outbox and its worker sending to the fake, and
 // the real HTTP server (API and Slack endpoints). It signs inbound
 // requests exactly as Slack does, from Slack's documented scheme rather
 // than from slack-go, so that the handlers are checked against Slack and
 // not against the library they use.
-package slackenv
 
 import (
 	"bytes"
@@ -33,7 +34,6 @@ import (
 	"github.com/jitaccess/jitaccess/notifier"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/slackapp"
-	"github.com/jitaccess/jitaccess/slackapp/slackfake"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/web"
 	"github.com/jitaccess/jitaccess/web/httpkit"
@@ -138,7 +138,7 @@ type Env struct {
 	DB         *store.DB
 	Clock      *Clock
 	Svc        *workflow.Service
-	Slack      *slackfake.Server
+	Slack      *Server
 	Directory  *slackapp.Directory
 	Dispatcher *notifier.Dispatcher
 	Runner     *queue.Runner
@@ -152,13 +152,13 @@ type Env struct {
 	httpCli *http.Client
 }
 
-// New boots an environment on db.
-func New(t testing.TB, db *store.DB, opts Options) *Env {
+// NewEnv boots an environment on db.
+func NewEnv(t testing.TB, db *store.DB, opts Options) *Env {
 	t.Helper()
 	if opts.Policy == "" {
 		opts.Policy = Policy
 	}
-	pol, err := workflow.ParsePolicy("slackenv.yaml", []byte(opts.Policy))
+	pol, err := workflow.ParsePolicy("slacktest.yaml", []byte(opts.Policy))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func New(t testing.TB, db *store.DB, opts Options) *Env {
 		opts.ExpiryLead = notifier.DefaultExpiryWarning
 	}
 	e.Svc = workflow.NewService(db, pol, workflow.Options{Now: e.Clock.Now})
-	e.Slack = slackfake.New(t)
+	e.Slack = NewServer(t)
 	for _, ch := range []string{"#payments-approvals", "#access-requests", "#security-approvals"} {
 		e.Channels[ch] = e.Slack.AddChannel(ch)
 	}
@@ -488,9 +488,9 @@ func ReasonMeta(action, requestID string) string {
 
 // ChannelMessage returns the one message about request id in channel
 // (a "#name"), failing the test unless there is exactly one.
-func (e *Env) ChannelMessage(channel, requestID string) slackfake.Message {
+func (e *Env) ChannelMessage(channel, requestID string) Message {
 	e.T.Helper()
-	var found []slackfake.Message
+	var found []Message
 	for _, m := range e.Slack.Messages(e.Channels[channel]) {
 		if strings.Contains(string(m.Blocks), requestID) {
 			found = append(found, m)
@@ -505,7 +505,7 @@ func (e *Env) ChannelMessage(channel, requestID string) slackfake.Message {
 // DMs returns the texts of the direct messages person who got.
 func (e *Env) DMs(who string) []string {
 	var out []string
-	for _, m := range e.Slack.Messages(slackfake.DMChannel(People[who])) {
+	for _, m := range e.Slack.Messages(DMChannel(People[who])) {
 		out = append(out, m.Text)
 	}
 	return out

@@ -1,12 +1,14 @@
-// Package slackfake is a local stand-in for Slack's Web API, for tests
-// and benchmarks: an httptest server that answers the methods jitaccess
-// calls (chat.postMessage, chat.update, chat.postEphemeral,
-// conversations.open, users.info, users.lookupByEmail, views.open,
-// views.update, auth.test) the way Slack does, keeps the messages it was
-// sent so that tests can read them back, receives response_url posts, and
-// can be told to fail (HTTP 500, 429 with Retry-After, or a Slack error
-// code) to test outages (SetFail).
-package slackfake
+// Package slacktest is Slack for tests and benchmarks, as httptest is
+// HTTP: Server (server.go) is a local stand-in for Slack's Web API, an
+// httptest server that answers the methods jitaccess calls
+// (chat.postMessage, chat.update, chat.postEphemeral, conversations.open,
+// users.info, users.lookupByEmail, views.open, views.update, auth.test)
+// the way Slack does, keeps the messages it was sent so that tests can
+// read them back, receives response_url posts, and can be told to fail
+// (HTTP 500, 429 with Retry-After, or a Slack error code) to test outages
+// (SetFail). Env (env.go) boots jitaccess with its Slack side against a
+// Server on a real database, and signs inbound requests as Slack does.
+package slacktest
 
 import (
 	"encoding/json"
@@ -71,8 +73,8 @@ type Server struct {
 	faults    int
 }
 
-// New starts a fake Slack; it is closed when the test ends.
-func New(t interface{ Cleanup(func()) }) *Server {
+// NewServer starts a fake Slack; it is closed when the test ends.
+func NewServer(t interface{ Cleanup(func()) }) *Server {
 	s := &Server{
 		users: map[string]slack.User{}, channels: map[string]string{}, known: map[string]bool{},
 		messages: map[string]*Message{}, responses: map[string][]json.RawMessage{},
