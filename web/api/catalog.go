@@ -1,11 +1,11 @@
 package api
 
 import (
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

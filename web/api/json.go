@@ -1,10 +1,10 @@
 package api
 
 import (
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"time"
 
 	"github.com/jitaccess/jitaccess/provision"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

@@ -3,13 +3,13 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/access"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

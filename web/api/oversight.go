@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/subtle"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/jitaccess/jitaccess/chart"
 	"github.com/jitaccess/jitaccess/review"
 	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

@@ -1,12 +1,12 @@
 package api
 
 import (
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

@@ -2,13 +2,13 @@ package api
 
 import (
 	"context"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/provision"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

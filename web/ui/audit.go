@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/jitaccess/jitaccess/audit"
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/review"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

@@ -1,11 +1,11 @@
 package ui
 
 import (
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/audit"
 	"github.com/jitaccess/jitaccess/store"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

@@ -2,13 +2,13 @@ package ui
 
 import (
 	"crypto/subtle"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

@@ -1,8 +1,6 @@
 package ui
 
 import (
-	"github.com/jitaccess/jitaccess/web/api"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -11,6 +9,8 @@ import (
 
 	"github.com/jitaccess/jitaccess/chart"
 	"github.com/jitaccess/jitaccess/review"
+	"github.com/jitaccess/jitaccess/web/api"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

@@ -1,10 +1,11 @@
 package ui
 
 import (
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/jitaccess/jitaccess/web/httpkit"
 )
 
 type grantsData struct {

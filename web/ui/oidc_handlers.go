@@ -2,13 +2,13 @@ package ui
 
 import (
 	"errors"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/jitaccess/jitaccess/identity"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

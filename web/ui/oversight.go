@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"github.com/jitaccess/jitaccess/web/api"
 	"net/url"
 	"slices"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/review"
+	"github.com/jitaccess/jitaccess/web/api"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

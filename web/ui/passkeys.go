@@ -3,7 +3,6 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"io"
 	"net/http"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/identity"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

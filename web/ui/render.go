@@ -6,7 +6,6 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/review"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

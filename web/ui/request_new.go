@@ -1,13 +1,13 @@
 package ui
 
 import (
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

@@ -2,12 +2,12 @@ package ui
 
 import (
 	"fmt"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/review"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 

@@ -1,12 +1,12 @@
 package ui
 
 import (
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/review"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 )
 
 const reviewsPageSize = 25

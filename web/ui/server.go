@@ -1,8 +1,6 @@
 package ui
 
 import (
-	"github.com/jitaccess/jitaccess/web/api"
-	"github.com/jitaccess/jitaccess/web/httpkit"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,6 +9,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/jitaccess/jitaccess/identity"
+	"github.com/jitaccess/jitaccess/web/api"
+	"github.com/jitaccess/jitaccess/web/httpkit"
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
