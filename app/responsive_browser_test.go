@@ -172,8 +172,27 @@ func TestBrowserPhoneAndDesktop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(text, "GMT+9") || !strings.HasSuffix(title, " UTC") || strings.Contains(text, "UTC") {
+			// Drawn by the server in the zone the session remembers (JST),
+			// or by app.js in the browser's (GMT+9) if the page came before
+			// the session was told.
+			if !(strings.Contains(text, "GMT+9") || strings.Contains(text, "JST")) || !strings.HasSuffix(title, " UTC") || strings.Contains(text, "UTC") {
 				t.Fatalf("local time %q (title %q), want Tokyo's time with UTC in the title", text, title)
+			}
+			// The session remembers the zone: the page as the server sends
+			// it (no script run) is drawn in Tokyo's time.
+			served, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {
+  for (let i = 0; i < 50; i++) {
+    const html = await (await fetch(location.href, {credentials: 'same-origin'})).text();
+    if (html.includes('<body data-tz="Asia/Tokyo">')) return html;
+    await new Promise(r => setTimeout(r, 100));
+  }
+  return 'the session never took the zone';
+})()`, chromedp.EvalAwaitPromise))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(served, `<body data-tz="Asia/Tokyo">`) || !strings.Contains(served, ` JST</time>`) {
+				t.Fatalf("the server does not draw the page in the remembered zone: %.300s", served)
 			}
 		})
 	}

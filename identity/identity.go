@@ -41,6 +41,9 @@ type SessionStore interface {
 	LookupSession(ctx context.Context, secret string, now time.Time, idle time.Duration) (Session, error)
 	// TouchSession records that the session was used at now.
 	TouchSession(ctx context.Context, id string, now time.Time) error
+	// SetSessionTimeZone remembers the viewer's time zone (an IANA name
+	// that SessionTimeZone accepted) in the session.
+	SetSessionTimeZone(ctx context.Context, id, zone string) error
 	// EndSession signs one session out (ActionSignOut by its owner);
 	// ending a session that is gone is not an error.
 	EndSession(ctx context.Context, s Session, now time.Time) error

@@ -48,6 +48,25 @@ type Session struct {
 	// sign-in (zero when it sent none). See MFA.
 	MFAAt    time.Time
 	AuthTime time.Time
+	// TimeZone is the viewer's IANA time zone as their browser reported
+	// it (SessionTimeZone checks it), "" until it has; pages show times
+	// in it.
+	TimeZone string
+}
+
+// SessionTimeZone returns the zone named name (IANA, such as
+// Europe/Paris), for a session to remember. Names the zone database does
+// not know, and "Local" (the server's own zone, not the viewer's), are
+// refused.
+func SessionTimeZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" || len(name) > 64 {
+		return nil, workflow.Errorf(workflow.CodeInvalid, "time zone %q is not an IANA time zone name such as Europe/Paris", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, workflow.Errorf(workflow.CodeInvalid, "time zone %q is not an IANA time zone name such as Europe/Paris", name)
+	}
+	return loc, nil
 }
 
 // Principal is who the session acts as, with the identity provider's

@@ -38,6 +38,8 @@ type sessionRow struct {
 	WebauthnCeremony string
 	MFAAt            *time.Time `gorm:"column:mfa_at"`
 	AuthTime         *time.Time
+	// TimeZone is the viewer's IANA zone, as the browser reported it.
+	TimeZone string
 }
 
 func (sessionRow) TableName() string { return "web_sessions" }
@@ -75,7 +77,7 @@ func (row sessionRow) toSession() identity.Session {
 		ID: row.ID, Email: row.Email, Groups: splitList(row.IdpGroups), GroupsAt: row.GroupsAt.UTC(), AMR: splitList(row.AMR), ACR: row.ACR,
 		Method: row.Method, CSRFToken: row.CSRFToken, ClientIP: row.ClientIP, UserAgent: row.UserAgent,
 		CreatedAt: row.CreatedAt.UTC(), LastSeenAt: row.LastSeenAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(),
-		MFAAt: utcOrZero(row.MFAAt), AuthTime: utcOrZero(row.AuthTime),
+		MFAAt: utcOrZero(row.MFAAt), AuthTime: utcOrZero(row.AuthTime), TimeZone: row.TimeZone,
 	}
 }
 
@@ -181,6 +183,15 @@ func (d *DB) TouchSession(ctx context.Context, id string, now time.Time) error {
 		return nil
 	}
 	return mapError(d.ctx(ctx).Model(&sessionRow{}).Where("id = ?", id).Update("last_seen_at", now).Error)
+}
+
+// SetSessionTimeZone remembers the viewer's time zone (an IANA name,
+// checked by identity.SessionTimeZone) in a session.
+func (d *DB) SetSessionTimeZone(ctx context.Context, id, zone string) error {
+	if !validID(id) {
+		return nil
+	}
+	return mapError(d.ctx(ctx).Model(&sessionRow{}).Where("id = ?", id).Update("time_zone", zone).Error)
 }
 
 // EndSession signs one session out, and audits it. Ending a session that

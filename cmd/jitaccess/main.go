@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The zone database in the binary: the web UI shows times in each
+	// viewer's zone, and a slim image (distroless) may have none.
+	_ "time/tzdata"
 
 	"github.com/jitaccess/jitaccess/app"
 	"github.com/jitaccess/jitaccess/cmd/jitaccess/bench"

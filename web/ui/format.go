@@ -21,9 +21,11 @@ func templateFuncs(assets map[string]string) template.FuncMap {
 		"utc":      formatUTC,
 		"utcShort": formatUTCShort,
 		// local, localShort and localDay show a time to the viewer in
-		// their own time zone: the page carries it in UTC (the text, and
-		// the title, which stays UTC) and app.js rewrites the text with
-		// the browser's zone. Attributes and exports use utc.
+		// their own time zone. Until their session knows it, the page
+		// carries the time in UTC (the text, and the title, which stays
+		// UTC) and app.js rewrites the text with the browser's zone and
+		// tells the session; from then on the server writes the zone's
+		// time itself (zoneFuncs). Attributes and exports use utc.
 		"local":      func(t time.Time) template.HTML { return localTime(t, "full", formatUTC(t)) },
 		"localShort": func(t time.Time) template.HTML { return localTime(t, "short", formatUTCShort(t)) },
 		"localDay":   func(t time.Time) template.HTML { return localTime(t, "day", t.UTC().Format("Jan 2, 15:04")) },
@@ -269,9 +271,29 @@ func needsText(r *workflow.Request) string {
 	return fmt.Sprintf("needs %d more, other than %s", p.Missing, strings.Join(p.Approvers, " and "))
 }
 
-// localTime is a <time> element holding t in UTC, which app.js shows in
-// the viewer's time zone (style full, short or day), with UTC in its
-// title.
+// formatShortIn is formatUTCShort in loc.
+func formatShortIn(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(loc).Format("Jan 2, 15:04 MST")
+}
+
+// zoneFuncs are local, localShort and localDay for a viewer whose session
+// knows their time zone: the text is the time there, the title UTC.
+func zoneFuncs(loc *time.Location) template.FuncMap {
+	in := func(t time.Time, layout string) string { return t.In(loc).Format(layout) }
+	return template.FuncMap{
+		"local":      func(t time.Time) template.HTML { return localTime(t, "full", in(t, "2006-01-02 15:04:05 MST")) },
+		"localShort": func(t time.Time) template.HTML { return localTime(t, "short", in(t, "Jan 2, 15:04 MST")) },
+		"localDay":   func(t time.Time) template.HTML { return localTime(t, "day", in(t, "Jan 2, 15:04")) },
+	}
+}
+
+// localTime is a <time> element holding t in UTC, with text (t in UTC
+// or in the viewer's zone) shown in style full, short or day, and UTC in
+// its title. app.js rewrites the text when the page's zone is not the
+// browser's.
 func localTime(t time.Time, style, text string) template.HTML {
 	if t.IsZero() {
 		return ""

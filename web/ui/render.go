@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -33,6 +34,38 @@ var staticFS embed.FS
 type pages struct {
 	sets   map[string]*template.Template
 	assets map[string]string // file name → versioned URL
+	// masters are unexecuted copies of sets: html/template clones only
+	// templates that have not run, and each time zone a viewer has gets
+	// its own clones, whose local* functions format in that zone.
+	masters map[string]*template.Template
+	zoned   sync.Map // zone name + "/" + page → *template.Template
+}
+
+// set is the template set of page name with times shown in loc (nil or
+// UTC: the shared sets).
+func (p *pages) set(name string, loc *time.Location) (*template.Template, error) {
+	if loc == nil || loc == time.UTC {
+		t, ok := p.sets[name]
+		if !ok {
+			return nil, fmt.Errorf("no template %q", name)
+		}
+		return t, nil
+	}
+	key := loc.String() + "/" + name
+	if t, ok := p.zoned.Load(key); ok {
+		return t.(*template.Template), nil
+	}
+	m, ok := p.masters[name]
+	if !ok {
+		return nil, fmt.Errorf("no template %q", name)
+	}
+	t, err := m.Clone()
+	if err != nil {
+		return nil, err
+	}
+	t.Funcs(zoneFuncs(loc))
+	actual, _ := p.zoned.LoadOrStore(key, t)
+	return actual.(*template.Template), nil
 }
 
 func mustLoadPages() *pages {
@@ -44,7 +77,7 @@ func mustLoadPages() *pages {
 }
 
 func loadPages() (*pages, error) {
-	p := &pages{sets: map[string]*template.Template{}, assets: map[string]string{}}
+	p := &pages{sets: map[string]*template.Template{}, assets: map[string]string{}, masters: map[string]*template.Template{}}
 	err := fs.WalkDir(staticFS, "static", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -85,7 +118,11 @@ func loadPages() (*pages, error) {
 		if t.Lookup("content") == nil {
 			return nil, fmt.Errorf("%s does not define \"content\"", f)
 		}
-		p.sets[name] = t
+		m, err := t.Clone()
+		if err != nil {
+			return nil, err
+		}
+		p.sets[name], p.masters[name] = t, m
 	}
 	return p, nil
 }
@@ -172,7 +209,11 @@ type view struct {
 	Demo    bool
 	Nav     []navLink
 	Now     time.Time
-	Data    any
+	// Zone is the viewer's time zone as their session remembers it ("" or
+	// UTC until the browser has said); times on the page are shown in it.
+	Zone string
+	loc  *time.Location
+	Data any
 	// Reminders are the review campaigns waiting for the viewer's
 	// sign-off, shown on every page (campaignReminders).
 	Reminders []string
@@ -196,6 +237,9 @@ func (u *UI) newView(c echo.Context, title, active string) *view {
 		return v
 	}
 	v.Me, v.CSRF = me, me.Session.CSRFToken
+	if loc, err := identity.SessionTimeZone(me.Session.TimeZone); err == nil {
+		v.Zone, v.loc = loc.String(), loc
+	}
 	for _, item := range navItems {
 		if !item.Show(me) {
 			continue
@@ -246,9 +290,9 @@ func (u *UI) render(c echo.Context, status int, name string, v *view) error {
 	for i := range v.Nav {
 		v.Nav[i].Active = v.Nav[i].Key == v.Active // handlers may set Active late
 	}
-	t, ok := u.pages.sets[name]
-	if !ok {
-		return workflow.Internal(fmt.Errorf("no template %q", name), "page not found")
+	t, err := u.pages.set(name, v.loc)
+	if err != nil {
+		return workflow.Internal(err, "page not found")
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -16,40 +17,40 @@ import (
 type requestAction struct {
 	name string // the form's name: approve, deny, cancel, revoke
 	do   func(*workflow.Service, context.Context, workflow.Principal, string, string) (*workflow.Request, error)
-	done func(*workflow.Request) string
+	done func(r *workflow.Request, short func(time.Time) string) string
 }
 
 var (
-	actionApprove = requestAction{"approve", (*workflow.Service).Approve, func(r *workflow.Request) string {
+	actionApprove = requestAction{"approve", (*workflow.Service).Approve, func(r *workflow.Request, short func(time.Time) string) string {
 		switch r.State {
 		case workflow.StateExtended:
 			return fmt.Sprintf("Approved. %s's access to %s is extended by %s, until %s.", r.Requester, r.Resource,
-				workflow.FormatDuration(r.Duration), formatUTCShort(derefTime(r.ExpiresAt)))
+				workflow.FormatDuration(r.Duration), short(derefTime(r.ExpiresAt)))
 		case workflow.StateScheduled:
 			return fmt.Sprintf("Approved. %s's access to %s starts at %s and lasts until %s.", r.Requester, r.Resource,
-				formatUTCShort(derefTime(r.StartAt)), formatUTCShort(derefTime(r.ExpiresAt)))
+				short(derefTime(r.StartAt)), short(derefTime(r.ExpiresAt)))
 		}
 		if r.State == workflow.StateApproved {
-			return fmt.Sprintf("Approved. %s has access to %s until %s.", r.Requester, r.Resource, formatUTCShort(derefTime(r.ExpiresAt)))
+			return fmt.Sprintf("Approved. %s has access to %s until %s.", r.Requester, r.Resource, short(derefTime(r.ExpiresAt)))
 		}
 		return fmt.Sprintf("Your approval is recorded: %s; it %s.", progressText(r), needsText(r))
 	}}
-	actionDeny = requestAction{"deny", (*workflow.Service).Deny, func(r *workflow.Request) string {
+	actionDeny = requestAction{"deny", (*workflow.Service).Deny, func(r *workflow.Request, _ func(time.Time) string) string {
 		return fmt.Sprintf("Denied %s's request for %s.", r.Requester, r.Resource)
 	}}
-	actionCancel = requestAction{"cancel", (*workflow.Service).Cancel, func(r *workflow.Request) string {
+	actionCancel = requestAction{"cancel", (*workflow.Service).Cancel, func(r *workflow.Request, _ func(time.Time) string) string {
 		if r.ApprovedAt != nil {
 			return "Scheduled access cancelled."
 		}
 		return "Request cancelled."
 	}}
-	actionReview = requestAction{"review", (*workflow.Service).SignOffReview, func(r *workflow.Request) string {
+	actionReview = requestAction{"review", (*workflow.Service).SignOffReview, func(r *workflow.Request, _ func(time.Time) string) string {
 		if r.Review != nil && r.Review.State == workflow.ReviewSignedOff {
 			return fmt.Sprintf("Your sign-off is recorded; the review of %s's emergency access to %s is signed off.", r.Requester, r.Resource)
 		}
 		return fmt.Sprintf("Your sign-off is recorded: %s.", r.Review.Progress())
 	}}
-	actionRevoke = requestAction{"revoke", (*workflow.Service).Revoke, func(r *workflow.Request) string {
+	actionRevoke = requestAction{"revoke", (*workflow.Service).Revoke, func(r *workflow.Request, _ func(time.Time) string) string {
 		if r.EndedBy == r.Requester {
 			return fmt.Sprintf("You gave up your access to %s.", r.Resource)
 		}
@@ -71,7 +72,8 @@ func (u *UI) decide(a requestAction) echo.HandlerFunc {
 			}
 			return u.renderDetail(c, httpkit.Status(code), workflow.ErrorMessage(err), a.name, comment)
 		}
-		u.setFlash(c, "success", withNote(a.done(req), req.Notices))
+		loc := u.zoneOf(c)
+		u.setFlash(c, "success", withNote(a.done(req, func(t time.Time) string { return formatShortIn(t, loc) }), req.Notices))
 		return c.Redirect(http.StatusSeeOther, localPath(c.FormValue("next"), "/requests/"+req.ID))
 	}
 }
@@ -95,7 +97,7 @@ func (u *UI) extend(c echo.Context) error {
 	}
 	msg := fmt.Sprintf("Extension by %s sent: it needs %s.", workflow.FormatDuration(ext.Duration), plural(ext.RequiredApprovals, "approval", "approvals"))
 	if ext.State == workflow.StateExtended {
-		msg = fmt.Sprintf("Extended automatically: your access is live until %s.", formatUTCShort(derefTime(ext.ExpiresAt)))
+		msg = fmt.Sprintf("Extended automatically: your access is live until %s.", formatShortIn(derefTime(ext.ExpiresAt), u.zoneOf(c)))
 	}
 	u.setFlash(c, "success", withNote(msg, ext.Notices))
 	return c.Redirect(http.StatusSeeOther, "/requests/"+ext.ID)

@@ -144,8 +144,10 @@ func (u *UI) submitRequest(c echo.Context) error {
 		err = workflow.Errorf(workflow.CodePolicy, "confirm that this is an emergency: tick the box that says access is taken without approval and will be reviewed")
 	}
 	var startAt *time.Time
+	loc := u.zoneOf(c)
+	short := func(t time.Time) string { return formatShortIn(t, loc) }
 	if err == nil {
-		startAt, err = parseFormStart(start)
+		startAt, err = parseFormStart(start, loc)
 	}
 	if err == nil {
 		var req *workflow.Request
@@ -155,14 +157,14 @@ func (u *UI) submitRequest(c echo.Context) error {
 			msg := "Request sent: it needs " + plural(req.RequiredApprovals, "approval", "approvals") + "."
 			switch {
 			case req.Emergency && req.Review != nil:
-				msg = "Emergency access is live until " + formatUTCShort(derefTime(req.ExpiresAt)) + ". The security channel has been alerted; " +
-					plural(req.Review.Required, "reviewer", "reviewers") + " must sign it off by " + formatUTCShort(req.Review.DueAt) + "."
+				msg = "Emergency access is live until " + short(derefTime(req.ExpiresAt)) + ". The security channel has been alerted; " +
+					plural(req.Review.Required, "reviewer", "reviewers") + " must sign it off by " + short(req.Review.DueAt) + "."
 			case req.State == workflow.StateApproved:
-				msg = "Approved automatically: your access is live until " + formatUTCShort(derefTime(req.ExpiresAt)) + "."
+				msg = "Approved automatically: your access is live until " + short(derefTime(req.ExpiresAt)) + "."
 			case req.State == workflow.StateScheduled:
-				msg = "Approved automatically: your access starts at " + formatUTCShort(derefTime(req.StartAt)) + "."
+				msg = "Approved automatically: your access starts at " + short(derefTime(req.StartAt)) + "."
 			case req.StartAt != nil:
-				msg += " Access starts at " + formatUTCShort(*req.StartAt) + " once approved."
+				msg += " Access starts at " + short(*req.StartAt) + " once approved."
 			}
 			u.setFlash(c, "success", withNote(msg, req.Notices))
 			return c.Redirect(http.StatusSeeOther, "/requests/"+req.ID)
@@ -176,15 +178,15 @@ func (u *UI) submitRequest(c echo.Context) error {
 }
 
 // parseFormStart reads the form's optional start time: the browser's
-// datetime-local value (2026-12-03T09:00), taken as UTC like every time
-// the UI shows, or an RFC 3339 time.
-func parseFormStart(s string) (*time.Time, error) {
+// datetime-local value (2026-12-03T09:00), taken in the viewer's zone loc
+// (the one the pages show times in), or an RFC 3339 time.
+func parseFormStart(s string, loc *time.Location) (*time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, nil
 	}
 	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05"} {
-		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
 			return &t, nil
 		}
 	}

@@ -155,6 +155,8 @@ func (u *UI) Routes(e *echo.Echo) {
 	e.GET("/sign-in", u.signInPage, u.htmlErrors)
 	// Anyone with a session may end it, even someone the policy dropped.
 	e.POST("/sign-out", u.signOut, u.htmlErrors, httpkit.CheckForm, u.requireSession, u.checkCSRF)
+	// So may anyone with a session tell it their time zone (app.js does).
+	e.POST("/account/time-zone", u.setTimeZone, u.htmlErrors, httpkit.CheckForm, u.requireSession, u.checkCSRF)
 	if u.oidc != nil {
 		e.GET("/sign-in/oidc", u.oidcStart, signIn...)
 		e.GET(u.oidc.callbackPath(), u.oidcCallback, signIn...)

@@ -1,6 +1,8 @@
-// jitaccess: the only script. It shows times in the viewer's time zone,
+// jitaccess: the only script. It shows times in the viewer's time zone
+// (and tells the session which that is),
 // refreshes live pages in place and stops a form from being sent twice.
-// Everything works without it (times then read in UTC).
+// Everything works without it (times then read in the zone the session
+// remembers, or UTC).
 (function () {
   'use strict';
 
@@ -15,7 +17,16 @@
     short: { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' },
     day: { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }
   };
+  // The page says which zone the server drew it in (<body data-tz>, the
+  // session's). When that is not the browser's, the times are rewritten
+  // here and the session is told, so that the next pages come drawn in
+  // the browser's zone.
+  var zone = '';
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { /* keep the page's */ }
+  var drawnIn = document.body.getAttribute('data-tz') || '';
+  var rewrite = zone !== '' && zone !== drawnIn;
   var localize = function (root) {
+    if (!rewrite) return;
     root.querySelectorAll('time[data-local]').forEach(function (el) {
       var d = new Date(el.getAttribute('datetime'));
       var style = styles[el.getAttribute('data-local')];
@@ -24,6 +35,14 @@
     });
   };
   localize(document);
+  var token = document.querySelector('input[name=csrf_token]');
+  if (rewrite && token) {
+    var form = new FormData();
+    form.append('zone', zone);
+    form.append('csrf_token', token.value);
+    fetch('/account/time-zone', { method: 'POST', body: new URLSearchParams(form), credentials: 'same-origin' })
+      .catch(function () { /* the next page tries again */ });
+  }
 
   var main = document.querySelector('main[data-refresh]');
   if (main) {
