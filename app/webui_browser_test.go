@@ -43,25 +43,18 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// screenshotDir is where a browser test keeps its screenshots: the test's
+// artifact directory (go test -artifacts -outputdir DIR keeps them under
+// DIR; without -artifacts they go when the test ends), or
+// $JITACCESS_SCREENSHOTS/sub when that is set.
 func screenshotDir(t *testing.T, sub string) string {
 	t.Helper()
-	dir := os.Getenv("JITACCESS_SCREENSHOTS")
-	if dir == "" {
-		wd, _ := os.Getwd()
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "artifacts", "screenshots")
-				break
-			}
-			if filepath.Dir(d) == d {
-				dir = filepath.Join(t.TempDir(), "screenshots")
-				break
-			}
+	dir := t.ArtifactDir()
+	if root := os.Getenv("JITACCESS_SCREENSHOTS"); root != "" {
+		dir = filepath.Join(root, sub)
+		if err := os.RemoveAll(dir); err != nil { // last run's pictures
+			t.Fatal(err)
 		}
-	}
-	dir = filepath.Join(dir, sub)
-	if err := os.RemoveAll(dir); err != nil { // last run's pictures
-		t.Fatal(err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
