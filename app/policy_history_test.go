@@ -140,9 +140,19 @@ func TestPolicyFileWatcher(t *testing.T) {
 		policy := writeFile(t, "policy.yaml", highPolicy)
 		a, _, _ := bootLogged(t, app.Config{DatabaseURL: storetest.NewURL(t, kind), PolicyFile: policy, PolicyWatchInterval: 50 * time.Millisecond})
 		grown := highPolicy + "  - id: kb\n    tier: low\n    max_duration: 1h\n    requesters: [agents]\n    auto_approve: true\n"
-		if err := os.WriteFile(policy, []byte(grown), 0o600); err != nil {
-			t.Fatal(err)
+		// Each change replaces the file whole (as editors and config
+		// managers do), so that the watcher never reads it half written,
+		// which would be another content, refused.
+		replace := func(content string) {
+			tmp := policy + ".new"
+			if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, policy); err != nil {
+				t.Fatal(err)
+			}
 		}
+		replace(grown)
 		deadline := time.Now().Add(10 * time.Second)
 		for a.Service.Policy().Version != 2 && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
@@ -156,9 +166,7 @@ func TestPolicyFileWatcher(t *testing.T) {
 		}
 		// The same content is not loaded again; a broken file is refused
 		// once and the policy in force stays.
-		if err := os.WriteFile(policy, []byte(grown+"  - id: kb\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		replace(grown + "  - id: kb\n")
 		time.Sleep(400 * time.Millisecond)
 		if n := len(auditOf(t, a.DB, workflow.ActionPolicyLoaded)); n != 2 || a.Service.Policy().Version != 2 {
 			t.Fatalf("after a broken file: %d loads, version %d", n, a.Service.Policy().Version)
