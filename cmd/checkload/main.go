@@ -73,9 +73,10 @@ func main() {
 		only     = flag.String("only", "", "measure only the endpoints whose name contains this (the baselines always run)")
 		profile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 		flush    = flag.Duration("audit-flush", 0, "0: answers wait for their audit record's commit; a duration: records are committed in batches at least this often")
+		tokTTL   = flag.Duration("token-cache-ttl", identity.DefaultTokenCacheTTL, "the token cache's TTL, as serve's --token-cache-ttl; 0: every call looks its token up in the database")
 	)
 	flag.Parse()
-	onlyFilter, auditFlush, rounds = *only, *flush, max(*nrounds, 1)
+	onlyFilter, auditFlush, rounds, tokenCacheTTL = *only, *flush, max(*nrounds, 1), *tokTTL
 	if *profile != "" {
 		f, err := os.Create(*profile)
 		if err != nil {
@@ -113,9 +114,10 @@ func main() {
 }
 
 var (
-	onlyFilter string
-	auditFlush time.Duration
-	rounds     int
+	onlyFilter    string
+	auditFlush    time.Duration
+	rounds        int
+	tokenCacheTTL time.Duration
 )
 
 func fail(err error) {
@@ -142,7 +144,12 @@ func runMode(ctx context.Context, db *store.DB, mode workflow.CheckAuditMode, cl
 	svc.OnChange(chk.Hook)
 	// Rate limits off: a few tokens drive all the load, and the limiter
 	// would measure itself.
-	srv := web.New(web.Config{Service: svc, Tokens: db, Logger: slog.New(slog.DiscardHandler),
+	// The token lookup as serve wires it (app/tokencache.go).
+	var tokens identity.TokenLookup = db
+	if tokenCacheTTL > 0 {
+		tokens = identity.NewTokenCache(db, identity.TokenCacheOptions{TTL: tokenCacheTTL})
+	}
+	srv := web.New(web.Config{Service: svc, Tokens: tokens, Logger: slog.New(slog.DiscardHandler),
 		Edge: web.EdgeConfig{APIPerMinute: -1, ServicePerMinute: -1}})
 	srv.UseAccess(chk, nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -181,7 +188,7 @@ func runMode(ctx context.Context, db *store.DB, mode workflow.CheckAuditMode, cl
 		{"POST /api/v1/mask (live grant: unmasked)", "POST", "/api/v1/mask", helpdesk, mask("alice@example.com")},
 	}
 	defer chk.Close(ctx)
-	fmt.Printf("audit mode %q, audit flush %v\n\n", mode, auditFlush)
+	fmt.Printf("audit mode %q, audit flush %v, token cache TTL %v\n\n", mode, auditFlush, tokenCacheTTL)
 	var selected []target
 	for _, tg := range targets {
 		if onlyFilter != "" && tg.token != "" && !strings.HasPrefix(tg.path, "/api/v1/me") && !strings.Contains(tg.name, onlyFilter) {
