@@ -6,7 +6,8 @@
 //	go run ./cmd/checkload --database postgres://postgres@127.0.0.1:5432/checkload
 //
 // It boots the real HTTP stack in-process (echo router, bearer-token
-// authentication against the database, the access checker with its
+// authentication through the token cache as serve wires it, or against
+// the database on every call with --token-cache-ttl 0, the access checker with its
 // decision cache and group-committed audit) on 127.0.0.1, and drives it
 // over real TCP connections with keep-alive. Client and server share the
 // machine's cores.
@@ -142,6 +143,10 @@ func runMode(ctx context.Context, db *store.DB, mode workflow.CheckAuditMode, cl
 	chk := access.New(svc, access.Options{TokenKey: []byte("checkload-token-key-0123456789abcdef"), AuditMode: mode,
 		CacheTTL: 5 * time.Second, AuditFlush: auditFlush, Logger: slog.New(slog.DiscardHandler)})
 	svc.OnChange(chk.Hook)
+	// As serve wires it (app/provision.go): without the commit hook, the
+	// key of a grant approved below stays held and its allowed decisions
+	// are never cached, so every allowed check read the database.
+	svc.OnCommit(chk.Committed)
 	// Rate limits off: a few tokens drive all the load, and the limiter
 	// would measure itself.
 	// The token lookup as serve wires it (app/tokencache.go).
