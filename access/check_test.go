@@ -106,6 +106,9 @@ func TestCacheDrops(t *testing.T) {
 			{"unrelated notice", func() {
 				e.chk.Apply(access.Notice{Kind: access.NoticeGrant, User: "bob@example.com", Resource: "crm-payments"})
 			}, true},
+			// Token notices are the token cache's: decisions stay.
+			{"token notice", func() { e.chk.Apply(access.Notice{Kind: access.NoticeToken, Token: "01a2"}) }, true},
+			{"token notice, every token", func() { e.chk.Apply(access.Notice{Kind: access.NoticeToken}) }, true},
 			{"grant notice", func() {
 				e.chk.Apply(access.Notice{Kind: access.NoticeGrant, User: "alice@example.com", Resource: "crm-payments"})
 			}, false},
@@ -189,6 +192,15 @@ func TestNotices(t *testing.T) {
 	}
 	if n, err := access.ParseNotice(`{"kind":"grant","user":"a@example.com","resource":"r"}`); err != nil || n.Resource != "r" {
 		t.Fatalf("parse: %+v %v", n, err)
+	}
+	if n := access.TokenNotice("01a2"); n != `{"kind":"token","token":"01a2"}` {
+		t.Fatalf("token notice: %s", n)
+	}
+	if n := access.TokenNotices([]string{"a", "b"}); len(n) != 2 || n[1] != access.TokenNotice("b") {
+		t.Fatalf("token notices: %v", n)
+	}
+	if n := access.TokenNotices(make([]string, 101)); len(n) != 1 || n[0] != `{"kind":"token"}` {
+		t.Fatalf("token notices of many: %v", n)
 	}
 	if _, err := access.ParseNotice(`{"kind":`); err == nil {
 		t.Fatal("a broken payload parsed")

@@ -17,6 +17,10 @@ const (
 	NoticeProvisioning = "provisioning" // its provisioning status changed
 	NoticePerson       = "person"       // the directory changed User: every resource
 	NoticeAll          = "all"          // too many to name: drop everything
+	// NoticeToken: API token Token was revoked (no Token: drop every
+	// cached token). It is for the token cache (identity.TokenCache),
+	// not for decisions.
+	NoticeToken = "token"
 )
 
 // maxNotices bounds the notices of one transaction; beyond it one NoticeAll
@@ -28,6 +32,7 @@ type Notice struct {
 	Kind     string `json:"kind"`
 	User     string `json:"user,omitempty"`
 	Resource string `json:"resource,omitempty"`
+	Token    string `json:"token,omitempty"` // a token id, never a secret
 }
 
 // ParseNotice decodes a notification payload.
@@ -92,11 +97,30 @@ func PersonNotices(emails []string) []string {
 	return out
 }
 
+// TokenNotice is the notice of the revocation of the API token id.
+func TokenNotice(id string) string {
+	return Notice{Kind: NoticeToken, Token: id}.encode()
+}
+
+// TokenNotices returns the notices of the revocation of the tokens ids:
+// one each, or a single one that drops every cached token when there are
+// more than maxNotices.
+func TokenNotices(ids []string) []string {
+	if len(ids) > maxNotices {
+		return []string{Notice{Kind: NoticeToken}.encode()}
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = TokenNotice(id)
+	}
+	return out
+}
+
 // Apply drops the cached decisions a notice makes stale; an unknown kind
 // drops everything.
 func (c *Checker) Apply(n Notice) {
 	switch {
-	case c.cache == nil:
+	case c.cache == nil, n.Kind == NoticeToken: // token notices are the token cache's
 	case (n.Kind == NoticeGrant || n.Kind == NoticeProvisioning) && n.User != "" && n.Resource != "":
 		c.cache.drop(cacheKey{n.User, n.Resource})
 	case n.Kind == NoticePerson && n.User != "":

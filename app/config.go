@@ -51,6 +51,10 @@ type Config struct {
 	// PolicyWatchInterval is how often the policy file's content hash is
 	// checked for a change (reloaded as trigger file_change); 0 disables.
 	PolicyWatchInterval time.Duration
+	// TokenCacheTTL is how long a looked-up API token is trusted without
+	// news of its revocation (app/tokencache.go): "" is 30s, "off"
+	// disables the cache, or a duration up to 1h.
+	TokenCacheTTL string
 
 	// Policy, when set by a program embedding jitaccess (tests, the
 	// bench command), is used instead of PolicyFile.
@@ -195,6 +199,8 @@ func serveFlags(args []string) (Config, error) {
 	f.duration(&cfg.JobRetention, "job-retention", "JITACCESS_JOB_RETENTION", 7*24*time.Hour, "how long delivered notifications and other finished jobs are kept")
 	f.duration(&cfg.FailedRetention, "failed-job-retention", "JITACCESS_FAILED_JOB_RETENTION", 30*24*time.Hour, "how long jobs that failed for good are kept for admins")
 	f.durationOrOff(&cfg.PolicyWatchInterval, "policy-watch-interval", "JITACCESS_POLICY_WATCH_INTERVAL", DefaultPolicyWatchInterval, "how often to check the policy file for a change and reload it; 0 disables")
+	f.str(&cfg.TokenCacheTTL, "token-cache-ttl", "JITACCESS_TOKEN_CACHE_TTL", "",
+		"how long a looked-up API token is trusted without news of a revocation (which reaches every replica within a second): a duration up to 1h, off, or empty for 30s")
 	f.webFlags(&cfg.Web)
 	registerOversightFlags(f, &cfg.Oversight)
 	f.slack(&cfg.Slack)
@@ -231,6 +237,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.PolicyWatchInterval < 0 {
 		return fmt.Errorf("--policy-watch-interval %s: use a positive duration like 5s, or 0 to disable", cfg.PolicyWatchInterval)
+	}
+	if _, err := cfg.tokenCacheTTL(); err != nil {
+		return err
 	}
 	if _, err := sweepParser.Parse(cfg.SweepSchedule); err != nil {
 		return fmt.Errorf("--sweep-schedule %q: %v; use cron with seconds like \"*/5 * * * * *\" or @every 5s", cfg.SweepSchedule, err)

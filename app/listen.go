@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgxlisten"
 
 	"github.com/jitaccess/jitaccess/access"
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/store"
 	"github.com/jitaccess/jitaccess/workflow"
@@ -51,15 +52,17 @@ func (a *App) wireChanges(chk *access.Checker, pipe *provision.Pipeline) {
 		}
 	})
 	if pg {
-		a.changes = &changeListener{url: a.Config.DatabaseURL, chk: chk, app: a}
+		a.changes = &changeListener{url: a.Config.DatabaseURL, chk: chk, tokens: a.tokens, app: a}
 	}
 }
 
-// changeListener holds a replica's LISTEN connection.
+// changeListener holds a replica's LISTEN connection. It keeps the
+// check/mask cache and the token cache (tokencache.go) in step.
 type changeListener struct {
-	url string
-	chk *access.Checker
-	app *App
+	url    string
+	chk    *access.Checker
+	tokens *identity.TokenCache // nil when the token cache is off
+	app    *App
 	// connects counts the (re)connections; each cleared the cache.
 	connects atomic.Int64
 	failures atomic.Int64
@@ -107,17 +110,39 @@ func (l *changeListener) HandleNotification(ctx context.Context, n *pgconn.Notif
 	notice, err := access.ParseNotice(n.Payload)
 	if err != nil {
 		l.chk.Reset() // unreadable: assume the worst
+		l.resetTokens()
 		return err
 	}
-	l.chk.Apply(notice)
+	switch notice.Kind {
+	case access.NoticeToken:
+		switch {
+		case l.tokens == nil:
+		case notice.Token != "":
+			l.tokens.Forget(notice.Token)
+		default:
+			l.tokens.Reset()
+		}
+	case access.NoticeGrant, access.NoticeProvisioning, access.NoticePerson:
+		l.chk.Apply(notice)
+	default: // all, or a kind this version does not know: assume the worst
+		l.chk.Apply(notice)
+		l.resetTokens()
+	}
 	return nil
+}
+
+func (l *changeListener) resetTokens() {
+	if l.tokens != nil {
+		l.tokens.Reset()
+	}
 }
 
 // HandleBacklog runs once the listener listens, after every (re)connection:
 // notifications sent while it was disconnected are lost, so every cached
-// decision goes.
+// decision and token goes.
 func (l *changeListener) HandleBacklog(ctx context.Context, channel string, _ *pgx.Conn) error {
 	l.chk.Reset()
+	l.resetTokens()
 	l.failures.Store(0)
 	l.connects.Add(1)
 	return nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/provision"
 	"github.com/jitaccess/jitaccess/queue"
 	"github.com/jitaccess/jitaccess/scim"
@@ -45,7 +46,8 @@ type App struct {
 	// holder names this replica in leases: host, process and a random part.
 	holder  string
 	slack   *slackapp.Handler
-	changes *changeListener // cross-replica cache invalidation (listen.go)
+	changes *changeListener      // cross-replica cache invalidation (listen.go)
+	tokens  *identity.TokenCache // nil when --token-cache-ttl is off (tokencache.go)
 	// stops run at shutdown after the workers, before the database closes
 	// (to flush what is buffered).
 	stops []func(context.Context) error
@@ -111,9 +113,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	}
 	pol = startLoad.Policy
 	a := &App{Config: cfg, DB: db, Service: svc, Logger: logger, startLoad: startLoad, holder: replicaName()}
+	tokenTTL, err := cfg.tokenCacheTTL()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	wc := web.Config{
 		Service:     svc,
-		Tokens:      db,
+		Tokens:      a.wireTokens(tokenTTL),
 		Idempotency: db,
 		Version:     Version,
 		Logger:      logger,
@@ -311,6 +318,7 @@ func (a *App) Run(ctx context.Context) error {
 		go func() { defer workers.Done(); r.Run(workCtx) }()
 	}
 	a.changes.start(workCtx, &workers)
+	a.pollTokens(workCtx, &workers)
 	a.cron.Start()
 	// The witness check at start; WitnessInterval after that (cron).
 	workers.Add(1)

@@ -4,6 +4,8 @@
 #   2. jitaccess bench lifecycle with the same N clients, against PostgreSQL
 #   3. one sweep of 100,000 expired grants
 #   4. sweeper lag on the default 5 s schedule
+#   5. cmd/checkload: GET /api/v1/me vs GET /healthz, and check (durable
+#      audit, --audit-checks all) vs /me, same server, same run
 # Each step gets a fresh scratch database, dropped at the end.
 #
 # Usage: scripts/bench-core.sh [CLIENTS] [PGBENCH_SECONDS]
@@ -19,7 +21,7 @@ port=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^@]*@)?[^:/]+:?([0-9]*).*#\3#')
 user=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^:@]*).*@.*#\2#'); user=${user:-postgres}
 psqlc() { psql -q -h "$host" -p "$port" -U "$user" -d postgres -v ON_ERROR_STOP=1 "$@"; }
 fresh() { psqlc -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null 2>&1; }
-trap 'for d in jab_pgbench jab_api jab_sweep jab_lag; do psqlc -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done' EXIT
+trap 'for d in jab_pgbench jab_api jab_sweep jab_lag jab_check; do psqlc -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done' EXIT
 
 go build -o /tmp/jitaccess-bench ./cmd/jitaccess
 echo "machine: $(nproc) cores, $(uname -m), $(psql --version | head -1), $(go version | cut -d' ' -f3)"
@@ -44,3 +46,14 @@ fresh jab_sweep
 echo "== sweeper lag, default schedule"
 fresh jab_lag
 /tmp/jitaccess-bench bench sweep-lag --database "$pg/jab_lag?sslmode=disable" --requests 3000 --spread 60s
+
+echo "== check and mask: cmd/checkload, $clients clients, audit all (durable)"
+go build -o /tmp/jitaccess-checkload ./cmd/checkload
+fresh jab_check
+out=$(/tmp/jitaccess-checkload --clients "$clients" --duration 10s --audit all --database "$pg/jab_check?sslmode=disable")
+echo "$out"
+rps() { echo "$out" | awk -F'|' -v n="$1" 'index($2, n) == 2 {gsub(/ /, "", $3); print $3; exit}'; }
+healthz=$(rps "GET /healthz"); me=$(rps "GET /api/v1/me"); check=$(rps "GET /api/v1/grants/check (allowed)")
+echo "ratio: GET /api/v1/me / GET /healthz = $(awk -v a="$me" -v b="$healthz" 'BEGIN{printf "%.2f", a/b}') (target >= 0.80, goal 0.90)"
+echo "ratio: check (audit all) / GET /api/v1/me = $(awk -v a="$check" -v b="$me" 'BEGIN{printf "%.2f", a/b}') (target >= 0.50, goal 0.80)"
+echo "load average: $(uptime | sed 's/.*load average: //')"

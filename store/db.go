@@ -55,6 +55,9 @@ type DB struct {
 	reader
 	sql *sql.DB
 	url string
+	// tokensRevoked run after a revocation of tokens has committed
+	// (OnTokensRevoked, tokens.go).
+	tokensRevoked []func(ids []string)
 }
 
 // Kind returns the database engine.

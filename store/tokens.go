@@ -3,12 +3,14 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/jitaccess/jitaccess/access"
 	"github.com/jitaccess/jitaccess/identity"
 	"github.com/jitaccess/jitaccess/workflow"
 )
@@ -130,12 +132,15 @@ func (d *DB) ListTokens(ctx context.Context, limit int, cursor string) ([]identi
 }
 
 // RevokeToken revokes a token by id, and audits it. Revoking a revoked
-// token is CodeInvalidState; an unknown id is CodeNotFound.
+// token is CodeInvalidState; an unknown id is CodeNotFound. Caches of the
+// token are told: on PostgreSQL by a notice on access.ChangesChannel in
+// the revoke's transaction (delivered to every replica on commit), in
+// this process by the OnTokensRevoked hooks after the commit.
 func (d *DB) RevokeToken(ctx context.Context, id, actor string, now time.Time) error {
 	if _, err := uuid.Parse(id); err != nil {
 		return workflow.Errorf(workflow.CodeNotFound, "token %s not found", id)
 	}
-	return d.InTx(ctx, func(wtx workflow.Tx) error {
+	err := d.InTx(ctx, func(wtx workflow.Tx) error {
 		t := wtx.(*tx)
 		var row tokenRow
 		err := t.ctx(ctx).Where("id = ?", id).Take(&row).Error
@@ -151,16 +156,96 @@ func (d *DB) RevokeToken(ctx context.Context, id, actor string, now time.Time) e
 		if err := t.ctx(ctx).Model(&tokenRow{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
 			return mapError(err)
 		}
+		if err := t.Notify(ctx, access.ChangesChannel, access.TokenNotice(row.ID)); err != nil {
+			return err
+		}
 		return t.AppendAudit(ctx, &workflow.AuditRecord{At: now, Actor: actor, Action: identity.ActionTokenRevoke,
 			Subject: row.Subject, Reason: row.toToken().Summary()})
 	})
+	if err != nil {
+		return err
+	}
+	d.revoked([]string{strings.ToLower(id)})
+	return nil
 }
 
 // RevokeTokensByDescription revokes every live token with the given
-// description (used to retire the previous run's demo tokens).
+// description (used to retire the previous run's demo tokens), telling
+// caches as RevokeToken does.
 func (d *DB) RevokeTokensByDescription(ctx context.Context, description string, now time.Time) error {
-	return mapError(d.ctx(ctx).Model(&tokenRow{}).Where("description = ? AND revoked_at IS NULL", description).
-		Update("revoked_at", now).Error)
+	var ids []string
+	err := d.InTx(ctx, func(wtx workflow.Tx) error {
+		t := wtx.(*tx)
+		if err := t.ctx(ctx).Model(&tokenRow{}).Where("description = ? AND revoked_at IS NULL", description).
+			Pluck("id", &ids).Error; err != nil {
+			return mapError(err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := t.ctx(ctx).Model(&tokenRow{}).Where("id IN ? AND revoked_at IS NULL", ids).
+			Update("revoked_at", now).Error; err != nil {
+			return mapError(err)
+		}
+		for _, n := range access.TokenNotices(ids) {
+			if err := t.Notify(ctx, access.ChangesChannel, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	d.revoked(ids)
+	return nil
+}
+
+// OnTokensRevoked registers a function that runs after a revocation of
+// tokens by this process has committed, with their ids (for caches).
+// Register before the store is used.
+func (d *DB) OnTokensRevoked(h func(ids []string)) {
+	d.tokensRevoked = append(d.tokensRevoked, h)
+}
+
+func (d *DB) revoked(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	for _, h := range d.tokensRevoked {
+		h(ids)
+	}
+}
+
+// RevokedTokens returns those of ids that are revoked or gone: the poll of
+// a token cache that no notices reach (SQLite, where `jitaccess token
+// revoke` is another process). Ids that are not UUIDs are gone.
+func (d *DB) RevokedTokens(ctx context.Context, ids []string) ([]string, error) {
+	var out []string
+	valid := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if _, err := uuid.Parse(id); err != nil {
+			out = append(out, id)
+			continue
+		}
+		valid = append(valid, id)
+	}
+	for chunk := range slices.Chunk(valid, 500) {
+		var live []string
+		if err := d.ctx(ctx).Model(&tokenRow{}).Where("id IN ? AND revoked_at IS NULL", chunk).Pluck("id", &live).Error; err != nil {
+			return nil, mapError(err)
+		}
+		alive := make(map[string]bool, len(live))
+		for _, id := range live {
+			alive[id] = true
+		}
+		for _, id := range chunk {
+			if !alive[id] {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
 }
 
 // The store implements identity's persistence interfaces.

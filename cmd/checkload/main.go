@@ -6,7 +6,8 @@
 //	go run ./cmd/checkload --database postgres://postgres@127.0.0.1:5432/checkload
 //
 // It boots the real HTTP stack in-process (echo router, bearer-token
-// authentication against the database, the access checker with its
+// authentication through the token cache as serve wires it, or against
+// the database on every call with --token-cache-ttl 0, the access checker with its
 // decision cache and group-committed audit) on 127.0.0.1, and drives it
 // over real TCP connections with keep-alive. Client and server share the
 // machine's cores.
@@ -74,9 +75,10 @@ func main() {
 		only     = flag.String("only", "", "measure only the endpoints whose name contains this (the baselines always run)")
 		profile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 		flush    = flag.Duration("audit-flush", 0, "0: answers wait for their audit record's commit; a duration: records are committed in batches at least this often")
+		tokTTL   = flag.Duration("token-cache-ttl", identity.DefaultTokenCacheTTL, "the token cache's TTL, as serve's --token-cache-ttl; 0: every call looks its token up in the database")
 	)
 	flag.Parse()
-	onlyFilter, auditFlush, rounds = *only, *flush, max(*nrounds, 1)
+	onlyFilter, auditFlush, rounds, tokenCacheTTL = *only, *flush, max(*nrounds, 1), *tokTTL
 	if *profile != "" {
 		f, err := os.Create(*profile)
 		if err != nil {
@@ -114,9 +116,10 @@ func main() {
 }
 
 var (
-	onlyFilter string
-	auditFlush time.Duration
-	rounds     int
+	onlyFilter    string
+	auditFlush    time.Duration
+	rounds        int
+	tokenCacheTTL time.Duration
 )
 
 func fail(err error) {
@@ -141,9 +144,18 @@ func runMode(ctx context.Context, db *store.DB, mode workflow.CheckAuditMode, cl
 	chk := access.New(svc, access.Options{TokenKey: []byte("checkload-token-key-0123456789abcdef"), AuditMode: mode,
 		CacheTTL: 5 * time.Second, AuditFlush: auditFlush, Logger: slog.New(slog.DiscardHandler)})
 	svc.OnChange(chk.Hook)
+	// As serve wires it (app/provision.go): without the commit hook, the
+	// key of a grant approved below stays held and its allowed decisions
+	// are never cached, so every allowed check read the database.
+	svc.OnCommit(chk.Committed)
 	// Rate limits off: a few tokens drive all the load, and the limiter
 	// would measure itself.
-	srv := web.New(web.Config{Service: svc, Tokens: db, Logger: slog.New(slog.DiscardHandler),
+	// The token lookup as serve wires it (app/tokencache.go).
+	var tokens identity.TokenLookup = db
+	if tokenCacheTTL > 0 {
+		tokens = identity.NewTokenCache(db, identity.TokenCacheOptions{TTL: tokenCacheTTL})
+	}
+	srv := web.New(web.Config{Service: svc, Tokens: tokens, Logger: slog.New(slog.DiscardHandler),
 		Edge: httpkit.EdgeConfig{APIPerMinute: -1, ServicePerMinute: -1}})
 	srv.UseAccess(chk, nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -182,7 +194,7 @@ func runMode(ctx context.Context, db *store.DB, mode workflow.CheckAuditMode, cl
 		{"POST /api/v1/mask (live grant: unmasked)", "POST", "/api/v1/mask", helpdesk, mask("alice@example.com")},
 	}
 	defer chk.Close(ctx)
-	fmt.Printf("audit mode %q, audit flush %v\n\n", mode, auditFlush)
+	fmt.Printf("audit mode %q, audit flush %v, token cache TTL %v\n\n", mode, auditFlush, tokenCacheTTL)
 	var selected []target
 	for _, tg := range targets {
 		if onlyFilter != "" && tg.token != "" && !strings.HasPrefix(tg.path, "/api/v1/me") && !strings.Contains(tg.name, onlyFilter) {
