@@ -53,7 +53,10 @@ type sweepWaker struct {
 	at    time.Time // when the timer fires; zero when it is not set
 	gen   uint64    // the timer set last, so that an old one firing late does not clear at
 	timer *time.Timer
+	armed []time.Time // the last due times it was set for (tests; at most maxArmed)
 }
+
+const maxArmed = 64
 
 func newSweepWaker() *sweepWaker { return &sweepWaker{fire: make(chan struct{}, 1)} }
 
@@ -73,6 +76,10 @@ func (w *sweepWaker) arm(t time.Time) {
 	w.gen++
 	gen := w.gen
 	w.at = t
+	if len(w.armed) == maxArmed {
+		w.armed = append(w.armed[:0], w.armed[1:]...)
+	}
+	w.armed = append(w.armed, t)
 	w.timer = time.AfterFunc(time.Until(t), func() {
 		w.mu.Lock()
 		if w.gen == gen {

@@ -365,9 +365,8 @@ func (t *tx) ActivateDue(ctx context.Context, now time.Time, limit int) ([]*work
 	// the claim is the compare-and-set (claimedIDs).
 	query := fmt.Sprintf(`UPDATE requests
 		SET state = %[1]s, version = version + 1, updated_at = ?
-		WHERE %[3]s
-		  %[2]s
-		RETURNING *`, stateLit(workflow.StateApproved), stateAgain(t.kind, workflow.StateScheduled), claimedIDs(t.kind, fmt.Sprintf(
+		WHERE %[2]s
+		RETURNING *`, stateLit(workflow.StateApproved), claimedIDs(t.kind, fmt.Sprintf(
 		`SELECT id FROM requests WHERE state = %s AND start_at <= ? ORDER BY start_at, id LIMIT ? %s`, stateLit(workflow.StateScheduled), skipLocked(t.kind))))
 	return t.updateReturning(ctx, query, now, now, limit)
 }
@@ -389,28 +388,20 @@ func stateLit(s workflow.State) string { return "'" + string(s) + "'" }
 // row: a 10k sweep took 18 s instead of about 1 (BENCHMARKS.md, "The
 // sweep's plan"). SQLite runs an IN subquery once.
 //
-// The UPDATE of requests then checks the state again only on SQLite
-// (stateAgain): on PostgreSQL the inner SELECT ... FOR UPDATE SKIP LOCKED
-// returns only rows it has locked and re-checked at the lock (READ
-// COMMITTED re-evaluates the WHERE on the newest version), so no one can
-// change them before this transaction ends and the claim is already the
-// compare-and-set; an outer "state = 'approved'" would let the planner
-// read the outer rows from the partial index, filtering every due row
-// against the whole array, instead of by primary key.
+// The UPDATE does not check the state again: on PostgreSQL the inner
+// SELECT ... FOR UPDATE SKIP LOCKED returns only rows it has locked and
+// re-checked at the lock (READ COMMITTED re-evaluates the WHERE on the
+// newest version), so no one can change them before this transaction
+// ends; on SQLite the statement runs under the one writer's lock. The
+// claim is the compare-and-set. An outer "state = 'approved'" would let
+// the planner read the rows to update from the partial index (or the state
+// index), testing each live grant against the whole list, instead of by
+// primary key.
 func claimedIDs(k Kind, sub string) string {
 	if k == Postgres {
 		return "id = ANY(ARRAY(" + sub + "))"
 	}
 	return "id IN (" + sub + ")"
-}
-
-// stateAgain is the outer state check of a claiming UPDATE (see
-// claimedIDs): SQLite only.
-func stateAgain(k Kind, s workflow.State) string {
-	if k == Postgres {
-		return ""
-	}
-	return "AND state = " + stateLit(s)
 }
 
 // skipLocked ends an inner SELECT of rows to claim so that it passes over
@@ -494,8 +485,7 @@ func endDueQuery(k Kind, from, to workflow.State) string {
 	return fmt.Sprintf(`UPDATE requests
 		SET state = %[1]s, version = version + 1, updated_at = ?, ended_at = %[2]s, ended_by = 'system', end_reason = ''
 		WHERE %[3]s
-		  %[4]s
-		RETURNING *`, stateLit(to), due, claimedIDs(k, sub), stateAgain(k, from))
+		RETURNING *`, stateLit(to), due, claimedIDs(k, sub))
 }
 
 // ExplainEndDue returns the plan of the sweeper's expiry statement (EndDue
