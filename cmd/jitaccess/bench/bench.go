@@ -75,6 +75,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.StringVar(&schedule, "sweep-schedule", app.DefaultSweepSchedule, "sweeper schedule (sweep-lag)")
 	f.DurationVar(&spread, "spread", time.Minute, "expiries are spread over this long (sweep-lag)")
 	var finished int
+	var profile string
+	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the sweep to this file (sweep; go tool pprof)")
 	var explain, cronOnly bool
 	f.IntVar(&finished, "finished", 0, "finished requests stored, then ANALYZE, before the due ones (sweep)")
 	f.BoolVar(&explain, "explain", false, "print the plan of the sweep's expiry statement (sweep)")
@@ -97,7 +99,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "lifecycle":
 		err = benchLifecycle(ctx, dbURL, clients, lifecycles, stdout)
 	case "sweep":
-		err = benchSweep(ctx, dbURL, sweepOptions{n: requests, batch: batch, finished: finished, explain: explain}, stdout)
+		err = benchSweep(ctx, dbURL, sweepOptions{n: requests, batch: batch, finished: finished, explain: explain, profile: profile}, stdout)
 	case "sweep-lag":
 		err = benchSweepLag(ctx, dbURL, schedule, requests, scheduled, spread, cronOnly, stdout)
 	case "replicas":

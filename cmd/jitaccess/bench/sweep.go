@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -30,7 +31,8 @@ type sweepOptions struct {
 	// while the table holds only them, before the due grants are: the
 	// shape that once made the sweep's plan go wrong.
 	finished int
-	explain  bool // print the plan of the sweep's expiry statement
+	explain  bool   // print the plan of the sweep's expiry statement
+	profile  string // write a CPU profile of the sweep (not the floor) here
 }
 
 // seedExpired stores grants, one per person, expiring at the given times,
@@ -195,9 +197,22 @@ func benchSweep(ctx context.Context, dbURL string, o sweepOptions, out io.Writer
 	if err != nil {
 		return err
 	}
+	if o.profile != "" {
+		f, err := os.Create(o.profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	t0 = time.Now()
 	res, err := a.SweepNow(ctx)
 	took := time.Since(t0)
+	if o.profile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}
