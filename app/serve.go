@@ -154,6 +154,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("--sweep-schedule: %w", err)
 	}
+	if _, err := a.cron.AddFunc(cfg.SweepSchedule, a.alertOverdueReviews); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if _, err := a.cron.AddFunc("@every 1h", a.pruneJobs); err != nil {
 		db.Close()
 		return nil, err
@@ -213,8 +217,7 @@ func (a *App) sweep() {
 }
 
 // SweepNow runs one sweep as the sweeper does, with every production hook
-// and its follow-up: metrics, logs, overdue break-glass reviews, and the
-// timer for the next due time. The sweeper calls it; so does `jitaccess
+// and its follow-up: metrics, logs, and the timer for the next due time. The sweeper calls it; so does `jitaccess
 // bench sweep`, to time what production runs.
 func (a *App) SweepNow(ctx context.Context) (workflow.SweepResult, error) {
 	start := time.Now()
@@ -228,15 +231,22 @@ func (a *App) SweepNow(ctx context.Context) (workflow.SweepResult, error) {
 		a.Logger.Info("sweep", "expired", res.Expired, "timed_out", res.TimedOut, "took", time.Since(start))
 	}
 	a.armNextDue(ctx, time.Now())
-	// Overdue break-glass reviews: one flag and alert per review period,
-	// whichever replica's sweep gets there first.
+	return res, nil
+}
+
+// alertOverdueReviews is a cron job on the sweep schedule (not the
+// waker's: it has no due time to be early for): overdue break-glass
+// reviews, one flag and alert per review period, whichever replica gets
+// there first.
+func (a *App) alertOverdueReviews() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	n, err := a.Service.AlertOverdueReviews(ctx)
 	if err != nil {
 		a.Logger.Error("overdue break-glass review sweep failed", "err", err, "alerted", n)
 	} else if n > 0 {
 		a.Logger.Warn("overdue break-glass reviews alerted", "reviews", n)
 	}
-	return res, nil
 }
 
 // reconcile is the periodic re-evaluation: every live grant and pending
