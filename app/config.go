@@ -24,6 +24,10 @@ type Config struct {
 	PolicyFile    string
 	Listen        string
 	SweepSchedule string
+	// SweepCronOnly turns off the sweeper's wake-up at the next due time
+	// and the provisioning worker's wake-up on new steps (wake.go): both
+	// then wait for their schedule (--sweep-schedule, --provision-poll).
+	SweepCronOnly bool
 	// ReconcileInterval is how often every live grant and pending request
 	// is judged again under the rules in force (0: only on changes).
 	ReconcileInterval time.Duration
@@ -190,6 +194,7 @@ func serveFlags(args []string) (Config, error) {
 	f.boolean(&cfg.Demo, "demo", "JITACCESS_DEMO", "run with the built-in demo policy and demo users on a local SQLite file")
 	f.str(&cfg.Listen, "listen", "JITACCESS_LISTEN", DefaultListen, "address to listen on")
 	f.str(&cfg.SweepSchedule, "sweep-schedule", "JITACCESS_SWEEP_SCHEDULE", DefaultSweepSchedule, "when the sweeper runs: cron with seconds (\"*/5 * * * * *\") or @every DURATION")
+	f.boolean(&cfg.SweepCronOnly, "sweep-cron-only", "JITACCESS_SWEEP_CRON_ONLY", "sweep only on --sweep-schedule: do not also wake at the next expiry or scheduled start, nor wake the provisioning worker when a change commits its steps (it then polls every --provision-poll)")
 	f.duration(&cfg.ReconcileInterval, "reconcile-interval", "JITACCESS_RECONCILE_INTERVAL", DefaultReconcileInterval, "how often every live grant and pending request is judged again under the policy and directory in force, besides on every change (0 disables the periodic run)")
 	f.duration(&cfg.ReviewTimeout, "review-timeout", "JITACCESS_REVIEW_TIMEOUT", workflow.DefaultReviewTimeout, "how long a request may wait for a decision before it times out")
 	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which check and mask calls to audit: all, allowed (checks that found a live grant, unmasked reads) or none")

@@ -98,6 +98,9 @@ func (l *changeListener) start(ctx context.Context, wg *sync.WaitGroup) {
 		ReconnectDelay: time.Second,
 	}
 	lst.Handle(access.ChangesChannel, l)
+	if !l.app.Config.SweepCronOnly {
+		lst.Handle(SweepChannel, sweepListener{l.app}) // wake.go
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

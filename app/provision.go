@@ -156,6 +156,13 @@ func (a *App) wireProvisioning() error {
 			j, err := notifier.RefreshJob(rec.RequestID, at)
 			return []workflow.Job{j}, err
 		}}
+	// The revocation lag at the target (metrics; oversight is wired
+	// after provisioning, and the worker runs only after both).
+	pipe.RemovalConfirmed = func(rec provision.Record, ended, confirmed time.Time) {
+		if a.oversight != nil {
+			a.oversight.metrics.ObserveRevocationLag(string(rec.Spec.Type), confirmed.Sub(ended))
+		}
+	}
 	if cfg.AuditFlush < 0 || cfg.AuditFlush > time.Minute {
 		return fmt.Errorf("--audit-checks-flush %s: use 0 (wait for each record) or a duration up to 1m", cfg.AuditFlush)
 	}
@@ -170,6 +177,7 @@ func (a *App) wireProvisioning() error {
 	runner := pipe.Runner(a.DB, cfg.Lease, cfg.MaxBackoff)
 	runner.Concurrency, runner.PollInterval = cfg.Concurrency, cfg.PollInterval
 	a.runners = append(a.runners, runner)
+	a.provisionRunner = runner
 	if _, err := a.cron.AddFunc(a.Config.SweepSchedule, func() { a.sweepProvisioning(pipe) }); err != nil {
 		return err
 	}

@@ -41,6 +41,17 @@ type App struct {
 	server   *http.Server
 	cron     *cron.Cron
 	runners  []*queue.Runner
+	// provisionRunner is the provisioning worker (also in runners), woken
+	// when a change commits provisioning steps (wake.go).
+	provisionRunner *queue.Runner
+	// waker sweeps at the next due time between cron runs (wake.go); nil
+	// with --sweep-cron-only.
+	waker *sweepWaker
+	// sweepMu runs one sweep at a time on this replica (cron and the
+	// waker both start sweeps); sweepAgain asks the one running for
+	// another round.
+	sweepMu    sync.Mutex
+	sweepAgain atomic.Bool
 
 	oversight *oversight // metrics, alerts, chain checks (oversight.go)
 	// holder names this replica in leases: host, process and a random part.
@@ -151,6 +162,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, fmt.Errorf("--sweep-schedule: %w", err)
 	}
+	if _, err := a.cron.AddFunc(cfg.SweepSchedule, a.alertOverdueReviews); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if _, err := a.cron.AddFunc("@every 1h", a.pruneJobs); err != nil {
 		db.Close()
 		return nil, err
@@ -171,6 +186,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		db.Close()
 		return nil, err
 	}
+	a.wireWake()
 	if err := a.setupOversight(); err != nil {
 		db.Close()
 		return nil, err
@@ -185,23 +201,51 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	return a, nil
 }
 
-// sweep is the cron job. It runs the same compare-and-set use case on every
-// replica; overlapping runs are skipped rather than stacked.
+// sweep is the cron job, and the waker's (wake.go). It runs the same
+// compare-and-set use case on every replica; on one replica one sweep runs
+// at a time, and a sweep asked for while one runs is run after it (the
+// grant it was woken for may have become due after the running one
+// started), so that none is lost and none stacks up.
 func (a *App) sweep() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	a.sweepAgain.Store(true)
+	for a.sweepAgain.Load() {
+		if !a.sweepMu.TryLock() {
+			return // the sweep running sees sweepAgain and goes again
+		}
+		for a.sweepAgain.Swap(false) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			_, _ = a.SweepNow(ctx)
+			cancel()
+		}
+		a.sweepMu.Unlock()
+	}
+}
+
+// SweepNow runs one sweep as the sweeper does, with every production hook
+// and its follow-up: metrics, logs, and the timer for the next due time. The sweeper calls it; so does `jitaccess
+// bench sweep`, to time what production runs.
+func (a *App) SweepNow(ctx context.Context) (workflow.SweepResult, error) {
 	start := time.Now()
 	res, err := a.Service.Sweep(ctx)
 	a.observeSweep(time.Since(start), res, err)
 	if err != nil {
 		a.Logger.Error("sweep failed", "err", err, "expired", res.Expired, "timed_out", res.TimedOut)
-		return
+		return res, err
 	}
 	if res.Expired+res.TimedOut > 0 {
 		a.Logger.Info("sweep", "expired", res.Expired, "timed_out", res.TimedOut, "took", time.Since(start))
 	}
-	// Overdue break-glass reviews: one flag and alert per review period,
-	// whichever replica's sweep gets there first.
+	a.armNextDue(ctx, time.Now())
+	return res, nil
+}
+
+// alertOverdueReviews is a cron job on the sweep schedule (not the
+// waker's: it has no due time to be early for): overdue break-glass
+// reviews, one flag and alert per review period, whichever replica gets
+// there first.
+func (a *App) alertOverdueReviews() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	n, err := a.Service.AlertOverdueReviews(ctx)
 	if err != nil {
 		a.Logger.Error("overdue break-glass review sweep failed", "err", err, "alerted", n)
@@ -320,6 +364,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.changes.start(workCtx, &workers)
 	a.pollTokens(workCtx, &workers)
 	a.cron.Start()
+	a.runWaker(workCtx, &workers)
 	// The witness check at start; WitnessInterval after that (cron).
 	workers.Add(1)
 	go func() { defer workers.Done(); a.witnessJob() }()

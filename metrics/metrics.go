@@ -41,6 +41,7 @@ type Metrics struct {
 	sweepEnded      *prometheus.CounterVec
 	sweepErrors     prometheus.Counter
 	sweepLast       prometheus.Gauge
+	revocationLag   *prometheus.HistogramVec
 	chainOK         prometheus.Gauge
 	chainRecords    prometheus.Gauge
 	chainLast       prometheus.Gauge
@@ -72,9 +73,12 @@ func New(src Source, now func() time.Time, queues ...string) *Metrics {
 			[]string{"event", "tier"}),
 		sweepSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitaccess_sweep_duration_seconds", Help: "How long each sweep took.",
 			Buckets: []float64{.01, .05, .1, .5, 1, 2.5, 5, 10, 30, 60}}),
-		sweepEnded:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_sweep_ended_total", Help: "Requests the sweeper ended, by event (expire, timeout)."}, []string{"event"}),
-		sweepErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "jitaccess_sweep_errors_total", Help: "Sweeps that failed."}),
-		sweepLast:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_sweep_last_success_timestamp_seconds", Help: "When this replica's last sweep succeeded (Unix time)."}),
+		sweepEnded:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_sweep_ended_total", Help: "Requests the sweeper ended, by event (expire, timeout)."}, []string{"event"}),
+		sweepErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "jitaccess_sweep_errors_total", Help: "Sweeps that failed."}),
+		sweepLast:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_sweep_last_success_timestamp_seconds", Help: "When this replica's last sweep succeeded (Unix time)."}),
+		revocationLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jitaccess_revocation_lag_seconds",
+			Help:    "Time from a grant's end (expires_at, or the revoke) to the target confirming the removal (webhook 2xx, postgres REVOKE committed), by provisioner.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}}, []string{"provisioner"}),
 		chainOK:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_chain_ok", Help: "1 if the last audit chain verification passed, 0 if it found a break; absent before the first."}),
 		chainRecords:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_chain_verified_records", Help: "Records checked by the last audit chain verification."}),
 		chainLast:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_chain_last_verify_timestamp_seconds", Help: "When the audit chain was last verified (Unix time)."}),
@@ -84,7 +88,7 @@ func New(src Source, now func() time.Time, queues ...string) *Metrics {
 		flagsRaised:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_flags_raised_total", Help: "Anomaly flags raised by this replica's scans, by kind."}, []string{"kind"}),
 		alerts:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_alerts_total", Help: "Alerts sent to the security channel, by outcome (sent, failed)."}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.decisionSeconds, m.transitions, m.sweepSeconds, m.sweepEnded, m.sweepErrors, m.sweepLast,
+	reg.MustRegister(m.decisionSeconds, m.transitions, m.sweepSeconds, m.sweepEnded, m.sweepErrors, m.sweepLast, m.revocationLag,
 		m.chainRecords, m.chainLast, m.chainBreaks, m.witnessHead, m.verifySeconds, m.flagsRaised, m.alerts)
 	for _, k := range review.FlagKinds {
 		m.flagsRaised.WithLabelValues(string(k))
@@ -132,6 +136,13 @@ func (m *Metrics) ObserveSweep(took time.Duration, res workflow.SweepResult, err
 		return
 	}
 	m.sweepLast.Set(float64(now.Unix()))
+}
+
+// ObserveRevocationLag records one removal confirmed by its target: lag
+// is from the grant's end to the confirmation (negative lags, a clock
+// step, count as 0).
+func (m *Metrics) ObserveRevocationLag(provisioner string, lag time.Duration) {
+	m.revocationLag.WithLabelValues(provisioner).Observe(max(lag, 0).Seconds())
 }
 
 // ObserveVerify records one audit chain verification.

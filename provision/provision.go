@@ -194,6 +194,13 @@ type Pipeline struct {
 	// transaction has committed (to drop cached decisions).
 	StatusHook      func(ctx context.Context, tx workflow.Tx, rec Record) error
 	StatusCommitted func(rec Record)
+	// RemovalConfirmed, when set, is called once per removal the target
+	// confirmed (webhook 2xx, postgres REVOKE committed and verified),
+	// after its outcome is written: ended is when the grant ended (its
+	// ended_at: expires_at for an expiry, the revoke or end otherwise),
+	// confirmed when the target's answer came. It is the revocation lag
+	// (metrics: jitaccess_revocation_lag_seconds).
+	RemovalConfirmed func(rec Record, ended, confirmed time.Time)
 }
 
 // update writes a step's outcome; prev is the record's status before it.
@@ -452,16 +459,27 @@ func (p *Pipeline) Handle(ctx context.Context, j queue.Job) error {
 	} else {
 		err = prov.Remove(ctx, g)
 	}
+	confirmed := time.Now()
 	if err != nil {
 		if ctx.Err() != nil {
 			return err // shutting down: not the target's failure
 		}
 		return p.failed(ctx, rec, pl.Op, err)
 	}
-	return p.succeeded(ctx, rec, pl.Op)
+	wrote, err := p.succeeded(ctx, rec, pl.Op)
+	if err == nil && wrote && pl.Op == OpRemove && p.RemovalConfirmed != nil {
+		ended := req.EndedAt
+		if ended == nil {
+			ended = req.ExpiresAt
+		}
+		if ended != nil {
+			p.RemovalConfirmed(*rec, *ended, confirmed)
+		}
+	}
+	return err
 }
 
-func (p *Pipeline) succeeded(ctx context.Context, rec *Record, op Operation) error {
+func (p *Pipeline) succeeded(ctx context.Context, rec *Record, op Operation) (bool, error) {
 	now := p.now()
 	prev := rec.Status
 	wasFailing := rec.Status == StatusFailed
@@ -477,11 +495,11 @@ func (p *Pipeline) succeeded(ctx context.Context, rec *Record, op Operation) err
 		Resource: rec.Resource, Subject: rec.Requester, Reason: Describe(rec.Spec, rec.Requester)}
 	jobs, err := p.announce(rec)
 	if err != nil {
-		return err
+		return false, err
 	}
 	wrote, err := p.update(ctx, rec, prev, op, audit, jobs...)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if wrote {
 		l := p.log().With("request", rec.RequestID, "resource", rec.Resource, "user", rec.Requester, "provisioner", rec.Spec.Type)
@@ -491,7 +509,7 @@ func (p *Pipeline) succeeded(ctx context.Context, rec *Record, op Operation) err
 			l.Info("provisioned", "operation", op, "status", rec.Status)
 		}
 	}
-	return nil
+	return wrote, nil
 }
 
 // failed records a failed attempt and returns its cause, so that the queue

@@ -168,12 +168,34 @@ func gormLogger(opts Options) logger.Interface {
 	if opts.Logger == nil || opts.SlowQuery <= 0 {
 		return logger.Discard
 	}
-	return logger.NewSlogLogger(opts.Logger, logger.Config{
+	return lazyTrace{Interface: logger.NewSlogLogger(opts.Logger, logger.Config{
 		SlowThreshold:             opts.SlowQuery,
 		LogLevel:                  logger.Warn,
 		IgnoreRecordNotFoundError: true,
 		ParameterizedQueries:      true,
-	})
+	}), slow: opts.SlowQuery}
+}
+
+// lazyTrace passes to GORM's slog logger only the queries it logs (errors
+// other than not found, and slow ones): that logger renders every query's
+// SQL with its arguments (logger.ExplainSQL, regular expressions over the
+// statement) before it decides, which was 40% of the sweeper's CPU on its
+// 500-row INSERTs (BENCHMARKS.md, the sweep's per-row overhead).
+type lazyTrace struct {
+	logger.Interface
+	slow time.Duration
+	all  bool // LogMode(Info) or more: every query is logged
+}
+
+func (l lazyTrace) LogMode(level logger.LogLevel) logger.Interface {
+	return lazyTrace{Interface: l.Interface.LogMode(level), slow: l.slow, all: level >= logger.Info}
+}
+
+func (l lazyTrace) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if !l.all && (err == nil || errors.Is(err, gorm.ErrRecordNotFound)) && time.Since(begin) <= l.slow {
+		return
+	}
+	l.Interface.Trace(ctx, begin, fc, err)
 }
 
 func (d *DB) migrator() (*goose.Provider, error) {

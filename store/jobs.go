@@ -27,16 +27,18 @@ func (d *DB) Claim(ctx context.Context, q string, limit int, lease time.Duration
 	// whether that one is running, leased or waiting for its retry.
 	// "attempts >= 0" is always true; it matches jobs_due_idx's predicate
 	// so that only the outer scan can use that index (migration 00006).
+	// The claim is id = ANY(ARRAY(...)) on PostgreSQL (claimedIDs): the
+	// inner SELECT runs once whatever the statistics say.
 	query := fmt.Sprintf(`UPDATE jobs SET locked_until = ?, attempts = attempts + 1, lease_token = lease_token + 1
-		WHERE id IN (
+		WHERE %s
+		RETURNING id, queue, order_key, payload, attempts, lease_token`, claimedIDs(d.kind, fmt.Sprintf(`
 			SELECT j.id FROM jobs j
 			WHERE j.queue = ? AND j.state = 'pending' AND j.attempts >= 0 AND j.run_at <= ?
 			  AND (j.locked_until IS NULL OR j.locked_until <= ?)
 			  AND (j.order_key = '' OR NOT EXISTS (
 			        SELECT 1 FROM jobs p
 			        WHERE p.queue = j.queue AND p.order_key = j.order_key AND p.state = 'pending' AND p.id < j.id))
-			ORDER BY j.id LIMIT ? %s)
-		RETURNING id, queue, order_key, payload, attempts, lease_token`, lock)
+			ORDER BY j.id LIMIT ? %s`, lock)))
 	var rows []jobRow
 	if err := d.ctx(ctx).Raw(query, now.Add(lease), q, now, now, limit).Scan(&rows).Error; err != nil {
 		return nil, mapError(err)

@@ -789,3 +789,11 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	}
 	return res, ctx.Err()
 }
+
+// SetSweepBatch sets how many requests each sweeper transaction ends (for
+// the benchmark; n <= 0 keeps the current size). Call it before sweeping.
+func (s *Service) SetSweepBatch(n int) {
+	if n > 0 {
+		s.sweepBatch = n
+	}
+}
