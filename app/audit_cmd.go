@@ -121,6 +121,9 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	switch sub {
 	case "verify":
 		res, err := audit.Verify(ctx, db, checkpoints...)
+		if err == nil {
+			res.Unsealed, err = audit.ReadBacklog(ctx, db)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "jitaccess audit verify: %v\n", err)
 			return 1
@@ -172,6 +175,14 @@ func printVerify(res audit.Result, asJSON bool, stdout io.Writer) int {
 		}
 	} else {
 		fmt.Fprintf(stdout, "audit chain BROKEN at record %d (%s): %s\n", res.Break.ID, res.Break.Kind, res.Break.Message)
+	}
+	if u := res.Unsealed; u != nil && !asJSON {
+		if u.Records == 0 {
+			fmt.Fprintf(stdout, "unsealed: none (every committed record is in the chain)\n")
+		} else {
+			fmt.Fprintf(stdout, "unsealed: %d records committed but not yet sealed, the oldest %s old (not covered by this verify)\n",
+				u.Records, time.Duration(u.Oldest).Round(time.Millisecond))
+		}
 	}
 	if !res.OK {
 		return 1

@@ -33,6 +33,11 @@ type Config struct {
 	ReconcileInterval time.Duration
 	ReviewTimeout     time.Duration
 	AuditChecks       workflow.CheckAuditMode
+	// AuditSealInterval is the audit sealer's maximum merge delay on
+	// PostgreSQL (sealer.go): 0 makes each transaction seal its own
+	// records right after it commits (what tests built from a Config
+	// literal get).
+	AuditSealInterval time.Duration
 	Demo              bool
 	LogLevel          string
 	LogFormat         string
@@ -71,6 +76,8 @@ const (
 	DefaultSweepSchedule = "@every 5s"
 	// DefaultReconcileInterval is how often the periodic re-evaluation runs.
 	DefaultReconcileInterval = 60 * time.Second
+	// DefaultAuditSealInterval is the audit sealer's maximum merge delay.
+	DefaultAuditSealInterval = 200 * time.Millisecond
 	// DefaultPolicyWatchInterval is how often serve checks the policy file.
 	DefaultPolicyWatchInterval = 5 * time.Second
 	// DefaultShutdownGrace is how long /readyz fails before the listener
@@ -198,6 +205,8 @@ func serveFlags(args []string) (Config, error) {
 	f.duration(&cfg.ReconcileInterval, "reconcile-interval", "JITACCESS_RECONCILE_INTERVAL", DefaultReconcileInterval, "how often every live grant and pending request is judged again under the policy and directory in force, besides on every change (0 disables the periodic run)")
 	f.duration(&cfg.ReviewTimeout, "review-timeout", "JITACCESS_REVIEW_TIMEOUT", workflow.DefaultReviewTimeout, "how long a request may wait for a decision before it times out")
 	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which check and mask calls to audit: all, allowed (checks that found a live grant, unmasked reads) or none")
+	f.durationOrOff(&cfg.AuditSealInterval, "audit-seal-interval", "JITACCESS_AUDIT_SEAL_INTERVAL", DefaultAuditSealInterval,
+		"PostgreSQL: the longest a committed audit record waits to be sealed into the hash chain by the cluster's one sealer (10ms to 10s); 0: each transaction seals its own records as it commits. SQLite always seals at once")
 	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
 	f.durationOrOff(&cfg.ShutdownGrace, "shutdown-grace", "JITACCESS_SHUTDOWN_GRACE", DefaultShutdownGrace, "at shutdown, how long /readyz fails while requests are still served, before the listener closes; 0 for none")
@@ -248,6 +257,9 @@ func (cfg *Config) validate() error {
 	}
 	if _, err := sweepParser.Parse(cfg.SweepSchedule); err != nil {
 		return fmt.Errorf("--sweep-schedule %q: %v; use cron with seconds like \"*/5 * * * * *\" or @every 5s", cfg.SweepSchedule, err)
+	}
+	if cfg.AuditSealInterval != 0 && (cfg.AuditSealInterval < 10*time.Millisecond || cfg.AuditSealInterval > 10*time.Second) {
+		return fmt.Errorf("--audit-seal-interval %s: use a duration from 10ms to 10s, or 0 to seal in each transaction", cfg.AuditSealInterval)
 	}
 	switch cfg.AuditChecks {
 	case workflow.AuditAllChecks, workflow.AuditAllowedChecks, workflow.AuditNoChecks:

@@ -283,6 +283,9 @@ func (a *App) verifyAudit(ctx context.Context) (audit.Result, error) {
 	o := a.oversight
 	heads := a.witnessHeads(ctx)
 	res, err := audit.Verify(ctx, a.DB, heads.checkpoints()...)
+	if err == nil {
+		res.Unsealed, err = audit.ReadBacklog(ctx, a.DB)
+	}
 	if err != nil {
 		a.Logger.Error("audit chain verification could not read the log", "err", err)
 		return res, err

@@ -100,7 +100,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 	if err := provision.CheckLease(pol, cfg.Provision.Lease); err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxConns, SlowQuery: time.Second, Logger: logger})
+	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxConns, SlowQuery: time.Second, Logger: logger,
+		SealOnCommit: cfg.AuditSealInterval == 0})
 	if err != nil {
 		return nil, err
 	}
@@ -365,6 +366,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.pollTokens(workCtx, &workers)
 	a.cron.Start()
 	a.runWaker(workCtx, &workers)
+	a.runSealer(workCtx, &workers)
 	// The witness check at start; WitnessInterval after that (cron).
 	workers.Add(1)
 	go func() { defer workers.Done(); a.witnessJob() }()
@@ -402,6 +404,11 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stopWork()
 	workers.Wait()
+	// What this replica's last transactions wrote is sealed now rather
+	// than by whichever sealer comes next.
+	if _, serr := a.DB.SealPending(shutdownCtx); serr != nil {
+		a.Logger.Warn("seal the last audit records", "err", serr)
+	}
 	for _, stop := range a.stops {
 		if serr := stop(shutdownCtx); serr != nil {
 			a.Logger.Warn("stop", "err", serr)

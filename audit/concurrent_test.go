@@ -73,13 +73,23 @@ func writerProcess(u, name string) int {
 
 // TestConcurrentWritersKeepTheChain appends from several OS processes and
 // from several connection pools in this one, all at once, like replicas
-// sharing a database. The chain must verify, hold every record once, and
+// sharing a database, while a sealer chains what they commit. The chain must verify, hold every record once, and
 // keep each transaction's records together and in order.
 func TestConcurrentWritersKeepTheChain(t *testing.T) {
 	storetest.EachKind(t, func(t *testing.T, kind store.Kind) {
 		u := storetest.NewURL(t, kind)
 		storetest.OpenURL(t, u) // migrate
 		ctx := context.Background()
+		// The writers leave their records to a sealer (PostgreSQL), which
+		// runs meanwhile, as it would on one of the replicas.
+		sealer := storetest.OpenURL(t, u)
+		sctx, stopSealer := context.WithCancel(ctx)
+		sealed := make(chan struct{})
+		go func() {
+			defer close(sealed)
+			sealer.RunSealer(sctx, store.SealerConfig{Interval: 20 * time.Millisecond, Holder: "test"})
+		}()
+		defer func() { stopSealer(); <-sealed }()
 		const procs, pools, perPool = 3, 3, 3
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -117,6 +127,19 @@ func TestConcurrentWritersKeepTheChain(t *testing.T) {
 			t.Fatal(strings.Join(failures, "\n"))
 		}
 		db := storetest.OpenURL(t, u)
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			b, err := db.AuditBacklog(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Records == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d records still unsealed", b.Records)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		writers := procs*2 + pools*perPool
 		perWriter := 0
 		for i := 0; i < txPerWriter; i++ {

@@ -97,6 +97,9 @@ type Result struct {
 	At      time.Time    `json:"verified_at,omitzero"` // when Verify began (zero for files)
 	Checked []int64      `json:"checkpoints_checked,omitempty"`
 	Expect  []Checkpoint `json:"-"`
+	// Unsealed is what was committed but not yet sealed when the
+	// verification ended (ReadBacklog): not covered by this result.
+	Unsealed *Backlog `json:"unsealed,omitempty"`
 }
 
 // Duration marshals as a Go duration string.

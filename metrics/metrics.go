@@ -50,6 +50,12 @@ type Metrics struct {
 	verifySeconds   prometheus.Histogram
 	flagsRaised     *prometheus.CounterVec
 	alerts          *prometheus.CounterVec
+	sealDelay       prometheus.Histogram
+	sealBatches     prometheus.Counter
+	sealErrors      prometheus.Counter
+	unsealed        prometheus.Gauge
+	unsealedOldest  prometheus.Gauge
+	sealerHeld      prometheus.Gauge
 	chainOnce       sync.Once
 }
 
@@ -86,10 +92,19 @@ func New(src Source, now func() time.Time, queues ...string) *Metrics {
 		witnessHead:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_witness_head", Help: "Id of the highest audit chain head this replica has verified (the log's size then); the log must never be shorter."}),
 		verifySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitaccess_audit_verify_duration_seconds", Help: "How long audit chain verification took.", Buckets: []float64{.1, .5, 1, 2.5, 5, 10, 30, 60, 300}}),
 		flagsRaised:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_flags_raised_total", Help: "Anomaly flags raised by this replica's scans, by kind."}, []string{"kind"}),
-		alerts:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_alerts_total", Help: "Alerts sent to the security channel, by outcome (sent, failed)."}, []string{"outcome"}),
+		sealDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitaccess_audit_seal_delay_seconds",
+			Help:    "Time from an audited transaction's start to its records' seal into the hash chain (docs/audit.md, Sealing), per record, on the replica that sealed it.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10, 60}}),
+		sealBatches:    prometheus.NewCounter(prometheus.CounterOpts{Name: "jitaccess_audit_seal_batches_total", Help: "Sealing transactions this replica committed."}),
+		sealErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jitaccess_audit_seal_errors_total", Help: "Sealing transactions or sealer lease renewals that failed on this replica."}),
+		unsealed:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_unsealed_records", Help: "Audit records committed but not yet sealed into the hash chain (cluster-wide, as read by this replica)."}),
+		unsealedOldest: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_unsealed_oldest_seconds", Help: "Age of the oldest unsealed audit record (0 when none)."}),
+		sealerHeld:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_sealer_leader", Help: "1 while this replica holds the audit-sealer lease."}),
+		alerts:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_alerts_total", Help: "Alerts sent to the security channel, by outcome (sent, failed)."}, []string{"outcome"}),
 	}
 	reg.MustRegister(m.decisionSeconds, m.transitions, m.sweepSeconds, m.sweepEnded, m.sweepErrors, m.sweepLast, m.revocationLag,
-		m.chainRecords, m.chainLast, m.chainBreaks, m.witnessHead, m.verifySeconds, m.flagsRaised, m.alerts)
+		m.chainRecords, m.chainLast, m.chainBreaks, m.witnessHead, m.verifySeconds, m.flagsRaised, m.alerts,
+		m.sealDelay, m.sealBatches, m.sealErrors, m.unsealed, m.unsealedOldest, m.sealerHeld)
 	for _, k := range review.FlagKinds {
 		m.flagsRaised.WithLabelValues(string(k))
 	}
@@ -157,6 +172,32 @@ func (m *Metrics) ObserveVerify(res audit.Result, now time.Time) {
 		m.chainOK.Set(0)
 		m.chainBreaks.Inc()
 	}
+}
+
+// ObserveSeal records one sealing transaction: each record's delay.
+func (m *Metrics) ObserveSeal(delays []time.Duration) {
+	m.sealBatches.Inc()
+	for _, d := range delays {
+		m.sealDelay.Observe(max(d, 0).Seconds())
+	}
+}
+
+// ObserveSealError counts a sealing transaction or lease renewal that failed.
+func (m *Metrics) ObserveSealError() { m.sealErrors.Inc() }
+
+// ObserveSealer records whether this replica holds the sealer lease.
+func (m *Metrics) ObserveSealer(held bool) {
+	if held {
+		m.sealerHeld.Set(1)
+	} else {
+		m.sealerHeld.Set(0)
+	}
+}
+
+// ObserveBacklog records the unsealed backlog.
+func (m *Metrics) ObserveBacklog(b audit.Backlog) {
+	m.unsealed.Set(float64(b.Records))
+	m.unsealedOldest.Set(time.Duration(b.Oldest).Seconds())
 }
 
 // ObserveWitness records the head the witness holds now.

@@ -14,16 +14,12 @@ import (
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
-// chainLockKey is the PostgreSQL advisory lock that orders appends to the
-// audit chain across every connection and replica ("jitaudit" in ASCII).
-const chainLockKey = 0x6a6974617564_6974
-
-// AppendAudit appends records to the hash chain (see package audit). On
-// PostgreSQL it first takes a transaction-scoped advisory lock, so that
-// writers on every replica append one transaction after another: the lock
-// is held until this transaction commits, and the next writer then reads
-// the record this one wrote. SQLite has one writer at a time already.
-// Ids are the last id + 1, assigned here, so that each hash covers its id.
+// AppendAudit appends records to the audit log. On PostgreSQL they are
+// written unsealed (sealer.go), atomically with the transaction's change
+// and without a lock shared with other writers; the sealer chains them.
+// On SQLite, which has one writer at a time, and in a sealing transaction
+// (tx.inline) they are chained here: ids are the last id + 1, so that each
+// hash covers its id.
 func (t *tx) AppendAudit(ctx context.Context, recs ...*workflow.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -31,14 +27,20 @@ func (t *tx) AppendAudit(ctx context.Context, recs ...*workflow.AuditRecord) err
 	for _, r := range recs {
 		workflow.StampSource(ctx, r)
 	}
+	if !t.inline {
+		return t.appendPending(ctx, recs)
+	}
 	lastID, lastHash, err := t.lockChain(ctx)
 	if err != nil {
 		return err
 	}
-	sealed := audit.Seal(lastID, lastHash, recs)
-	// One multi-row INSERT per 500 records, built by hand: the sweeper
-	// appends 500 at a time and reflection would cost more than the
-	// hashing.
+	return t.insertSealed(ctx, audit.Seal(lastID, lastHash, recs))
+}
+
+// insertSealed inserts chained records: one multi-row INSERT per 500
+// records, built by hand, because the sweeper and the sealer append
+// hundreds at a time and reflection would cost more than the hashing.
+func (t *tx) insertSealed(ctx context.Context, sealed []audit.Record) error {
 	const per = 500
 	var sql strings.Builder
 	for start := 0; start < len(sealed); start += per {
@@ -65,13 +67,14 @@ func (t *tx) AppendAudit(ctx context.Context, recs ...*workflow.AuditRecord) err
 	return nil
 }
 
-// lockChain takes the chain lock (PostgreSQL) and returns the id and hash
-// of the newest record, or of the last pruned one when the log is empty
-// after a prune, or 0 and "" for a new log.
+// lockChain locks the chain's head (PostgreSQL: the audit_chain_head row,
+// which only sealing transactions and prunes take, never writers) and
+// returns the id and hash of the newest record, or of the last pruned one
+// when the log is empty after a prune, or 0 and "" for a new log.
 func (t *tx) lockChain(ctx context.Context) (int64, string, error) {
 	db := t.ctx(ctx)
 	if t.kind == Postgres {
-		if err := db.Exec("SELECT pg_advisory_xact_lock(?)", int64(chainLockKey)).Error; err != nil {
+		if err := db.Exec("SELECT id FROM audit_chain_head WHERE id = 1 FOR UPDATE").Error; err != nil {
 			return 0, "", mapError(err)
 		}
 	}
@@ -353,8 +356,14 @@ const ActionAuditPrune = "audit.prune"
 // does): an anchor over a tampered chain would hide the tampering.
 func (d *DB) PruneAudit(ctx context.Context, throughID int64, actor string, now time.Time) (audit.Anchor, error) {
 	var anchor audit.Anchor
+	// What is pending goes into the chain first, so that the prune
+	// record, chained inline below, follows it.
+	if _, err := d.SealPending(ctx); err != nil {
+		return anchor, err
+	}
 	err := d.InTx(ctx, func(wtx workflow.Tx) error {
 		t := wtx.(*tx)
+		t.inline = true
 		if _, _, err := t.lockChain(ctx); err != nil {
 			return err
 		}

@@ -48,6 +48,11 @@ type Options struct {
 	MaxOpenConns int           // PostgreSQL only; default 20. SQLite always uses one.
 	SlowQuery    time.Duration // log queries slower than this; 0 disables
 	Logger       *slog.Logger
+	// SealOnCommit makes each transaction that wrote audit records seal
+	// them as soon as it has committed, instead of leaving them to the
+	// sealer (RunSealer): for the CLI, which runs no sealer, and for
+	// --audit-seal-interval 0. SQLite always seals inline.
+	SealOnCommit bool
 }
 
 // DB is an open database. It implements workflow.Store.
@@ -58,6 +63,15 @@ type DB struct {
 	// tokensRevoked run after a revocation of tokens has committed
 	// (OnTokensRevoked, tokens.go).
 	tokensRevoked []func(ids []string)
+	// Sealing (sealer.go): inline on SQLite, else after commit or by the
+	// sealer, which sealWake wakes.
+	sealInline   bool
+	sealOnCommit bool
+	sealWake     chan struct{}
+	// sealHook (tests: SetSealHook) runs in a sealing transaction after
+	// it took the pending records and before it chains them.
+	sealHook func(ctx context.Context)
+	logger   *slog.Logger
 }
 
 // Kind returns the database engine.
@@ -161,7 +175,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("cannot reach database %s: %w", Redact(rawURL), err)
 	}
-	return &DB{reader: reader{db: db, kind: kind}, sql: sqlDB, url: rawURL}, nil
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &DB{reader: reader{db: db, kind: kind}, sql: sqlDB, url: rawURL,
+		sealInline: kind == SQLite, sealOnCommit: opts.SealOnCommit, sealWake: make(chan struct{}, 1), logger: lg}, nil
 }
 
 func gormLogger(opts Options) logger.Interface {
@@ -258,9 +277,14 @@ func (d *DB) Ping(ctx context.Context) error { return d.sql.PingContext(ctx) }
 
 // InTx runs fn in one transaction.
 func (d *DB) InTx(ctx context.Context, fn func(workflow.Tx) error) error {
+	var t *tx
 	err := d.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		return fn(&tx{reader{db: gtx, kind: d.kind}})
+		t = &tx{reader: reader{db: gtx, kind: d.kind}, inline: d.sealInline}
+		return fn(t)
 	})
+	if err == nil && t.pending {
+		d.afterPending(ctx)
+	}
 	return mapError(err)
 }
 

@@ -12,3 +12,7 @@ func (d *DB) MigrateTo(ctx context.Context, v int64) error {
 	_, err = p.UpTo(ctx, v)
 	return err
 }
+
+// SetSealHook makes every sealing transaction of d call f after it has
+// taken its pending records and before it chains them.
+func (d *DB) SetSealHook(f func(ctx context.Context)) { d.sealHook = f }

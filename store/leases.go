@@ -27,3 +27,9 @@ func (d *DB) TakeLease(ctx context.Context, name, holder string, ttl time.Durati
 	}
 	return res.RowsAffected == 1, nil
 }
+
+// ReleaseLease gives up name if holder has it, so that another replica
+// can take it at once rather than when it lapses.
+func (d *DB) ReleaseLease(ctx context.Context, name, holder string) error {
+	return mapError(d.ctx(ctx).Exec("DELETE FROM leases WHERE name = ? AND holder = ?", name, holder).Error)
+}

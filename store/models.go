@@ -141,6 +141,36 @@ type auditRow struct {
 
 func (auditRow) TableName() string { return "audit_records" }
 
+// auditPendingRow is a committed audit record not yet sealed into the
+// chain (sealer.go; written and read with SQL, listed for the schema test).
+type auditPendingRow struct {
+	ID        int64 `gorm:"primaryKey"`
+	WrittenAt time.Time
+	Xact      int64
+	At        time.Time
+	Actor     string
+	Action    string
+	RequestID *string
+	Resource  string
+	Subject   string
+	FromState string
+	ToState   string
+	Reason    string
+	Purpose   string
+	Auth      string
+	MFA       string `gorm:"column:mfa"`
+	Source    string
+}
+
+func (auditPendingRow) TableName() string { return "audit_pending" }
+
+// auditChainHeadRow is the one row that sealing transactions lock.
+type auditChainHeadRow struct {
+	ID int `gorm:"primaryKey"`
+}
+
+func (auditChainHeadRow) TableName() string { return "audit_chain_head" }
+
 func toAuditRow(r *audit.Record) auditRow {
 	row := auditRow{
 		ID: r.ID, At: r.At, Actor: r.Actor, Action: r.Action, Resource: r.Resource, Subject: r.Subject,
@@ -202,5 +232,5 @@ func Models() []any {
 		&auditAnchorRow{}, &reviewRow{}, &followUpRow{}, &flagRow{}, &slackMessageRow{}, &slackInboundRow{}, &provisioningRow{},
 		&personRow{}, &personEmailRow{}, &directoryGroupRow{}, &directoryMemberRow{}, &leaseRow{},
 		&policyVersionRow{}, &auditWitnessRow{}, &idempotencyRow{}, &emergencyReviewRow{}, &signoffRow{}, &campaignRunRow{}, &approverReminderRow{},
-		&passkeyRow{}}
+		&passkeyRow{}, &auditPendingRow{}, &auditChainHeadRow{}}
 }

@@ -23,7 +23,14 @@ type reader struct {
 }
 
 // tx is one transaction: reads and writes.
-type tx struct{ reader }
+type tx struct {
+	reader
+	// pending is set when the transaction wrote unsealed audit records
+	// (sealer.go), for InTx to wake the sealer once it has committed.
+	pending bool
+	// inline makes AppendAudit seal in this transaction, as on SQLite.
+	inline bool
+}
 
 var _ workflow.Store = (*DB)(nil)
 var _ workflow.Tx = (*tx)(nil)
