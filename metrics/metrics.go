@@ -94,7 +94,7 @@ func New(src Source, now func() time.Time, queues ...string) *Metrics {
 		flagsRaised:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitaccess_flags_raised_total", Help: "Anomaly flags raised by this replica's scans, by kind."}, []string{"kind"}),
 		sealDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitaccess_audit_seal_delay_seconds",
 			Help:    "Time from an audited transaction's start to its records' seal into the hash chain (docs/audit.md, Sealing), per record, on the replica that sealed it.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .2, .5, 1, 2.5, 5, 10, 60}}),
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .075, .1, .15, .2, .3, .5, 1, 2.5, 5, 10, 60}}),
 		sealBatches:    prometheus.NewCounter(prometheus.CounterOpts{Name: "jitaccess_audit_seal_batches_total", Help: "Sealing transactions this replica committed."}),
 		sealErrors:     prometheus.NewCounter(prometheus.CounterOpts{Name: "jitaccess_audit_seal_errors_total", Help: "Sealing transactions or sealer lease renewals that failed on this replica."}),
 		unsealed:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitaccess_audit_unsealed_records", Help: "Audit records committed but not yet sealed into the hash chain (cluster-wide, as read by this replica)."}),

@@ -172,6 +172,9 @@ func (h *oversightHandlers) verifyAudit(c echo.Context) error {
 		return err
 	}
 	res, err := audit.Verify(ctx, h.o.Audit, expect...)
+	if err == nil {
+		res.Unsealed, err = audit.ReadBacklog(ctx, h.o.Audit)
+	}
 	if err != nil {
 		return workflow.Internal(err, "read the audit log")
 	}

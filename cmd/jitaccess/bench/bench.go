@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,7 +86,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var revocations, baseline, users, scheduled int
 	f.IntVar(&scheduled, "scheduled", 0, "scheduled grants to activate over the same spread, in the same run (sweep-lag)")
 	f.IntVar(&users, "users", 2000, "people with a live grant: half revoked by an admin (the baseline), half deactivated over SCIM (offboarding)")
-	var ttl string
+	var ttl, sealInterval string
+	f.StringVar(&sealInterval, "audit-seal-interval", "", "serve's --audit-seal-interval; empty for its default (lifecycle)")
 	f.IntVar(&revocations, "revocations", 200, "revocations measured with LISTEN/NOTIFY (replicas)")
 	f.IntVar(&baseline, "baseline", 20, "revocations measured without notifications, TTL only (replicas)")
 	f.StringVar(&ttl, "check-cache-ttl", "", "check cache TTL of both replicas; empty for serve's default (replicas)")
@@ -97,7 +100,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch mode {
 	case "lifecycle":
-		err = benchLifecycle(ctx, dbURL, clients, lifecycles, stdout)
+		err = benchLifecycle(ctx, dbURL, clients, lifecycles, sealInterval, stdout)
 	case "sweep":
 		err = benchSweep(ctx, dbURL, sweepOptions{n: requests, batch: batch, finished: finished, explain: explain, profile: profile}, stdout)
 	case "sweep-lag":
@@ -149,12 +152,12 @@ func benchConfig(dbURL string, pol *workflow.Policy, schedule string, extra ...s
 	return cfg
 }
 
-func startBenchApp(ctx context.Context, dbURL, policy, schedule string) (*app.App, context.CancelFunc, chan error, error) {
+func startBenchApp(ctx context.Context, dbURL, policy, schedule string, extra ...string) (*app.App, context.CancelFunc, chan error, error) {
 	pol, err := workflow.ParsePolicy("bench policy", []byte(policy))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	a, err := app.New(ctx, benchConfig(dbURL, pol, schedule), slog.New(slog.DiscardHandler))
+	a, err := app.New(ctx, benchConfig(dbURL, pol, schedule, extra...), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -168,12 +171,16 @@ func startBenchApp(ctx context.Context, dbURL, policy, schedule string) (*app.Ap
 	return a, cancel, done, nil
 }
 
-func benchLifecycle(ctx context.Context, dbURL string, clients, lifecycles int, out io.Writer) error {
+func benchLifecycle(ctx context.Context, dbURL string, clients, lifecycles int, sealInterval string, out io.Writer) error {
 	if clients <= 0 || lifecycles < clients {
 		return errors.New("--clients must be positive and --lifecycles at least --clients")
 	}
 	perClient := lifecycles / clients
-	a, stop, done, err := startBenchApp(ctx, dbURL, benchPolicy(clients, perClient), "@every 1h")
+	var extra []string
+	if sealInterval != "" {
+		extra = append(extra, "--audit-seal-interval", sealInterval)
+	}
+	a, stop, done, err := startBenchApp(ctx, dbURL, benchPolicy(clients, perClient), "@every 1h", extra...)
 	if err != nil {
 		return err
 	}
@@ -268,7 +275,73 @@ func benchLifecycle(ctx context.Context, dbURL string, clients, lifecycles int, 
 	fmt.Fprintf(out, "throughput:   %.1f transitions/s\n", float64(n)/elapsed.Seconds())
 	fmt.Fprintf(out, "latency p50:  %.2f ms\n", ms(latencies[n/2]))
 	fmt.Fprintf(out, "latency p99:  %.2f ms\n", ms(latencies[min(n-1, n*99/100)]))
+	return reportSeal(ctx, a, client, base, out)
+}
+
+// reportSeal waits for the audit backlog to drain and prints the seal
+// delay's p99, read from serve's own histogram (so as a bucket bound).
+func reportSeal(ctx context.Context, a *app.App, client *http.Client, base string, out io.Writer) error {
+	t0 := time.Now()
+	for {
+		b, err := a.DB.AuditBacklog(ctx)
+		if err != nil {
+			return err
+		}
+		if b.Records == 0 {
+			break
+		}
+		if time.Since(t0) > time.Minute {
+			return fmt.Errorf("%d audit records still unsealed a minute after the run", b.Records)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fmt.Fprintf(out, "unsealed at the end: drained %.0f ms after the last call\n", ms(time.Since(t0)))
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var bounds []float64
+	var counts []float64
+	for _, line := range strings.Split(string(raw), "\n") {
+		rest, ok := strings.CutPrefix(line, `jitaccess_audit_seal_delay_seconds_bucket{le="`)
+		if !ok {
+			continue
+		}
+		le, cnt, _ := strings.Cut(rest, `"} `)
+		c, _ := strconv.ParseFloat(strings.TrimSpace(cnt), 64)
+		bound, err := strconv.ParseFloat(le, 64)
+		if le == "+Inf" {
+			bound, err = math.Inf(1), nil
+		}
+		if err == nil {
+			bounds, counts = append(bounds, bound), append(counts, c)
+		}
+	}
+	if len(counts) == 0 || counts[len(counts)-1] == 0 {
+		fmt.Fprintf(out, "seal delay:   none observed (sealed as each transaction committed)\n")
+		return nil
+	}
+	total := counts[len(counts)-1]
+	for i, c := range counts {
+		if c >= 0.99*total {
+			fmt.Fprintf(out, "seal delay p99: <= %g s (%.0f records; %.1f%% within 0.2 s)\n", bounds[i], total, 100*within(bounds, counts, 0.2)/total)
+			break
+		}
+	}
 	return nil
+}
+
+// within is the count of observations at or under bound.
+func within(bounds, counts []float64, bound float64) float64 {
+	n := 0.0
+	for i, b := range bounds {
+		if b <= bound {
+			n = counts[i]
+		}
+	}
+	return n
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
