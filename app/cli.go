@@ -108,7 +108,7 @@ func openDB(ctx context.Context, rawURL string) (*store.DB, error) {
 	if rawURL == "" {
 		rawURL = store.DefaultURL
 	}
-	db, err := store.Open(ctx, rawURL, store.Options{MaxOpenConns: 4, SealOnCommit: true})
+	db, err := store.Open(ctx, rawURL, store.Options{MaxOpenConns: 4, SealInline: true})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := f.parse(args); err != nil {
 		return usageError(stderr, "migrate", err)
 	}
-	db, err := store.Open(ctx, c.DatabaseURL, store.Options{MaxOpenConns: 2, SealOnCommit: true})
+	db, err := store.Open(ctx, c.DatabaseURL, store.Options{MaxOpenConns: 2, SealInline: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "jitaccess migrate: %v\n", err)
 		return 1

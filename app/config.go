@@ -34,9 +34,9 @@ type Config struct {
 	ReviewTimeout     time.Duration
 	AuditChecks       workflow.CheckAuditMode
 	// AuditSealInterval is the audit sealer's maximum merge delay on
-	// PostgreSQL (sealer.go): 0 makes each transaction seal its own
-	// records right after it commits (what tests built from a Config
-	// literal get).
+	// PostgreSQL (sealer.go): 0 makes each transaction chain its own
+	// records under the head lock, as before the sealer (what tests built
+	// from a Config literal get).
 	AuditSealInterval time.Duration
 	Demo              bool
 	LogLevel          string
@@ -206,7 +206,7 @@ func serveFlags(args []string) (Config, error) {
 	f.duration(&cfg.ReviewTimeout, "review-timeout", "JITACCESS_REVIEW_TIMEOUT", workflow.DefaultReviewTimeout, "how long a request may wait for a decision before it times out")
 	f.str(&audit, "audit-checks", "JITACCESS_AUDIT_CHECKS", string(workflow.AuditAllChecks), "which check and mask calls to audit: all, allowed (checks that found a live grant, unmasked reads) or none")
 	f.durationOrOff(&cfg.AuditSealInterval, "audit-seal-interval", "JITACCESS_AUDIT_SEAL_INTERVAL", DefaultAuditSealInterval,
-		"PostgreSQL: the longest a committed audit record waits to be sealed into the hash chain by the cluster's one sealer (10ms to 10s); 0: each transaction seals its own records as it commits. SQLite always seals at once")
+		"PostgreSQL: the longest a committed audit record waits to be sealed into the hash chain by the cluster's one sealer (10ms to 10s); 0: each transaction chains its own records under the chain's head lock, held until it commits (the behaviour before the sealer). SQLite always does")
 	f.integer(&cfg.DBMaxConns, "db-max-conns", "JITACCESS_DB_MAX_CONNS", 20, "PostgreSQL connection pool size")
 	f.duration(&cfg.ShutdownTimeout, "shutdown-timeout", "JITACCESS_SHUTDOWN_TIMEOUT", 20*time.Second, "how long to wait for requests in flight at shutdown")
 	f.durationOrOff(&cfg.ShutdownGrace, "shutdown-grace", "JITACCESS_SHUTDOWN_GRACE", DefaultShutdownGrace, "at shutdown, how long /readyz fails while requests are still served, before the listener closes; 0 for none")

@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	db, err := store.Open(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DBMaxConns, SlowQuery: time.Second, Logger: logger,
-		SealOnCommit: cfg.AuditSealInterval == 0})
+		SealInline: cfg.AuditSealInterval == 0})
 	if err != nil {
 		return nil, err
 	}

@@ -48,11 +48,13 @@ type Options struct {
 	MaxOpenConns int           // PostgreSQL only; default 20. SQLite always uses one.
 	SlowQuery    time.Duration // log queries slower than this; 0 disables
 	Logger       *slog.Logger
-	// SealOnCommit makes each transaction that wrote audit records seal
-	// them as soon as it has committed, instead of leaving them to the
-	// sealer (RunSealer): for the CLI, which runs no sealer, and for
+	// SealInline makes each transaction that writes audit records chain
+	// them itself, under the chain's head lock held until it commits (the
+	// behaviour before the sealer), instead of leaving them to the sealer
+	// (RunSealer): for the CLI, which runs no sealer, for tests that read
+	// a record the moment its change commits, and for
 	// --audit-seal-interval 0. SQLite always seals inline.
-	SealOnCommit bool
+	SealInline bool
 }
 
 // DB is an open database. It implements workflow.Store.
@@ -65,9 +67,8 @@ type DB struct {
 	tokensRevoked []func(ids []string)
 	// Sealing (sealer.go): inline on SQLite, else after commit or by the
 	// sealer, which sealWake wakes.
-	sealInline   bool
-	sealOnCommit bool
-	sealWake     chan struct{}
+	sealInline bool
+	sealWake   chan struct{}
 	// sealHook (tests: SetSealHook) runs in a sealing transaction after
 	// it took the pending records and before it chains them.
 	sealHook func(ctx context.Context)
@@ -180,7 +181,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	return &DB{reader: reader{db: db, kind: kind}, sql: sqlDB, url: rawURL,
-		sealInline: kind == SQLite, sealOnCommit: opts.SealOnCommit, sealWake: make(chan struct{}, 1), logger: lg}, nil
+		sealInline: kind == SQLite || opts.SealInline, sealWake: make(chan struct{}, 1), logger: lg}, nil
 }
 
 func gormLogger(opts Options) logger.Interface {

@@ -62,19 +62,11 @@ func (t *tx) appendPending(ctx context.Context, recs []*workflow.AuditRecord) er
 }
 
 // afterPending runs after a transaction that wrote unsealed records has
-// committed: it seals them at once (SealOnCommit) or wakes this process's
-// sealer. The records are committed either way; a seal that fails here
-// is retried by the sealer, so its error is logged, not returned.
-func (d *DB) afterPending(ctx context.Context) {
-	if !d.sealOnCommit {
-		select {
-		case d.sealWake <- struct{}{}:
-		default:
-		}
-		return
-	}
-	if _, err := d.SealPending(context.WithoutCancel(ctx)); err != nil {
-		d.logger.Warn("audit records committed but not sealed yet; the sealer will seal them", "err", err)
+// committed: it wakes this process's sealer, if one runs.
+func (d *DB) afterPending(context.Context) {
+	select {
+	case d.sealWake <- struct{}{}:
+	default:
 	}
 }
 

@@ -66,16 +66,17 @@ const record = `{"id":"cus_881","name":"Ada Lovelace","email":"ada@example.com",
 
 func main() {
 	var (
-		dbURL    = flag.String("database", "", "database URL (default: a new SQLite file in a temp dir)")
-		clients  = flag.Int("clients", 4, "concurrent clients, the same for every endpoint")
-		duration = flag.Duration("duration", 5*time.Second, "measured time per endpoint")
-		warmup   = flag.Duration("warmup", time.Second, "unmeasured time per endpoint before measuring")
-		nrounds  = flag.Int("rounds", 5, "rounds: each measures every endpoint in turn for duration/rounds")
-		audits   = flag.String("audit", "none,allowed,all", "audit modes to measure, comma-separated")
-		only     = flag.String("only", "", "measure only the endpoints whose name contains this (the baselines always run)")
-		profile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-		flush    = flag.Duration("audit-flush", 0, "0: answers wait for their audit record's commit; a duration: records are committed in batches at least this often")
-		tokTTL   = flag.Duration("token-cache-ttl", identity.DefaultTokenCacheTTL, "the token cache's TTL, as serve's --token-cache-ttl; 0: every call looks its token up in the database")
+		dbURL     = flag.String("database", "", "database URL (default: a new SQLite file in a temp dir)")
+		clients   = flag.Int("clients", 4, "concurrent clients, the same for every endpoint")
+		duration  = flag.Duration("duration", 5*time.Second, "measured time per endpoint")
+		warmup    = flag.Duration("warmup", time.Second, "unmeasured time per endpoint before measuring")
+		nrounds   = flag.Int("rounds", 5, "rounds: each measures every endpoint in turn for duration/rounds")
+		audits    = flag.String("audit", "none,allowed,all", "audit modes to measure, comma-separated")
+		only      = flag.String("only", "", "measure only the endpoints whose name contains this (the baselines always run)")
+		profile   = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+		flush     = flag.Duration("audit-flush", 0, "0: answers wait for their audit record's commit; a duration: records are committed in batches at least this often")
+		tokTTL    = flag.Duration("token-cache-ttl", identity.DefaultTokenCacheTTL, "the token cache's TTL, as serve's --token-cache-ttl; 0: every call looks its token up in the database")
+		sealEvery = flag.Duration("audit-seal-interval", 200*time.Millisecond, "as serve's --audit-seal-interval: the sealer chains the audit records this often (PostgreSQL); 0: each transaction chains its own under the head lock")
 	)
 	flag.Parse()
 	onlyFilter, auditFlush, rounds, tokenCacheTTL = *only, *flush, max(*nrounds, 1), *tokTTL
@@ -98,7 +99,7 @@ func main() {
 		*dbURL = "sqlite:" + filepath.Join(dir, "load.db")
 	}
 	ctx := context.Background()
-	db, err := store.Open(ctx, *dbURL, store.Options{MaxOpenConns: 20})
+	db, err := store.Open(ctx, *dbURL, store.Options{MaxOpenConns: 20, SealInline: *sealEvery == 0})
 	if err != nil {
 		fail(err)
 	}
@@ -106,6 +107,10 @@ func main() {
 	if _, err := db.Migrate(ctx); err != nil {
 		fail(err)
 	}
+	// The audit sealer, as serve runs it (app/sealer.go; PostgreSQL only).
+	sealCtx, stopSealer := context.WithCancel(ctx)
+	defer stopSealer()
+	go db.RunSealer(sealCtx, store.SealerConfig{Interval: *sealEvery, Holder: "checkload"})
 	fmt.Printf("database %s, %d clients, %s per endpoint in %d interleaved rounds, after %s warm-up; GOMAXPROCS %d\n\n",
 		db.Kind(), *clients, *duration, rounds, *warmup, runtime.GOMAXPROCS(0))
 	for _, mode := range strings.Split(*audits, ",") {
@@ -244,6 +249,9 @@ func runMode(ctx context.Context, db *store.DB, mode workflow.CheckAuditMode, cl
 		pct := func(p float64) float64 { return float64(l[int(p*float64(len(l)-1))]) / 1e6 }
 		fmt.Printf("| %s | %.0f | %.0f%% | %.0f%% | %.2f | %.2f | %.2f | %.2f |\n", tg.name, rps[i], 100*rps[i]/me, 100*rps[i]/healthz,
 			pct(0.50), pct(0.90), pct(0.99), float64(l[len(l)-1])/1e6)
+	}
+	if _, err := db.SealPending(ctx); err != nil {
+		return err
 	}
 	var audited int64
 	if err := db.Gorm().Raw(`SELECT count(*) FROM audit_records WHERE action IN ('check', 'mask')`).Scan(&audited).Error; err != nil {

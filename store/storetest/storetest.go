@@ -67,7 +67,7 @@ func Open(t testing.TB, kind store.Kind) *store.DB {
 func OpenURL(t testing.TB, u string) *store.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, u, store.Options{MaxOpenConns: 8, SealOnCommit: true})
+	db, err := store.Open(ctx, u, store.Options{MaxOpenConns: 8, SealInline: true})
 	if err != nil {
 		t.Fatalf("open test database: %v", err)
 	}

@@ -216,6 +216,15 @@ func benchSweep(ctx context.Context, dbURL string, o sweepOptions, out io.Writer
 	if err != nil {
 		return err
 	}
+	// On PostgreSQL the sweep commits its records unsealed; the cluster's
+	// sealer chains them. The floor writes them straight into the chain's
+	// table, so the sealing counts here too, timed on its own.
+	t0 = time.Now()
+	sealedN, err := db.SealPending(ctx)
+	sealTook := time.Since(t0)
+	if err != nil {
+		return err
+	}
 	after, err := countExpireRecords(ctx, db)
 	if err != nil {
 		return err
@@ -228,7 +237,9 @@ func benchSweep(ctx context.Context, dbURL string, o sweepOptions, out io.Writer
 	}
 	fmt.Fprintf(out, "floor:           %.2fs, %s (%.0f/s)\n", floorTook.Seconds(), floorWhat, float64(floorN)/floorTook.Seconds())
 	fmt.Fprintf(out, "one sweep:       %.2fs, expired %d (%.0f/s), every serve hook\n", took.Seconds(), res.Expired, float64(res.Expired)/took.Seconds())
-	fmt.Fprintf(out, "ratio:           %.2f × the floor (bar ≤ 3.0, goal ≤ 2.0)\n", took.Seconds()/floorTook.Seconds())
+	fmt.Fprintf(out, "sealing:         %.2fs, %d records chained by the sealer after the sweep (0 on SQLite: inline)\n", sealTook.Seconds(), sealedN)
+	fmt.Fprintf(out, "sweep alone:     %.2f × the floor\n", took.Seconds()/floorTook.Seconds())
+	fmt.Fprintf(out, "ratio:           %.2f × the floor, sweep + sealing (bar ≤ 3.0, goal ≤ 2.0)\n", (took+sealTook).Seconds()/floorTook.Seconds())
 	fmt.Fprintf(out, "audit records:   %d expire records written\n", after-before)
 	if res.Expired != o.n || after-before != int64(o.n) {
 		return fmt.Errorf("expired %d and audited %d of %d", res.Expired, after-before, o.n)
