@@ -72,11 +72,39 @@ func NewHasher() *Hasher { return &Hasher{h: sha256.New(), buf: make([]byte, 0, 
 //
 // Lengths make the encoding unambiguous whatever the text holds.
 func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
-	b := x.buf[:0]
+	x.digest(prevHash, rec)
+	return hex.EncodeToString(x.sum[:])
+}
+
+// Matches reports whether hash is the hex SHA-256 of rec chained to
+// prevHash (Hash(prevHash, rec) == hash), without allocating.
+func (x *Hasher) Matches(prevHash string, rec *workflow.AuditRecord, hash string) bool {
+	if len(hash) != 2*sha256.Size {
+		return false
+	}
+	x.digest(prevHash, rec)
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], x.sum[:])
+	return string(h[:]) == hash
+}
+
+// digest leaves the SHA-256 of rec's canonical encoding in x.sum.
+func (x *Hasher) digest(prevHash string, rec *workflow.AuditRecord) {
+	x.buf = AppendCanonical(x.buf[:0], prevHash, rec)
+	x.h.Reset()
+	x.h.Write(x.buf)
+	x.h.Sum(x.sum[:0])
+}
+
+// AppendCanonical appends rec's canonical encoding, chained to prevHash,
+// to b: the bytes whose SHA-256 is the record's hash (see Hasher.Hash).
+func AppendCanonical(b []byte, prevHash string, rec *workflow.AuditRecord) []byte {
 	b = field(b, Version)
 	b = field(b, prevHash)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(strconv.FormatInt(rec.ID, 10))))
+	n := len(b) // the id's length goes before it, once it is written
+	b = binary.BigEndian.AppendUint64(b, 0)
 	b = strconv.AppendInt(b, rec.ID, 10)
+	binary.BigEndian.PutUint64(b[n:], uint64(len(b)-n-8))
 	b = binary.BigEndian.AppendUint64(b, uint64(len(TimeFormat)))
 	b = CanonicalTime(rec.At).AppendFormat(b, TimeFormat)
 	for _, s := range []string{rec.Actor, rec.Action, rec.RequestID, rec.Resource, rec.Subject,
@@ -98,11 +126,7 @@ func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
 	if rec.Source != "" {
 		b = field(b, rec.Source)
 	}
-	x.buf = b
-	x.h.Reset()
-	x.h.Write(b)
-	x.h.Sum(x.sum[:0])
-	return hex.EncodeToString(x.sum[:])
+	return b
 }
 
 func field(b []byte, s string) []byte {
