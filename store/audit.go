@@ -198,8 +198,16 @@ func (r reader) personIDs(ctx context.Context, q workflow.AuditQuery) *gorm.DB {
 
 // AuditChain implements audit.Log: up to limit records after afterID, in
 // id order, read with database/sql rather than reflection so that a verify
-// of millions of records is quick.
+// of millions of records is quick (on PostgreSQL, outside a transaction,
+// with pgx itself: auditChainPgx).
 func (r reader) AuditChain(ctx context.Context, afterID int64, limit int) ([]audit.Record, error) {
+	if out, ok, err := r.auditChainPgx(ctx, afterID, limit); ok {
+		return out, err
+	}
+	return r.auditChainSQL(ctx, afterID, limit)
+}
+
+func (r reader) auditChainSQL(ctx context.Context, afterID int64, limit int) ([]audit.Record, error) {
 	rows, err := r.ctx(ctx).Raw("SELECT "+auditColumns+" FROM audit_records WHERE id > ? ORDER BY id LIMIT ?", afterID, limit).Rows()
 	if err != nil {
 		return nil, mapError(err)
