@@ -106,7 +106,7 @@ func AppendCanonical(b []byte, prevHash string, rec *workflow.AuditRecord) []byt
 	b = strconv.AppendInt(b, rec.ID, 10)
 	binary.BigEndian.PutUint64(b[n:], uint64(len(b)-n-8))
 	b = binary.BigEndian.AppendUint64(b, uint64(len(TimeFormat)))
-	b = CanonicalTime(rec.At).AppendFormat(b, TimeFormat)
+	b = appendTime(b, CanonicalTime(rec.At))
 	for _, s := range []string{rec.Actor, rec.Action, rec.RequestID, rec.Resource, rec.Subject,
 		string(rec.FromState), string(rec.ToState), rec.Reason} {
 		b = field(b, s)
@@ -127,6 +127,41 @@ func AppendCanonical(b []byte, prevHash string, rec *workflow.AuditRecord) []byt
 		b = field(b, rec.Source)
 	}
 	return b
+}
+
+// appendTime appends t (UTC, microseconds) in TimeFormat, as AppendFormat
+// would, without parsing the layout for every record (a third of a
+// record's hashing).
+func appendTime(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends n >= 0 in decimal, zero-padded to width digits.
+func appendDigits(b []byte, n, width int) []byte {
+	var d [8]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, d[:width]...)
 }
 
 func field(b []byte, s string) []byte {

@@ -397,22 +397,115 @@ func VerifyFrom(ctx context.Context, log Log, expect ...Checkpoint) (Result, err
 	return res, err
 }
 
-// walk feeds v the records after afterID, in batches, until the end of
-// the log or the first problem.
+// ReadAhead is what a Log may tell the verifier: how many batches it
+// serves well at once. store.DB says 1 on SQLite (one connection, which
+// a verify inside serve must not hold for long) and more on PostgreSQL.
+// A Log that does not say is read one batch ahead.
+type ReadAhead interface {
+	AuditReadAhead() int
+}
+
+type batch struct {
+	recs []Record
+	err  error
+}
+
+// readBatches reads the log after afterID, BatchSize records a query, in
+// order, on the returned channel, with up to depth queries in flight,
+// until the end of the log (a batch that comes back short) or an error.
+// The first batch says where the records start; after it, query k asks
+// for the records of the ids (base+(k-1)·BatchSize, base+k·BatchSize]
+// (AuditChain after the range's start, what it returns past the range's
+// end dropped): ranges that tile the ids, so the batches together are
+// every record, in order, whatever gaps the ids have, and a log without
+// gaps (an intact chain) is read with no query wasted. stop ends the
+// reading and waits for the queries in flight.
+func readBatches(ctx context.Context, log Log, afterID int64, depth int) (<-chan batch, func()) {
+	out := make(chan batch, 1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(out)
+		stopped := func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}
+		send := func(b batch) bool {
+			if stopped() {
+				return false
+			}
+			select {
+			case out <- b:
+				return true
+			case <-done:
+				return false
+			}
+		}
+		first, err := log.AuditChain(ctx, afterID, BatchSize)
+		if !send(batch{first, err}) || err != nil || len(first) < BatchSize {
+			return
+		}
+		base := first[len(first)-1].ID
+		type result struct {
+			batch
+			end bool // the log ends here
+		}
+		// The queries in flight, in range order: the one awaited and
+		// depth-1 more.
+		inflight := make(chan chan result, depth-1)
+		wg.Go(func() {
+			defer close(inflight)
+			for k := int64(0); ; k++ {
+				ch := make(chan result, 1)
+				if stopped() {
+					return
+				}
+				select {
+				case inflight <- ch:
+				case <-done:
+					return
+				}
+				lo, hi := base+k*BatchSize, base+(k+1)*BatchSize
+				wg.Go(func() {
+					recs, err := log.AuditChain(ctx, lo, BatchSize)
+					end := len(recs) < BatchSize
+					for len(recs) > 0 && recs[len(recs)-1].ID > hi {
+						recs = recs[:len(recs)-1]
+					}
+					ch <- result{batch{recs, err}, end}
+				})
+			}
+		})
+		for ch := range inflight {
+			r := <-ch
+			if !send(r.batch) || r.err != nil || r.end {
+				return
+			}
+		}
+	})
+	var once sync.Once
+	return out, func() {
+		once.Do(func() { close(done) })
+		for range out { // a batch already read, not wanted
+		}
+		wg.Wait()
+	}
+}
+
+// walk feeds v the records after afterID, in batches read ahead (see
+// readBatches), until the end of the log or the first problem.
 func walk(ctx context.Context, log Log, v *Verifier, afterID int64, start time.Time) (Result, error) {
-	// Read the next batch while this one is hashed.
-	type batch struct {
-		recs []Record
-		err  error
+	depth := 1
+	if ra, ok := log.(ReadAhead); ok {
+		depth = max(1, ra.AuditReadAhead())
 	}
-	next := make(chan batch, 1)
-	fetch := func(after int64) {
-		recs, err := log.AuditChain(ctx, after, BatchSize)
-		next <- batch{recs, err}
-	}
-	go fetch(afterID)
-	for {
-		b := <-next
+	batches, stop := readBatches(ctx, log, afterID, depth)
+	defer stop()
+	for b := range batches {
 		if b.err != nil {
 			res := v.Finish()
 			res.OK = false
@@ -420,18 +513,7 @@ func walk(ctx context.Context, log Log, v *Verifier, afterID int64, start time.T
 			res.Took = Duration(time.Since(start))
 			return res, b.err
 		}
-		if len(b.recs) == BatchSize {
-			go fetch(b.recs[len(b.recs)-1].ID)
-		}
 		if v.AddBatch(b.recs) != nil {
-			if len(b.recs) == BatchSize {
-				<-next // let the fetch in flight finish
-			}
-			res := v.Finish()
-			res.Took = Duration(time.Since(start))
-			return res, nil
-		}
-		if len(b.recs) < BatchSize {
 			break
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -238,6 +239,17 @@ func scanRecord(rows *sql.Rows) (audit.Record, error) {
 	rec.RequestID = reqID.String
 	rec.FromState, rec.ToState = workflow.State(from), workflow.State(to)
 	return rec, err
+}
+
+// AuditReadAhead implements audit.ReadAhead: how many batches a verify
+// reads at once. SQLite has one connection, which serve's other work must
+// not wait behind; on PostgreSQL the queries run on several backends
+// (and cores) while the verifier hashes.
+func (d *DB) AuditReadAhead() int {
+	if d.kind == SQLite {
+		return 1
+	}
+	return min(max(2, runtime.GOMAXPROCS(0)), 4)
 }
 
 // AuditAnchors implements audit.Log.

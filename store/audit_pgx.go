@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,7 +91,9 @@ func readAuditChain(ctx context.Context, c *pgx.Conn, afterID int64, limit int) 
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	s := string(buf)
+	// buf is not written again: the string shares its bytes rather than
+	// copying a batch's worth.
+	s := unsafe.String(unsafe.SliceData(buf), len(buf))
 	start := 0
 	field := func(k int) string {
 		f := s[start:ends[k]]
