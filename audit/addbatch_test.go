@@ -2,10 +2,14 @@ package audit_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -271,4 +275,96 @@ func TestVerifyExportBatched(t *testing.T) {
 			t.Fatalf("partial %v: %+v (break %+v), Add %+v (break %+v)", partial, got, got.Break, want, want.Break)
 		}
 	}
+}
+
+// memLog is a log in memory that reads ahead depth batches, counts its
+// queries and can fail one.
+type memLog struct {
+	recs    []audit.Record
+	depth   int
+	failAt  int64 // AuditChain after this id fails (0: never)
+	mu      sync.Mutex
+	queries int
+}
+
+func (l *memLog) AuditChain(_ context.Context, afterID int64, limit int) ([]audit.Record, error) {
+	l.mu.Lock()
+	l.queries++
+	l.mu.Unlock()
+	if l.failAt != 0 && afterID >= l.failAt {
+		return nil, errors.New("connection reset")
+	}
+	i, _ := slices.BinarySearchFunc(l.recs, afterID+1, func(r audit.Record, id int64) int { return cmp.Compare(r.ID, id) })
+	return slices.Clone(l.recs[i:min(i+limit, len(l.recs))]), nil
+}
+
+func (l *memLog) AuditAnchors(context.Context) ([]audit.Anchor, error) { return nil, nil }
+func (l *memLog) AuditReadAhead() int                                 { return l.depth }
+
+// TestVerifyReadsAhead: Verify reads id ranges several at once; over logs
+// whose ids have gaps, that end on a batch boundary or inside a batch, or
+// whose reading fails, it finds what Add finds over the records in order,
+// and it stops reading soon after it stops checking.
+func TestVerifyReadsAhead(t *testing.T) {
+	B := audit.BatchSize
+	intact := chain(0, "", 3*B)
+	legacy := func(n int) []audit.Record {
+		var out []audit.Record
+		for i := range n {
+			out = append(out, audit.Record{AuditRecord: workflow.AuditRecord{ID: int64(3*i + 1), At: t0, Actor: "old@example.com", Action: "submit"}})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		recs   []audit.Record
+		failAt int64
+	}{
+		{"empty", nil, 0},
+		{"one short batch", intact[:B/2], 0},
+		{"exactly one batch", intact[:B], 0},
+		{"exactly three batches", intact, 0},
+		{"two and a half batches", intact[:5*B/2], 0},
+		{"a gap wider than a batch", append(append([]audit.Record(nil), intact[:B+10]...), intact[2*B+500:]...), 0},
+		{"an edit in the third batch", edit3(intact, 2*B+7), 0},
+		{"legacy records with gaps, then the chain", append(legacy(B+3), chain(int64(3*(B+3)), "", 2*B)...), 0},
+		{"the third read fails", intact, int64(2 * B)},
+		{"the first read fails", intact, -1 << 62},
+	} {
+		for _, depth := range []int{1, 2, 3, 8} {
+			t.Run(fmt.Sprintf("%s/depth %d", tc.name, depth), func(t *testing.T) {
+				log := &memLog{recs: tc.recs, depth: depth, failAt: tc.failAt}
+				got, err := audit.Verify(context.Background(), log)
+				if tc.failAt != 0 {
+					if err == nil || got.OK || got.Break == nil || got.Break.Kind != audit.BreakRead {
+						t.Fatalf("read failure: %+v %v", got.Break, err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := sequential(nil, nil, tc.recs)
+				got.Took, got.At = 0, time.Time{}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("Verify %+v (break %+v)\n   Add %+v (break %+v)", got, got.Break, want, want.Break)
+				}
+				// Every id range is read once, and at most depth more past
+				// the end or the break.
+				span := int64(0)
+				if n := len(tc.recs); n > 0 {
+					span = tc.recs[n-1].ID - tc.recs[0].ID
+				}
+				if max := int(span)/B + 2 + depth; log.queries > max {
+					t.Fatalf("%d queries, want at most %d", log.queries, max)
+				}
+			})
+		}
+	}
+}
+
+func edit3(recs []audit.Record, i int) []audit.Record {
+	out := slices.Clone(recs)
+	out[i].Reason = "x"
+	return out
 }

@@ -472,7 +472,9 @@ func readBatches(ctx context.Context, log Log, afterID int64, depth int) (<-chan
 				lo, hi := base+k*BatchSize, base+(k+1)*BatchSize
 				wg.Go(func() {
 					recs, err := log.AuditChain(ctx, lo, BatchSize)
-					end := len(recs) < BatchSize
+					// A short answer ends the log, unless it reached past
+					// the range: the later ranges hold those records.
+					end := len(recs) < BatchSize && (len(recs) == 0 || recs[len(recs)-1].ID <= hi)
 					for len(recs) > 0 && recs[len(recs)-1].ID > hi {
 						recs = recs[:len(recs)-1]
 					}
