@@ -208,6 +208,14 @@ func (r reader) AuditChain(ctx context.Context, afterID int64, limit int) ([]aud
 	return r.auditChainSQL(ctx, afterID, limit)
 }
 
+// AuditChainSQL is AuditChain read through database/sql, as every read
+// was before the pgx path (auditChainPgx) and as reads in a transaction
+// still are: the "before" of bench verify, and what the store's tests hold
+// the pgx path to.
+func (d *DB) AuditChainSQL(ctx context.Context, afterID int64, limit int) ([]audit.Record, error) {
+	return d.auditChainSQL(ctx, afterID, limit)
+}
+
 func (r reader) auditChainSQL(ctx context.Context, afterID int64, limit int) ([]audit.Record, error) {
 	rows, err := r.ctx(ctx).Raw("SELECT "+auditColumns+" FROM audit_records WHERE id > ? ORDER BY id LIMIT ?", afterID, limit).Rows()
 	if err != nil {

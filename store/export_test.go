@@ -1,10 +1,6 @@
 package store
 
-import (
-	"context"
-
-	"github.com/jitaccess/jitaccess/audit"
-)
+import "context"
 
 // MigrateTo applies the migrations up to version v, for tests of one
 // migration over the data of the ones before.
@@ -15,10 +11,4 @@ func (d *DB) MigrateTo(ctx context.Context, v int64) error {
 	}
 	_, err = p.UpTo(ctx, v)
 	return err
-}
-
-// AuditChainSQL is AuditChain read through database/sql, as it is in a
-// transaction and on SQLite: the reference for the pgx path.
-func (d *DB) AuditChainSQL(ctx context.Context, afterID int64, limit int) ([]audit.Record, error) {
-	return d.auditChainSQL(ctx, afterID, limit)
 }
