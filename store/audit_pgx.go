@@ -9,7 +9,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -69,35 +68,35 @@ func readAuditChain(ctx context.Context, c *pgx.Conn, afterID int64, limit int) 
 	}
 	m := c.TypeMap()
 	out := make([]audit.Record, 0, limit)
-	buf := make([]byte, 0, limit*400)
-	ends := make([]int, 0, limit*auditTextColumns) // where each text field ends in buf
+	sc := getScratch()
+	defer putScratch(sc)
+	buf, ends := sc.buf[:0], sc.ends[:0] // the text, and where each field ends in it
 	for rows.Next() {
 		vals := rows.RawValues()
-		var rec audit.Record
-		if err := scanInt8(m, fds[0], vals[0], &rec.ID); err != nil {
+		id, err := scanInt8(m, fds[0], vals[0])
+		if err != nil {
 			return nil, err
 		}
-		rec.At = scanTimestamptz(m, fds[1], vals[1])
+		out = append(out, audit.Record{AuditRecord: workflow.AuditRecord{ID: id, At: scanTimestamptz(m, fds[1], vals[1])}})
 		for i := 2; i < len(vals); i++ {
 			if fds[i].DataTypeOID == pgtype.UUIDOID && fds[i].Format == pgtype.BinaryFormatCode && len(vals[i]) == 16 {
 				buf = appendUUID(buf, vals[i])
 			} else {
 				buf = append(buf, vals[i]...) // text, in either format; NULL is ""
 			}
-			ends = append(ends, len(buf))
+			ends = append(ends, int32(len(buf)))
 		}
-		out = append(out, rec)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// buf is not written again: the string shares its bytes rather than
-	// copying a batch's worth.
-	s := unsafe.String(unsafe.SliceData(buf), len(buf))
+	sc.buf, sc.ends = buf, ends
+	s := string(buf) // exactly the batch's text: the scratch is used again
 	start := 0
 	field := func(k int) string {
-		f := s[start:ends[k]]
-		start = ends[k]
+		end := int(ends[k])
+		f := s[start:end]
+		start = end
 		return f
 	}
 	for i := range out {
@@ -110,17 +109,46 @@ func readAuditChain(ctx context.Context, c *pgx.Conn, afterID int64, limit int) 
 	return out, nil
 }
 
-func scanInt8(m *pgtype.Map, fd pgconn.FieldDescription, raw []byte, id *int64) error {
+// scratch is a batch's text while it is read, kept for the next batch:
+// what a verify allocates sets how often the GC runs. They are kept on a
+// list of their own rather than in a sync.Pool, which the GC empties,
+// and a verify runs the GC often.
+type scratch struct {
+	buf  []byte
+	ends []int32
+}
+
+var scratches = make(chan *scratch, 8)
+
+func getScratch() *scratch {
+	select {
+	case sc := <-scratches:
+		return sc
+	default:
+		return new(scratch)
+	}
+}
+
+func putScratch(sc *scratch) {
+	if cap(sc.buf) > 16<<20 { // an odd batch of huge records: not kept
+		return
+	}
+	select {
+	case scratches <- sc:
+	default:
+	}
+}
+
+func scanInt8(m *pgtype.Map, fd pgconn.FieldDescription, raw []byte) (int64, error) {
 	if fd.DataTypeOID == pgtype.Int8OID && fd.Format == pgtype.BinaryFormatCode && len(raw) == 8 {
-		*id = int64(binary.BigEndian.Uint64(raw))
-		return nil
+		return int64(binary.BigEndian.Uint64(raw)), nil
 	}
 	if fd.Format == pgtype.TextFormatCode {
-		n, err := strconv.ParseInt(string(raw), 10, 64)
-		*id = n
-		return err
+		return strconv.ParseInt(string(raw), 10, 64)
 	}
-	return m.Scan(fd.DataTypeOID, fd.Format, raw, id)
+	var id int64 // escapes (m.Scan): on the heap only on this path
+	err := m.Scan(fd.DataTypeOID, fd.Format, raw, &id)
+	return id, err
 }
 
 // pgEpoch is where PostgreSQL's binary timestamps count from.
@@ -144,7 +172,8 @@ func scanTimestamptz(m *pgtype.Map, fd pgconn.FieldDescription, raw []byte) time
 }
 
 func appendUUID(b, u []byte) []byte {
-	var s [36]byte
+	b = append(b, make([]byte, 36)...) // no allocation: append grows b
+	s := b[len(b)-36:]
 	hex.Encode(s[0:8], u[0:4])
 	s[8] = '-'
 	hex.Encode(s[9:13], u[4:6])
@@ -154,5 +183,5 @@ func appendUUID(b, u []byte) []byte {
 	hex.Encode(s[19:23], u[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], u[10:16])
-	return append(b, s[:]...)
+	return b
 }
