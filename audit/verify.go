@@ -405,9 +405,43 @@ type ReadAhead interface {
 	AuditReadAhead() int
 }
 
+// ChainInto is what a Log may offer besides AuditChain: the same records
+// read into dst's memory (its length ignored), so that a verify reuses
+// the batches it has checked instead of allocating a million records'
+// worth for the GC to collect.
+type ChainInto interface {
+	AuditChainInto(ctx context.Context, afterID int64, limit int, dst []Record) ([]Record, error)
+}
+
 type batch struct {
 	recs []Record
 	err  error
+}
+
+// recycler hands batches that have been checked back to the reads.
+type recycler chan []Record
+
+func (f recycler) get() []Record {
+	select {
+	case b := <-f:
+		return b
+	default:
+		return nil
+	}
+}
+
+func (f recycler) put(b []Record) {
+	select {
+	case f <- b:
+	default:
+	}
+}
+
+func (f recycler) read(ctx context.Context, log Log, afterID int64) ([]Record, error) {
+	if ci, ok := log.(ChainInto); ok {
+		return ci.AuditChainInto(ctx, afterID, BatchSize, f.get())
+	}
+	return log.AuditChain(ctx, afterID, BatchSize)
 }
 
 // readBatches reads the log after afterID, BatchSize records a query, in
@@ -420,7 +454,7 @@ type batch struct {
 // every record, in order, whatever gaps the ids have, and a log without
 // gaps (an intact chain) is read with no query wasted. stop ends the
 // reading and waits for the queries in flight.
-func readBatches(ctx context.Context, log Log, afterID int64, depth int) (<-chan batch, func()) {
+func readBatches(ctx context.Context, log Log, afterID int64, depth int, free recycler) (<-chan batch, func()) {
 	out := make(chan batch, 1)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -445,7 +479,7 @@ func readBatches(ctx context.Context, log Log, afterID int64, depth int) (<-chan
 				return false
 			}
 		}
-		first, err := log.AuditChain(ctx, afterID, BatchSize)
+		first, err := free.read(ctx, log, afterID)
 		if !send(batch{first, err}) || err != nil || len(first) < BatchSize {
 			return
 		}
@@ -471,7 +505,7 @@ func readBatches(ctx context.Context, log Log, afterID int64, depth int) (<-chan
 				}
 				lo, hi := base+k*BatchSize, base+(k+1)*BatchSize
 				wg.Go(func() {
-					recs, err := log.AuditChain(ctx, lo, BatchSize)
+					recs, err := free.read(ctx, log, lo)
 					// A short answer ends the log, unless it reached past
 					// the range: the later ranges hold those records.
 					end := len(recs) < BatchSize && (len(recs) == 0 || recs[len(recs)-1].ID <= hi)
@@ -505,7 +539,8 @@ func walk(ctx context.Context, log Log, v *Verifier, afterID int64, start time.T
 	if ra, ok := log.(ReadAhead); ok {
 		depth = max(1, ra.AuditReadAhead())
 	}
-	batches, stop := readBatches(ctx, log, afterID, depth)
+	free := make(recycler, depth+2)
+	batches, stop := readBatches(ctx, log, afterID, depth, free)
 	defer stop()
 	for b := range batches {
 		if b.err != nil {
@@ -518,6 +553,9 @@ func walk(ctx context.Context, log Log, v *Verifier, afterID int64, start time.T
 		if v.AddBatch(b.recs) != nil {
 			break
 		}
+		// Checked: nothing refers to the records any more (the verifier
+		// keeps ids and hash strings, not the records).
+		free.put(b.recs)
 	}
 	res := v.Finish()
 	res.Took = Duration(time.Since(start))

@@ -202,7 +202,13 @@ func (r reader) personIDs(ctx context.Context, q workflow.AuditQuery) *gorm.DB {
 // of millions of records is quick (on PostgreSQL, outside a transaction,
 // with pgx itself: auditChainPgx).
 func (r reader) AuditChain(ctx context.Context, afterID int64, limit int) ([]audit.Record, error) {
-	if out, ok, err := r.auditChainPgx(ctx, afterID, limit); ok {
+	return r.AuditChainInto(ctx, afterID, limit, nil)
+}
+
+// AuditChainInto implements audit.ChainInto: AuditChain into dst's
+// memory (the pgx path; the database/sql one allocates anew).
+func (r reader) AuditChainInto(ctx context.Context, afterID int64, limit int, dst []audit.Record) ([]audit.Record, error) {
+	if out, ok, err := r.auditChainPgx(ctx, afterID, limit, dst); ok {
 		return out, err
 	}
 	return r.auditChainSQL(ctx, afterID, limit)

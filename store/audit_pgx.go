@@ -27,7 +27,7 @@ import (
 // of it: one allocation per batch instead of fourteen per record. ok is
 // false when the reader is a transaction (or the driver not pgx): the
 // caller reads through database/sql then.
-func (r reader) auditChainPgx(ctx context.Context, afterID int64, limit int) (out []audit.Record, ok bool, err error) {
+func (r reader) auditChainPgx(ctx context.Context, afterID int64, limit int, dst []audit.Record) (out []audit.Record, ok bool, err error) {
 	pool, isDB := r.db.Statement.ConnPool.(*sql.DB)
 	if !isDB || r.kind != Postgres {
 		return nil, false, nil
@@ -42,7 +42,7 @@ func (r reader) auditChainPgx(ctx context.Context, afterID int64, limit int) (ou
 		if !isPgx {
 			return errNotPgx
 		}
-		out, err = readAuditChain(ctx, c.Conn(), afterID, limit)
+		out, err = readAuditChain(ctx, c.Conn(), afterID, limit, dst)
 		return err
 	})
 	if err == errNotPgx {
@@ -56,7 +56,7 @@ var errNotPgx = fmt.Errorf("not a pgx connection")
 // The text columns of auditColumns, in order, after id and at.
 const auditTextColumns = 14
 
-func readAuditChain(ctx context.Context, c *pgx.Conn, afterID int64, limit int) ([]audit.Record, error) {
+func readAuditChain(ctx context.Context, c *pgx.Conn, afterID int64, limit int, dst []audit.Record) ([]audit.Record, error) {
 	rows, err := c.Query(ctx, "SELECT "+auditColumns+" FROM audit_records WHERE id > $1 ORDER BY id LIMIT $2", afterID, limit)
 	if err != nil {
 		return nil, err
@@ -67,7 +67,10 @@ func readAuditChain(ctx context.Context, c *pgx.Conn, afterID int64, limit int) 
 		return nil, fmt.Errorf("audit_records: %d columns, want %d", len(fds), 2+auditTextColumns)
 	}
 	m := c.TypeMap()
-	out := make([]audit.Record, 0, limit)
+	out := dst[:0]
+	if cap(out) < limit {
+		out = make([]audit.Record, 0, limit)
+	}
 	sc := getScratch()
 	defer putScratch(sc)
 	buf, ends := sc.buf[:0], sc.ends[:0] // the text, and where each field ends in it
