@@ -299,7 +299,7 @@ func (l *memLog) AuditChain(_ context.Context, afterID int64, limit int) ([]audi
 }
 
 func (l *memLog) AuditAnchors(context.Context) ([]audit.Anchor, error) { return nil, nil }
-func (l *memLog) AuditReadAhead() int                                 { return l.depth }
+func (l *memLog) AuditReadAhead() int                                  { return l.depth }
 
 // TestVerifyReadsAhead: Verify reads id ranges several at once; over logs
 // whose ids have gaps, that end on a batch boundary or inside a batch, or
