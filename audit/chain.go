@@ -72,13 +72,41 @@ func NewHasher() *Hasher { return &Hasher{h: sha256.New(), buf: make([]byte, 0, 
 //
 // Lengths make the encoding unambiguous whatever the text holds.
 func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
-	b := x.buf[:0]
+	x.digest(prevHash, rec)
+	return hex.EncodeToString(x.sum[:])
+}
+
+// Matches reports whether hash is the hex SHA-256 of rec chained to
+// prevHash (Hash(prevHash, rec) == hash), without allocating.
+func (x *Hasher) Matches(prevHash string, rec *workflow.AuditRecord, hash string) bool {
+	if len(hash) != 2*sha256.Size {
+		return false
+	}
+	x.digest(prevHash, rec)
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], x.sum[:])
+	return string(h[:]) == hash
+}
+
+// digest leaves the SHA-256 of rec's canonical encoding in x.sum.
+func (x *Hasher) digest(prevHash string, rec *workflow.AuditRecord) {
+	x.buf = AppendCanonical(x.buf[:0], prevHash, rec)
+	x.h.Reset()
+	x.h.Write(x.buf)
+	x.h.Sum(x.sum[:0])
+}
+
+// AppendCanonical appends rec's canonical encoding, chained to prevHash,
+// to b: the bytes whose SHA-256 is the record's hash (see Hasher.Hash).
+func AppendCanonical(b []byte, prevHash string, rec *workflow.AuditRecord) []byte {
 	b = field(b, Version)
 	b = field(b, prevHash)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(strconv.FormatInt(rec.ID, 10))))
+	n := len(b) // the id's length goes before it, once it is written
+	b = binary.BigEndian.AppendUint64(b, 0)
 	b = strconv.AppendInt(b, rec.ID, 10)
+	binary.BigEndian.PutUint64(b[n:], uint64(len(b)-n-8))
 	b = binary.BigEndian.AppendUint64(b, uint64(len(TimeFormat)))
-	b = CanonicalTime(rec.At).AppendFormat(b, TimeFormat)
+	b = appendTime(b, CanonicalTime(rec.At))
 	for _, s := range []string{rec.Actor, rec.Action, rec.RequestID, rec.Resource, rec.Subject,
 		string(rec.FromState), string(rec.ToState), rec.Reason} {
 		b = field(b, s)
@@ -98,11 +126,42 @@ func (x *Hasher) Hash(prevHash string, rec *workflow.AuditRecord) string {
 	if rec.Source != "" {
 		b = field(b, rec.Source)
 	}
-	x.buf = b
-	x.h.Reset()
-	x.h.Write(b)
-	x.h.Sum(x.sum[:0])
-	return hex.EncodeToString(x.sum[:])
+	return b
+}
+
+// appendTime appends t (UTC, microseconds) in TimeFormat, as AppendFormat
+// would, without parsing the layout for every record (a third of a
+// record's hashing).
+func appendTime(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
+
+// appendDigits appends n >= 0 in decimal, zero-padded to width digits.
+func appendDigits(b []byte, n, width int) []byte {
+	var d [8]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, d[:width]...)
 }
 
 func field(b []byte, s string) []byte {

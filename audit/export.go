@@ -239,31 +239,44 @@ func ReadExport(r io.Reader, fn func(*Record) error) error {
 func VerifyExport(r io.Reader, partial bool, anchors []Anchor, expect ...Checkpoint) (Result, error) {
 	start := time.Now()
 	v := NewVerifier(anchors, expect...)
-	x := NewHasher()
 	var res Result
-	err := ReadExport(r, func(rec *Record) error {
+	// Records are checked BatchSize at a time, hashed on every core.
+	batch := make([]Record, 0, BatchSize)
+	flush := func() {
+		defer func() { batch = batch[:0] }()
 		if !partial {
-			v.Add(rec)
-			return nil
+			v.AddBatch(batch)
+			return
 		}
 		if res.Break != nil {
-			return nil
+			return
 		}
-		if res.Records == 0 {
-			res.FirstID = rec.ID
+		match := v.hashAll(batch)
+		for i := range batch {
+			rec := &batch[i]
+			if res.Records == 0 {
+				res.FirstID = rec.ID
+			}
+			if rec.Hash == "" {
+				res.Legacy++
+				continue
+			}
+			if !match[i] {
+				res.Break = &Break{ID: rec.ID, Kind: BreakHash, Message: fmt.Sprintf("record %d's content does not match its hash: it was changed after it was written", rec.ID)}
+				return
+			}
+			res.Records++
+			res.Head = Checkpoint{ID: rec.ID, Hash: rec.Hash}
 		}
-		if rec.Hash == "" {
-			res.Legacy++
-			return nil
+	}
+	err := ReadExport(r, func(rec *Record) error {
+		batch = append(batch, *rec)
+		if len(batch) == cap(batch) {
+			flush()
 		}
-		if x.Hash(rec.PrevHash, &rec.AuditRecord) != rec.Hash {
-			res.Break = &Break{ID: rec.ID, Kind: BreakHash, Message: fmt.Sprintf("record %d's content does not match its hash: it was changed after it was written", rec.ID)}
-			return nil
-		}
-		res.Records++
-		res.Head = Checkpoint{ID: rec.ID, Hash: rec.Hash}
 		return nil
 	})
+	flush()
 	if !partial {
 		res = v.Finish()
 	} else {

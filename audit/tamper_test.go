@@ -85,75 +85,82 @@ func verify(t *testing.T, db *store.DB, expect ...audit.Checkpoint) audit.Result
 	return res
 }
 
+// tamperCase is one way of changing the log behind the application's
+// back, and the first record verify must name.
+type tamperCase struct {
+	name   string
+	stmts  func(t *testing.T, db *store.DB) []string
+	wantID int64
+	kind   string
+}
+
+// tamperCases run on a log seeded with seed(t, db, 20, 6).
+var tamperCases = []tamperCase{
+	{"edit reason", func(*testing.T, *store.DB) []string {
+		return []string{"UPDATE audit_records SET reason = 'nothing to see' WHERE id = 7"}
+	}, 7, audit.BreakHash},
+	{"edit actor", func(*testing.T, *store.DB) []string {
+		return []string{"UPDATE audit_records SET actor = 'mallory@example.com' WHERE id = 12"}
+	}, 12, audit.BreakHash},
+	{"edit time", func(*testing.T, *store.DB) []string {
+		return []string{"UPDATE audit_records SET at = (SELECT at FROM audit_records WHERE id = 1) WHERE id = 3"}
+	}, 3, audit.BreakHash},
+	{"edit and recompute the hash", func(t *testing.T, db *store.DB) []string {
+		r := audit.Record{AuditRecord: workflow.AuditRecord{ID: 9, At: t0.Add(9 * time.Minute), Actor: "user1@example.com", Action: "approve",
+			Resource: "crm-notes", Subject: "alice@example.com", FromState: workflow.StatePending, ToState: workflow.StateApproved, Reason: "forged", Source: workflow.SourceSystem}} // as seed wrote it
+		prev := hashOf(t, db, 8)
+		h := audit.Hash(prev, &r.AuditRecord)
+		return []string{fmt.Sprintf("UPDATE audit_records SET actor = 'user1@example.com', reason = 'forged', hash = '%s' WHERE id = 9", h)}
+	}, 10, audit.BreakLink},
+	{"delete one", func(*testing.T, *store.DB) []string {
+		return []string{"DELETE FROM audit_records WHERE id = 7"}
+	}, 7, audit.BreakMissing},
+	{"delete several", func(*testing.T, *store.DB) []string {
+		return []string{"DELETE FROM audit_records WHERE id BETWEEN 5 AND 8"}
+	}, 5, audit.BreakMissing},
+	{"delete the first", func(*testing.T, *store.DB) []string {
+		return []string{"DELETE FROM audit_records WHERE id = 1"}
+	}, 2, audit.BreakAnchor},
+	{"insert at the end", func(t *testing.T, db *store.DB) []string {
+		return []string{fmt.Sprintf(`INSERT INTO audit_records (id, at, actor, action, resource, subject, reason, prev_hash, hash)
+				VALUES (21, '2026-11-23 10:00:00+00', 'mallory@example.com', 'approve', 'crm-notes', 'mallory@example.com', 'forged', '%s', '%s')`,
+			hashOf(t, db, 20), strings.Repeat("0", 64))}
+	}, 21, audit.BreakHash},
+	{"insert in the middle", func(t *testing.T, db *store.DB) []string {
+		return []string{
+			"UPDATE audit_records SET id = id + 1000 WHERE id > 10",
+			"UPDATE audit_records SET id = id - 999 WHERE id > 1000",
+			fmt.Sprintf(`INSERT INTO audit_records (id, at, actor, action, resource, subject, reason, prev_hash, hash)
+					VALUES (11, '2026-11-23 09:10:30+00', 'mallory@example.com', 'approve', 'crm-notes', 'mallory@example.com', 'forged', '%s', '%s')`,
+				hashOf(t, db, 10), strings.Repeat("1", 64)),
+		}
+	}, 11, audit.BreakHash},
+	{"insert without a hash", func(*testing.T, *store.DB) []string {
+		return []string{
+			"UPDATE audit_records SET id = id + 1000 WHERE id > 10",
+			"UPDATE audit_records SET id = id - 999 WHERE id > 1000",
+			`INSERT INTO audit_records (id, at, actor, action) VALUES (11, '2026-11-23 09:10:30+00', 'mallory@example.com', 'approve')`,
+		}
+	}, 11, audit.BreakUnhashed},
+	{"swap two records' ids", func(*testing.T, *store.DB) []string {
+		return []string{
+			"UPDATE audit_records SET id = 1005 WHERE id = 5",
+			"UPDATE audit_records SET id = 5 WHERE id = 6",
+			"UPDATE audit_records SET id = 6 WHERE id = 1005",
+		}
+	}, 5, audit.BreakLink},
+	{"swap two records' contents", func(*testing.T, *store.DB) []string {
+		return []string{
+			"UPDATE audit_records SET reason = 'tmp' WHERE id = 14",
+			"UPDATE audit_records SET reason = 'record 14' WHERE id = 15",
+			"UPDATE audit_records SET reason = 'record 15' WHERE id = 14",
+		}
+	}, 14, audit.BreakHash},
+}
+
 func TestVerifyFindsTampering(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		for _, tc := range []struct {
-			name   string
-			stmts  func(t *testing.T, db *store.DB) []string
-			wantID int64
-			kind   string
-		}{
-			{"edit reason", func(*testing.T, *store.DB) []string {
-				return []string{"UPDATE audit_records SET reason = 'nothing to see' WHERE id = 7"}
-			}, 7, audit.BreakHash},
-			{"edit actor", func(*testing.T, *store.DB) []string {
-				return []string{"UPDATE audit_records SET actor = 'mallory@example.com' WHERE id = 12"}
-			}, 12, audit.BreakHash},
-			{"edit time", func(*testing.T, *store.DB) []string {
-				return []string{"UPDATE audit_records SET at = (SELECT at FROM audit_records WHERE id = 1) WHERE id = 3"}
-			}, 3, audit.BreakHash},
-			{"edit and recompute the hash", func(t *testing.T, db *store.DB) []string {
-				r := audit.Record{AuditRecord: workflow.AuditRecord{ID: 9, At: t0.Add(9 * time.Minute), Actor: "user1@example.com", Action: "approve",
-					Resource: "crm-notes", Subject: "alice@example.com", FromState: workflow.StatePending, ToState: workflow.StateApproved, Reason: "forged", Source: workflow.SourceSystem}} // as seed wrote it
-				prev := hashOf(t, db, 8)
-				h := audit.Hash(prev, &r.AuditRecord)
-				return []string{fmt.Sprintf("UPDATE audit_records SET actor = 'user1@example.com', reason = 'forged', hash = '%s' WHERE id = 9", h)}
-			}, 10, audit.BreakLink},
-			{"delete one", func(*testing.T, *store.DB) []string {
-				return []string{"DELETE FROM audit_records WHERE id = 7"}
-			}, 7, audit.BreakMissing},
-			{"delete several", func(*testing.T, *store.DB) []string {
-				return []string{"DELETE FROM audit_records WHERE id BETWEEN 5 AND 8"}
-			}, 5, audit.BreakMissing},
-			{"delete the first", func(*testing.T, *store.DB) []string {
-				return []string{"DELETE FROM audit_records WHERE id = 1"}
-			}, 2, audit.BreakAnchor},
-			{"insert at the end", func(t *testing.T, db *store.DB) []string {
-				return []string{fmt.Sprintf(`INSERT INTO audit_records (id, at, actor, action, resource, subject, reason, prev_hash, hash)
-					VALUES (21, '2026-11-23 10:00:00+00', 'mallory@example.com', 'approve', 'crm-notes', 'mallory@example.com', 'forged', '%s', '%s')`,
-					hashOf(t, db, 20), strings.Repeat("0", 64))}
-			}, 21, audit.BreakHash},
-			{"insert in the middle", func(t *testing.T, db *store.DB) []string {
-				return []string{
-					"UPDATE audit_records SET id = id + 1000 WHERE id > 10",
-					"UPDATE audit_records SET id = id - 999 WHERE id > 1000",
-					fmt.Sprintf(`INSERT INTO audit_records (id, at, actor, action, resource, subject, reason, prev_hash, hash)
-						VALUES (11, '2026-11-23 09:10:30+00', 'mallory@example.com', 'approve', 'crm-notes', 'mallory@example.com', 'forged', '%s', '%s')`,
-						hashOf(t, db, 10), strings.Repeat("1", 64)),
-				}
-			}, 11, audit.BreakHash},
-			{"insert without a hash", func(*testing.T, *store.DB) []string {
-				return []string{
-					"UPDATE audit_records SET id = id + 1000 WHERE id > 10",
-					"UPDATE audit_records SET id = id - 999 WHERE id > 1000",
-					`INSERT INTO audit_records (id, at, actor, action) VALUES (11, '2026-11-23 09:10:30+00', 'mallory@example.com', 'approve')`,
-				}
-			}, 11, audit.BreakUnhashed},
-			{"swap two records' ids", func(*testing.T, *store.DB) []string {
-				return []string{
-					"UPDATE audit_records SET id = 1005 WHERE id = 5",
-					"UPDATE audit_records SET id = 5 WHERE id = 6",
-					"UPDATE audit_records SET id = 6 WHERE id = 1005",
-				}
-			}, 5, audit.BreakLink},
-			{"swap two records' contents", func(*testing.T, *store.DB) []string {
-				return []string{
-					"UPDATE audit_records SET reason = 'tmp' WHERE id = 14",
-					"UPDATE audit_records SET reason = 'record 14' WHERE id = 15",
-					"UPDATE audit_records SET reason = 'record 15' WHERE id = 14",
-				}
-			}, 14, audit.BreakHash},
-		} {
+		for _, tc := range tamperCases {
 			t.Run(tc.name, func(t *testing.T) {
 				fresh := storetest.OpenURL(t, storetest.NewURL(t, db.Kind()))
 				seed(t, fresh, 20, 6)

@@ -3,9 +3,11 @@ package audit
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -114,13 +116,18 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return err
 }
 
-// Verifier checks records one at a time, in id order. It serves the
-// database walk (Verify) and exported files (VerifyExport) alike.
+// Verifier checks records in id order, one at a time (Add) or a batch at
+// a time (AddBatch, which hashes on every core). It serves the database
+// walk (Verify) and exported files (VerifyExport) alike.
 type Verifier struct {
 	anchors []Anchor
 	expect  map[int64][]string // several hashes for one id: copies of a witness that disagree
 	expects []Checkpoint
 	x       *Hasher
+	xs      []*Hasher // AddBatch's workers' hashers, one each
+	match   []bool    // AddBatch: record i matches its own hash
+	minPar  int       // parallelMin unless a test says otherwise
+	workers int       // GOMAXPROCS unless a test says otherwise
 	res     Result
 	prevID  int64
 	prev    string
@@ -131,7 +138,7 @@ type Verifier struct {
 // NewVerifier returns a verifier for a log with these anchors (oldest
 // first) and checkpoints.
 func NewVerifier(anchors []Anchor, expect ...Checkpoint) *Verifier {
-	v := &Verifier{anchors: anchors, expect: map[int64][]string{}, x: NewHasher()}
+	v := &Verifier{anchors: anchors, expect: map[int64][]string{}, x: NewHasher(), minPar: parallelMin}
 	for _, c := range expect {
 		v.expect[c.ID] = append(v.expect[c.ID], c.Hash)
 	}
@@ -157,7 +164,88 @@ func (v *Verifier) fail(id int64, kind, format string, args ...any) error {
 
 // Add checks the next record. It returns a *Break at the first problem;
 // after that the verifier stays broken.
-func (v *Verifier) Add(r *Record) error {
+func (v *Verifier) Add(r *Record) error { return v.add(r, hashUnknown) }
+
+// How add learns whether a record matches its own hash.
+const (
+	hashUnknown = iota // add hashes it
+	hashMatches        // AddBatch did: it matches
+	hashDiffers        // AddBatch did: it does not
+)
+
+// parallelMin is the smallest batch AddBatch spreads over the cores, and
+// the least each worker gets: below it, starting goroutines costs more
+// than it saves.
+const parallelMin = 256
+
+// AddBatch checks the next records, in order. It finds what Add would,
+// record by record: the same first broken record, with the same kind and
+// message, and the same Result. The costly part, hashing, needs nothing
+// from the record before (each record is hashed against its own stored
+// prev_hash), so it runs first, on every core; the checks that follow the
+// chain (order, gaps, links to the previous hash, anchors, checkpoints,
+// unhashed records) then run in order on the outcomes, and stop at the
+// first problem as Add does.
+func (v *Verifier) AddBatch(recs []Record) error {
+	if v.res.Break != nil {
+		return v.res.Break
+	}
+	if len(recs) < v.minPar || v.maxWorkers() == 1 {
+		for i := range recs {
+			if err := v.add(&recs[i], hashUnknown); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	match := v.hashAll(recs)
+	for i := range recs {
+		m := hashDiffers
+		if match[i] {
+			m = hashMatches
+		}
+		if err := v.add(&recs[i], m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hashAll reports, for each record, whether it matches its own hash
+// (against its stored prev_hash), on up to GOMAXPROCS goroutines with a
+// hasher each. An unhashed record reports false; add never asks.
+func (v *Verifier) hashAll(recs []Record) []bool {
+	v.match = slices.Grow(v.match[:0], len(recs))[:len(recs)]
+	workers := min(v.maxWorkers(), max(1, len(recs)/v.minPar))
+	for len(v.xs) < workers {
+		v.xs = append(v.xs, NewHasher())
+	}
+	part := func(w int) {
+		x, lo, hi := v.xs[w], len(recs)*w/workers, len(recs)*(w+1)/workers
+		for i := lo; i < hi; i++ {
+			r := &recs[i]
+			v.match[i] = r.Hash != "" && x.Matches(r.PrevHash, &r.AuditRecord, r.Hash)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Go(func() { part(w) })
+	}
+	part(0)
+	wg.Wait()
+	return v.match
+}
+
+func (v *Verifier) maxWorkers() int {
+	if v.workers > 0 {
+		return v.workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// add is Add, with the record's own hash already checked unless m is
+// hashUnknown.
+func (v *Verifier) add(r *Record, m int) error {
 	if v.res.Break != nil {
 		return v.res.Break
 	}
@@ -202,7 +290,10 @@ func (v *Verifier) Add(r *Record) error {
 	if r.PrevHash != want {
 		return v.fail(r.ID, BreakLink, "record %d does not follow record %d (prev_hash differs): a record before it was changed, removed or inserted", r.ID, v.prevID)
 	}
-	if got := v.x.Hash(r.PrevHash, &r.AuditRecord); got != r.Hash {
+	if m == hashUnknown && v.x.Matches(r.PrevHash, &r.AuditRecord, r.Hash) {
+		m = hashMatches
+	}
+	if m != hashMatches {
 		return v.fail(r.ID, BreakHash, "record %d's content does not match its hash: it was changed after it was written", r.ID)
 	}
 	if hs, ok := v.expect[r.ID]; ok {
@@ -309,22 +400,152 @@ func VerifyFrom(ctx context.Context, log Log, expect ...Checkpoint) (Result, err
 	return res, err
 }
 
-// walk feeds v the records after afterID, in batches, until the end of
-// the log or the first problem.
+// ReadAhead is what a Log may tell the verifier: how many batches it
+// serves well at once. store.DB says 1 on SQLite (one connection, which
+// a verify inside serve must not hold for long) and more on PostgreSQL.
+// A Log that does not say is read one batch ahead.
+type ReadAhead interface {
+	AuditReadAhead() int
+}
+
+// ChainInto is what a Log may offer besides AuditChain: the same records
+// read into dst's memory (its length ignored), so that a verify reuses
+// the batches it has checked instead of allocating a million records'
+// worth for the GC to collect.
+type ChainInto interface {
+	AuditChainInto(ctx context.Context, afterID int64, limit int, dst []Record) ([]Record, error)
+}
+
+type batch struct {
+	recs []Record
+	err  error
+}
+
+// recycler hands batches that have been checked back to the reads.
+type recycler chan []Record
+
+func (f recycler) get() []Record {
+	select {
+	case b := <-f:
+		return b
+	default:
+		return nil
+	}
+}
+
+func (f recycler) put(b []Record) {
+	select {
+	case f <- b:
+	default:
+	}
+}
+
+func (f recycler) read(ctx context.Context, log Log, afterID int64) ([]Record, error) {
+	if ci, ok := log.(ChainInto); ok {
+		return ci.AuditChainInto(ctx, afterID, BatchSize, f.get())
+	}
+	return log.AuditChain(ctx, afterID, BatchSize)
+}
+
+// readBatches reads the log after afterID, BatchSize records a query, in
+// order, on the returned channel, with up to depth queries in flight,
+// until the end of the log (a batch that comes back short) or an error.
+// The first batch says where the records start; after it, query k asks
+// for the records of the ids (base+(k-1)·BatchSize, base+k·BatchSize]
+// (AuditChain after the range's start, what it returns past the range's
+// end dropped): ranges that tile the ids, so the batches together are
+// every record, in order, whatever gaps the ids have, and a log without
+// gaps (an intact chain) is read with no query wasted. stop ends the
+// reading and waits for the queries in flight.
+func readBatches(ctx context.Context, log Log, afterID int64, depth int, free recycler) (<-chan batch, func()) {
+	out := make(chan batch, 1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(out)
+		stopped := func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}
+		send := func(b batch) bool {
+			if stopped() {
+				return false
+			}
+			select {
+			case out <- b:
+				return true
+			case <-done:
+				return false
+			}
+		}
+		first, err := free.read(ctx, log, afterID)
+		if !send(batch{first, err}) || err != nil || len(first) < BatchSize {
+			return
+		}
+		base := first[len(first)-1].ID
+		type result struct {
+			batch
+			end bool // the log ends here
+		}
+		// The queries in flight, in range order: the one awaited and
+		// depth-1 more.
+		inflight := make(chan chan result, depth-1)
+		wg.Go(func() {
+			defer close(inflight)
+			for k := int64(0); ; k++ {
+				ch := make(chan result, 1)
+				if stopped() {
+					return
+				}
+				select {
+				case inflight <- ch:
+				case <-done:
+					return
+				}
+				lo, hi := base+k*BatchSize, base+(k+1)*BatchSize
+				wg.Go(func() {
+					recs, err := free.read(ctx, log, lo)
+					// A short answer ends the log, unless it reached past
+					// the range: the later ranges hold those records.
+					end := len(recs) < BatchSize && (len(recs) == 0 || recs[len(recs)-1].ID <= hi)
+					for len(recs) > 0 && recs[len(recs)-1].ID > hi {
+						recs = recs[:len(recs)-1]
+					}
+					ch <- result{batch{recs, err}, end}
+				})
+			}
+		})
+		for ch := range inflight {
+			r := <-ch
+			if !send(r.batch) || r.err != nil || r.end {
+				return
+			}
+		}
+	})
+	var once sync.Once
+	return out, func() {
+		once.Do(func() { close(done) })
+		for range out { // a batch already read, not wanted
+		}
+		wg.Wait()
+	}
+}
+
+// walk feeds v the records after afterID, in batches read ahead (see
+// readBatches), until the end of the log or the first problem.
 func walk(ctx context.Context, log Log, v *Verifier, afterID int64, start time.Time) (Result, error) {
-	// Read the next batch while this one is hashed.
-	type batch struct {
-		recs []Record
-		err  error
+	depth := 1
+	if ra, ok := log.(ReadAhead); ok {
+		depth = max(1, ra.AuditReadAhead())
 	}
-	next := make(chan batch, 1)
-	fetch := func(after int64) {
-		recs, err := log.AuditChain(ctx, after, BatchSize)
-		next <- batch{recs, err}
-	}
-	go fetch(afterID)
-	for {
-		b := <-next
+	free := make(recycler, depth+2)
+	batches, stop := readBatches(ctx, log, afterID, depth, free)
+	defer stop()
+	for b := range batches {
 		if b.err != nil {
 			res := v.Finish()
 			res.OK = false
@@ -332,22 +553,12 @@ func walk(ctx context.Context, log Log, v *Verifier, afterID int64, start time.T
 			res.Took = Duration(time.Since(start))
 			return res, b.err
 		}
-		if len(b.recs) == BatchSize {
-			go fetch(b.recs[len(b.recs)-1].ID)
-		}
-		for i := range b.recs {
-			if v.Add(&b.recs[i]) != nil {
-				if len(b.recs) == BatchSize {
-					<-next // let the fetch in flight finish
-				}
-				res := v.Finish()
-				res.Took = Duration(time.Since(start))
-				return res, nil
-			}
-		}
-		if len(b.recs) < BatchSize {
+		if v.AddBatch(b.recs) != nil {
 			break
 		}
+		// Checked: nothing refers to the records any more (the verifier
+		// keeps ids and hash strings, not the records).
+		free.put(b.recs)
 	}
 	res := v.Finish()
 	res.Took = Duration(time.Since(start))

@@ -9,6 +9,8 @@
 #      sweeper's wake-up (--cron-only: the baseline)
 #   5. cmd/checkload: GET /api/v1/me vs GET /healthz, and check (durable
 #      audit, --audit-checks all) vs /me, same server, same run
+#   6. audit verify over 1,000,000 records ÷ sha256sum of the same bytes
+#      (the canonical encodings the verifier hashes), same run, medians of 5
 # Each step gets a fresh scratch database, dropped at the end.
 #
 # Usage: scripts/bench-core.sh [CLIENTS] [PGBENCH_SECONDS]
@@ -24,7 +26,7 @@ port=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^@]*@)?[^:/]+:?([0-9]*).*#\3#')
 user=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^:@]*).*@.*#\2#'); user=${user:-postgres}
 psqlc() { psql -q -h "$host" -p "$port" -U "$user" -d postgres -v ON_ERROR_STOP=1 "$@"; }
 fresh() { psqlc -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null 2>&1; }
-trap 'for d in jab_pgbench jab_api jab_sweep jab_plan jab_lag jab_lag_cron jab_check; do psqlc -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done' EXIT
+trap 'for d in jab_pgbench jab_api jab_sweep jab_plan jab_lag jab_lag_cron jab_check jab_verify; do psqlc -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done' EXIT
 
 go build -o /tmp/jitaccess-bench ./cmd/jitaccess
 echo "machine: $(nproc) cores, $(uname -m), $(psql --version | head -1), $(go version | cut -d' ' -f3)"
@@ -71,4 +73,9 @@ rps() { echo "$out" | awk -F'|' -v n="$1" 'index($2, n) == 2 {gsub(/ /, "", $3);
 healthz=$(rps "GET /healthz"); me=$(rps "GET /api/v1/me"); check=$(rps "GET /api/v1/grants/check (allowed)")
 echo "ratio: GET /api/v1/me / GET /healthz = $(awk -v a="$me" -v b="$healthz" 'BEGIN{printf "%.2f", a/b}') (target >= 0.80, goal 0.90)"
 echo "ratio: check (audit all) / GET /api/v1/me = $(awk -v a="$check" -v b="$me" 'BEGIN{printf "%.2f", a/b}') (target >= 0.50, goal 0.80)"
+echo "== audit verify over 1,000,000 records, and sha256sum of the same bytes in the same run"
+fresh jab_verify
+out=$(/tmp/jitaccess-bench bench verify --database "$pg/jab_verify?sslmode=disable" --records 1000000 --rounds 5)
+echo "$out"
+echo "verify ratio: $(echo "$out" | sed -nE 's/^ratio: +([0-9.]+).*/\1/p') × sha256sum (bar <= 2.0, goal <= 1.2); before: $(echo "$out" | sed -nE 's/^before: +([0-9.]+).*/\1/p')"
 echo "load average: $(uptime | sed 's/.*load average: //')"

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -201,8 +202,30 @@ func (r reader) personIDs(ctx context.Context, q workflow.AuditQuery) *gorm.DB {
 
 // AuditChain implements audit.Log: up to limit records after afterID, in
 // id order, read with database/sql rather than reflection so that a verify
-// of millions of records is quick.
+// of millions of records is quick (on PostgreSQL, outside a transaction,
+// with pgx itself: auditChainPgx).
 func (r reader) AuditChain(ctx context.Context, afterID int64, limit int) ([]audit.Record, error) {
+	return r.AuditChainInto(ctx, afterID, limit, nil)
+}
+
+// AuditChainInto implements audit.ChainInto: AuditChain into dst's
+// memory (the pgx path; the database/sql one allocates anew).
+func (r reader) AuditChainInto(ctx context.Context, afterID int64, limit int, dst []audit.Record) ([]audit.Record, error) {
+	if out, ok, err := r.auditChainPgx(ctx, afterID, limit, dst); ok {
+		return out, err
+	}
+	return r.auditChainSQL(ctx, afterID, limit)
+}
+
+// AuditChainSQL is AuditChain read through database/sql, as every read
+// was before the pgx path (auditChainPgx) and as reads in a transaction
+// still are: the "before" of bench verify, and what the store's tests hold
+// the pgx path to.
+func (d *DB) AuditChainSQL(ctx context.Context, afterID int64, limit int) ([]audit.Record, error) {
+	return d.auditChainSQL(ctx, afterID, limit)
+}
+
+func (r reader) auditChainSQL(ctx context.Context, afterID int64, limit int) ([]audit.Record, error) {
 	rows, err := r.ctx(ctx).Raw("SELECT "+auditColumns+" FROM audit_records WHERE id > ? ORDER BY id LIMIT ?", afterID, limit).Rows()
 	if err != nil {
 		return nil, mapError(err)
@@ -233,6 +256,17 @@ func scanRecord(rows *sql.Rows) (audit.Record, error) {
 	rec.RequestID = reqID.String
 	rec.FromState, rec.ToState = workflow.State(from), workflow.State(to)
 	return rec, err
+}
+
+// AuditReadAhead implements audit.ReadAhead: how many batches a verify
+// reads at once. SQLite has one connection, which serve's other work must
+// not wait behind; on PostgreSQL the queries run on several backends
+// (and cores) while the verifier hashes.
+func (d *DB) AuditReadAhead() int {
+	if d.kind == SQLite {
+		return 1
+	}
+	return min(max(2, runtime.GOMAXPROCS(0)), 4)
 }
 
 // AuditAnchors implements audit.Log.

@@ -25,7 +25,7 @@ import (
 	"github.com/jitaccess/jitaccess/workflow"
 )
 
-const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag|replicas|offboarding --database URL [flags]
+const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag|replicas|offboarding|verify --database URL [flags]
 
   lifecycle   N clients drive full lifecycles (create → approve → approve)
               through the HTTP API of an in-process server; prints
@@ -53,6 +53,12 @@ const benchUsage = `usage: jitaccess bench lifecycle|sweep|sweep-lag|replicas|of
               baseline), half deactivated over SCIM, each half all at once
               on --clients connections; prints p50/p99/max from the call to
               the target receiving the removal, and the ratio.
+  verify      loads --records audit records (into a fresh database on
+              --postgres when --database is not given), writes the bytes
+              the verifier hashes to a temporary file, and times, --rounds
+              times in turn, sha256sum of that file, audit verify (hashing
+              on every core) and the sequential verify it replaced; prints
+              the medians and the ratios to sha256sum.
 
 The database should be a scratch one: the benchmark adds rows to it.
 `
@@ -78,7 +84,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.DurationVar(&spread, "spread", time.Minute, "expiries are spread over this long (sweep-lag)")
 	var finished int
 	var profile string
-	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the sweep to this file (sweep; go tool pprof)")
+	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the sweep, or of --rounds more parallel verifies, to this file (sweep, verify; go tool pprof)")
 	var explain, cronOnly bool
 	f.IntVar(&finished, "finished", 0, "finished requests stored, then ANALYZE, before the due ones (sweep)")
 	f.BoolVar(&explain, "explain", false, "print the plan of the sweep's expiry statement (sweep)")
@@ -91,10 +97,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f.IntVar(&revocations, "revocations", 200, "revocations measured with LISTEN/NOTIFY (replicas)")
 	f.IntVar(&baseline, "baseline", 20, "revocations measured without notifications, TTL only (replicas)")
 	f.StringVar(&ttl, "check-cache-ttl", "", "check cache TTL of both replicas; empty for serve's default (replicas)")
+	var records, rounds int
+	var server string
+	f.IntVar(&records, "records", 1_000_000, "audit records to load when the log is empty (verify)")
+	f.IntVar(&rounds, "rounds", 5, "timed rounds of sha256sum, parallel and sequential verify (verify)")
+	f.StringVar(&server, "postgres", defaultPostgres(), "PostgreSQL server (URL of its maintenance database) for a fresh database when --database is not given (verify; env JITACCESS_TEST_POSTGRES)")
 	if err := f.Parse(args[1:]); err != nil {
 		return usageError(stderr, err)
 	}
-	if dbURL == "" {
+	if dbURL == "" && mode != "verify" {
 		return usageError(stderr, errors.New("--database is required (use a scratch database)"))
 	}
 	var err error
@@ -109,6 +120,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = benchReplicas(ctx, dbURL, revocations, baseline, ttl, stdout)
 	case "offboarding":
 		err = benchOffboarding(ctx, dbURL, users, clients, stdout)
+	case "verify":
+		err = benchVerify(ctx, dbURL, verifyOptions{n: records, rounds: rounds, server: server, profile: profile}, stdout)
 	default:
 		fmt.Fprint(stderr, benchUsage)
 		return 2
@@ -342,6 +355,13 @@ func within(bounds, counts []float64, bound float64) float64 {
 		}
 	}
 	return n
+}
+
+func defaultPostgres() string {
+	if u := os.Getenv("JITACCESS_TEST_POSTGRES"); u != "" && u != "off" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
