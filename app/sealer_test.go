@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -119,7 +119,7 @@ func TestServeSealer(t *testing.T) {
 // reported by audit verify (text and JSON), not counted as verified.
 func TestVerifyReportsBacklog(t *testing.T) {
 	u := storetest.NewURL(t, store.Postgres)
-	storetest.OpenURL(t, u) // migrate
+	storetest.OpenURL(t, u)                                             // migrate
 	writer, err := store.Open(context.Background(), u, store.Options{}) // a replica's pool: leaves records to the sealer
 	if err != nil {
 		t.Fatal(err)
