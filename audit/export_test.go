@@ -6,3 +6,12 @@ package audit
 func SetParallel(v *Verifier, minPar, workers int) {
 	v.minPar, v.workers = minPar, workers
 }
+
+// SetReadBatch makes Verify read n records per query until restore is
+// called, so that tests reach batch boundaries with few records. Not for
+// parallel tests.
+func SetReadBatch(n int) (restore func()) {
+	old := readBatch
+	readBatch = n
+	return func() { readBatch = old }
+}

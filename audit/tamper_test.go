@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,15 @@ func TestVerifyFindsTampering(t *testing.T) {
 				}
 				if res.Break.ID != tc.wantID || res.Break.Kind != tc.kind {
 					t.Fatalf("break at %d (%s: %s), want %d (%s)", res.Break.ID, res.Break.Kind, res.Break.Message, tc.wantID, tc.kind)
+				}
+				// AddBatch (what Verify walks with) names exactly the
+				// break that Add, record by record, names.
+				recs, err := fresh.AuditChain(context.Background(), 0, 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if add := sameAsAdd(t, nil, nil, recs); !reflect.DeepEqual(add.Break, res.Break) {
+					t.Fatalf("Verify %+v, Add %+v", res.Break, add.Break)
 				}
 			})
 		}

@@ -348,6 +348,9 @@ func (v *Verifier) anchorCovering(id int64) *Anchor {
 // a verify inside serve never holds SQLite's one connection for long.
 const BatchSize = 5000
 
+// readBatch is BatchSize, but for tests (SetReadBatch).
+var readBatch = BatchSize
+
 // Verify walks the whole log and returns the first problem, if any. A
 // read error is reported as a Break of kind BreakRead and also returned.
 func Verify(ctx context.Context, log Log, expect ...Checkpoint) (res Result, err error) {
@@ -442,16 +445,16 @@ func (f recycler) put(b []Record) {
 
 func (f recycler) read(ctx context.Context, log Log, afterID int64) ([]Record, error) {
 	if ci, ok := log.(ChainInto); ok {
-		return ci.AuditChainInto(ctx, afterID, BatchSize, f.get())
+		return ci.AuditChainInto(ctx, afterID, readBatch, f.get())
 	}
-	return log.AuditChain(ctx, afterID, BatchSize)
+	return log.AuditChain(ctx, afterID, readBatch)
 }
 
-// readBatches reads the log after afterID, BatchSize records a query, in
+// readBatches reads the log after afterID, readBatch records a query, in
 // order, on the returned channel, with up to depth queries in flight,
 // until the end of the log (a batch that comes back short) or an error.
 // The first batch says where the records start; after it, query k asks
-// for the records of the ids (base+(k-1)·BatchSize, base+k·BatchSize]
+// for the records of the ids (base+(k-1)·readBatch, base+k·readBatch]
 // (AuditChain after the range's start, what it returns past the range's
 // end dropped): ranges that tile the ids, so the batches together are
 // every record, in order, whatever gaps the ids have, and a log without
@@ -483,7 +486,7 @@ func readBatches(ctx context.Context, log Log, afterID int64, depth int, free re
 			}
 		}
 		first, err := free.read(ctx, log, afterID)
-		if !send(batch{first, err}) || err != nil || len(first) < BatchSize {
+		if !send(batch{first, err}) || err != nil || len(first) < readBatch {
 			return
 		}
 		base := first[len(first)-1].ID
@@ -506,12 +509,12 @@ func readBatches(ctx context.Context, log Log, afterID int64, depth int, free re
 				case <-done:
 					return
 				}
-				lo, hi := base+k*BatchSize, base+(k+1)*BatchSize
+				lo, hi := base+k*int64(readBatch), base+(k+1)*int64(readBatch)
 				wg.Go(func() {
 					recs, err := free.read(ctx, log, lo)
 					// A short answer ends the log, unless it reached past
 					// the range: the later ranges hold those records.
-					end := len(recs) < BatchSize && (len(recs) == 0 || recs[len(recs)-1].ID <= hi)
+					end := len(recs) < readBatch && (len(recs) == 0 || recs[len(recs)-1].ID <= hi)
 					for len(recs) > 0 && recs[len(recs)-1].ID > hi {
 						recs = recs[:len(recs)-1]
 					}
