@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -233,4 +234,25 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestAuditSealIntervalFlag: out-of-range and malformed intervals are
+// refused by name, before anything is stored.
+func TestAuditSealIntervalFlag(t *testing.T) {
+	db := "sqlite:" + t.TempDir() + "/x.db"
+	policy := writeFile(t, "policy.yaml", goodPolicy)
+	for _, tc := range []struct{ value, want string }{
+		{"5ms", "--audit-seal-interval 5ms: use a duration from 10ms to 10s, or 0"},
+		{"11s", "--audit-seal-interval 11s: use a duration from 10ms to 10s, or 0"},
+		{"-1s", "--audit-seal-interval -1s"},
+		{"soon", "audit-seal-interval"},
+	} {
+		code, _, errOut := run(t, "serve", "--policy", policy, "--database", db, "--audit-seal-interval", tc.value)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("--audit-seal-interval %s: %d %q, want %q", tc.value, code, errOut, tc.want)
+		}
+	}
+	if _, err := os.Stat(strings.TrimPrefix(db, "sqlite:")); err == nil {
+		t.Errorf("a refused configuration created the database")
+	}
 }
