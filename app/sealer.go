@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitaccess/jitaccess/alert"
@@ -20,7 +21,7 @@ func (a *App) runSealer(ctx context.Context, workers *sync.WaitGroup) {
 		return
 	}
 	m := a.oversight.metrics
-	var held sync.Map // "held" → bool, for the backlog watch
+	var held atomic.Bool // this replica has the lease, for the backlog watch
 	workers.Add(2)
 	go func() {
 		defer workers.Done()
@@ -31,7 +32,7 @@ func (a *App) runSealer(ctx context.Context, workers *sync.WaitGroup) {
 				a.Logger.Warn("audit sealer: batch not sealed; it stays pending and is retried", "err", err)
 			},
 			Lease: func(h bool) {
-				held.Store("held", h)
+				held.Store(h)
 				m.ObserveSealer(h)
 				a.Logger.Info("audit sealer lease", "held", h, "replica", a.holder)
 			},
@@ -39,7 +40,7 @@ func (a *App) runSealer(ctx context.Context, workers *sync.WaitGroup) {
 	}()
 	go func() {
 		defer workers.Done()
-		a.watchBacklog(ctx, interval, func() bool { h, _ := held.Load("held"); return h == true })
+		a.watchBacklog(ctx, interval, held.Load)
 	}()
 }
 

@@ -206,19 +206,7 @@ func TestUnsealedAlert(t *testing.T) {
 	if err := admin.Gorm().Exec(`DROP TRIGGER test_block_seal ON audit_records`).Error; err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		b, err := a.DB.AuditBacklog(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.Records == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still %d unsealed after sealing works again", b.Records)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	storetest.WaitSealed(t, a.DB, 5*time.Second)
 	stop()
 	recs, _, err := admin.ListAudit(ctx, workflow.AuditQuery{Actor: "alice@example.com", Limit: 10})
 	if err != nil || len(recs) != 1 || recs[0].Reason != "case 8" {

@@ -127,19 +127,7 @@ func TestConcurrentWritersKeepTheChain(t *testing.T) {
 			t.Fatal(strings.Join(failures, "\n"))
 		}
 		db := storetest.OpenURL(t, u)
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			b, err := db.AuditBacklog(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if b.Records == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d records still unsealed", b.Records)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		storetest.WaitSealed(t, db, 10*time.Second)
 		writers := procs*2 + pools*perPool
 		perWriter := 0
 		for i := 0; i < txPerWriter; i++ {

@@ -21,12 +21,7 @@ cd "$(dirname "$0")/.."
 clients=${1:-8}
 seconds=${2:-30}
 lifecycles=${LIFECYCLES:-3000}
-pg=${PGURL:-postgres://postgres@127.0.0.1:5432}
-host=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^@]*@)?([^:/]+).*#\3#')
-port=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^@]*@)?[^:/]+:?([0-9]*).*#\3#'); port=${port:-5432}
-user=$(echo "$pg" | sed -E 's#^postgres(ql)?://([^:@]*).*@.*#\2#'); user=${user:-postgres}
-psqlc() { psql -q -h "$host" -p "$port" -U "$user" -d postgres -v ON_ERROR_STOP=1 "$@"; }
-fresh() { psqlc -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null 2>&1; }
+. scripts/pg-env.sh
 trap 'for d in jab_pgbench jab_api jab_sweep jab_plan jab_lag jab_lag_cron jab_check jab_verify; do psqlc -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true; done' EXIT
 
 go build -o /tmp/jitaccess-bench ./cmd/jitaccess

@@ -38,34 +38,48 @@ func (t *tx) AppendAudit(ctx context.Context, recs ...*workflow.AuditRecord) err
 	return t.insertSealed(ctx, audit.Seal(lastID, lastHash, recs))
 }
 
-// insertSealed inserts chained records: one multi-row INSERT per 500
-// records, built by hand, because the sweeper and the sealer append
-// hundreds at a time and reflection would cost more than the hashing.
+// insertSealed inserts chained records.
 func (t *tx) insertSealed(ctx context.Context, sealed []audit.Record) error {
+	return t.insertRows(ctx, "audit_records", auditColumns, 16, len(sealed), func(args []any, i int) []any {
+		r := &sealed[i]
+		return append(args, r.ID, r.At, r.Actor, r.Action, nullID(r.RequestID), r.Resource, r.Subject, string(r.FromState), string(r.ToState),
+			r.Reason, r.PrevHash, r.Hash, r.Purpose, r.Auth, r.MFA, r.Source)
+	})
+}
+
+// insertRows inserts n rows of width columns into table: one multi-row
+// INSERT per 500 rows, built by hand, because the sweeper and the sealer
+// append hundreds of audit records at a time and reflection would cost
+// more than the hashing. row appends row i's values to args.
+func (t *tx) insertRows(ctx context.Context, table, columns string, width, n int, row func(args []any, i int) []any) error {
 	const per = 500
+	tuple := "(" + strings.Repeat("?,", width-1) + "?)"
 	var sql strings.Builder
-	for start := 0; start < len(sealed); start += per {
-		batch := sealed[start:min(start+per, len(sealed))]
+	for start := 0; start < n; start += per {
+		end := min(start+per, n)
 		sql.Reset()
-		sql.WriteString("INSERT INTO audit_records (" + auditColumns + ") VALUES ")
-		args := make([]any, 0, len(batch)*16)
-		for i := range batch {
-			if i > 0 {
+		sql.WriteString("INSERT INTO " + table + " (" + columns + ") VALUES ")
+		args := make([]any, 0, (end-start)*width)
+		for i := start; i < end; i++ {
+			if i > start {
 				sql.WriteString(",")
 			}
-			sql.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-			r := &batch[i]
-			var reqID any
-			if r.RequestID != "" {
-				reqID = r.RequestID
-			}
-			args = append(args, r.ID, r.At, r.Actor, r.Action, reqID, r.Resource, r.Subject, string(r.FromState), string(r.ToState), r.Reason, r.PrevHash, r.Hash, r.Purpose, r.Auth, r.MFA, r.Source)
+			sql.WriteString(tuple)
+			args = row(args, i)
 		}
 		if err := t.ctx(ctx).Exec(sql.String(), args...).Error; err != nil {
 			return mapError(err)
 		}
 	}
 	return nil
+}
+
+// nullID is a request id as a column value: NULL for none.
+func nullID(id string) any {
+	if id == "" {
+		return nil
+	}
+	return id
 }
 
 // lockChain locks the chain's head (PostgreSQL: the audit_chain_head row,

@@ -65,14 +65,13 @@ type DB struct {
 	// tokensRevoked run after a revocation of tokens has committed
 	// (OnTokensRevoked, tokens.go).
 	tokensRevoked []func(ids []string)
-	// Sealing (sealer.go): inline on SQLite, else after commit or by the
-	// sealer, which sealWake wakes.
+	// Sealing (sealer.go): inline in each transaction (SQLite,
+	// Options.SealInline), or by the sealer, which sealWake wakes.
 	sealInline bool
 	sealWake   chan struct{}
 	// sealHook (tests: SetSealHook) runs in a sealing transaction after
 	// it took the pending records and before it chains them.
 	sealHook func(ctx context.Context)
-	logger   *slog.Logger
 }
 
 // Kind returns the database engine.
@@ -176,12 +175,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("cannot reach database %s: %w", Redact(rawURL), err)
 	}
-	lg := opts.Logger
-	if lg == nil {
-		lg = slog.New(slog.DiscardHandler)
-	}
 	return &DB{reader: reader{db: db, kind: kind}, sql: sqlDB, url: rawURL,
-		sealInline: kind == SQLite || opts.SealInline, sealWake: make(chan struct{}, 1), logger: lg}, nil
+		sealInline: kind == SQLite || opts.SealInline, sealWake: make(chan struct{}, 1)}, nil
 }
 
 func gormLogger(opts Options) logger.Interface {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -33,29 +32,14 @@ const pendingColumns = "at, actor, action, request_id, resource, subject, from_s
 
 // appendPending writes recs to audit_pending, for the sealer.
 func (t *tx) appendPending(ctx context.Context, recs []*workflow.AuditRecord) error {
-	const per = 500
-	var q strings.Builder
-	for start := 0; start < len(recs); start += per {
-		batch := recs[start:min(start+per, len(recs))]
-		q.Reset()
-		q.WriteString("INSERT INTO audit_pending (" + pendingColumns + ") VALUES ")
-		args := make([]any, 0, len(batch)*13)
-		for i, r := range batch {
-			if i > 0 {
-				q.WriteString(",")
-			}
-			q.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
-			r.ID = 0
-			r.At = audit.CanonicalTime(r.At)
-			var reqID any
-			if r.RequestID != "" {
-				reqID = r.RequestID
-			}
-			args = append(args, r.At, r.Actor, r.Action, reqID, r.Resource, r.Subject, string(r.FromState), string(r.ToState), r.Reason, r.Purpose, r.Auth, r.MFA, r.Source)
-		}
-		if err := t.ctx(ctx).Exec(q.String(), args...).Error; err != nil {
-			return mapError(err)
-		}
+	err := t.insertRows(ctx, "audit_pending", pendingColumns, 13, len(recs), func(args []any, i int) []any {
+		r := recs[i]
+		r.ID, r.At = 0, audit.CanonicalTime(r.At)
+		return append(args, r.At, r.Actor, r.Action, nullID(r.RequestID), r.Resource, r.Subject, string(r.FromState), string(r.ToState),
+			r.Reason, r.Purpose, r.Auth, r.MFA, r.Source)
+	})
+	if err != nil {
+		return err
 	}
 	t.pending = true
 	return nil
@@ -79,12 +63,18 @@ type SealResult struct {
 
 // SealPending seals every committed pending record, a batch at a time,
 // and returns how many it sealed.
-func (d *DB) SealPending(ctx context.Context) (int, error) {
+func (d *DB) SealPending(ctx context.Context) (int, error) { return d.sealAll(ctx, nil) }
+
+// sealAll is SealPending, reporting each batch to sealed (if not nil).
+func (d *DB) sealAll(ctx context.Context, sealed func(SealResult)) (int, error) {
 	total := 0
 	for {
 		res, err := d.SealBatch(ctx, SealBatchSize)
 		total += res.Records
-		if err != nil || res.Records < SealBatchSize {
+		if err == nil && res.Records > 0 && sealed != nil {
+			sealed(res)
+		}
+		if err != nil || res.Records < SealBatchSize || ctx.Err() != nil {
 			return total, err
 		}
 	}
@@ -264,20 +254,8 @@ func (d *DB) RunSealer(ctx context.Context, cfg SealerConfig) {
 		if !held {
 			continue
 		}
-		for ctx.Err() == nil {
-			res, err := d.SealBatch(ctx, SealBatchSize)
-			if err != nil {
-				if cfg.Failed != nil && ctx.Err() == nil {
-					cfg.Failed(err)
-				}
-				break
-			}
-			if res.Records > 0 && cfg.Sealed != nil {
-				cfg.Sealed(res)
-			}
-			if res.Records < SealBatchSize {
-				break
-			}
+		if _, err := d.sealAll(ctx, cfg.Sealed); err != nil && cfg.Failed != nil && ctx.Err() == nil {
+			cfg.Failed(err)
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // openReplica opens another pool on the database at u, as another
-// replica would: no seal on commit, so its writes wait for a sealer.
+// replica would: not SealInline, so its writes wait for a sealer.
 func openReplica(t *testing.T, u string) *store.DB {
 	t.Helper()
 	db, err := store.Open(context.Background(), u, store.Options{MaxOpenConns: 8})
@@ -41,25 +41,6 @@ func startSealer(t *testing.T, db *store.DB, holder string, interval time.Durati
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
 	return stop
-}
-
-// waitSealed waits until nothing is pending.
-func waitSealed(t *testing.T, db *store.DB, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		b, err := db.AuditBacklog(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b.Records == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s, %d records are still unsealed (oldest %s)", within, b.Records, time.Duration(b.Oldest))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // checkChain verifies the chain and that it holds each of want's reasons
@@ -129,7 +110,7 @@ func TestSealerManyWriters(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	waitSealed(t, replicas[0], 30*time.Second)
+	storetest.WaitSealed(t, replicas[0], 30*time.Second)
 	checkChain(t, replicas[0], writers*perWriter)
 	mu.Lock()
 	defer mu.Unlock()
@@ -187,7 +168,7 @@ func TestSealerFailover(t *testing.T) {
 	}
 	write(b, 50, 50) // more, from the other replica, while a is dead
 	stopB := startSealer(t, b, "replica-b", interval, nil)
-	waitSealed(t, b, 10*time.Second)
+	storetest.WaitSealed(t, b, 10*time.Second)
 	checkChain(t, b, 100)
 	close(release) // the dead replica wakes: its batch must fail, not seal again
 	stopA()

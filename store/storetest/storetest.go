@@ -152,3 +152,23 @@ func randomSuffix() string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// WaitSealed waits until db has no unsealed audit records (the sealer has
+// chained everything committed), failing the test after within.
+func WaitSealed(t testing.TB, db *store.DB, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		b, err := db.AuditBacklog(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Records == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s, %d audit records are still unsealed (oldest %s)", within, b.Records, time.Duration(b.Oldest))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
